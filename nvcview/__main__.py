@@ -1,0 +1,5 @@
+import sys
+
+from nvcview.cli import main
+
+sys.exit(main())

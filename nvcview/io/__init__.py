@@ -1,0 +1,53 @@
+"""Imaging I/O: DICOM folders/files and NIfTI into :class:`Image` (LPS affine)."""
+
+from __future__ import annotations
+
+import os
+
+from nvcview.io.image import Image, PatientInfo, SeriesMeta, make_volume
+from nvcview.io.nifti import is_nifti_path, read_nifti, write_nifti
+
+__all__ = [
+    "Image",
+    "PatientInfo",
+    "SeriesMeta",
+    "list_series",
+    "load",
+    "make_volume",
+    "read_nifti",
+    "write_nifti",
+]
+
+
+def load(path: str | os.PathLike, series_uid: str | None = None) -> Image:
+    """Load one volume from a DICOM folder/file or a NIfTI file.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder (searched recursively), a DICOM file (single- or multi-frame),
+        or a ``.nii``/``.nii.gz`` file.
+    series_uid : str, optional
+        SeriesInstanceUID (or volume id from :func:`list_series`) to choose when
+        the path holds several volumes.
+
+    Returns
+    -------
+    Image
+        ``image.volume`` is a ``highdicom.Volume`` whose affine maps array index to
+        patient LPS mm.
+    """
+    if is_nifti_path(path) and os.path.isfile(path):
+        return read_nifti(path)
+    from nvcview.io.dicom import load_dicom
+
+    return load_dicom(path, series_uid=series_uid)
+
+
+def list_series(path: str | os.PathLike) -> list[SeriesMeta]:
+    """Describe every volume under ``path`` from headers only (no pixel data read)."""
+    if is_nifti_path(path) and os.path.isfile(path):
+        return [read_nifti(path).meta]
+    from nvcview.io.dicom import list_dicom_series
+
+    return list_dicom_series(path)

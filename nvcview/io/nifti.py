@@ -1,0 +1,132 @@
+"""NIfTI in and out through nibabel, converting RAS <-> LPS at the boundary.
+
+NIfTI affines map voxel index to RAS mm; ours map to LPS mm. The conversion is a
+sign flip of the first two world axes: ``A_lps = diag(-1, -1, 1, 1) @ A_ras``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from nvcview.errors import GeometryError, InputError
+from nvcview.fsutil import atomic_path
+from nvcview.io.image import Image, SeriesMeta, describe_orientation, make_volume
+
+RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".img.gz")
+
+
+def is_nifti_path(path: str | os.PathLike) -> bool:
+    """True when the file name ends like a NIfTI/Analyze file."""
+    name = str(path).lower()
+    return name.endswith(NIFTI_SUFFIXES)
+
+
+def _check_affine(affine: np.ndarray, path: Path) -> None:
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise GeometryError(f"{path}: NIfTI affine is not a finite 4x4 matrix")
+    lin = affine[:3, :3]
+    norms = np.linalg.norm(lin, axis=0)
+    if np.any(norms < 1e-6) or abs(np.linalg.det(lin)) < 1e-9:
+        raise GeometryError(
+            f"{path}: NIfTI affine is singular (voxel sizes {np.round(norms, 4).tolist()} mm); "
+            "the file has no usable geometry"
+        )
+    if not np.allclose(affine[3], [0, 0, 0, 1]):
+        raise GeometryError(f"{path}: NIfTI affine last row is not [0, 0, 0, 1]")
+
+
+def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
+    """Read a 3D NIfTI file into an :class:`Image` with an index -> LPS mm affine.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.nii`` or ``.nii.gz`` file.
+    dtype : numpy dtype, optional
+        Cast the array (after nibabel's scl_slope/inter scaling) to this type.
+        By default label-like integer files stay integer and scaled files are float.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, or not 3D (a 4D file with one volume is accepted).
+    GeometryError
+        Broken (non-finite or singular) affine.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    try:
+        img = nib.load(str(path))
+    except Exception as exc:  # nibabel raises many kinds
+        raise InputError(f"{path}: not a readable NIfTI file ({exc})") from exc
+    affine_ras = np.asarray(img.affine, dtype=np.float64)
+    _check_affine(affine_ras, path)
+    shape = img.shape
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise InputError(f"{path}: expected a 3D volume, got shape {tuple(img.shape)}")
+    try:
+        slope, inter = img.dataobj.slope, img.dataobj.inter
+        scaled = not (
+            (slope is None or np.isnan(slope) or slope == 1)
+            and (inter is None or np.isnan(inter) or inter == 0)
+        )
+        if dtype is None and not scaled:
+            data = np.asarray(img.dataobj.get_unscaled())
+        else:
+            data = np.asarray(img.get_fdata(dtype=np.float64 if dtype is None else np.float64))
+    except Exception as exc:
+        raise InputError(f"{path}: pixel data could not be read ({exc})") from exc
+    data = data.reshape(shape)
+    if dtype is not None:
+        data = data.astype(dtype, copy=False)
+    affine = RAS_TO_LPS @ affine_ras
+    meta = SeriesMeta(
+        series_description=path.name,
+        source_path=str(path),
+        n_files=1,
+        shape=tuple(int(s) for s in shape),
+        spacing_mm=tuple(float(s) for s in np.linalg.norm(affine[:3, :3], axis=0)),
+        orientation=describe_orientation(affine),
+        role="labels" if np.issubdtype(data.dtype, np.integer) else "other",
+    )
+    return Image(volume=make_volume(data, affine), meta=meta)
+
+
+def write_nifti(image, path: str | os.PathLike, *, dtype=None) -> Path:
+    """Write an :class:`Image` or ``highdicom.Volume`` to NIfTI atomically.
+
+    The LPS affine is converted to RAS and stored as both sform and qform
+    (code 1, scanner), so 3D Slicer, ITK-SNAP, FSL and nibabel agree on placement.
+
+    Returns the path written.
+    """
+    volume = image.volume if isinstance(image, Image) else image
+    array = np.asarray(volume.array)
+    if array.ndim != 3:
+        raise InputError(f"{path}: can only write 3D volumes, got shape {array.shape}")
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    elif array.dtype == np.bool_:
+        array = array.astype(np.uint8)
+    elif array.dtype == np.float64:
+        array = array.astype(np.float32)
+    affine_ras = RAS_TO_LPS @ np.asarray(volume.affine, dtype=np.float64)
+    nii = nib.Nifti1Image(array, affine_ras)
+    nii.set_sform(affine_ras, code=1)
+    nii.set_qform(affine_ras, code=1)
+    nii.header.set_xyzt_units("mm", "sec")
+    path = Path(path)
+    if not is_nifti_path(path):
+        raise InputError(f"{path}: output name must end in .nii or .nii.gz")
+    with atomic_path(path) as tmp:
+        nib.save(nii, str(tmp))
+    return path

@@ -1,0 +1,116 @@
+"""Measurement records and settings shared by the engine, reviews, reports and batch.
+
+All positions are patient LPS mm; all lengths mm; angles degrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+SEGMENTS = ("RExP", "AS", "RDP/TZ", "proximal cisternal", "distal cisternal")
+GRADES = ("none", "contact", "indentation", "deviation")
+SIDES_OF_NERVE = ("anterior", "posterior", "superior", "inferior")
+
+
+@dataclass
+class MeasureSettings:
+    """Thresholds of the engine: settings, never hidden constants (DOMAIN.md).
+
+    Attributes
+    ----------
+    contact_factor : float
+        A gap below ``contact_factor * resolution_mm`` is called contact
+        (default 1.0: below one acquired voxel along the gap direction).
+    contact_mm : float or None
+        If set, an absolute contact threshold in mm instead of the voxel rule.
+    near_mm : float
+        Vessels whose gap exceeds this are measured but flagged not near the nerve.
+    indentation_min_mm : float
+        Minimum local loss of nerve radius (mm) to call indentation.
+    deviation_min_mm : float
+        Minimum displacement of the nerve course from its expected path (mm)
+        to call deviation.
+    rexp_radius_mm : float
+        Contacts within this arc length of the RExP are segment "RExP".
+    tz_half_length_mm : float
+        The RDP/TZ segment spans the RDP +/- this arc length.
+    proximal_cisternal_mm : float
+        Lateral of the RDP/TZ and up to this arc length past the RDP is
+        "proximal cisternal" (DOMAIN.md: 4 mm); beyond is "distal cisternal".
+    """
+
+    contact_factor: float = 1.0
+    contact_mm: float | None = None
+    near_mm: float = 5.0
+    indentation_min_mm: float = 0.2
+    deviation_min_mm: float = 1.0
+    rexp_radius_mm: float = 1.0
+    tz_half_length_mm: float = 1.25
+    proximal_cisternal_mm: float = 4.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MeasureSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class VesselMeasurement:
+    """One vessel measured against the facial nerve.
+
+    Positions are LPS mm, lengths mm, angles degrees. ``None`` = not measurable.
+    """
+
+    vessel_label: int
+    vessel_name: str
+    vessel_type: str
+    nerve_label: int
+    #: minimum surface-to-surface gap (0 when touching or overlapping)
+    gap_mm: float
+    nerve_point_lps: tuple[float, float, float]
+    vessel_point_lps: tuple[float, float, float]
+    #: voxel extent along the gap direction: gaps below it cannot be told from contact
+    resolution_mm: float
+    contact: bool
+    near: bool = True
+    #: arc length along the nerve centreline from the RExP to the contact
+    arc_length_from_rexp_mm: float | None = None
+    #: signed arc length from the RDP (negative = medial/brainstem side, positive = lateral)
+    dist_from_rdp_mm: float | None = None
+    segment: str | None = None  # one of SEGMENTS
+    crossing_angle_deg: float | None = None
+    vessel_diameter_mm: float | None = None
+    side_of_nerve: str | None = None  # one of SIDES_OF_NERVE
+    indentation_depth_mm: float | None = None
+    deviation_mm: float | None = None
+    suggested_grade: str = "none"  # one of GRADES
+    reader_grade: str | None = None
+    #: gap from this vessel to CN VIII, and a phrase describing the relation
+    gap_to_cn8_mm: float | None = None
+    relation_to_cn8: str | None = None
+    #: "single", "multiple" or "tandem" (case level, filled by measure_case)
+    multiplicity: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def grade(self) -> str:
+        """The reader's grade when given, otherwise the suggested one."""
+        return self.reader_grade or self.suggested_grade
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["nerve_point_lps"] = [float(v) for v in self.nerve_point_lps]
+        d["vessel_point_lps"] = [float(v) for v in self.vessel_point_lps]
+        d["grade"] = self.grade
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> VesselMeasurement:
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["nerve_point_lps"] = tuple(kw["nerve_point_lps"])
+        kw["vessel_point_lps"] = tuple(kw["vessel_point_lps"])
+        return cls(**kw)

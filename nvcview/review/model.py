@@ -1,0 +1,97 @@
+"""The review model: one reader's annotations of one case.
+
+Plain dataclasses; all positions patient LPS mm. Serialised to ``review.json``
+by :mod:`nvcview.review.store`. Patient identifiers live only in ``patient``
+(a :class:`~nvcview.io.image.PatientInfo`), so de-identification drops one field.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from dataclasses import dataclass, field
+
+from nvcview import __version__
+from nvcview.io.image import PatientInfo
+from nvcview.measure.records import MeasureSettings, VesselMeasurement
+from nvcview.structures import Structure
+
+SCHEMA_VERSION = 1
+STATUSES = ("draft", "final")
+SIDES = ("left", "right")
+CONFIDENCES = ("low", "medium", "high")
+LANDMARK_NAMES = ("RExP", "RDP", "IAC")
+
+
+def now_iso() -> str:
+    """Current UTC time, ISO 8601 with seconds."""
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class SeriesRef:
+    """A series the review refers to (by UID, with where it was loaded from)."""
+
+    series_uid: str
+    role: str  # "T2", "TOF", "T1", "other"
+    path: str = ""
+    description: str = ""
+    sequence_name: str = ""
+    voxel_size_mm: list[float] | None = None
+
+
+@dataclass
+class ReaderCall:
+    """The reader's call on one vessel-nerve conflict."""
+
+    vessel_label: int
+    grade: str | None = None  # one of measure.records.GRADES
+    confidence: str | None = None  # one of CONFIDENCES
+    comment: str = ""
+
+
+@dataclass
+class Review:
+    """One reader's review of one case (see docs/review-schema.json)."""
+
+    case_id: str = ""
+    reader: str = ""
+    side: str | None = None  # side of symptoms: "left" / "right"
+    status: str = "draft"
+    study_uid: str = ""
+    patient: PatientInfo | None = None
+    series: list[SeriesRef] = field(default_factory=list)
+    #: SeriesInstanceUID of the series the label map is aligned to
+    reference_series_uid: str = ""
+    #: label map file, relative to the review folder
+    labelmap_path: str = "labels.nii.gz"
+    structures: list[Structure] = field(default_factory=list)
+    #: named points in LPS mm: "RExP", "RDP", "IAC" and free names
+    landmarks: dict[str, list[float]] = field(default_factory=dict)
+    #: facial nerve centreline, RExP -> IAC, (N, 3) LPS mm
+    nerve_path_lps: list[list[float]] = field(default_factory=list)
+    calls: list[ReaderCall] = field(default_factory=list)
+    impression: str = ""
+    va_dominance: str | None = None  # "left", "right", "codominant"
+    fusion_used: bool = True
+    settings: MeasureSettings = field(default_factory=MeasureSettings)
+    #: measurements stored at the last save (recomputed by the engine on demand)
+    measurements: list[VesselMeasurement] = field(default_factory=list)
+    review_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created: str = field(default_factory=now_iso)
+    modified: str = field(default_factory=now_iso)
+    software_version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+
+    def call_for(self, vessel_label: int) -> ReaderCall | None:
+        """The reader's call on a vessel, if any."""
+        for c in self.calls:
+            if c.vessel_label == vessel_label:
+                return c
+        return None
+
+    def series_by_role(self, role: str) -> SeriesRef | None:
+        for s in self.series:
+            if s.role == role:
+                return s
+        return None

@@ -1,0 +1,1 @@
+"""nvcview.segment."""

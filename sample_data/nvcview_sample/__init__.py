@@ -1,0 +1,1 @@
+"""Synthetic cerebellopontine-angle phantom with analytic ground truth."""

@@ -1,0 +1,528 @@
+"""Key images rendered without a viewer: matplotlib (Agg) to PNG.
+
+For each contact: an axial and a coronal slice through the midpoint of the
+closest-point pair, T2 in grey with TOF fused in red, structure outlines in the
+fixed colours of :mod:`nvcview.structures`, the gap as a line with its value,
+orientation letters and a scale bar. Plus a straightened reformat along the
+facial nerve centreline (brainstem on the left, IAC on the right).
+
+Every image is sampled in world space: the plane is a grid of patient LPS
+points, and each series (T2, TOF, labels) is resampled onto it through its own
+affine, so series of different grids fuse correctly.
+
+Display convention is radiological: in axial and coronal images the patient's
+right is on the screen's left (screen x grows toward patient Left, +x in LPS);
+anterior is up in axial images, superior is up in coronal images.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy import ndimage
+
+from nvcview import __version__
+from nvcview.io.image import Image, lps_to_index
+from nvcview.report.content import KeyImage
+from nvcview.structures import Structure
+
+#: Screen axes of the standard planes: (right-on-screen, down-on-screen) in LPS.
+PLANES = {
+    # radiological: screen right = patient Left (+x); screen down = Posterior (+y)
+    "axial": (np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])),
+    # screen right = patient Left (+x); screen down = Inferior (-z)
+    "coronal": (np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, -1.0])),
+}
+#: Letters at (left, right, top, bottom) screen edges.
+LETTERS = {"axial": ("R", "L", "A", "P"), "coronal": ("R", "L", "S", "I")}
+
+TOF_COLOR = np.array([1.0, 0.25, 0.1])
+GAP_COLOR = "#00ff66"
+PNG_METADATA = {"Software": f"nvcview {__version__}"}
+#: Dark halo so white marks stay readable on bright CSF.
+HALO = [patheffects.withStroke(linewidth=4, foreground="black")]
+
+
+@dataclass
+class Intensity:
+    """Display window of a series (low, high) in stored values."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, array: np.ndarray, lo_pct: float, hi_pct: float) -> Intensity:
+        a = np.asarray(array, dtype=np.float32)
+        step = max(1, a.size // 400_000)
+        sample = a.reshape(-1)[::step]
+        low, high = np.percentile(sample, [lo_pct, hi_pct])
+        if high <= low:
+            high = low + 1.0
+        return cls(float(low), float(high))
+
+    def scale(self, values: np.ndarray) -> np.ndarray:
+        return np.clip((values - self.low) / (self.high - self.low), 0.0, 1.0)
+
+
+def sample_world(image: Image, points: np.ndarray, order: int = 1) -> np.ndarray:
+    """Sample an image at (..., 3) LPS mm points; outside the volume gives NaN.
+
+    Parameters
+    ----------
+    image : Image
+        Any image with an index -> LPS affine.
+    points : ndarray, shape (..., 3)
+        Patient LPS mm.
+    order : int
+        Interpolation order (0 for label maps).
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    idx = lps_to_index(image.affine, pts.reshape(-1, 3)).T
+    arr = np.asarray(image.array)
+    if arr.ndim != 3:
+        arr = arr.reshape(arr.shape[:3])
+    values = ndimage.map_coordinates(
+        arr.astype(np.float32) if order else arr, idx, order=order, mode="constant", cval=0
+    ).astype(np.float32)
+    shape = np.array(arr.shape)[:, None]
+    outside = np.any((idx < -0.5) | (idx > shape - 0.5), axis=0)
+    values[outside] = np.nan
+    return values.reshape(pts.shape[:-1])
+
+
+def plane_points(
+    center: np.ndarray, u: np.ndarray, v: np.ndarray, half_width_mm: float, pixel_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """LPS points of a square plane grid; returns (points (H, W, 3), screen coords (W,))."""
+    n = int(round(2 * half_width_mm / pixel_mm)) + 1
+    s = np.linspace(-half_width_mm, half_width_mm, n)
+    pts = center[None, None, :] + s[None, :, None] * u + s[:, None, None] * v
+    return pts, s
+
+
+def fuse(t2: np.ndarray, tof: np.ndarray | None, t2_win: Intensity, tof_win: Intensity | None):
+    """Grey T2 with the bright TOF signal blended in red; NaN (outside) is black."""
+    grey = t2_win.scale(np.nan_to_num(t2, nan=t2_win.low))
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    if tof is not None and tof_win is not None:
+        alpha = 0.75 * tof_win.scale(np.nan_to_num(tof, nan=tof_win.low))[..., None]
+        rgb = rgb * (1 - alpha) + TOF_COLOR * alpha
+    rgb[np.isnan(t2)] = 0.0
+    return rgb
+
+
+def _draw_outlines(ax, labels_plane: np.ndarray, xs, ys, structures: Sequence[Structure]):
+    lab = np.nan_to_num(labels_plane, nan=0).astype(np.int64)
+    for s in structures:
+        mask = lab == s.label
+        if mask.any() and not mask.all():
+            ax.contour(
+                xs, ys, mask.astype(np.float32), levels=[0.5], colors=[s.color], linewidths=1.2
+            )
+
+
+def _text(ax, x, y, s, **kw):
+    style = dict(color="white", fontsize=9, fontweight="bold")
+    style.update(kw)
+    return ax.text(x, y, s, bbox=dict(facecolor="black", alpha=0.55, pad=1.5, lw=0), **style)
+
+
+def _scale_bar(ax, x_right: float, y_bottom: float, width: float):
+    bar = 10.0 if width >= 40 else 5.0 if width >= 15 else 2.0
+    x0 = x_right - 0.05 * width - bar
+    y0 = y_bottom - 0.06 * width
+    ax.plot([x0, x0 + bar], [y0, y0], color="white", lw=3, solid_capstyle="butt", path_effects=HALO)
+    ax.text(
+        x0 + bar / 2,
+        y0 - 0.015 * width,
+        f"{bar:g} mm",
+        color="white",
+        path_effects=HALO,
+        fontsize=8,
+        ha="center",
+        va="bottom",
+    )
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buf, metadata=PNG_METADATA)
+    return buf.getvalue()
+
+
+def _to_px(fig: Figure, ax, x: float, y: float) -> list[float]:
+    """Data coordinates -> PNG pixel (column, row), row 0 at the top."""
+    fig.canvas.draw()
+    dx, dy = ax.transData.transform((x, y))
+    height = fig.get_size_inches()[1] * fig.dpi
+    return [float(dx), float(height - dy)]
+
+
+def render_slice(
+    plane: str,
+    t2: Image,
+    *,
+    center: np.ndarray,
+    tof: Image | None = None,
+    labels: Image | None = None,
+    structures: Sequence[Structure] = (),
+    points: dict[str, np.ndarray] | None = None,
+    gap_mm: float | None = None,
+    title: str = "",
+    half_width_mm: float = 15.0,
+    pixel_mm: float | None = None,
+    size_px: int = 420,
+    windows: tuple[Intensity, Intensity | None] | None = None,
+) -> tuple[bytes, dict[str, list[float]]]:
+    """Render one axial or coronal slice through ``center`` (LPS mm) to PNG.
+
+    Parameters
+    ----------
+    plane : {"axial", "coronal"}
+        Slice orientation (radiological: patient right on screen left).
+    t2, tof, labels : Image
+        Background, fused angiography and label map (any grids, same frame of
+        reference); resampled onto the slice in world space.
+    center : (3,) array
+        Slice centre in patient LPS mm.
+    points : dict, optional
+        ``{"nerve_point": xyz, "vessel_point": xyz}`` (LPS mm): drawn as the gap
+        line (projected onto the slice) labelled with ``gap_mm``.
+    half_width_mm : float
+        Half the field of view (mm).
+    pixel_mm : float, optional
+        Sampling step; by default a third of the smallest T2 voxel size, at most 0.2 mm.
+
+    Returns
+    -------
+    png : bytes
+    points_px : dict
+        Name -> [column, row] in the PNG of each given point (projected).
+    """
+    u, v = PLANES[plane]
+    center = np.asarray(center, dtype=np.float64)
+    if pixel_mm is None:
+        pixel_mm = min(0.2, min(t2.spacing_mm) / 3)
+    pts, s = plane_points(center, u, v, half_width_mm, pixel_mm)
+    if windows is None:
+        windows = (
+            Intensity.of(t2.array, 1, 99.5),
+            Intensity.of(tof.array, 90, 99.9) if tof is not None else None,
+        )
+    rgb = fuse(sample_world(t2, pts), sample_world(tof, pts) if tof is not None else None, *windows)
+    dpi = 100
+    fig = Figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    h = half_width_mm
+    ax.imshow(
+        rgb,
+        extent=(-h - pixel_mm / 2, h + pixel_mm / 2, h + pixel_mm / 2, -h - pixel_mm / 2),
+        interpolation="bilinear",
+    )
+    if labels is not None and structures:
+        _draw_outlines(ax, sample_world(labels, pts, order=0), s, s, structures)
+    points_px = {}
+    projected = {}
+    for name, p in (points or {}).items():
+        d = np.asarray(p, dtype=np.float64) - center
+        projected[name] = (float(d @ u), float(d @ v))
+    if "nerve_point" in projected and "vessel_point" in projected:
+        (x0, y0), (x1, y1) = projected["nerve_point"], projected["vessel_point"]
+        ax.plot([x0, x1], [y0, y1], color=GAP_COLOR, lw=2)
+        ax.plot([x0, x1], [y0, y1], "o", ms=4, mfc=GAP_COLOR, mec="black", mew=0.5)
+        if gap_mm is not None:
+            _text(
+                ax,
+                max(x0, x1) + 0.04 * h,
+                min(y0, y1) - 0.04 * h,
+                f"gap {gap_mm:.1f} mm",
+                color=GAP_COLOR,
+                fontsize=10,
+            )
+    ax.set_xlim(-h, h)
+    ax.set_ylim(h, -h)
+    left, right, top, bottom = LETTERS[plane]
+    _text(ax, -h * 0.96, 0, left, ha="left", va="center", fontsize=13)
+    _text(ax, h * 0.96, 0, right, ha="right", va="center", fontsize=13)
+    _text(ax, 0, -h * 0.96, top, ha="center", va="top", fontsize=13)
+    _text(ax, 0, h * 0.96, bottom, ha="center", va="bottom", fontsize=13)
+    if title:
+        _text(ax, -h * 0.96, -h * 0.96, title, ha="left", va="top", fontsize=8, fontweight="normal")
+    _scale_bar(ax, h, h, 2 * h)
+    for name, (x, y) in projected.items():
+        points_px[name] = _to_px(fig, ax, x, y)
+    return _png(fig), points_px
+
+
+def _resample_polyline(path: np.ndarray, step_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    keep = np.concatenate([[True], seg > 1e-9])
+    path, arc = path[keep], arc[keep]
+    s = np.arange(0.0, arc[-1] + step_mm / 2, step_mm)
+    out = np.stack([np.interp(s, arc, path[:, k]) for k in range(3)], axis=1)
+    return out, s
+
+
+def _frames(path: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit tangents and the component of ``up`` orthogonal to them, along a path."""
+    t = np.gradient(path, axis=0)
+    t = ndimage.gaussian_filter1d(t, sigma=3, axis=0, mode="nearest")
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    n = up[None, :] - (t @ up)[:, None] * t
+    norms = np.linalg.norm(n, axis=1, keepdims=True)
+    if np.any(norms < 1e-3):  # path runs along "up": fall back to another axis
+        alt = np.array([0.0, -1.0, 0.0]) if abs(up[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
+        n = alt[None, :] - (t @ alt)[:, None] * t
+        norms = np.linalg.norm(n, axis=1, keepdims=True)
+    return t, n / norms
+
+
+def render_nerve_reformat(
+    t2: Image,
+    centreline: np.ndarray,
+    *,
+    tof: Image | None = None,
+    labels: Image | None = None,
+    structures: Sequence[Structure] = (),
+    landmarks: dict[str, Sequence[float]] | None = None,
+    contacts: Sequence[tuple[str, np.ndarray]] = (),
+    half_height_mm: float = 6.0,
+    extend_mm: float = 3.0,
+    pixel_mm: float = 0.15,
+    windows: tuple[Intensity, Intensity | None] | None = None,
+) -> tuple[bytes, dict[str, list[float]]]:
+    """Straightened reformat along the nerve centreline, two views stacked.
+
+    Each column is one point of the centreline (arc length grows to the right:
+    brainstem on the left, IAC on the right); rows sample the plane through the
+    centreline's tangent and a second direction: the patient's superior for the
+    upper panel (superior up) and anterior for the lower panel (anterior up).
+
+    Parameters
+    ----------
+    centreline : (N, 3) array
+        Facial nerve centreline, RExP -> IAC, LPS mm.
+    landmarks : dict, optional
+        Name -> LPS mm (RExP, RDP, IAC), marked by arc length along the top.
+    contacts : sequence of (label, xyz)
+        Contact points (LPS mm) to mark, e.g. the nerve-side closest points.
+
+    Returns
+    -------
+    png : bytes
+    points_px : dict
+        Landmark and contact name -> [column, row] in the upper panel.
+    """
+    path = np.asarray(centreline, dtype=np.float64)
+    if path.ndim != 2 or path.shape[0] < 2 or path.shape[1] != 3:
+        raise ValueError(f"nerve centreline must be (N>=2, 3) LPS mm, got {path.shape}")
+    t0 = path[1] - path[0]
+    t1 = path[-1] - path[-2]
+    path = np.vstack(
+        [
+            path[0] - extend_mm * t0 / np.linalg.norm(t0),
+            path,
+            path[-1] + extend_mm * t1 / np.linalg.norm(t1),
+        ]
+    )
+    samples, arc = _resample_polyline(path, pixel_mm)
+    arc = arc - extend_mm  # 0 at the first centreline point (RExP)
+    offs = np.arange(-half_height_mm, half_height_mm + pixel_mm / 2, pixel_mm)
+    if windows is None:
+        windows = (
+            Intensity.of(t2.array, 1, 99.5),
+            Intensity.of(tof.array, 90, 99.9) if tof is not None else None,
+        )
+    panels = []
+    for up in (np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])):
+        _, n = _frames(samples, up)
+        # row r (top = +half_height) samples samples + offs * n
+        grid = samples[None, :, :] + offs[::-1][:, None, None] * n[None, :, :]
+        rgb = fuse(
+            sample_world(t2, grid), sample_world(tof, grid) if tof is not None else None, *windows
+        )
+        lab = sample_world(labels, grid, order=0) if labels is not None else None
+        panels.append((rgb, lab, n))
+    width_mm = arc[-1] - arc[0]
+    height_mm = 2 * half_height_mm
+    dpi = 100
+    w_in = 8.0
+    fig = Figure(
+        figsize=(w_in, min(w_in, w_in * (2 * height_mm) / width_mm + 0.3)),
+        dpi=dpi,
+        facecolor="black",
+    )
+    points_px: dict[str, list[float]] = {}
+    names = ("superior up", "anterior up")
+    axes = []
+    for i, (rgb, lab, n) in enumerate(panels):
+        bottom = 0.5 - 0.5 * i
+        ax = fig.add_axes((0, bottom + 0.02, 1, 0.46))
+        ax.set_axis_off()
+        ext = (arc[0], arc[-1], -half_height_mm, half_height_mm)
+        ax.imshow(rgb, extent=ext, aspect="auto", interpolation="bilinear")
+        if lab is not None and structures:
+            _draw_outlines(ax, lab, arc, offs[::-1], structures)
+        ax.set_xlim(arc[0], arc[-1])
+        ax.set_ylim(-half_height_mm, half_height_mm)
+        _text(
+            ax,
+            arc[0] + 0.3,
+            half_height_mm * 0.9,
+            f"brainstem  ({names[i]})",
+            ha="left",
+            va="top",
+            fontsize=9,
+        )
+        _text(ax, arc[-1] - 0.3, half_height_mm * 0.9, "IAC", ha="right", va="top", fontsize=9)
+        for name, p in (landmarks or {}).items():
+            k = int(np.argmin(np.linalg.norm(samples - np.asarray(p), axis=1)))
+            ax.axvline(arc[k], color="white", lw=0.8, ls="--", alpha=0.8)
+            _text(ax, arc[k], -half_height_mm * 0.92, name, ha="center", va="bottom", fontsize=8)
+            if i == 0:
+                points_px[name] = _to_px(fig, ax, arc[k], 0.0)
+        for name, p in contacts:
+            p = np.asarray(p, dtype=np.float64)
+            k = int(np.argmin(np.linalg.norm(samples - p, axis=1)))
+            off = float((p - samples[k]) @ n[k])
+            ax.plot([arc[k]], [off], marker="o", ms=9, mfc="none", mec=GAP_COLOR, mew=2)
+            _text(
+                ax, arc[k], off + 1.0, name, ha="center", va="bottom", color=GAP_COLOR, fontsize=8
+            )
+            if i == 0:
+                points_px[name] = _to_px(fig, ax, arc[k], off)
+        axes.append(ax)
+    # scale bar on the lower panel
+    ax = axes[1]
+    bar = 5.0
+    x0 = arc[-1] - 1.0 - bar
+    y0 = -half_height_mm * 0.75
+    ax.plot([x0, x0 + bar], [y0, y0], color="white", lw=3, solid_capstyle="butt", path_effects=HALO)
+    ax.text(
+        x0 + bar / 2,
+        y0 + 0.3,
+        "5 mm",
+        color="white",
+        fontsize=8,
+        ha="center",
+        va="bottom",
+        path_effects=HALO,
+    )
+    return _png(fig), points_px
+
+
+def render_key_images(
+    t2: Image,
+    measurements: Sequence,
+    *,
+    tof: Image | None = None,
+    labels: Image | None = None,
+    structures: Sequence[Structure] = (),
+    centreline: np.ndarray | None = None,
+    landmarks: dict[str, Sequence[float]] | None = None,
+    only_conflicts: bool = True,
+) -> list[KeyImage]:
+    """Render the key images of a case.
+
+    Parameters
+    ----------
+    measurements : sequence of VesselMeasurement
+        Axial and coronal images are made for each vessel whose grade is not
+        "none" (all vessels when ``only_conflicts`` is false, or the nearest one
+        when no vessel is in conflict).
+    centreline : (N, 3) array, optional
+        Nerve centreline in LPS mm; adds the reformat along the nerve.
+
+    Returns
+    -------
+    list of KeyImage
+    """
+    windows = (
+        Intensity.of(t2.array, 1, 99.5),
+        Intensity.of(tof.array, 90, 99.9) if tof is not None else None,
+    )
+    chosen = [m for m in measurements if not only_conflicts or m.grade != "none"]
+    if not chosen and measurements:
+        chosen = [min(measurements, key=lambda m: m.gap_mm)]
+    out: list[KeyImage] = []
+    for m in chosen:
+        a = np.asarray(m.nerve_point_lps, dtype=np.float64)
+        b = np.asarray(m.vessel_point_lps, dtype=np.float64)
+        center = (a + b) / 2
+        for plane in ("axial", "coronal"):
+            coord = center[2] if plane == "axial" else center[1]
+            axis = "z" if plane == "axial" else "y"
+            title = f"{plane} {axis}={coord:.1f} mm | {m.vessel_name}"
+            png, pts = render_slice(
+                plane,
+                t2,
+                center=center,
+                tof=tof,
+                labels=labels,
+                structures=structures,
+                points={"nerve_point": a, "vessel_point": b},
+                gap_mm=m.gap_mm,
+                title=title,
+                windows=windows,
+            )
+            out.append(
+                KeyImage(
+                    key=f"vessel{m.vessel_label}-{plane}",
+                    kind=plane,
+                    title=f"{m.vessel_name}: {plane}",
+                    caption=(
+                        f"{plane.capitalize()} T2 with TOF fused (red) through the closest "
+                        f"point of the {m.vessel_name} to the facial nerve; green line: gap "
+                        f"{m.gap_mm:.1f} mm. Patient's right on screen left."
+                    ),
+                    png=png,
+                    vessel_label=m.vessel_label,
+                    width_px=_png_size(png)[0],
+                    height_px=_png_size(png)[1],
+                    points_px=pts,
+                )
+            )
+    if centreline is not None and len(centreline) >= 2:
+        contacts = [(m.vessel_name, np.asarray(m.nerve_point_lps)) for m in chosen]
+        png, pts = render_nerve_reformat(
+            t2,
+            np.asarray(centreline),
+            tof=tof,
+            labels=labels,
+            structures=structures,
+            landmarks=landmarks,
+            contacts=contacts,
+            windows=windows,
+        )
+        w, h = _png_size(png)
+        out.append(
+            KeyImage(
+                key="nerve-reformat",
+                kind="nerve",
+                title="Reformat along the facial nerve",
+                caption=(
+                    "Straightened reformat along the facial nerve centreline from the "
+                    "brainstem (left) to the IAC (right); top: superior up, bottom: anterior "
+                    "up. Circles: contact points; dashed lines: landmarks."
+                ),
+                png=png,
+                vessel_label=None,
+                width_px=w,
+                height_px=h,
+                points_px=pts,
+            )
+        )
+    return out
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    """Width and height of a PNG from its IHDR chunk."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")

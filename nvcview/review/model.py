@@ -65,6 +65,13 @@ class Review:
     reference_series_uid: str = ""
     #: label map file, relative to the review folder
     labelmap_path: str = "labels.nii.gz"
+    #: grid of the reference series (4x4 index -> LPS mm affine and array shape);
+    #: the label map must lie on it. Filled from the labels at the first save with labels.
+    reference_affine: list[list[float]] | None = None
+    reference_shape: list[int] | None = None
+    #: SHA-256 of the label map file as last saved (detects a label file changed behind
+    #: the review's back, e.g. by a crash between the two renames of a save)
+    labelmap_sha256: str = ""
     structures: list[Structure] = field(default_factory=list)
     #: named points in LPS mm: "RExP", "RDP", "IAC" and free names
     landmarks: dict[str, list[float]] = field(default_factory=dict)

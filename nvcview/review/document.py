@@ -1,0 +1,173 @@
+"""Review <-> plain JSON-able dict (the content of ``review.json``).
+
+Patient identifiers appear only under ``"patient"``; ``deidentify=True`` drops them.
+Numbers are plain Python floats/ints; non-finite floats become ``null`` (strict JSON).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, fields
+
+import numpy as np
+
+from nvcview.errors import SchemaError
+from nvcview.io.image import PatientInfo
+from nvcview.measure.records import MeasureSettings, VesselMeasurement
+from nvcview.review.model import ReaderCall, Review, SeriesRef
+from nvcview.structures import Structure
+
+
+def _plain(value):
+    """Convert numpy scalars/arrays and tuples into strict-JSON Python values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def _points(values, what: str) -> list[list[float]]:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return []
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise ValueError(f"{what} must be (N, 3) LPS mm, got shape {arr.shape}")
+    return arr.tolist()
+
+
+def review_to_dict(review: Review, *, deidentify: bool = False) -> dict:
+    """Serialise a review to the ``review.json`` document (current schema version).
+
+    Parameters
+    ----------
+    review : Review
+        The review. Positions are LPS mm.
+    deidentify : bool
+        Drop the patient identifiers (``"patient": null``). Nothing else holds PHI.
+
+    Returns
+    -------
+    dict
+        JSON-able document that validates against ``review.schema.json``.
+    """
+    landmarks = {}
+    for name, p in review.landmarks.items():
+        arr = np.asarray(p, dtype=np.float64).reshape(-1)
+        if arr.shape != (3,):
+            raise ValueError(f"landmark {name!r} must be 3 LPS mm coordinates")
+        landmarks[str(name)] = arr.tolist()
+    doc = {
+        "schema_version": int(review.schema_version),
+        "review_id": review.review_id,
+        "case_id": review.case_id,
+        "reader": review.reader,
+        "side": review.side,
+        "status": review.status,
+        "study_uid": review.study_uid,
+        "patient": None
+        if (deidentify or review.patient is None)
+        else {k: str(v) for k, v in review.patient.to_dict().items()},
+        "series": [asdict(s) for s in review.series],
+        "reference_series_uid": review.reference_series_uid,
+        "labelmap_path": review.labelmap_path,
+        "reference_affine": None
+        if review.reference_affine is None
+        else np.asarray(review.reference_affine, dtype=np.float64).tolist(),
+        "reference_shape": None
+        if review.reference_shape is None
+        else [int(v) for v in review.reference_shape],
+        "labelmap_sha256": review.labelmap_sha256,
+        "structures": [s.to_dict() for s in review.structures],
+        "landmarks": landmarks,
+        "nerve_path_lps": _points(review.nerve_path_lps, "nerve_path_lps"),
+        "calls": [asdict(c) for c in review.calls],
+        "impression": review.impression,
+        "va_dominance": review.va_dominance,
+        "fusion_used": bool(review.fusion_used),
+        "settings": review.settings.to_dict(),
+        "measurements": [m.to_dict() for m in review.measurements],
+        "created": review.created,
+        "modified": review.modified,
+        "software_version": review.software_version,
+    }
+    return _plain(doc)
+
+
+def _build(cls, d: dict, where: str):
+    names = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in d.items() if k in names})
+    except (TypeError, ValueError) as exc:
+        raise SchemaError(f"field '{where}': {exc}") from exc
+
+
+def review_from_dict(doc: dict) -> Review:
+    """Build a :class:`Review` from a current-version document (see :func:`review_to_dict`).
+
+    The document is expected to be validated already (``load_review`` does it);
+    semantic problems (duplicate labels, bad structure values) raise
+    :class:`~nvcview.errors.SchemaError` naming the field.
+    """
+    structures = []
+    seen: set[int] = set()
+    for i, s in enumerate(doc.get("structures", [])):
+        try:
+            st = Structure.from_dict(s)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SchemaError(f"field 'structures[{i}]': {exc}") from exc
+        if st.label in seen:
+            raise SchemaError(f"field 'structures[{i}]': label {st.label} is used twice")
+        seen.add(st.label)
+        structures.append(st)
+    patient = doc.get("patient")
+    measurements = []
+    for i, m in enumerate(doc.get("measurements", [])):
+        try:
+            measurements.append(VesselMeasurement.from_dict(m))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SchemaError(f"field 'measurements[{i}]': {exc}") from exc
+    kw = {
+        k: doc[k]
+        for k in (
+            "review_id",
+            "case_id",
+            "reader",
+            "side",
+            "status",
+            "study_uid",
+            "reference_series_uid",
+            "labelmap_path",
+            "reference_affine",
+            "reference_shape",
+            "labelmap_sha256",
+            "impression",
+            "va_dominance",
+            "fusion_used",
+            "created",
+            "modified",
+            "software_version",
+            "schema_version",
+        )
+        if k in doc
+    }
+    return Review(
+        **kw,
+        patient=None if patient is None else _build(PatientInfo, patient, "patient"),
+        series=[_build(SeriesRef, s, f"series[{i}]") for i, s in enumerate(doc.get("series", []))],
+        structures=structures,
+        landmarks={k: [float(v) for v in p] for k, p in doc.get("landmarks", {}).items()},
+        nerve_path_lps=[[float(v) for v in p] for p in doc.get("nerve_path_lps", [])],
+        calls=[_build(ReaderCall, c, f"calls[{i}]") for i, c in enumerate(doc.get("calls", []))],
+        settings=MeasureSettings.from_dict(doc.get("settings") or {}),
+        measurements=measurements,
+    )

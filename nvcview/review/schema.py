@@ -1,0 +1,90 @@
+"""The published JSON Schema of ``review.json`` and validation with field-naming errors.
+
+The schema ships as package data (``nvcview/review/review.schema.json``); a copy
+lives in ``docs/review-schema.json`` and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+
+from nvcview.errors import SchemaError
+
+SCHEMA_FILE = "review.schema.json"
+#: at most this many problems are listed in one error message
+MAX_ERRORS = 5
+
+
+@functools.cache
+def review_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of the current ``review.json`` version."""
+    text = resources.files("nvcview.review").joinpath(SCHEMA_FILE).read_text("utf-8")
+    return json.loads(text)
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = review_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def field_path(parts) -> str:
+    """Render a jsonschema path (``deque(['landmarks', 'RDP', 1])``) as ``landmarks.RDP[1]``."""
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out or "(top level)"
+
+
+def _describe(err: jsonschema.ValidationError) -> str:
+    where = field_path(err.absolute_path)
+    if err.validator == "additionalProperties" and not err.absolute_path:
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        return f"unknown field(s) {', '.join(extra)}"
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        return f"field '{where}': unknown field(s) {', '.join(extra)}"
+    if err.validator == "required":
+        missing = [r for r in err.validator_value if r not in err.instance]
+        prefix = f"field '{where}': " if err.absolute_path else ""
+        return f"{prefix}missing required field(s) {', '.join(missing)}"
+    if err.absolute_path and err.absolute_path[0] == "patient":
+        # never echo patient identifiers into messages that may end up in logs
+        return f"field '{where}': invalid value ({err.validator} check failed; value not shown)"
+    msg = err.message
+    if len(msg) > 200:
+        msg = msg[:200] + "..."
+    return f"field '{where}': {msg}"
+
+
+def validate_review_dict(doc: dict, source: str | Path = "review.json") -> None:
+    """Validate a current-version review document against the schema.
+
+    Parameters
+    ----------
+    doc : dict
+        The parsed ``review.json`` (already migrated to the current version).
+    source : str or Path
+        Name of the file, used in the error message.
+
+    Raises
+    ------
+    SchemaError
+        Naming the file and each bad field as a dotted path, e.g.
+        ``review.json: field 'landmarks.RDP': [1.0, 2.0] is too short``.
+    """
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    if not errors:
+        return
+    problems = [_describe(e) for e in errors[:MAX_ERRORS]]
+    more = f" (and {len(errors) - MAX_ERRORS} more)" if len(errors) > MAX_ERRORS else ""
+    raise SchemaError(f"{source}: invalid review: " + "; ".join(problems) + more)

@@ -1,0 +1,508 @@
+"""Reviews on disk: ``review.json`` + label map in a folder, saved so work is never lost.
+
+A review folder holds::
+
+    review.json        the document (schema: review.schema.json)
+    labels.nii.gz      the label map named by ``review.labelmap_path`` (NIfTI, RAS on
+                       disk, aligned to the reference series)
+    audit.jsonl        who changed what and when (appended, never rewritten)
+    .history/          previous versions of review.json and the label map (bounded)
+    .review.lock       the lock file (fcntl.flock) and who holds it
+
+Saves are atomic (temporary file in the folder, fsync, rename) for both files, take
+an exclusive lock, keep the version they replace in ``.history`` and append to the
+audit trail. A final review refuses to save until :func:`reopen_review`.
+Several readers of one case: sibling folders, one per reader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+
+from nvcview import __version__
+from nvcview.errors import GeometryError, InputError, NvcviewError, SchemaError
+from nvcview.fsutil import atomic_path
+from nvcview.io.image import Image, make_volume
+from nvcview.io.nifti import read_nifti, write_nifti
+from nvcview.review.audit import append_audit, diff_documents
+from nvcview.review.document import review_from_dict, review_to_dict
+from nvcview.review.history import DEFAULT_LIMIT, history_stamp, keep_previous, prune_history
+from nvcview.review.lock import ReviewLock
+from nvcview.review.migrate import document_version, migrate
+from nvcview.review.model import SCHEMA_VERSION, Review, now_iso
+from nvcview.review.schema import validate_review_dict
+
+log = logging.getLogger(__name__)
+
+REVIEW_NAME = "review.json"
+#: affine entries (mm) may differ by this much and still be "the same grid"
+GRID_ATOL_MM = 1e-3
+
+
+class ReviewFinalError(NvcviewError):
+    """The review on disk is final (signed off); reopen it before saving."""
+
+
+class ReviewSaveError(NvcviewError):
+    """Writing failed (disk full, permissions...); the previous version is intact."""
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
+
+
+def _write_json(file: Path, doc: dict) -> None:
+    text = json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    with atomic_path(file) as tmp, open(tmp, "wb") as fh:
+        fh.write(text.encode("utf-8"))
+
+
+__all__ = [
+    "REVIEW_NAME",
+    "ReviewFinalError",
+    "ReviewSaveError",
+    "load_labels",
+    "load_review",
+    "reopen_review",
+    "review_from_dict",
+    "review_to_dict",
+    "save_review",
+]
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _review_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        return path / REVIEW_NAME
+    return path
+
+
+def read_document(path: str | os.PathLike) -> dict:
+    """Parse a ``review.json`` (file or folder) into a dict, without migrating it.
+
+    Raises
+    ------
+    InputError
+        The file is missing or unreadable.
+    SchemaError
+        Empty, not JSON, or not a JSON object.
+    """
+    file = _review_file(path)
+    if not file.exists():
+        where = file.parent if file.name == REVIEW_NAME else file
+        raise InputError(f"{where}: no {REVIEW_NAME} here (not a review folder)")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{file}: cannot be read ({exc.strerror})") from exc
+    hint = f"; earlier versions are kept in {file.parent / '.history'}"
+    if not data.strip():
+        raise SchemaError(f"{file}: file is empty (an interrupted copy?){hint}")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"{file}: not UTF-8 text (byte {exc.start}){hint}") from exc
+    except json.JSONDecodeError as exc:
+        raise SchemaError(
+            f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}){hint}"
+        ) from exc
+    if not isinstance(doc, dict):
+        raise SchemaError(f"{file}: expected a JSON object at the top level")
+    return doc
+
+
+def load_review(path: str | os.PathLike) -> Review:
+    """Load, migrate and validate a review.
+
+    Parameters
+    ----------
+    path : path-like
+        Review folder or its ``review.json``.
+
+    Returns
+    -------
+    Review
+        Always the current schema version (older files are migrated in memory; the
+        file itself is rewritten only by the next :func:`save_review`, which keeps the
+        old one in ``.history``).
+
+    Raises
+    ------
+    InputError
+        No review there.
+    SchemaError
+        Corrupt JSON, a field that fails validation (named as a dotted path), or a
+        newer ``schema_version`` than this nvcview supports (the file is not touched).
+    """
+    file = _review_file(path)
+    doc = read_document(file)
+    doc, version = migrate(doc, file)
+    validate_review_dict(doc, file)
+    try:
+        review = review_from_dict(doc)
+    except SchemaError as exc:
+        raise SchemaError(f"{file}: invalid review: {exc}") from exc
+    if version != SCHEMA_VERSION:
+        log.info("review migrated from schema_version %d to %d", version, SCHEMA_VERSION)
+    return review
+
+
+def _grid_mismatch(affine: np.ndarray, shape, ref_affine, ref_shape) -> str | None:
+    ref_affine = np.asarray(ref_affine, dtype=np.float64)
+    if tuple(int(s) for s in shape) != tuple(int(s) for s in ref_shape):
+        return f"shape {tuple(shape)} != reference shape {tuple(ref_shape)}"
+    if not np.allclose(affine, ref_affine, atol=GRID_ATOL_MM, rtol=0):
+        sp = np.round(np.linalg.norm(affine[:3, :3], axis=0), 4).tolist()
+        rsp = np.round(np.linalg.norm(ref_affine[:3, :3], axis=0), 4).tolist()
+        dmax = float(np.max(np.abs(affine - ref_affine)))
+        return (
+            f"affine differs from the reference grid by up to {dmax:.4g} "
+            f"(voxel size {sp} mm vs {rsp} mm, origin "
+            f"{np.round(affine[:3, 3], 3).tolist()} vs {np.round(ref_affine[:3, 3], 3).tolist()} "
+            "LPS mm)"
+        )
+    return None
+
+
+def _labelmap_file(review: Review, folder: Path) -> Path:
+    rel = Path(review.labelmap_path)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise SchemaError(
+            f"{folder / REVIEW_NAME}: field 'labelmap_path' must be a file name inside the "
+            f"review folder, got {review.labelmap_path!r}"
+        )
+    return folder / rel
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_labels(review: Review, folder: str | os.PathLike) -> Image:
+    """Read the review's label map, checked against the reference grid.
+
+    Parameters
+    ----------
+    review : Review
+        The review (``labelmap_path`` relative to ``folder``; ``reference_affine``
+        and ``reference_shape`` when the reference grid is known).
+    folder : path-like
+        The review folder (or its ``review.json``).
+
+    Returns
+    -------
+    Image
+        Integer label map, affine index -> LPS mm.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable label file, or non-integer labels.
+    GeometryError
+        The label map does not lie on the reference series' grid.
+    """
+    folder = Path(folder)
+    if folder.name == REVIEW_NAME and folder.is_file():
+        folder = folder.parent
+    file = _labelmap_file(review, folder)
+    if not file.exists():
+        raise InputError(
+            f"{file}: label map named by {folder / REVIEW_NAME} ('labelmap_path') is missing"
+        )
+    image = read_nifti(file)
+    arr = image.array
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise InputError(f"{file}: label map holds non-integer values")
+        image = Image(make_volume(arr.astype(np.int32), image.affine), image.meta, image.patient)
+    if review.reference_affine is not None and review.reference_shape is not None:
+        why = _grid_mismatch(
+            image.affine, image.array.shape, review.reference_affine, review.reference_shape
+        )
+        if why:
+            raise GeometryError(
+                f"{file}: label map does not match the reference series "
+                f"{review.reference_series_uid or '(unnamed)'} grid: {why}"
+            )
+    if review.labelmap_sha256 and _sha256(file) != review.labelmap_sha256:
+        log.warning(
+            "%s: label map differs from the one saved with review.json (edited outside "
+            "nvcview, or a save was interrupted); earlier label maps are in .history",
+            file.name,
+        )
+    known = {s.label for s in review.structures}
+    present = {int(v) for v in np.unique(image.array)} - {0}
+    if present - known:
+        log.warning(
+            "%s: label values %s have no entry in the structure table",
+            file.name,
+            sorted(present - known),
+        )
+    image.meta.role = "labels"
+    return image
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def _as_label_volume(labels, review: Review) -> hd.Volume:
+    if isinstance(labels, Image):
+        vol = labels.volume
+    elif isinstance(labels, hd.Volume):
+        vol = labels
+    else:
+        arr = np.asarray(labels)
+        if review.reference_affine is None:
+            raise InputError(
+                "labels given as a bare array but the review has no reference grid "
+                "(reference_affine); pass an Image or highdicom.Volume"
+            )
+        vol = make_volume(arr, np.asarray(review.reference_affine, dtype=np.float64))
+    arr = np.asarray(vol.array)
+    if arr.ndim != 3:
+        raise InputError(f"label map must be 3D, got shape {arr.shape}")
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    elif not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise InputError("label map holds non-integer values")
+        arr = arr.astype(np.int64)
+    if arr.size and arr.min() < 0:
+        raise InputError(f"label map holds negative label {int(arr.min())}")
+    top = int(arr.max()) if arr.size else 0
+    if top > 65535:
+        raise InputError(f"label map holds label {top} > 65535")
+    arr = arr.astype(np.uint8 if top < 256 else np.uint16, copy=False)
+    return make_volume(arr, np.asarray(vol.affine, dtype=np.float64))
+
+
+def _previous_document(file: Path) -> tuple[dict | None, bool]:
+    """The document currently on disk (None if none), and whether it is unreadable."""
+    if not file.exists():
+        return None, False
+    try:
+        return read_document(file), False
+    except SchemaError:
+        return None, True
+
+
+def _default_actor(review: Review, actor: str | None) -> str:
+    return actor or review.reader or os.environ.get("USER", "") or "unknown"
+
+
+def save_review(
+    review: Review,
+    folder: str | os.PathLike,
+    labels: Image | hd.Volume | np.ndarray | None = None,
+    *,
+    actor: str | None = None,
+    history_limit: int = DEFAULT_LIMIT,
+    lock_timeout_s: float = 0.0,
+    _allow_final: bool = False,
+    _audit: dict | None = None,
+) -> Path:
+    """Save a review (and optionally its label map) into ``folder``, never losing work.
+
+    Steps, all under the folder's exclusive lock: refuse if the review on disk is
+    final or from a newer schema; keep the versions about to be replaced in
+    ``.history``; write the label map then ``review.json`` atomically (tmp + fsync +
+    rename); append a field-level summary to ``audit.jsonl``.
+
+    Parameters
+    ----------
+    review : Review
+        The review. Updated in place: ``modified``, ``software_version``,
+        ``schema_version`` and, with labels, ``reference_affine``/``reference_shape``
+        (when not yet set) and ``labelmap_sha256``.
+    folder : path-like
+        Review folder (created if missing).
+    labels : Image, highdicom.Volume or ndarray, optional
+        Label map (integer, 0 = background) on the reference grid. An array is
+        placed on ``review.reference_affine``.
+    actor : str, optional
+        Who saves (for the audit trail and the lock); defaults to ``review.reader``.
+    history_limit : int
+        Previous versions kept per file kind.
+    lock_timeout_s : float
+        Wait this long for another saver (default: fail at once).
+
+    Returns
+    -------
+    Path
+        The ``review.json`` written.
+
+    Raises
+    ------
+    ReviewLockedError
+        Another process is saving or editing this folder.
+    ReviewFinalError
+        The review on disk is final; call :func:`reopen_review` first.
+    SchemaError
+        The review on disk is from a newer nvcview, or the review does not validate.
+    GeometryError
+        ``labels`` do not lie on the review's reference grid.
+    OSError
+        Disk full or similar; the previous files are left intact.
+    """
+    folder = Path(folder)
+    file = folder / REVIEW_NAME
+    who = _default_actor(review, actor)
+    with ReviewLock(folder, actor=who, timeout_s=lock_timeout_s):
+        old_doc, old_corrupt = _previous_document(file)
+        if old_doc is not None:
+            try:
+                old_version = document_version(old_doc, file)
+            except SchemaError:
+                old_version = 0
+            if old_version > SCHEMA_VERSION:
+                raise SchemaError(
+                    f"{file}: the review on disk has schema_version {old_version}, newer than "
+                    f"this nvcview ({SCHEMA_VERSION}); refusing to overwrite it"
+                )
+            if old_doc.get("status") == "final" and not _allow_final:
+                raise ReviewFinalError(
+                    f"{folder}: review is final (signed off by {old_doc.get('reader') or '?'}); "
+                    "reopen it with reopen_review() before saving changes"
+                )
+            if old_version < SCHEMA_VERSION:
+                try:
+                    old_doc, _ = migrate(old_doc, file)
+                except SchemaError:
+                    pass
+
+        label_vol = None
+        if labels is not None:
+            label_vol = _as_label_volume(labels, review)
+            if review.reference_affine is not None and review.reference_shape is not None:
+                why = _grid_mismatch(
+                    label_vol.affine,
+                    label_vol.array.shape,
+                    review.reference_affine,
+                    review.reference_shape,
+                )
+                if why:
+                    raise GeometryError(
+                        f"{folder}: labels to save do not match the reference series "
+                        f"{review.reference_series_uid or '(unnamed)'} grid: {why}"
+                    )
+            else:
+                review.reference_affine = np.asarray(label_vol.affine, dtype=float).tolist()
+                review.reference_shape = [int(s) for s in label_vol.array.shape]
+        label_file = _labelmap_file(review, folder)
+
+        previous = {
+            "modified": review.modified,
+            "software_version": review.software_version,
+            "schema_version": review.schema_version,
+            "labelmap_sha256": review.labelmap_sha256,
+        }
+        review.modified = now_iso()
+        review.software_version = __version__
+        review.schema_version = SCHEMA_VERSION
+        try:
+            doc = review_to_dict(review)
+            validate_review_dict(doc, file)
+            stamp = history_stamp()
+            kept = keep_previous(folder, file, "review", stamp, corrupt=old_corrupt)
+            if label_vol is None:
+                _write_json(file, doc)
+            else:
+                keep_previous(folder, label_file, "labels", stamp)
+                # labels to a temporary file, then the JSON renamed, then the labels:
+                # both files are complete on disk before either replaces its old version
+                with atomic_path(label_file) as ltmp:
+                    write_nifti(label_vol, ltmp)
+                    review.labelmap_sha256 = _sha256(ltmp)
+                    doc["labelmap_sha256"] = review.labelmap_sha256
+                    _write_json(file, doc)
+        except OSError as exc:
+            for k, v in previous.items():
+                setattr(review, k, v)
+            raise ReviewSaveError(
+                f"{folder}: could not save the review ({exc.strerror or exc}); "
+                "the previous version on disk is unchanged",
+                errno=exc.errno,
+            ) from exc
+        except BaseException:
+            for k, v in previous.items():
+                setattr(review, k, v)
+            raise
+
+        action = "save"
+        if old_doc is None:
+            action = "create"
+        if doc["status"] == "final" and (old_doc or {}).get("status") != "final":
+            action = "finalise"
+        entry = {
+            "actor": who,
+            "action": action,
+            "review_id": review.review_id,
+            "changes": diff_documents(old_doc, doc),
+        }
+        entry.update(_audit or {})
+        if label_vol is not None:
+            entry["labels_sha256"] = review.labelmap_sha256
+        if old_corrupt and kept is not None:
+            entry["note"] = f"previous review.json was unreadable; kept as {kept.name}"
+        try:
+            append_audit(folder, entry)
+        except OSError as exc:
+            raise NvcviewError(
+                f"{folder}: review saved, but the audit trail could not be appended "
+                f"({exc.strerror or exc})"
+            ) from exc
+        prune_history(folder, history_limit)
+    return file
+
+
+def reopen_review(
+    folder: str | os.PathLike, *, actor: str, reason: str = "", lock_timeout_s: float = 0.0
+) -> Review:
+    """Reopen a final review for editing (status back to draft), logged in the audit trail.
+
+    Parameters
+    ----------
+    folder : path-like
+        Review folder (or its ``review.json``).
+    actor : str
+        Who reopens it (required: reopening a signed-off review is accountable).
+    reason : str
+        Why; stored in the audit trail.
+
+    Returns
+    -------
+    Review
+        The reopened review as now saved on disk (status ``"draft"``).
+    """
+    folder = Path(folder)
+    if folder.name == REVIEW_NAME:
+        folder = folder.parent
+    if not actor:
+        raise InputError(f"{folder}: reopening a review needs an actor (who reopens it)")
+    with ReviewLock(folder, actor=actor, timeout_s=lock_timeout_s):
+        review = load_review(folder)
+        if review.status != "final":
+            raise InputError(f"{folder}: review is not final (status {review.status!r})")
+        review.status = "draft"
+        save_review(
+            review,
+            folder,
+            actor=actor,
+            _allow_final=True,
+            _audit={"action": "reopen", "reason": reason},
+        )
+    return review

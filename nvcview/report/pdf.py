@@ -135,13 +135,12 @@ def build_pdf(model: ReportModel) -> bytes:
         "Segment",
         "From RDP",
         "Grade",
-        "Indent.",
-        "Crossing",
-        "Side of nerve",
-        "Diameter",
+        "Angle",
+        "Side",
+        "Diam.",
         "CN VIII",
-        "Single / multiple",
-        "Confidence",
+        "Mult.",
+        "Conf.",
     ]
     vrows = [[_p(x, st["cell"]) for x in head]]
     for v in model.vessels:
@@ -151,8 +150,15 @@ def build_pdf(model: ReportModel) -> bytes:
                 _p(fmt.gap(v), st["cell"]),
                 _p(fmt.text(v.get("segment_name")), st["cell"]),
                 _p(fmt.rdp(v.get("dist_from_rdp_mm")), st["cell"]),
-                _p(fmt.grade(v), st["cell"]),
-                _p(fmt.mm(v.get("indentation_depth_mm")), st["cell"]),
+                _p(
+                    fmt.grade(v)
+                    + (
+                        f", depth {fmt.mm(v['indentation_depth_mm'])}"
+                        if v.get("indentation_depth_mm") is not None
+                        else ""
+                    ),
+                    st["cell"],
+                ),
                 _p(fmt.deg(v.get("crossing_angle_deg")), st["cell"]),
                 _p(fmt.text(v.get("side_of_nerve")), st["cell"]),
                 _p(fmt.mm(v.get("vessel_diameter_mm")), st["cell"]),
@@ -161,7 +167,7 @@ def build_pdf(model: ReportModel) -> bytes:
                 _p(fmt.text(v.get("confidence")), st["cell"]),
             ]
         )
-    widths = [26, 20, 22, 15, 20, 12, 13, 14, 13, 15, 13, 15]
+    widths = [24, 19, 22, 15, 26, 11, 15, 12, 17, 13, 13]
     scale = (PAGE_W - 2 * MARGIN) / (sum(widths) * MM)
     vt = Table(vrows, colWidths=[w * MM * scale for w in widths], repeatRows=1)
     style = [
@@ -183,7 +189,7 @@ def build_pdf(model: ReportModel) -> bytes:
         )
     )
     if model.key_images:
-        story.append(_p("Key images", st["h2"]))
+        heading = [_p("Key images", st["h2"])]
         slices = [k for k in model.key_images if k.kind != "nerve"]
         half = (PAGE_W - 2 * MARGIN - 6 * MM) / 2
         for i in range(0, len(slices), 2):
@@ -196,14 +202,18 @@ def build_pdf(model: ReportModel) -> bytes:
                 cells = [row + [""] for row in cells]
             it = Table(cells, colWidths=[half + 3 * MM] * 2)
             it.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
-            story.append(KeepTogether([it, Spacer(1, 4 * MM)]))
+            story.append(KeepTogether([*heading, it, Spacer(1, 4 * MM)]))
+            heading = []
         for k in model.key_images:
             if k.kind == "nerve":
                 width = min(PAGE_W - 2 * MARGIN, 150 * MM)
                 img = _image(k.png, width)
                 if img.drawHeight > PAGE_H * 0.7:
                     img = _image(k.png, width * PAGE_H * 0.7 / img.drawHeight)
-                story.append(KeepTogether([img, _p(f"{k.title}. {k.caption}", st["small"])]))
+                story.append(
+                    KeepTogether([*heading, img, _p(f"{k.title}. {k.caption}", st["small"])])
+                )
+                heading = []
     story.append(_p("Limits", st["h2"]))
     for line in model.limits:
         story.append(_p(f"\u2022 {line}", st["body"]))

@@ -113,18 +113,28 @@ def lps_to_index(affine: np.ndarray, xyz: np.ndarray) -> np.ndarray:
     return xyz @ inv[:3, :3].T + inv[:3, 3]
 
 
-def describe_orientation(affine: np.ndarray, tol_deg: float = 1.0) -> str:
+def describe_orientation(affine: np.ndarray, tol_deg: float = 1.0, slice_axis: int = 2) -> str:
     """Name the slice plane of an affine: axial/coronal/sagittal, with "oblique" if tilted.
 
-    The slice normal is the third array axis direction.
+    Parameters
+    ----------
+    affine : ndarray, shape (4, 4)
+        Array index -> patient LPS mm.
+    tol_deg : float
+        Tilt (degrees) of the slice normal or of an in-plane axis from the nearest
+        patient axis above which the plane is called oblique.
+    slice_axis : int
+        Array axis that runs across slices: 2 for NIfTI-style ``(i, j, k)`` arrays,
+        0 for DICOM/highdicom-style ``(slice, row, column)`` arrays.
     """
-    normal = affine[:3, 2] / np.linalg.norm(affine[:3, 2])
+    normal = affine[:3, slice_axis] / np.linalg.norm(affine[:3, slice_axis])
     names = ("sagittal", "coronal", "axial")  # normal along x (L), y (P), z (S)
     k = int(np.argmax(np.abs(normal)))
     angle = np.degrees(np.arccos(min(1.0, abs(normal[k]))))
-    rows = affine[:3, :2] / np.linalg.norm(affine[:3, :2], axis=0)
+    inplane = [i for i in range(3) if i != slice_axis]
+    axes = affine[:3, inplane] / np.linalg.norm(affine[:3, inplane], axis=0)
     inplane_tilt = max(
-        np.degrees(np.arccos(min(1.0, np.max(np.abs(rows[:, i]))))) for i in range(2)
+        np.degrees(np.arccos(min(1.0, np.max(np.abs(axes[:, i]))))) for i in range(2)
     )
     oblique = angle > tol_deg or inplane_tilt > tol_deg
     return names[k] + (" oblique" if oblique else "")

@@ -1,0 +1,260 @@
+"""DICOM folders and files into :class:`~nvcview.io.image.Image` volumes (patient LPS mm).
+
+Pipeline: :func:`nvcview.io.discovery.scan` reads headers only, then
+:func:`nvcview.io.stacks.group_stacks` splits series into stacks and checks their
+geometry, and only the chosen stack's pixel data is read
+(:func:`nvcview.io.pixels.read_stack_pixels`, threaded). The array layout is
+``(slice, row, column)`` with an affine from that index to LPS mm, wrapped as a
+``highdicom.Volume``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from nvcview.errors import AmbiguousSeriesError, GeometryError, InputError
+from nvcview.io.discovery import ScanResult, scan
+from nvcview.io.image import Image, PatientInfo, SeriesMeta, describe_orientation, make_volume
+from nvcview.io.pixels import read_stack_pixels
+from nvcview.io.roles import guess_role
+from nvcview.io.stacks import DEFAULT_TOLERANCES, GeometryTolerances, Stack, group_stacks
+
+log = logging.getLogger(__name__)
+
+__all__ = ["discover", "list_dicom_series", "load_dicom", "stack_meta"]
+
+
+def discover(
+    path: str | os.PathLike, tolerances: GeometryTolerances = DEFAULT_TOLERANCES
+) -> tuple[ScanResult, list[Stack]]:
+    """Scan ``path`` (headers only) and split what it holds into stacks.
+
+    Raises
+    ------
+    InputError
+        Nothing that looks like a DICOM image was found (the message says what was seen).
+    """
+    result = scan(path)
+    if not result.records:
+        n_seen = len(result.skipped) + len(result.unreadable)
+        detail = f"{n_seen} file(s) looked at"
+        if result.unreadable:
+            detail += f"; unreadable: {os.path.basename(result.unreadable[0][0])}"
+            detail += f" ({result.unreadable[0][1].split(': ', 1)[-1]})"
+        elif result.skipped:
+            reasons = sorted({r for _, r in result.skipped})
+            detail += "; " + ", ".join(reasons[:3])
+        raise InputError(f"{path}: no DICOM image files found ({detail})")
+    stacks = group_stacks(result.records, tolerances)
+    for stack in stacks:
+        _check_truncation(stack)
+    log.debug(
+        "%s: %d slices in %d stacks (%d files skipped, %d unreadable)",
+        path,
+        len(result.records),
+        len(stacks),
+        len(result.skipped),
+        len(result.unreadable),
+    )
+    return result, stacks
+
+
+def _check_truncation(stack: Stack) -> None:
+    """Mark a stack unusable when an uncompressed file is shorter than its image."""
+    if stack.error is not None:
+        return
+    for rec in stack.records:
+        if rec.frame is not None or rec.pixel_element_offset is None or not rec.file_size:
+            continue
+        if rec.transfer_syntax not in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1"):
+            continue
+        need = rec.rows * rec.columns * rec.bits_allocated // 8 * rec.samples_per_pixel
+        if rec.file_size < rec.pixel_element_offset + 8 + need:
+            stack.error = (
+                f"series {stack.volume_id}: {rec.path}: truncated file (pixel data shorter "
+                f"than a {rec.rows}x{rec.columns} image)"
+            )
+            return
+
+
+def _source_path(stack: Stack) -> str:
+    paths = sorted({r.path for r in stack.records})
+    if len(paths) == 1:
+        return paths[0]
+    return os.path.commonpath(paths)
+
+
+def stack_meta(stack: Stack) -> SeriesMeta:
+    """Non-identifying description of a stack (no pixel data needed)."""
+    first = stack.records[0]
+    warnings = list(stack.warnings)
+    if stack.error is not None:
+        warnings.insert(0, f"not loadable: {stack.error}")
+    elif len(stack.records) == 1:
+        warnings.insert(0, "single 2D image, not a volume")
+    if stack.is_localizer:
+        warnings.append("localizer")
+    if stack.affine is not None:
+        spacing = tuple(float(s) for s in np.linalg.norm(stack.affine[:3, :3], axis=0))
+        orientation = describe_orientation(stack.affine, slice_axis=0)
+    else:
+        spacing, orientation = (), ""
+    tes = {r.echo_time_ms for r in stack.records}
+    return SeriesMeta(
+        series_uid=stack.series_uid,
+        study_uid=first.study_uid,
+        frame_of_reference_uid=first.frame_of_reference_uid,
+        modality=first.modality,
+        series_description=first.series_description,
+        sequence_name=first.sequence_name,
+        mr_acquisition_type=first.mr_acquisition_type,
+        series_number=first.series_number,
+        echo_time_ms=first.echo_time_ms if len(tes) == 1 else None,
+        repetition_time_ms=first.repetition_time_ms,
+        role=guess_role(first),
+        volume_id=stack.volume_id,
+        source_path=_source_path(stack),
+        n_files=len({r.path for r in stack.records}),
+        shape=stack.shape,
+        spacing_mm=spacing,
+        orientation=orientation,
+        warnings=warnings,
+    )
+
+
+def list_dicom_series(
+    path: str | os.PathLike, tolerances: GeometryTolerances = DEFAULT_TOLERANCES
+) -> list[SeriesMeta]:
+    """Describe every stack under ``path`` from headers only.
+
+    Stacks that cannot be loaded are listed too, with the reason in ``warnings``.
+    """
+    _, stacks = discover(path, tolerances)
+    return [stack_meta(s) for s in stacks]
+
+
+def _describe(stack: Stack) -> str:
+    meta = stack_meta(stack)
+    shape = "x".join(str(s) for s in meta.shape)
+    desc = meta.series_description or "(no description)"
+    flag = ""
+    if stack.error is not None:
+        flag = " [not loadable]"
+    elif len(stack.records) == 1:
+        flag = " [2D]"
+    elif stack.is_localizer:
+        flag = " [localizer]"
+    return f"{meta.volume_id} '{desc}' {shape} {meta.role}{flag}"
+
+
+def _choose(path: str, stacks: list[Stack], series_uid: str | None) -> Stack:
+    if series_uid is not None:
+        wanted = str(series_uid).strip()
+        exact = [s for s in stacks if s.volume_id == wanted]
+        if exact:
+            return exact[0]
+        same = [s for s in stacks if s.series_uid == wanted]
+        if not same and wanted.isdigit():
+            same = [s for s in stacks if s.records[0].series_number == int(wanted)]
+        if len(same) == 1:
+            return same[0]
+        if len(same) > 1:
+            raise AmbiguousSeriesError(
+                f"{path}: series {wanted} holds {len(same)} volumes; choose one by volume id: "
+                + "; ".join(_describe(s) for s in same),
+                candidates=[stack_meta(s) for s in same],
+            )
+        raise InputError(
+            f"{path}: no series {wanted}; found: " + "; ".join(_describe(s) for s in stacks)
+        )
+    volumes = [s for s in stacks if len(s.records) > 1 and not s.is_localizer]
+    if len(volumes) == 1:
+        return volumes[0]
+    if not volumes:
+        if len(stacks) == 1:
+            return stacks[0]
+        if all(len(s.records) == 1 for s in stacks):
+            raise InputError(
+                f"{path}: only single 2D images found ({len(stacks)} stacks), no volume"
+            )
+        volumes = stacks
+    raise AmbiguousSeriesError(
+        f"{path}: {len(volumes)} volumes found; choose one with series_uid (--series): "
+        + "; ".join(_describe(s) for s in volumes),
+        candidates=[stack_meta(s) for s in volumes],
+    )
+
+
+def load_dicom(
+    path: str | os.PathLike,
+    series_uid: str | None = None,
+    *,
+    tolerances: GeometryTolerances = DEFAULT_TOLERANCES,
+    max_workers: int | None = None,
+) -> Image:
+    """Load one volume from a DICOM folder or file.
+
+    Parameters
+    ----------
+    path : path-like
+        Folder (searched recursively) or a single DICOM file (single- or multi-frame).
+    series_uid : str, optional
+        SeriesInstanceUID, a volume id from :func:`list_dicom_series`
+        (``<uid>#echo2``...), or a SeriesNumber. Needed when ``path`` holds more than
+        one volume (localizers and single 2D images are not counted).
+    tolerances : GeometryTolerances
+        Geometry check thresholds.
+    max_workers : int, optional
+        Threads for reading pixel data.
+
+    Returns
+    -------
+    Image
+        ``volume.array`` is ``(slice, row, column)``, ``volume.affine`` maps that index to
+        patient LPS mm; values have the modality rescale applied.
+
+    Raises
+    ------
+    AmbiguousSeriesError
+        Several volumes and no (or an ambiguous) ``series_uid``; lists the candidates.
+    GeometryError
+        Missing slice, uneven spacing, inconsistent orientation or pixel spacing,
+        missing position/orientation.
+    InputError
+        No DICOM, unreadable/truncated file, a single 2D image, unknown series.
+    """
+    path = str(path)
+    result, stacks = discover(path, tolerances)
+    stack = _choose(path, stacks, series_uid)
+    if stack.error is not None:
+        raise GeometryError(f"{path}: {stack.error}")
+    if len(stack.records) == 1:
+        rec = stack.records[0]
+        raise InputError(
+            f"{path}: series {stack.volume_id} is a single 2D image "
+            f"({rec.rows}x{rec.columns}, {rec.label}), not a volume"
+        )
+    array = read_stack_pixels(stack.records, max_workers=max_workers)
+    first = stack.records[0]
+    volume = make_volume(array, stack.affine, first.frame_of_reference_uid or None)
+    meta = stack_meta(stack)
+    patient = result.patients.get(stack.series_uid, PatientInfo())
+    log.info("loaded %s: shape %s, spacing %s mm", meta.volume_id, meta.shape, meta.spacing_mm)
+    return Image(volume=volume, meta=meta, patient=patient)
+
+
+def is_dicom_path(path: str | os.PathLike) -> bool:
+    """True for folders and for files that carry the DICOM "DICM" marker."""
+    p = Path(path)
+    if p.is_dir():
+        return True
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"

@@ -1,0 +1,419 @@
+"""Find DICOM image files under a path and read their headers (never their pixels).
+
+Each image slice becomes one :class:`FrameRecord`: a single-frame file gives one
+record, an enhanced multi-frame file one record per frame (with the per-frame
+functional groups resolved against the shared ones). Patient identifiers are
+collected apart, per series, in :class:`~nvcview.io.image.PatientInfo`.
+
+Skipped quietly (debug log): files that are not DICOM, DICOMDIR, and non-image
+objects (structured reports, presentation states, key object selections, raw
+data, ...). Files that look like DICOM but cannot be parsed are reported in
+:attr:`ScanResult.unreadable` so that the caller can name them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from nvcview.errors import InputError
+from nvcview.io.image import PatientInfo
+
+log = logging.getLogger(__name__)
+
+#: SOP classes that are never image slices (DICOMDIR, SR family, presentation
+#: states, key objects, raw data, spectroscopy, waveforms, encapsulated documents)
+NON_IMAGE_SOP_PREFIXES = (
+    "1.2.840.10008.1.3.10",  # Media Storage Directory (DICOMDIR)
+    "1.2.840.10008.5.1.4.1.1.88.",  # structured reports
+    "1.2.840.10008.5.1.4.1.1.11.",  # presentation states
+    "1.2.840.10008.5.1.4.1.1.66",  # raw data, spatial registration, fiducials, segmentation
+    "1.2.840.10008.5.1.4.1.1.4.2",  # MR spectroscopy
+    "1.2.840.10008.5.1.4.1.1.9.",  # waveforms
+    "1.2.840.10008.5.1.4.1.1.104.",  # encapsulated PDF/CDA
+    "1.2.840.10008.5.1.4.1.1.481.",  # RT objects
+)
+
+#: transfer syntaxes whose native pixel data can be read straight from disk
+NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+
+
+@dataclass
+class FrameRecord:
+    """Header facts of one image slice (one file, or one frame of a multi-frame file).
+
+    Geometry is patient LPS mm as stored by DICOM: ``ipp`` (ImagePositionPatient,
+    centre of the first transmitted pixel), ``iop`` (row then column direction
+    cosines), ``pixel_spacing`` (row spacing, column spacing) in mm.
+    """
+
+    path: str
+    frame: int | None = None  #: 0-based frame index in a multi-frame file
+    series_uid: str = ""
+    study_uid: str = ""
+    frame_of_reference_uid: str = ""
+    sop_class_uid: str = ""
+    sop_instance_uid: str = ""
+    modality: str = ""
+    series_description: str = ""
+    protocol_name: str = ""
+    sequence_name: str = ""
+    scanning_sequence: str = ""
+    sequence_variant: str = ""
+    mr_acquisition_type: str = ""
+    image_type: tuple[str, ...] = ()
+    angio_flag: str = ""
+    contrast_agent: str = ""
+    series_number: int | None = None
+    instance_number: int | None = None
+    acquisition_number: int | None = None
+    rows: int = 0
+    columns: int = 0
+    number_of_frames: int = 1
+    ipp: np.ndarray | None = None
+    iop: np.ndarray | None = None
+    pixel_spacing: tuple[float, float] | None = None
+    slice_thickness: float | None = None
+    echo_number: int | None = None
+    echo_time_ms: float | None = None
+    repetition_time_ms: float | None = None
+    flip_angle_deg: float | None = None
+    temporal_position: int | None = None
+    stack_id: str | None = None
+    trigger_time_ms: float | None = None
+    slope: float = 1.0
+    intercept: float = 0.0
+    bits_allocated: int = 16
+    bits_stored: int = 16
+    pixel_representation: int = 0
+    samples_per_pixel: int = 1
+    photometric: str = "MONOCHROME2"
+    transfer_syntax: str = ""
+    #: byte offset of the (7FE0,0010) element in the file, when known
+    pixel_element_offset: int | None = None
+    file_size: int = 0
+
+    @property
+    def label(self) -> str:
+        """File name (and frame) for messages; no PHI."""
+        name = os.path.basename(self.path)
+        return name if self.frame is None else f"{name} frame {self.frame + 1}"
+
+
+@dataclass
+class ScanResult:
+    """Everything found under a path, from headers only."""
+
+    root: str
+    records: list[FrameRecord] = field(default_factory=list)
+    patients: dict[str, PatientInfo] = field(default_factory=dict)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _str(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    if value is None:
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return None
+    if isinstance(value, pydicom.multival.MultiValue):
+        value = value[0] if len(value) else None
+        if value is None:
+            return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(ds: Dataset, keyword: str) -> float | None:
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return None
+    if isinstance(value, pydicom.multival.MultiValue):
+        if not len(value):
+            return None
+        value = value[0]
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if np.isfinite(out) else None
+
+
+def _vector(ds: Dataset, keyword: str, n: int) -> np.ndarray | None:
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return None
+    try:
+        arr = np.array([float(v) for v in value], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        return None
+    return arr
+
+
+def patient_info(ds: Dataset) -> PatientInfo:
+    """Collect the identifying attributes of a dataset (kept apart from series metadata)."""
+    return PatientInfo(
+        patient_name=_str(ds, "PatientName"),
+        patient_id=_str(ds, "PatientID"),
+        patient_birth_date=_str(ds, "PatientBirthDate"),
+        patient_sex=_str(ds, "PatientSex"),
+        accession_number=_str(ds, "AccessionNumber"),
+        study_date=_str(ds, "StudyDate"),
+        study_time=_str(ds, "StudyTime"),
+        institution_name=_str(ds, "InstitutionName"),
+        referring_physician_name=_str(ds, "ReferringPhysicianName"),
+    )
+
+
+def is_non_image(ds: Dataset, path: str) -> str | None:
+    """Return why ``ds`` is not an image slice, or None when it is one."""
+    sop = _str(ds, "SOPClassUID")
+    if not sop and hasattr(ds, "file_meta"):
+        sop = _str(ds.file_meta, "MediaStorageSOPClassUID")
+    if os.path.basename(path).upper() == "DICOMDIR" or "DirectoryRecordSequence" in ds:
+        return "DICOMDIR"
+    for prefix in NON_IMAGE_SOP_PREFIXES:
+        if sop.startswith(prefix):
+            return f"non-image object (SOP class {sop})"
+    if "Rows" not in ds or "Columns" not in ds:
+        return "no image pixel module (Rows/Columns)"
+    return None
+
+
+def _base_record(ds: Dataset, path: str) -> FrameRecord:
+    ts = ""
+    if hasattr(ds, "file_meta"):
+        ts = _str(ds.file_meta, "TransferSyntaxUID")
+    spacing = _vector(ds, "PixelSpacing", 2)
+    return FrameRecord(
+        path=path,
+        series_uid=_str(ds, "SeriesInstanceUID"),
+        study_uid=_str(ds, "StudyInstanceUID"),
+        frame_of_reference_uid=_str(ds, "FrameOfReferenceUID"),
+        sop_class_uid=_str(ds, "SOPClassUID"),
+        sop_instance_uid=_str(ds, "SOPInstanceUID"),
+        modality=_str(ds, "Modality"),
+        series_description=_str(ds, "SeriesDescription"),
+        protocol_name=_str(ds, "ProtocolName"),
+        sequence_name=_str(ds, "SequenceName") or _str(ds, "PulseSequenceName"),
+        scanning_sequence=_str(ds, "ScanningSequence"),
+        sequence_variant=_str(ds, "SequenceVariant"),
+        mr_acquisition_type=_str(ds, "MRAcquisitionType"),
+        image_type=tuple(v.strip().upper() for v in _str(ds, "ImageType").split("\\") if v),
+        angio_flag=_str(ds, "AngioFlag"),
+        contrast_agent=_str(ds, "ContrastBolusAgent"),
+        series_number=_int(ds, "SeriesNumber"),
+        instance_number=_int(ds, "InstanceNumber"),
+        acquisition_number=_int(ds, "AcquisitionNumber"),
+        rows=_int(ds, "Rows") or 0,
+        columns=_int(ds, "Columns") or 0,
+        number_of_frames=_int(ds, "NumberOfFrames") or 1,
+        ipp=_vector(ds, "ImagePositionPatient", 3),
+        iop=_vector(ds, "ImageOrientationPatient", 6),
+        pixel_spacing=None if spacing is None else (float(spacing[0]), float(spacing[1])),
+        slice_thickness=_float(ds, "SliceThickness"),
+        echo_number=_int(ds, "EchoNumbers"),
+        echo_time_ms=_float(ds, "EchoTime"),
+        repetition_time_ms=_float(ds, "RepetitionTime"),
+        flip_angle_deg=_float(ds, "FlipAngle"),
+        temporal_position=_int(ds, "TemporalPositionIdentifier"),
+        trigger_time_ms=_float(ds, "TriggerTime"),
+        slope=_float(ds, "RescaleSlope") or 1.0,
+        intercept=_float(ds, "RescaleIntercept") or 0.0,
+        bits_allocated=_int(ds, "BitsAllocated") or 16,
+        bits_stored=_int(ds, "BitsStored") or _int(ds, "BitsAllocated") or 16,
+        pixel_representation=_int(ds, "PixelRepresentation") or 0,
+        samples_per_pixel=_int(ds, "SamplesPerPixel") or 1,
+        photometric=_str(ds, "PhotometricInterpretation") or "MONOCHROME2",
+        transfer_syntax=ts,
+    )
+
+
+def _item(seq_parent: Dataset | None, keyword: str) -> Dataset | None:
+    if seq_parent is None:
+        return None
+    seq = seq_parent.get(keyword, None)
+    if not seq:
+        return None
+    return seq[0]
+
+
+def _group(per_frame: Dataset | None, shared: Dataset | None, keyword: str) -> Dataset | None:
+    """Functional group item ``keyword``: per-frame value, else the shared one."""
+    return _item(per_frame, keyword) or _item(shared, keyword)
+
+
+def _frame_records(ds: Dataset, base: FrameRecord) -> list[FrameRecord]:
+    """One record per frame of an enhanced multi-frame object."""
+    shared = _item(ds, "SharedFunctionalGroupsSequence")
+    per_frame_seq = ds.get("PerFrameFunctionalGroupsSequence", None) or []
+    n = base.number_of_frames
+    out = []
+    for k in range(n):
+        pf = per_frame_seq[k] if k < len(per_frame_seq) else None
+        rec = FrameRecord(**{**base.__dict__})
+        rec.frame = k
+        pos = _group(pf, shared, "PlanePositionSequence")
+        rec.ipp = _vector(pos, "ImagePositionPatient", 3) if pos is not None else None
+        ori = _group(pf, shared, "PlaneOrientationSequence")
+        rec.iop = _vector(ori, "ImageOrientationPatient", 6) if ori is not None else base.iop
+        meas = _group(pf, shared, "PixelMeasuresSequence")
+        if meas is not None:
+            sp = _vector(meas, "PixelSpacing", 2)
+            rec.pixel_spacing = None if sp is None else (float(sp[0]), float(sp[1]))
+            rec.slice_thickness = _float(meas, "SliceThickness")
+        pvt = _group(pf, shared, "PixelValueTransformationSequence")
+        if pvt is not None:
+            rec.slope = _float(pvt, "RescaleSlope") or 1.0
+            rec.intercept = _float(pvt, "RescaleIntercept") or 0.0
+        echo = _group(pf, shared, "MREchoSequence")
+        if echo is not None:
+            rec.echo_time_ms = _float(echo, "EffectiveEchoTime")
+        timing = _group(pf, shared, "MRTimingAndRelatedParametersSequence")
+        if timing is not None:
+            rec.repetition_time_ms = _float(timing, "RepetitionTime")
+            rec.flip_angle_deg = _float(timing, "FlipAngle")
+        content = _group(pf, None, "FrameContentSequence")
+        if content is not None:
+            rec.stack_id = _str(content, "StackID") or None
+            rec.temporal_position = _int(content, "TemporalPositionIndex")
+        ftype = _group(pf, shared, "MRImageFrameTypeSequence")
+        if ftype is not None and _str(ftype, "FrameType"):
+            rec.image_type = tuple(v.upper() for v in _str(ftype, "FrameType").split("\\"))
+        out.append(rec)
+    return out
+
+
+def _read_header(path: str) -> tuple[Dataset, int | None]:
+    """Parse a file up to its pixel data; return the dataset and the pixel element offset."""
+    with open(path, "rb") as fh:
+        try:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True)
+        except InvalidDicomError:
+            # no 128-byte preamble / "DICM": accept only if it parses as an image dataset
+            fh.seek(0)
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+            if "SOPClassUID" not in ds and "SeriesInstanceUID" not in ds:
+                raise
+        offset = fh.tell()
+        tag = fh.read(4)
+    pixel_offset = offset if tag == b"\xe0\x7f\x10\x00" else None
+    return ds, pixel_offset
+
+
+def _looks_like_dicom(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) >= 132 and head[128:132] == b"DICM"
+
+
+def read_file_records(path: str) -> tuple[list[FrameRecord], PatientInfo | None, str | None]:
+    """Read one file's header into records.
+
+    Returns
+    -------
+    records, patient, skip_reason
+        ``skip_reason`` is set (and records empty) for files that are not image slices.
+
+    Raises
+    ------
+    InputError
+        The file looks like DICOM (has the "DICM" marker) but cannot be parsed.
+    """
+    try:
+        ds, pixel_offset = _read_header(path)
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
+        if _looks_like_dicom(path):
+            raise InputError(f"{path}: unreadable or truncated DICOM file ({exc})") from exc
+        return [], None, "not a DICOM file"
+    reason = is_non_image(ds, path)
+    if reason:
+        return [], None, reason
+    base = _base_record(ds, path)
+    base.pixel_element_offset = pixel_offset
+    try:
+        base.file_size = os.path.getsize(path)
+    except OSError:
+        base.file_size = 0
+    if base.number_of_frames > 1 and "PerFrameFunctionalGroupsSequence" in ds:
+        records = _frame_records(ds, base)
+    elif base.number_of_frames > 1:
+        base.frame = None
+        records = [base]  # legacy multi-frame: no per-frame geometry; refused on load
+    else:
+        records = [base]
+    return records, patient_info(ds), None
+
+
+def iter_files(path: Path) -> Iterable[str]:
+    """All regular files under ``path`` (recursively, sorted, hidden files skipped)."""
+    if path.is_file():
+        yield str(path)
+        return
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            yield os.path.join(dirpath, name)
+
+
+def scan(path: str | os.PathLike) -> ScanResult:
+    """Read the headers of every DICOM image file under ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder (searched recursively) or a single file.
+
+    Raises
+    ------
+    InputError
+        ``path`` does not exist, or is a single file that is not a readable DICOM image.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise InputError(f"{root}: no such file or folder")
+    result = ScanResult(root=str(root))
+    for file in iter_files(root):
+        try:
+            records, patient, reason = read_file_records(file)
+        except InputError as exc:
+            if root.is_file():
+                raise
+            log.warning("skipping %s", exc)
+            result.unreadable.append((file, str(exc)))
+            continue
+        if reason:
+            if root.is_file():
+                raise InputError(f"{root}: {reason}, not a DICOM image")
+            log.debug("skipping %s: %s", file, reason)
+            result.skipped.append((file, reason))
+            continue
+        result.records.extend(records)
+        if patient is not None and records:
+            result.patients.setdefault(records[0].series_uid, patient)
+    return result

@@ -1,0 +1,377 @@
+"""Group slices into stacks (one regular 3D grid each) and derive their geometry.
+
+A DICOM series is split into separate stacks when its slices differ in plane
+orientation (localizers, multi-planar reformats), in matrix size, or when the
+same position repeats (echoes, temporal phases, acquisitions, enhanced stacks).
+Each stack is then ordered by position along the slice normal (never by file
+name or InstanceNumber) and checked: every slice must sit on one regular grid,
+otherwise the stack is marked with a :class:`GeometryError` naming the series
+and the problem (missing slice, uneven spacing, inconsistent orientation or
+pixel spacing, missing position/orientation).
+
+The resulting affine maps array index ``(k, r, c)`` (slice, row, column) to
+patient LPS mm, the layout highdicom uses.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nvcview.errors import GeometryError
+from nvcview.io.discovery import FrameRecord
+
+
+@dataclass(frozen=True)
+class GeometryTolerances:
+    """Thresholds of the geometry checks (settings, not hidden constants).
+
+    Attributes
+    ----------
+    orientation_same : float
+        Largest difference of direction cosines treated as the same plane
+        (0.01 is about 0.6 degrees, the order of dcm2niix's tolerance).
+    orientation_warn : float
+        Differences of direction cosines above this (but below ``orientation_same``)
+        are accepted with a warning.
+    distinct_plane_deg : float
+        Orientation clusters of one series further apart than this many degrees
+        are separate stacks (localizer planes, reformats); closer clusters mean an
+        inconsistent series, which is refused.
+    position_abs_mm : float
+        Absolute tolerance (mm) on slice positions against the regular grid.
+    position_rel : float
+        Tolerance on slice positions as a fraction of the slice spacing; the
+        larger of the two tolerances applies.
+    pixel_spacing_rel : float
+        Relative tolerance on PixelSpacing between slices of one stack.
+    """
+
+    orientation_same: float = 1e-2
+    orientation_warn: float = 1e-4
+    distinct_plane_deg: float = 10.0
+    position_abs_mm: float = 1e-2
+    position_rel: float = 2e-2
+    pixel_spacing_rel: float = 1e-3
+
+
+DEFAULT_TOLERANCES = GeometryTolerances()
+
+
+@dataclass
+class Stack:
+    """Slices of one volume, ordered along the slice normal, with their geometry.
+
+    Attributes
+    ----------
+    series_uid : str
+        SeriesInstanceUID the slices came from.
+    volume_id : str
+        ``series_uid`` alone, or ``series_uid#suffix`` when the series holds
+        several stacks (``#echo2``, ``#t3``, ``#coronal``, ``#256x256``...).
+    records : list of FrameRecord
+        Ordered by increasing position along the slice normal (``row x column``).
+    affine : ndarray, shape (4, 4) or None
+        Array index ``(k, r, c)`` -> patient LPS mm; None when the geometry is unusable.
+    error : str or None
+        Why the stack cannot be loaded as a volume (None when it can).
+    warnings : list of str
+        Non-fatal findings (tolerated orientation jitter...).
+    """
+
+    series_uid: str
+    volume_id: str
+    records: list[FrameRecord]
+    affine: np.ndarray | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    is_localizer: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        first = self.records[0]
+        return (len(self.records), first.rows, first.columns)
+
+    @property
+    def is_volume(self) -> bool:
+        """True when the stack has more than one slice and usable geometry."""
+        return self.error is None and len(self.records) > 1
+
+    def raise_if_unusable(self) -> None:
+        """Raise :class:`GeometryError` with the stored reason when not loadable."""
+        if self.error is not None:
+            raise GeometryError(self.error)
+
+
+def _plane_name(iop: np.ndarray) -> str:
+    normal = np.cross(iop[:3], iop[3:])
+    return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(normal)))]
+
+
+def _angle_deg(iop_a: np.ndarray, iop_b: np.ndarray) -> float:
+    na = np.cross(iop_a[:3], iop_a[3:])
+    nb = np.cross(iop_b[:3], iop_b[3:])
+    ra = iop_a[:3] / np.linalg.norm(iop_a[:3])
+    rb = iop_b[:3] / np.linalg.norm(iop_b[:3])
+    cos_n = abs(np.dot(na, nb)) / (np.linalg.norm(na) * np.linalg.norm(nb))
+    cos_r = np.dot(ra, rb)
+    return float(np.degrees(max(np.arccos(min(1.0, cos_n)), np.arccos(np.clip(cos_r, -1, 1)))))
+
+
+def _cluster_orientations(
+    records: list[FrameRecord], tol: GeometryTolerances
+) -> list[list[FrameRecord]]:
+    clusters: list[tuple[np.ndarray, list[FrameRecord]]] = []
+    for rec in records:
+        for ref, members in clusters:
+            if np.max(np.abs(rec.iop - ref)) <= tol.orientation_same:
+                members.append(rec)
+                break
+        else:
+            clusters.append((rec.iop, [rec]))
+    return [members for _, members in clusters]
+
+
+#: attributes that tell apart slices repeating the same position, in the order tried
+_REPEAT_KEYS = (
+    ("stack", lambda r: r.stack_id, "stack{}"),
+    ("echo", lambda r: r.echo_number, "echo{}"),
+    ("echo time", lambda r: r.echo_time_ms, "te{:g}"),
+    ("temporal position", lambda r: r.temporal_position, "t{}"),
+    ("trigger time", lambda r: r.trigger_time_ms, "trig{:g}"),
+    ("acquisition", lambda r: r.acquisition_number, "acq{}"),
+    ("image type", lambda r: "_".join(r.image_type[2:3]) or None, "{}"),
+    ("file", lambda r: r.path if r.frame is not None else None, "file{}"),
+)
+
+
+def _position_key(rec: FrameRecord) -> tuple[float, float, float]:
+    return tuple(np.round(rec.ipp, 2)) if rec.ipp is not None else (np.nan,) * 3
+
+
+def _has_repeats(records: list[FrameRecord]) -> bool:
+    keys = [_position_key(r) for r in records]
+    return len(set(keys)) < len(keys)
+
+
+def _split_repeats(records: list[FrameRecord]) -> tuple[list[tuple[str, list]], str | None]:
+    """Split records with repeated positions by the first attribute that separates them."""
+    if not _has_repeats(records):
+        return [("", records)], None
+    for _name, getter, fmt in _REPEAT_KEYS:
+        values = [getter(r) for r in records]
+        if any(v is None for v in values) or len(set(values)) < 2:
+            continue
+        groups: dict = defaultdict(list)
+        for v, r in zip(values, records, strict=True):
+            groups[v].append(r)
+        if all(not _has_repeats(g) for g in groups.values()):
+            ordered = sorted(groups.items(), key=lambda kv: str(kv[0]).zfill(12))
+            if fmt == "file{}":
+                return [(f"file{i + 1}", g) for i, (_, g) in enumerate(ordered)], None
+            return [(fmt.format(v), g) for v, g in ordered], None
+    n_pos = len({_position_key(r) for r in records})
+    return [("", records)], (
+        f"{len(records)} slices at only {n_pos} distinct positions and no echo, phase, "
+        "acquisition or stack attribute tells them apart"
+    )
+
+
+def group_stacks(
+    records: list[FrameRecord], tol: GeometryTolerances = DEFAULT_TOLERANCES
+) -> list[Stack]:
+    """Split all records into stacks and compute each stack's geometry.
+
+    Parameters
+    ----------
+    records : list of FrameRecord
+        Slices of any number of series.
+    tol : GeometryTolerances
+        Geometry check thresholds.
+
+    Returns
+    -------
+    list of Stack
+        Sorted by series number, then volume id. Stacks whose geometry is unusable
+        are returned with ``error`` set, so that listing never fails.
+    """
+    by_series: dict[str, list[FrameRecord]] = defaultdict(list)
+    for rec in records:
+        by_series[rec.series_uid].append(rec)
+    stacks: list[Stack] = []
+    for uid, recs in by_series.items():
+        stacks.extend(_series_stacks(uid, recs, tol))
+    stacks.sort(
+        key=lambda s: (
+            s.records[0].series_number if s.records[0].series_number is not None else 1 << 30,
+            s.volume_id,
+        )
+    )
+    return stacks
+
+
+def _series_stacks(uid: str, recs: list[FrameRecord], tol: GeometryTolerances) -> list[Stack]:
+    label = f"series {uid}"
+    missing = [r for r in recs if r.ipp is None or r.iop is None]
+    if missing:
+        which = "ImagePositionPatient" if missing[0].ipp is None else "ImageOrientationPatient"
+        if missing[0].number_of_frames > 1 and missing[0].frame is None:
+            msg = (
+                f"{label}: {missing[0].label} is a multi-frame object without per-frame "
+                "geometry (no functional groups); it cannot be placed in patient space"
+            )
+        else:
+            msg = (
+                f"{label}: {missing[0].label} has no {which} "
+                f"({len(missing)} of {len(recs)} slices lack geometry); the slices cannot "
+                "be placed in patient space"
+            )
+        return [Stack(uid, uid, recs, error=msg)]
+    # orientation clusters; near-but-distinct clusters mean an inconsistent series
+    clusters = _cluster_orientations(recs, tol)
+    if len(clusters) > 1:
+        worst = 0.0
+        for i in range(len(clusters)):
+            for j in range(i + 1, len(clusters)):
+                angle = _angle_deg(clusters[i][0].iop, clusters[j][0].iop)
+                if angle < tol.distinct_plane_deg:
+                    worst = max(worst, angle)
+        if worst > 0:
+            odd = min(clusters, key=len)[0]
+            msg = (
+                f"{label}: inconsistent ImageOrientationPatient between slices (differs by "
+                f"{worst:.2f} degrees, e.g. {odd.label}); not one volume"
+            )
+            return [Stack(uid, uid, recs, error=msg)]
+    parts: list[tuple[list[str], list[FrameRecord]]] = []
+    plane_names = [_plane_name(c[0].iop) for c in clusters]
+    for ci, cluster in enumerate(clusters):
+        suffix_o = []
+        if len(clusters) > 1:
+            name = plane_names[ci]
+            suffix_o = [name if plane_names.count(name) == 1 else f"{name}{ci + 1}"]
+        by_size: dict[tuple[int, int], list[FrameRecord]] = defaultdict(list)
+        for r in cluster:
+            by_size[(r.rows, r.columns)].append(r)
+        for size, group in by_size.items():
+            suffix_s = [f"{size[0]}x{size[1]}"] if len(by_size) > 1 else []
+            split, err = _split_repeats(group)
+            if err:
+                parts.append((suffix_o + suffix_s + ["!" + err], group))
+                continue
+            for suffix_r, sub in split:
+                parts.append((suffix_o + suffix_s + ([suffix_r] if suffix_r else []), sub))
+    out = []
+    for suffixes, sub in parts:
+        errors = [s[1:] for s in suffixes if s.startswith("!")]
+        suffixes = [s for s in suffixes if not s.startswith("!")]
+        vid = uid + ("#" + "_".join(suffixes) if suffixes else "")
+        stack = Stack(uid, vid, sub)
+        if errors:
+            stack.error = f"series {vid}: {errors[0]}"
+        else:
+            _orient_stack(stack, tol)
+        stack.is_localizer = _is_localizer(stack, len(clusters))
+        out.append(stack)
+    return out
+
+
+def _is_localizer(stack: Stack, n_planes: int) -> bool:
+    image_type = set(stack.records[0].image_type)
+    if image_type & {"LOCALIZER", "SCOUT", "LOCALISER"}:
+        return True
+    words = (stack.records[0].series_description + " " + stack.records[0].protocol_name).lower()
+    return n_planes >= 3 and any(w in words for w in ("loc", "scout", "survey", "plane"))
+
+
+def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
+    """Sort the stack along its normal, check it is one regular grid, set the affine."""
+    recs = stack.records
+    label = f"series {stack.volume_id}"
+    iops = np.array([r.iop for r in recs])
+    spread = float(np.max(np.abs(iops - iops[0]))) if len(recs) > 1 else 0.0
+    if spread > tol.orientation_warn:
+        stack.warnings.append(
+            f"orientation cosines vary by up to {spread:.1e} between slices (tolerated)"
+        )
+    iop = iops.mean(axis=0) if spread > 0 else iops[0]
+    row = iop[:3] / np.linalg.norm(iop[:3])
+    col = iop[3:] / np.linalg.norm(iop[3:])
+    if abs(np.dot(row, col)) > 1e-3:
+        stack.error = f"{label}: ImageOrientationPatient row and column are not orthogonal"
+        return
+    normal = np.cross(row, col)
+    missing_ps = [r for r in recs if r.pixel_spacing is None]
+    if missing_ps:
+        stack.error = f"{label}: {missing_ps[0].label} has no PixelSpacing"
+        return
+    spacings = np.array([r.pixel_spacing for r in recs], dtype=np.float64)
+    if np.any(spacings <= 0):
+        stack.error = f"{label}: non-positive PixelSpacing"
+        return
+    ps_spread = np.max(np.abs(spacings - spacings[0]) / spacings[0])
+    if ps_spread > tol.pixel_spacing_rel:
+        odd = recs[int(np.argmax(np.max(np.abs(spacings - spacings[0]), axis=1)))]
+        stack.error = (
+            f"{label}: inconsistent PixelSpacing between slices "
+            f"({spacings[0].tolist()} mm vs {list(odd.pixel_spacing)} mm in {odd.label})"
+        )
+        return
+    pix = spacings[0]
+    dist = np.array([np.dot(r.ipp, normal) for r in recs])
+    order = np.argsort(dist, kind="stable")
+    recs = [recs[i] for i in order]
+    dist = dist[order]
+    stack.records = recs
+    lin = np.zeros((3, 3))
+    lin[:, 1] = col * pix[0]  # down the rows: column direction x row spacing
+    lin[:, 2] = row * pix[1]  # along a row: row direction x column spacing
+    n = len(recs)
+    if n == 1:
+        thick = recs[0].slice_thickness or 1.0
+        lin[:, 0] = normal * thick
+    else:
+        gaps = np.diff(dist)
+        if np.min(gaps) < tol.position_abs_mm:
+            i = int(np.argmin(gaps))
+            stack.error = (
+                f"{label}: two slices at the same position ({recs[i].label}, {recs[i + 1].label})"
+            )
+            return
+        step = (recs[-1].ipp - recs[0].ipp) / (n - 1)
+        spacing = float(np.dot(step, normal))
+        ptol = max(tol.position_abs_mm, tol.position_rel * spacing)
+        expected = recs[0].ipp + np.outer(np.arange(n), step)
+        actual = np.array([r.ipp for r in recs])
+        dev = np.linalg.norm(actual - expected, axis=1)
+        if np.max(dev) > ptol:
+            med = float(np.median(gaps))
+            big = gaps > med * 1.5
+            if np.any(big) and np.allclose(gaps[~big], med, atol=ptol):
+                i = int(np.argmax(gaps))
+                n_missing = int(round(gaps[i] / med)) - 1
+                stack.error = (
+                    f"{label}: missing slice(s): gap of {gaps[i]:.3f} mm between "
+                    f"{recs[i].label} and {recs[i + 1].label} where the spacing is "
+                    f"{med:.3f} mm (about {n_missing} slice(s) missing)"
+                )
+            else:
+                stack.error = (
+                    f"{label}: uneven slice spacing ({gaps.min():.3f} to {gaps.max():.3f} mm); "
+                    "the slices do not form a regular grid"
+                )
+            return
+        lateral = step - spacing * normal
+        if np.linalg.norm(lateral) > ptol:
+            stack.error = (
+                f"{label}: slice positions are not along the slice normal (sheared stack, "
+                f"e.g. gantry tilt: {np.linalg.norm(lateral):.3f} mm lateral shift per slice)"
+            )
+            return
+        lin[:, 0] = step
+    affine = np.eye(4)
+    affine[:3, :3] = lin
+    affine[:3, 3] = recs[0].ipp
+    stack.affine = affine

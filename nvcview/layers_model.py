@@ -23,12 +23,18 @@ world, so napari never has to slice a rotated affine:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
-from nvcview.io.image import Image
+from nvcview import segment
+from nvcview.errors import InputError
+from nvcview.io.image import Image, SeriesMeta, make_volume
+from nvcview.measure.records import GRADES
+from nvcview.review.model import CONFIDENCES, ReaderCall, Review, SeriesRef, now_iso
+from nvcview.segment import GrowResult
+from nvcview.structures import VESSEL_TYPES, Structure
 
 #: world axis names of the viewer, in napari axis order
 WORLD_AXES = ("S", "P", "L")
@@ -296,3 +302,338 @@ def contrast_limits(
     if hi <= lo:
         hi = lo + 1.0
     return (float(lo), float(hi))
+
+
+def display_to_lps_affine(scale: tuple[float, ...], translate: tuple[float, ...]) -> np.ndarray:
+    """Index -> LPS affine of a display-grid array (e.g. a viewer layer's data).
+
+    Parameters
+    ----------
+    scale, translate : tuple of float
+        Display voxel size and origin along world ``(S, P, L)``, mm.
+
+    Returns
+    -------
+    (4, 4) ndarray
+        Maps the display array index ``(s, p, l)`` to LPS mm.
+    """
+    a = np.zeros((4, 4))
+    a[3, 3] = 1.0
+    for w, comp in enumerate(_LPS_OF_WORLD):
+        a[comp, w] = float(scale[w])
+        a[comp, 3] = float(translate[w])
+    return a
+
+
+# ---------------------------------------------------------------------------
+# The case being reviewed, as plain arrays (what the viewer widget edits)
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class CaseSession:
+    """One reader's work on one case, held as arrays for interactive editing.
+
+    The label map lies on the reference series (the T2 when there is one, else
+    the TOF); every position is LPS mm. :meth:`to_review` turns the session into
+    a :class:`~nvcview.review.model.Review` (and :meth:`labels_image` into the
+    label map to save beside it); :meth:`from_review` goes back.
+
+    Attributes
+    ----------
+    t2, tof : Image or None
+        The loaded series.
+    labels : ndarray or None
+        Integer label map on the reference grid (0 = background).
+    review : Review
+        Everything else of the review (reader, side, structures, landmarks,
+        nerve path, calls, impression, status).
+    """
+
+    t2: Image | None = None
+    tof: Image | None = None
+    labels: np.ndarray | None = None
+    review: Review = field(default_factory=Review)
+
+    # ---- geometry -------------------------------------------------------
+    @property
+    def reference(self) -> Image:
+        """The series the label map is aligned to (T2, else TOF)."""
+        ref = self.t2 if self.t2 is not None else self.tof
+        if ref is None:
+            raise InputError("no series loaded: open a T2 (CISS/FIESTA) or TOF series first")
+        return ref
+
+    def ensure_labels(self) -> np.ndarray:
+        """The label map, created empty (uint16) on the reference grid if missing."""
+        if self.labels is None:
+            self.labels = np.zeros(self.reference.array.shape[:3], dtype=np.uint16)
+        return self.labels
+
+    def labels_image(self) -> Image:
+        """The label map as an :class:`Image` on the reference grid."""
+        ref = self.reference
+        meta = SeriesMeta(
+            series_description="nvcview labels",
+            role="labels",
+            frame_of_reference_uid=ref.meta.frame_of_reference_uid,
+            shape=tuple(self.ensure_labels().shape),
+            spacing_mm=ref.spacing_mm,
+        )
+        vol = make_volume(self.ensure_labels(), ref.affine, ref.volume.frame_of_reference_uid)
+        return Image(volume=vol, meta=meta)
+
+    # ---- structures -----------------------------------------------------
+    @property
+    def structures(self) -> list[Structure]:
+        """The structure table (label -> name, kind, vessel type)."""
+        return self.review.structures
+
+    def structure(self, label: int) -> Structure:
+        """The structure with this label value."""
+        for s in self.review.structures:
+            if s.label == int(label):
+                return s
+        raise InputError(f"no structure with label {label}")
+
+    def next_label(self) -> int:
+        """Smallest label value not used by a structure or the label map."""
+        used = {s.label for s in self.review.structures}
+        if self.labels is not None and self.labels.any():
+            used |= {int(v) for v in np.unique(self.labels) if v}
+        n = 1
+        while n in used:
+            n += 1
+        return n
+
+    def add_structure(
+        self,
+        mask: np.ndarray,
+        name: str,
+        kind: str,
+        *,
+        vessel_type: str | None = None,
+        nerve: str | None = None,
+        label: int | None = None,
+        overwrite: bool = False,
+    ) -> Structure:
+        """Put a mask (reference grid) into the label map as a new structure.
+
+        Voxels already labelled keep their label unless ``overwrite``.
+        Giving the ``label`` of an existing structure adds the mask to it.
+        """
+        labels = self.ensure_labels()
+        mask = np.asarray(mask, bool)
+        if mask.shape != labels.shape:
+            raise InputError(f"mask shape {mask.shape} is not the label map's {labels.shape}")
+        if label is not None and any(s.label == int(label) for s in self.structures):
+            st = self.structure(label)
+        else:
+            st = Structure(
+                label=label or self.next_label(),
+                name=name,
+                kind=kind,
+                vessel_type=vessel_type,
+                nerve=nerve,
+            )
+            self.review.structures.append(st)
+        where = mask if overwrite else (mask & (labels == 0))
+        labels[where] = st.label
+        return st
+
+    def remove_structure(self, label: int) -> None:
+        """Delete a structure, its voxels and its reader call."""
+        st = self.structure(label)
+        if self.labels is not None:
+            self.labels[self.labels == st.label] = 0
+        self.review.structures = [s for s in self.structures if s.label != st.label]
+        self.review.calls = [c for c in self.review.calls if c.vessel_label != st.label]
+
+    def set_vessel_type(self, label: int, vessel_type: str) -> Structure:
+        """Assign a vessel type (AICA, PICA, VA, basilar, vein, other, unknown)."""
+        if vessel_type not in VESSEL_TYPES:
+            raise InputError(f"vessel type must be one of {VESSEL_TYPES}, got {vessel_type!r}")
+        st = self.structure(label)
+        if st.kind != "vessel":
+            raise InputError(f"structure {st.name!r} is a {st.kind}, not a vessel")
+        old = st.vessel_type
+        st.vessel_type = vessel_type
+        if st.name in ("", "vessel", f"{old}", f"{old} {st.label}", f"vessel {st.label}"):
+            st.name = f"{vessel_type} {st.label}"
+        return st
+
+    # ---- semi-automatic tools ------------------------------------------
+    def grow_vessel(
+        self, seed_lps: np.ndarray, vessel_type: str = "unknown", **kwargs
+    ) -> tuple[Structure, GrowResult]:
+        """Grow a vessel from a seed in the TOF (else the T2) and add it.
+
+        Keyword arguments go to :func:`nvcview.segment.grow_vessel`
+        (``radius_mm``, ``threshold``, ``fraction``). The mask is carried onto
+        the reference grid through both affines.
+        """
+        src = self.tof if self.tof is not None else self.reference
+        res = segment.grow_vessel(src.array, src.affine, seed_lps, **kwargs)
+        mask = self._to_reference(res.mask, src)
+        st = self.add_structure(
+            mask, f"{vessel_type} {self.next_label()}", "vessel", vessel_type=vessel_type
+        )
+        return st, res
+
+    def grow_nerve(
+        self, seed_lps: np.ndarray, nerve: str = "VII", **kwargs
+    ) -> tuple[Structure, GrowResult]:
+        """Grow a nerve (dark in the T2 cistern) from a seed and add (or extend) it."""
+        if self.t2 is None:
+            raise InputError("nerve growing needs the T2 (CISS/FIESTA) series")
+        res = segment.grow_nerve(self.t2.array, self.t2.affine, seed_lps, **kwargs)
+        return self._add_nerve(res.mask, nerve), res
+
+    def nerve_from_path(self, radius_mm: float = 1.0, nerve: str = "VII") -> Structure:
+        """Make (or extend) the facial nerve as a tube around the traced centreline."""
+        pts = np.asarray(self.review.nerve_path_lps, float).reshape(-1, 3)
+        if len(pts) < 2:
+            raise InputError("trace at least two centreline points along the nerve first")
+        ref = self.reference
+        mask = segment.tube_mask(ref.array.shape, ref.affine, pts, radius_mm)
+        return self._add_nerve(mask, nerve)
+
+    def _add_nerve(self, mask: np.ndarray, nerve: str) -> Structure:
+        existing = next(
+            (s for s in self.structures if s.kind == "nerve" and s.nerve == nerve), None
+        )
+        name = "facial nerve" if nerve == "VII" else "vestibulocochlear nerve"
+        return self.add_structure(
+            mask, name, "nerve", nerve=nerve, label=existing.label if existing else None
+        )
+
+    def _to_reference(self, mask: np.ndarray, src: Image) -> np.ndarray:
+        ref = self.reference
+        if src is ref or (
+            src.array.shape == ref.array.shape and np.allclose(src.affine, ref.affine, atol=1e-6)
+        ):
+            return mask
+        return segment.resample_mask(mask, src.affine, ref.array.shape, ref.affine)
+
+    # ---- landmarks and calls -------------------------------------------
+    def set_landmark(self, name: str, lps: np.ndarray | None) -> None:
+        """Place (or with ``None`` delete) a named landmark, LPS mm."""
+        if lps is None:
+            self.review.landmarks.pop(name, None)
+        else:
+            self.review.landmarks[name] = [float(v) for v in np.asarray(lps, float).reshape(3)]
+
+    def set_call(
+        self,
+        vessel_label: int,
+        grade: str | None = None,
+        confidence: str | None = None,
+        comment: str | None = None,
+    ) -> ReaderCall:
+        """Record the reader's grade / confidence / comment on one vessel."""
+        if grade is not None and grade not in GRADES:
+            raise InputError(f"grade must be one of {GRADES}, got {grade!r}")
+        if confidence is not None and confidence not in CONFIDENCES:
+            raise InputError(f"confidence must be one of {CONFIDENCES}, got {confidence!r}")
+        call = self.review.call_for(int(vessel_label))
+        if call is None:
+            call = ReaderCall(vessel_label=int(vessel_label))
+            self.review.calls.append(call)
+        if grade is not None:
+            call.grade = grade or None
+        if confidence is not None:
+            call.confidence = confidence or None
+        if comment is not None:
+            call.comment = comment
+        return call
+
+    # ---- review <-> session --------------------------------------------
+    def to_review(self) -> Review:
+        """The review document (series references filled from the loaded series)."""
+        r = self.review
+        refs = []
+        for role, img in (("T2", self.t2), ("TOF", self.tof)):
+            if img is None:
+                continue
+            m = img.meta
+            refs.append(
+                SeriesRef(
+                    series_uid=m.series_uid,
+                    role=role,
+                    path=m.source_path,
+                    description=m.series_description,
+                    sequence_name=m.sequence_name,
+                    voxel_size_mm=[float(v) for v in img.spacing_mm],
+                )
+            )
+        if refs:
+            r.series = refs
+            r.reference_series_uid = self.reference.meta.series_uid
+            r.study_uid = r.study_uid or self.reference.meta.study_uid
+        r.fusion_used = self.t2 is not None and self.tof is not None
+        r.modified = now_iso()
+        return r
+
+    def landmarks_lps(self) -> dict[str, np.ndarray]:
+        """Landmarks as (3,) LPS mm arrays."""
+        return {k: np.asarray(v, float) for k, v in self.review.landmarks.items()}
+
+    def centreline_lps(self) -> np.ndarray | None:
+        """The traced nerve centreline (N, 3) LPS mm, or None."""
+        pts = np.asarray(self.review.nerve_path_lps, float).reshape(-1, 3)
+        return pts if len(pts) >= 2 else None
+
+    def reader_grades(self) -> dict[int, str]:
+        """{vessel label: reader grade} of the calls that have a grade."""
+        return {c.vessel_label: c.grade for c in self.review.calls if c.grade}
+
+    @classmethod
+    def from_review(
+        cls,
+        review: Review,
+        labels: Image | None = None,
+        t2: Image | None = None,
+        tof: Image | None = None,
+    ) -> CaseSession:
+        """Rebuild a session from a saved review and its label map."""
+        arr = None
+        if labels is not None:
+            ref = t2 if t2 is not None else tof
+            if ref is not None and (
+                labels.array.shape != ref.array.shape
+                or not np.allclose(labels.affine, ref.affine, atol=1e-3)
+            ):
+                raise InputError(
+                    "the review's label map does not lie on the loaded reference series "
+                    f"(shape {labels.array.shape} vs {ref.array.shape}); open the series "
+                    "the review was made on"
+                )
+            arr = np.asarray(labels.array).astype(np.uint16)
+        return cls(t2=t2, tof=tof, labels=arr, review=review)
+
+    # ---- measurement ---------------------------------------------------
+    def can_measure(self) -> bool:
+        """True when a facial nerve and at least one vessel are labelled."""
+        kinds = {(s.kind, s.nerve) for s in self.structures}
+        return ("nerve", "VII") in kinds and any(s.kind == "vessel" for s in self.structures)
+
+    def measure(self) -> list:
+        """Run the measurement engine on the current state.
+
+        Returns
+        -------
+        list of VesselMeasurement
+            One per vessel (empty when there is no facial nerve or no vessel).
+        """
+        if not self.can_measure():
+            return []
+        from nvcview.measure import measure_case
+
+        return measure_case(
+            self.labels_image(),
+            self.structures,
+            self.landmarks_lps(),
+            centreline=self.centreline_lps(),
+            settings=self.review.settings,
+            reader_grades=self.reader_grades(),
+        )

@@ -1,0 +1,198 @@
+"""nvcview Image <-> napari layer conversion (thin: geometry lives in nvcview.layers_model).
+
+World axes of the viewer are ``(S, P, L)`` mm (see :mod:`nvcview.layers_model`):
+an axial slice shows anterior up and the patient's left on the screen's right
+(radiological). Each layer is placed by its own affine through a display grid
+(scale + translate only), so a TOF overlays its T2 in patient space and napari
+never slices a rotated affine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nvcview.io.image import Image
+from nvcview.layers_model import (
+    WORLD_AXES,
+    CaseSession,
+    DisplayGrid,
+    contrast_limits,
+    display_to_lps_affine,
+    from_display,
+    lps_to_world,
+    to_display,
+    world_to_lps,
+)
+from nvcview.structures import Structure
+
+LayerDataTuple = tuple[Any, dict, str]
+
+#: key of the nvcview entry in a layer's metadata
+META_KEY = "nvcview"
+#: fixed layer names the review widget manages
+LABELS_NAME = "nvcview labels"
+LANDMARKS_NAME = "landmarks (RExP, RDP, IAC)"
+PATH_NAME = "facial nerve centreline"
+CONTACT_NAME = "closest points"
+
+#: window presets: percentiles (low, high) of the non-zero voxels, per role
+WINDOW_PRESETS: dict[str, dict[str, tuple[float, float]]] = {
+    "T2": {
+        "CISS / FIESTA (full)": (1.0, 99.5),
+        "CISS nerves (narrow, dark nerve vs CSF)": (20.0, 97.0),
+    },
+    "TOF": {
+        "TOF arteries": (60.0, 99.9),
+        "TOF wide": (5.0, 99.95),
+    },
+}
+
+#: view planes -> (napari dims order, vertical orientation)
+PLANES = {
+    "axial": ((0, 1, 2), "down"),  # rows = posterior (anterior up), columns = left
+    "coronal": ((1, 0, 2), "up"),  # rows = superior (up), columns = left
+    "sagittal": ((2, 0, 1), "up"),  # rows = superior (up), columns = posterior
+}
+PLANE_TEXT = {
+    "axial": "axial  R | L (radiological), A up",
+    "coronal": "coronal  R | L (radiological), S up",
+    "sagittal": "sagittal  A | P, S up",
+}
+
+
+def role_of(image: Image) -> str:
+    """Display role of an image: T2, TOF, labels or other (from its metadata)."""
+    role = image.meta.role or "other"
+    if role == "other":
+        text = f"{image.meta.series_description} {image.meta.source_path}".lower()
+        if "tof" in text or "angio" in text:
+            return "TOF"
+        if any(k in text for k in ("ciss", "fiesta", "space", "drive", "t2")):
+            return "T2"
+    return role
+
+
+def layer_name(image: Image, role: str) -> str:
+    """A layer name that says what the layer is."""
+    desc = image.meta.series_description or ""
+    label = {"T2": "T2 (CISS/FIESTA)", "TOF": "TOF MRA", "labels": "labels"}.get(role, role)
+    return f"{label}: {desc}" if desc and desc.lower() not in label.lower() else label
+
+
+def image_layer(image: Image, role: str | None = None, name: str | None = None) -> LayerDataTuple:
+    """Layer data tuple of an image, placed by its affine.
+
+    T2 is grey; TOF is a red additive overlay (fusion); labels become a labels layer.
+    """
+    role = role or role_of(image)
+    if role == "labels":
+        return labels_layer(image.array, image.affine, [], name=name or LABELS_NAME)
+    disp, grid = to_display(image.array, image.affine, order=1)
+    preset = next(iter(WINDOW_PRESETS.get(role, {"": (1.0, 99.5)}).values()))
+    kwargs: dict[str, Any] = {
+        "name": name or layer_name(image, role),
+        "scale": grid.scale,
+        "translate": grid.translate,
+        "units": "mm",
+        "axis_labels": WORLD_AXES,
+        "contrast_limits": contrast_limits(disp, *preset),
+        "metadata": {META_KEY: {"role": role, "image": image, "grid": grid}},
+    }
+    if role == "TOF":
+        kwargs.update(colormap="red", blending="additive", opacity=0.8)
+    else:
+        kwargs.update(colormap="gray", blending="translucent_no_depth")
+    return disp, kwargs, "image"
+
+
+def structure_colormap(structures: list[Structure]) -> dict:
+    """napari label colormap {label: RGBA} from the fixed per-type colours."""
+    cmap: dict = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
+    for s in structures:
+        cmap[s.label] = (*s.color, 1.0)
+    return cmap
+
+
+def labels_layer(
+    labels: np.ndarray,
+    affine: np.ndarray,
+    structures: list[Structure],
+    name: str = LABELS_NAME,
+    extra_meta: dict | None = None,
+) -> LayerDataTuple:
+    """Layer data tuple of a label map on the grid given by ``affine``."""
+    disp, grid = to_display(np.asarray(labels), affine, order=0)
+    meta = {"role": "labels", "affine": np.asarray(affine, float), "grid": grid}
+    meta["source_shape"] = tuple(np.asarray(labels).shape[:3])
+    meta.update(extra_meta or {})
+    kwargs = {
+        "name": name,
+        "scale": grid.scale,
+        "translate": grid.translate,
+        "units": "mm",
+        "axis_labels": WORLD_AXES,
+        "opacity": 0.5,
+        "metadata": {META_KEY: meta},
+    }
+    if structures:
+        kwargs["colormap"] = structure_colormap(structures)
+    return disp, kwargs, "labels"
+
+
+def session_layers(session: CaseSession) -> list[LayerDataTuple]:
+    """Every layer of a case: T2, TOF, labels (with the review in the metadata)."""
+    out = []
+    if session.t2 is not None:
+        out.append(image_layer(session.t2, "T2"))
+    if session.tof is not None:
+        out.append(image_layer(session.tof, "TOF"))
+    if session.labels is not None:
+        out.append(
+            labels_layer(
+                session.labels,
+                session.reference.affine,
+                session.structures,
+                extra_meta={"session": session},
+            )
+        )
+    return out
+
+
+def labels_from_layer(
+    data: np.ndarray, meta: dict, scale, translate
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label map (source grid) and its index -> LPS affine from a labels layer.
+
+    Uses the layer's nvcview metadata when present (exact inverse of the display
+    mapping), otherwise the layer's own scale and translation.
+    """
+    nv = (meta or {}).get(META_KEY, {})
+    grid: DisplayGrid | None = nv.get("grid")
+    if grid is not None and "affine" in nv and tuple(np.shape(data)) == tuple(grid.shape):
+        affine = np.asarray(nv["affine"], float)
+        return from_display(np.asarray(data), grid, affine, nv["source_shape"]), affine
+    return np.asarray(data), display_to_lps_affine(tuple(scale), tuple(translate))
+
+
+def world_points_to_lps(world: np.ndarray) -> np.ndarray:
+    """(N, 3) viewer world ``(S, P, L)`` -> (N, 3) LPS mm."""
+    return world_to_lps(np.asarray(world, float).reshape(-1, 3))
+
+
+def lps_to_world_points(lps: np.ndarray) -> np.ndarray:
+    """(N, 3) LPS mm -> (N, 3) viewer world ``(S, P, L)``."""
+    return lps_to_world(np.asarray(lps, float).reshape(-1, 3))
+
+
+def set_plane(viewer, plane: str) -> None:
+    """Show the axial, coronal or sagittal plane in radiological convention."""
+    order, vertical = PLANES[plane]
+    viewer.dims.ndisplay = 2
+    if viewer.dims.ndim >= 3:
+        viewer.dims.order = order
+    viewer.camera.orientation2d = (vertical, "right")
+    viewer.text_overlay.text = PLANE_TEXT[plane]
+    viewer.text_overlay.visible = True
+    viewer.scale_bar.visible = True

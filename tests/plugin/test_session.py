@@ -1,0 +1,87 @@
+"""The case session (no Qt): grow, trace, landmark, save and reload a review."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nvcview.errors import InputError
+from nvcview.io.image import index_to_lps
+from nvcview.layers_model import CaseSession
+from nvcview.review.store import load_labels, load_review, save_review
+
+
+def _centroid(session: CaseSession, label: int) -> np.ndarray:
+    ijk = np.argwhere(session.labels == label)
+    return index_to_lps(session.reference.affine, ijk).mean(axis=0)
+
+
+def test_grow_vessel_from_tof_lands_on_t2_grid(minicase):
+    s = CaseSession(t2=minicase.t2, tof=minicase.tof)
+    st, res = s.grow_vessel(minicase.vessel_seed + [0.3, 0.0, -0.2], "AICA", radius_mm=6.0)
+    assert st.kind == "vessel" and st.vessel_type == "AICA"
+    assert s.labels.shape == minicase.t2.array.shape
+    # the vessel's axis passes through the seed: centroid within a voxel of it
+    c = _centroid(s, st.label)
+    assert np.linalg.norm(c[[0, 2]] - minicase.vessel_seed[[0, 2]]) < 0.3
+    # T2-grid voxels well inside the vessel and the ball are in, none far outside
+    shape = s.labels.shape
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1)
+    lps = index_to_lps(s.reference.affine, idx.reshape(-1, 3)).reshape(*shape, 3)
+    axis_d = np.linalg.norm((lps - minicase.vessel_seed)[..., [0, 2]], axis=-1)
+    ball_d = np.linalg.norm(lps - minicase.vessel_seed, axis=-1)
+    mask = s.labels == st.label
+    assert mask[(axis_d <= minicase.vessel_r - 0.35) & (ball_d <= 5.0)].mean() > 0.95
+    assert not mask[(axis_d > minicase.vessel_r + 0.5) | (ball_d > 6.8)].any()
+    s.set_vessel_type(st.label, "PICA")
+    assert s.structure(st.label).vessel_type == "PICA"
+    assert s.structure(st.label).name.startswith("PICA")
+    with pytest.raises(InputError):
+        s.set_vessel_type(st.label, "carotid")
+
+
+def test_nerve_from_path_and_grow(minicase):
+    s = CaseSession(t2=minicase.t2, tof=minicase.tof)
+    with pytest.raises(InputError, match="two centreline points"):
+        s.nerve_from_path()
+    s.review.nerve_path_lps = [minicase.nerve_start.tolist(), minicase.nerve_end.tolist()]
+    nerve = s.nerve_from_path(radius_mm=1.0)
+    assert nerve.nerve == "VII" and nerve.kind == "nerve"
+    c = _centroid(s, nerve.label)
+    assert np.linalg.norm(c - (minicase.nerve_start + minicase.nerve_end) / 2) < 0.3
+    # grown CN VII from a seed extends the same structure, not a new one
+    st, res = s.grow_nerve(minicase.nerve_start + [4.0, 0.1, 0.0], radius_mm=4.0)
+    assert st.label == nerve.label
+    assert [x.label for x in s.structures] == [nerve.label]
+
+
+def test_review_round_trip_through_store(tmp_path, minicase):
+    s = CaseSession(t2=minicase.t2, tof=minicase.tof)
+    s.review.reader = "dr-a"
+    s.review.side = "left"
+    s.review.case_id = "mini"
+    s.set_landmark("RExP", minicase.nerve_start)
+    s.set_landmark("RDP", minicase.nerve_start + [3.0, 0, 0])
+    s.set_landmark("IAC", minicase.nerve_end)
+    s.review.nerve_path_lps = [minicase.nerve_start.tolist(), minicase.nerve_end.tolist()]
+    s.nerve_from_path(1.0)
+    vessel, _ = s.grow_vessel(minicase.vessel_seed, "AICA", radius_mm=6.0)
+    s.set_call(vessel.label, grade="contact", confidence="high", comment="AICA loop")
+    s.review.impression = "AICA contact at the AS"
+    with pytest.raises(InputError):
+        s.set_call(vessel.label, grade="squeeze")
+    folder = tmp_path / "review"
+    save_review(s.to_review(), folder, s.labels_image())
+    r2 = load_review(folder)
+    s2 = CaseSession.from_review(r2, load_labels(r2, folder), t2=minicase.t2, tof=minicase.tof)
+    assert np.array_equal(s2.labels, s.labels)
+    assert s2.review.landmarks == pytest.approx(s.review.landmarks)
+    assert [x.to_dict() for x in s2.structures] == [x.to_dict() for x in s.structures]
+    call = s2.review.call_for(vessel.label)
+    assert (call.grade, call.confidence, call.comment) == ("contact", "high", "AICA loop")
+    assert s2.review.side == "left" and s2.review.reader == "dr-a"
+    assert s2.review.fusion_used is True
+    assert {x.role for x in s2.review.series} == {"T2", "TOF"}
+    # deleting a structure removes its voxels and its call
+    s2.remove_structure(vessel.label)
+    assert not (s2.labels == vessel.label).any() and s2.review.call_for(vessel.label) is None

@@ -1,0 +1,389 @@
+"""Measure every vessel of a case against the facial nerve.
+
+:class:`CaseMeasurer` keeps per-label bounding boxes (one ``find_objects`` scan,
+then updated from the edited region only), gap results and the nerve
+centreline between calls, so a live viewer can re-measure after each edit
+without scanning the whole volume. :func:`measure_case` is the one-shot form.
+All positions are patient LPS mm, lengths mm, angles degrees.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import highdicom as hd
+import numpy as np
+
+from nvcview.errors import InputError
+from nvcview.io.image import Image
+from nvcview.measure import geometry
+from nvcview.measure.centreline import Centreline, derive_centreline
+from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid, label_boxes
+from nvcview.measure.records import GRADES, MeasureSettings, VesselMeasurement
+from nvcview.measure.segments import classify_segment
+from nvcview.measure.surface import DEFAULT_SIGMA_VOX, GapResult, gap_between_labels
+from nvcview.structures import Structure, find_cn8, find_facial_nerve, vessels
+
+log = logging.getLogger(__name__)
+
+
+def contact_threshold_mm(gap: GapResult, settings: MeasureSettings) -> float:
+    """Gap (mm) below which a pair is called contact: absolute, or voxels along the gap."""
+    if settings.contact_mm is not None:
+        return float(settings.contact_mm)
+    return float(settings.contact_factor * gap.resolution_mm)
+
+
+def is_contact(gap: GapResult, settings: MeasureSettings) -> bool:
+    """True when the gap cannot be told from contact under ``settings``."""
+    return gap.touching or gap.gap_mm < contact_threshold_mm(gap, settings)
+
+
+class CaseMeasurer:
+    """Cached measurement of all vessels of one case against the facial nerve.
+
+    Parameters
+    ----------
+    labels : Image, highdicom.Volume or LabelGrid
+        Integer label map, affine index -> LPS mm.
+    structures : sequence of Structure
+        Structure table; exactly one nerve with ``nerve == "VII"`` is required.
+    landmarks : mapping, optional
+        Name -> (3,) LPS mm; "RExP", "RDP" and optionally "IAC" are used.
+    centreline : array-like, optional
+        (N, 3) LPS mm facial nerve centreline from the RExP to the IAC. When
+        omitted it is derived from the nerve label (and re-derived after edits).
+    settings : MeasureSettings, optional
+        Thresholds.
+    sigma_vox : float
+        Anti-aliasing of masks before marching cubes, voxels.
+
+    Examples
+    --------
+    >>> m = CaseMeasurer(labels, structures, landmarks)        # doctest: +SKIP
+    >>> records = m.measure()                                  # doctest: +SKIP
+    >>> labels.array[edit_region] = new_values                 # doctest: +SKIP
+    >>> m.update(region=edit_region); records = m.measure()    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        labels: Image | hd.Volume | LabelGrid,
+        structures: Sequence[Structure],
+        landmarks: Mapping[str, Sequence[float]] | None = None,
+        centreline: np.ndarray | None = None,
+        settings: MeasureSettings | None = None,
+        *,
+        sigma_vox: float = DEFAULT_SIGMA_VOX,
+    ) -> None:
+        self.grid = as_label_grid(labels)
+        self.structures = list(structures)
+        self.settings = settings or MeasureSettings()
+        self.sigma_vox = sigma_vox
+        nerve = find_facial_nerve(self.structures)
+        if nerve is None:
+            raise InputError(
+                f"{self.grid.source}: the structure table has no facial nerve "
+                "(a structure with kind 'nerve' and nerve 'VII')"
+            )
+        self.nerve = nerve
+        self.cn8 = find_cn8(self.structures)
+        self.landmarks = {
+            k: np.asarray(v, dtype=np.float64).reshape(3) for k, v in (landmarks or {}).items()
+        }
+        self._given_centreline = None if centreline is None else Centreline(centreline)
+        self.boxes: dict[int, Box] = label_boxes(self.grid.array)
+        self._gaps: dict[tuple[int, int], GapResult] = {}
+        self._derived: Centreline | None = None
+        self._nerve_geometry: geometry.NerveGeometry | None = None
+
+    # ------------------------------------------------------------------ edits
+    def update(
+        self,
+        labels: Image | hd.Volume | LabelGrid | None = None,
+        region: Box | None = None,
+    ) -> None:
+        """Tell the measurer the label map changed.
+
+        Parameters
+        ----------
+        labels : optional
+            A new label map (same grid) replacing the array; when omitted the
+            array passed at construction was edited in place.
+        region : tuple of slice, optional
+            Index-space box that holds every changed voxel. Only the labels seen
+            in it (before or after) are re-boxed, scanning their old box and the
+            region. Without a region, everything is recomputed (full scan).
+        """
+        if labels is not None:
+            new = as_label_grid(labels)
+            if new.array.shape != self.grid.array.shape or not np.allclose(
+                new.affine, self.grid.affine
+            ):
+                raise InputError(f"{new.source}: label map grid differs from the measured one")
+            self.grid = new
+        if region is None:
+            self.boxes = label_boxes(self.grid.array)
+            self._invalidate(None)
+            return
+        region = tuple(
+            slice(max(0, s.start or 0), min(n, n if s.stop is None else s.stop))
+            for s, n in zip(region, self.grid.array.shape, strict=True)
+        )
+        seen = {int(v) for v in np.unique(self.grid.array[region]) if v != 0}
+        for lab, box in self.boxes.items():
+            if all(b.start < r.stop and r.start < b.stop for b, r in zip(box, region, strict=True)):
+                seen.add(lab)
+        for lab in seen:
+            scan = [region] + ([self.boxes[lab]] if lab in self.boxes else [])
+            lo = np.min([[s.start for s in b] for b in scan], axis=0)
+            hi = np.max([[s.stop for s in b] for b in scan], axis=0)
+            win = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+            where = np.argwhere(self.grid.array[win] == lab)
+            if len(where) == 0:
+                self.boxes.pop(lab, None)
+            else:
+                a = where.min(axis=0) + lo
+                b = where.max(axis=0) + lo + 1
+                self.boxes[lab] = tuple(slice(int(x), int(y)) for x, y in zip(a, b, strict=True))
+        self._invalidate(seen)
+
+    def set_landmarks(self, landmarks: Mapping[str, Sequence[float]]) -> None:
+        """Replace the landmarks (LPS mm)."""
+        self.landmarks = {k: np.asarray(v, float).reshape(3) for k, v in landmarks.items()}
+        self._derived = None
+        self._nerve_geometry = None
+
+    def set_centreline(self, centreline: np.ndarray | None) -> None:
+        """Replace (or drop, with None) the reader's centreline (N, 3) LPS mm."""
+        self._given_centreline = None if centreline is None else Centreline(centreline)
+        self._nerve_geometry = None
+
+    def _invalidate(self, changed: set[int] | None) -> None:
+        if changed is None:
+            self._gaps.clear()
+            self._derived = None
+            self._nerve_geometry = None
+            return
+        for key in [k for k in self._gaps if k[0] in changed or k[1] in changed]:
+            del self._gaps[key]
+        if self.nerve.label in changed:
+            self._derived = None
+            self._nerve_geometry = None
+
+    # ------------------------------------------------------------- measuring
+    def gap(self, a: int, b: int) -> GapResult:
+        """Cached :func:`~nvcview.measure.surface.surface_gap` between two labels."""
+        key = (int(a), int(b))
+        if key not in self._gaps:
+            self._gaps[key] = gap_between_labels(
+                self.grid, key[0], key[1], self.boxes[key[0]], self.boxes[key[1]], self.sigma_vox
+            )
+        return self._gaps[key]
+
+    def centreline(self) -> Centreline:
+        """The reader's centreline, or one derived from the nerve label (cached)."""
+        if self._given_centreline is not None:
+            return self._given_centreline
+        if self._derived is None:
+            self._derived = derive_centreline(
+                self.grid,
+                self.nerve.label,
+                self._nerve_box(),
+                start_lps=self.landmarks.get("RExP"),
+                end_lps=self.landmarks.get("IAC"),
+            )
+        return self._derived
+
+    def nerve_geometry(self) -> geometry.NerveGeometry:
+        """Cached surface and radius profile of the nerve around its centreline."""
+        if self._nerve_geometry is None:
+            self._nerve_geometry = geometry.NerveGeometry.build(
+                self.grid, self.nerve.label, self._nerve_box(), self.centreline(), self.sigma_vox
+            )
+        return self._nerve_geometry
+
+    def _nerve_box(self) -> Box:
+        if self.nerve.label not in self.boxes:
+            raise InputError(
+                f"{self.grid.source}: facial nerve label {self.nerve.label} "
+                f"({self.nerve.name}) has no voxels (empty mask)"
+            )
+        return self.boxes[self.nerve.label]
+
+    def measure(self, reader_grades: Mapping[int, str] | None = None) -> list[VesselMeasurement]:
+        """Measure every vessel that has voxels; see :func:`measure_case`."""
+        reader_grades = dict(reader_grades or {})
+        for lab, g in reader_grades.items():
+            if g is not None and g not in GRADES:
+                raise InputError(f"reader grade {g!r} for vessel {lab} is not one of {GRADES}")
+        self._nerve_box()
+        records = []
+        for v in vessels(self.structures):
+            if v.label == self.nerve.label:
+                raise InputError(
+                    f"{self.grid.source}: vessel {v.name!r} and the facial nerve share "
+                    f"label {v.label} (labels overlap)"
+                )
+            if v.label not in self.boxes:
+                log.warning("vessel label %s (%s) has no voxels: not measured", v.label, v.name)
+                continue
+            records.append(self._measure_vessel(v, reader_grades.get(v.label)))
+        self._set_multiplicity(records)
+        return records
+
+    def _measure_vessel(self, v: Structure, reader_grade: str | None) -> VesselMeasurement:
+        s = self.settings
+        g = self.gap(self.nerve.label, v.label)
+        contact = is_contact(g, s)
+        rec = VesselMeasurement(
+            vessel_label=v.label,
+            vessel_name=v.name,
+            vessel_type=v.vessel_type or "unknown",
+            nerve_label=self.nerve.label,
+            gap_mm=round(float(g.gap_mm), 3),
+            nerve_point_lps=tuple(float(x) for x in g.point_a_lps),
+            vessel_point_lps=tuple(float(x) for x in g.point_b_lps),
+            resolution_mm=round(float(g.resolution_mm), 3),
+            contact=bool(contact),
+            near=bool(g.gap_mm <= s.near_mm),
+            reader_grade=reader_grade,
+        )
+        self._locate(rec, g)
+        if rec.near:
+            self._shape(rec, v, g)
+        rec.suggested_grade = suggest_grade(rec, s)
+        if self.cn8 is not None and self.cn8.label in self.boxes and rec.near:
+            self._relate_cn8(rec, v, g)
+        return rec
+
+    def _locate(self, rec: VesselMeasurement, g: GapResult) -> None:
+        try:
+            cl = self.centreline()
+        except InputError as exc:
+            rec.notes.append(f"no centreline: {exc}")
+            return
+        s_contact = float(cl.project(g.point_a_lps)[0][0])
+        s_rexp = (
+            float(cl.project(self.landmarks["RExP"])[0][0]) if "RExP" in self.landmarks else None
+        )
+        s_rdp = float(cl.project(self.landmarks["RDP"])[0][0]) if "RDP" in self.landmarks else None
+        if s_rexp is not None:
+            rec.arc_length_from_rexp_mm = round(s_contact - s_rexp, 3)
+        else:
+            rec.notes.append("no RExP landmark: arc length not measured")
+        if s_rdp is not None:
+            rec.dist_from_rdp_mm = round(s_contact - s_rdp, 3)
+        else:
+            rec.notes.append("no RDP landmark: distance from the RDP not measured")
+        rec.segment = classify_segment(
+            rec.arc_length_from_rexp_mm, rec.dist_from_rdp_mm, self.settings
+        )
+
+    def _shape(self, rec: VesselMeasurement, v: Structure, g: GapResult) -> None:
+        try:
+            ng = self.nerve_geometry()
+        except InputError as exc:
+            rec.notes.append(f"nerve geometry not measured: {exc}")
+            return
+        vg = geometry.vessel_local(self.grid, v.label, self.boxes[v.label], g.point_b_lps)
+        s_contact = float(ng.centreline.project(g.point_a_lps)[0][0])
+        t_nerve = ng.centreline.tangent_at(s_contact)
+        if vg.axis is not None:
+            rec.crossing_angle_deg = round(geometry.crossing_angle_deg(t_nerve, vg.axis), 1)
+        if vg.diameter_mm is not None:
+            rec.vessel_diameter_mm = round(vg.diameter_mm, 2)
+        toward = vg.centre - ng.centreline.point_at(s_contact)
+        rec.side_of_nerve = geometry.side_of_nerve(t_nerve, toward)
+        dent = ng.indentation_mm(s_contact, toward, self.settings.indentation_ring_mm)
+        if dent is not None:
+            rec.indentation_depth_mm = round(dent, 2)
+        dev = ng.deviation_mm(s_contact, toward, self.settings.deviation_window_mm)
+        if dev is not None:
+            rec.deviation_mm = round(dev, 2)
+
+    def _relate_cn8(self, rec: VesselMeasurement, v: Structure, g7: GapResult) -> None:
+        g8 = self.gap(self.cn8.label, v.label)
+        rec.gap_to_cn8_mm = round(float(g8.gap_mm), 3)
+        c8 = is_contact(g8, self.settings)
+        if rec.contact and c8:
+            between = geometry.segment_crosses_label(
+                self.grid, g7.point_a_lps, g8.point_a_lps, v.label
+            )
+            rec.relation_to_cn8 = (
+                "between CN VII and CN VIII" if between else "touches CN VII and CN VIII"
+            )
+        elif c8:
+            rec.relation_to_cn8 = "touches CN VIII"
+        else:
+            rec.relation_to_cn8 = f"{g8.gap_mm:.1f} mm from CN VIII"
+
+    def _set_multiplicity(self, records: list[VesselMeasurement]) -> None:
+        touching = [r for r in records if r.contact]
+        if not touching:
+            return
+        value = "multiple" if len(touching) > 1 else "single"
+        by_label = {v.label: v for v in vessels(self.structures)}
+        for va in (r for r in records if r.vessel_type == "VA"):
+            for other in touching:
+                if other.vessel_label == va.vessel_label:
+                    continue
+                if is_contact(self.gap(va.vessel_label, other.vessel_label), self.settings):
+                    value = "tandem"
+                    other.notes.append(f"tandem: pushed by {by_label[va.vessel_label].name} (VA)")
+        for r in records:
+            r.multiplicity = value
+
+
+def suggest_grade(rec: VesselMeasurement, settings: MeasureSettings) -> str:
+    """Suggested grade from the measurements (DOMAIN.md grading table).
+
+    none: gap at or above the contact threshold; deviation: contact and the
+    nerve course displaced by at least ``deviation_min_mm``; indentation: contact
+    and a local radius loss of at least ``indentation_min_mm``; else contact.
+    """
+    if not rec.contact:
+        return "none"
+    if rec.deviation_mm is not None and rec.deviation_mm >= settings.deviation_min_mm:
+        return "deviation"
+    if (
+        rec.indentation_depth_mm is not None
+        and rec.indentation_depth_mm >= settings.indentation_min_mm
+    ):
+        return "indentation"
+    return "contact"
+
+
+def measure_case(
+    labels: Image | hd.Volume | LabelGrid,
+    structures: Sequence[Structure],
+    landmarks: Mapping[str, Sequence[float]] | None = None,
+    centreline: np.ndarray | None = None,
+    settings: MeasureSettings | None = None,
+    reader_grades: Mapping[int, str] | None = None,
+) -> list[VesselMeasurement]:
+    """Measure every vessel of a case against the facial nerve.
+
+    Parameters
+    ----------
+    labels : Image or highdicom.Volume
+        Integer label map; affine index -> LPS mm.
+    structures : sequence of Structure
+        Structure table (the facial nerve, optional CN VIII and brainstem, vessels).
+    landmarks : mapping, optional
+        "RExP", "RDP" (and "IAC") -> (3,) LPS mm.
+    centreline : array-like, optional
+        (N, 3) LPS mm, RExP -> IAC; derived from the nerve label when omitted.
+    settings : MeasureSettings, optional
+        Thresholds (contact, near, indentation, deviation, segment lengths).
+    reader_grades : mapping, optional
+        Vessel label -> the reader's grade; kept beside the suggested grade.
+
+    Returns
+    -------
+    list of VesselMeasurement
+        One per vessel with voxels, in label order.
+    """
+    m = CaseMeasurer(labels, structures, landmarks, centreline, settings)
+    return m.measure(reader_grades)

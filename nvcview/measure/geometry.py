@@ -1,0 +1,248 @@
+"""Local shape at a contact: crossing angle, vessel diameter, side of the nerve,
+indentation depth and deviation of the nerve course.
+
+All positions patient LPS mm, lengths mm, angles degrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nvcview.measure.centreline import Centreline
+from nvcview.measure.labelmap import Box, LabelGrid
+from nvcview.measure.surface import Mesh, antialiased_field, mesh_from_field
+
+#: Patient directions in LPS.
+SUPERIOR = np.array([0.0, 0.0, 1.0])
+ANTERIOR = np.array([0.0, -1.0, 0.0])
+
+
+@dataclass
+class VesselLocal:
+    """A vessel around its contact point.
+
+    Attributes
+    ----------
+    centre : numpy.ndarray
+        (3,) centroid of the vessel's cross-section through the contact, LPS mm.
+    axis : numpy.ndarray or None
+        (3,) unit local direction of the vessel (principal axis), LPS.
+    diameter_mm : float or None
+        Equivalent-circle diameter of the cross-section, mm.
+    """
+
+    centre: np.ndarray
+    axis: np.ndarray | None
+    diameter_mm: float | None
+
+
+def _voxels_near(grid: LabelGrid, label: int, box: Box, point: np.ndarray, radius_mm: float):
+    """LPS centres of the voxels of ``label`` within ``radius_mm`` of ``point``."""
+    centre_idx = grid.to_index(point[None])[0]
+    reach = radius_mm / grid.spacing_mm + 1
+    lo = np.maximum([s.start for s in box], np.floor(centre_idx - reach).astype(int))
+    hi = np.minimum([s.stop for s in box], np.ceil(centre_idx + reach).astype(int) + 1)
+    if np.any(hi <= lo):
+        return np.empty((0, 3))
+    win = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    xyz = grid.to_lps(np.argwhere(grid.array[win] == label) + lo)
+    return xyz[np.linalg.norm(xyz - point, axis=1) <= radius_mm]
+
+
+def principal_axis(xyz: np.ndarray) -> np.ndarray | None:
+    """Unit direction of largest spread of (N, 3) points, or None when too few."""
+    if len(xyz) < 4:
+        return None
+    c = xyz - xyz.mean(axis=0)
+    w, v = np.linalg.eigh(c.T @ c)
+    return v[:, -1]
+
+
+def vessel_local(
+    grid: LabelGrid,
+    label: int,
+    box: Box,
+    point_lps: np.ndarray,
+    radius_mm: float = 4.0,
+    slab_mm: float = 1.0,
+) -> VesselLocal:
+    """Axis, centre and diameter of a vessel around a point of its surface.
+
+    The axis is the principal direction of the vessel voxels within a sphere
+    around the point (grown once to 2.5 diameters for large vessels). The
+    diameter is that of the circle with the area of the cross-section: vessel
+    volume in a slab ``slab_mm`` thick, perpendicular to the axis through the
+    point, divided by the slab thickness.
+    """
+    point = np.asarray(point_lps, dtype=np.float64)
+    voxvol = abs(float(np.linalg.det(grid.linear)))
+    axis, diameter, centre = None, None, point
+    for _ in range(2):
+        xyz = _voxels_near(grid, label, box, point, radius_mm)
+        axis = principal_axis(xyz)
+        if axis is None:
+            break
+        along = (xyz - point) @ axis
+        in_slab = np.abs(along) <= slab_mm / 2
+        if not in_slab.any():
+            break
+        area = in_slab.sum() * voxvol / slab_mm
+        diameter = 2.0 * float(np.sqrt(area / np.pi))
+        centre = xyz[in_slab].mean(axis=0)
+        if radius_mm >= 2.5 * diameter:
+            break
+        radius_mm = 2.5 * diameter
+    return VesselLocal(centre=centre, axis=axis, diameter_mm=diameter)
+
+
+def crossing_angle_deg(t_nerve: np.ndarray, t_vessel: np.ndarray) -> float:
+    """Acute angle between two directions, degrees in [0, 90]."""
+    c = abs(float(np.dot(t_nerve, t_vessel)))
+    c /= float(np.linalg.norm(t_nerve) * np.linalg.norm(t_vessel))
+    return float(np.degrees(np.arccos(min(1.0, c))))
+
+
+def perpendicular_frame(tangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Superior and anterior unit vectors made perpendicular to a nerve direction (LPS).
+
+    When the nerve runs (nearly) superior-inferior, superior is replaced by
+    the lateral direction (the nerve's own axis cannot be a side).
+    """
+    t = tangent / np.linalg.norm(tangent)
+    sup = SUPERIOR - np.dot(SUPERIOR, t) * t
+    if np.linalg.norm(sup) < 0.3:
+        sup = np.array([1.0, 0.0, 0.0]) - t[0] * t
+    sup /= np.linalg.norm(sup)
+    ant = ANTERIOR - np.dot(ANTERIOR, t) * t - np.dot(ANTERIOR, sup) * sup
+    if np.linalg.norm(ant) < 1e-6:
+        ant = np.cross(t, sup)
+    ant /= np.linalg.norm(ant)
+    return sup, ant
+
+
+def side_of_nerve(tangent: np.ndarray, toward_vessel: np.ndarray) -> str | None:
+    """Side of the nerve the vessel lies on: anterior, posterior, superior or inferior.
+
+    Parameters
+    ----------
+    tangent : numpy.ndarray
+        (3,) nerve direction at the contact (LPS).
+    toward_vessel : numpy.ndarray
+        (3,) vector from the nerve centreline to the vessel's centre (LPS mm).
+
+    Notes
+    -----
+    The vector's part perpendicular to the nerve is compared with the patient's
+    superior and anterior directions made perpendicular to the nerve; the
+    larger component names the side.
+    """
+    t = tangent / np.linalg.norm(tangent)
+    w = toward_vessel - np.dot(toward_vessel, t) * t
+    if np.linalg.norm(w) < 1e-6:
+        return None
+    sup, ant = perpendicular_frame(t)
+    a, s = float(np.dot(w, ant)), float(np.dot(w, sup))
+    if abs(s) >= abs(a):
+        return "superior" if s > 0 else "inferior"
+    return "anterior" if a > 0 else "posterior"
+
+
+@dataclass
+class NerveGeometry:
+    """The nerve's sub-voxel surface seen from its centreline.
+
+    Attributes
+    ----------
+    centreline : Centreline
+        RExP -> IAC, LPS mm.
+    mesh : Mesh
+        Nerve surface, LPS mm.
+    s : numpy.ndarray
+        Arc length of each vertex's foot on the centreline, mm.
+    """
+
+    centreline: Centreline
+    mesh: Mesh
+    s: np.ndarray
+
+    @classmethod
+    def build(
+        cls, grid: LabelGrid, label: int, box: Box, centreline: Centreline, sigma_vox: float
+    ) -> NerveGeometry:
+        """Mesh the nerve inside its box (plus a margin) and project it on the centreline."""
+        margin = 3 + int(np.ceil(3 * sigma_vox))
+        lo = np.array([max(0, s.start - margin) for s in box])
+        hi = np.array([min(n, s.stop + margin) for s, n in zip(box, grid.array.shape, strict=True)])
+        win = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        mesh = mesh_from_field(antialiased_field(grid.array[win] == label, sigma_vox), lo, grid)
+        if mesh is None:
+            from nvcview.errors import InputError
+
+            raise InputError(f"{grid.source}: nerve label {label} has no surface")
+        s, _, _ = centreline.project(mesh.verts)
+        return cls(centreline=centreline, mesh=mesh, s=s)
+
+    def width_mm(self, s: float, direction: np.ndarray, half_mm: float = 0.5) -> float | None:
+        """Extent of the nerve along ``direction`` in the slab ``|s_v - s| <= half_mm`` (mm)."""
+        sel = np.abs(self.s - s) <= half_mm
+        if sel.sum() < 6:
+            return None
+        proj = self.mesh.verts[sel] @ direction
+        return float(proj.max() - proj.min())
+
+    def _perp_dir(self, s: float, toward: np.ndarray) -> np.ndarray | None:
+        t = self.centreline.tangent_at(s)
+        d = toward - np.dot(toward, t) * t
+        n = np.linalg.norm(d)
+        return d / n if n > 1e-6 else None
+
+    def indentation_mm(self, s: float, toward: np.ndarray, ring_mm: float = 4.0) -> float | None:
+        """Local loss of nerve width towards the vessel at arc length ``s`` (mm, >= 0).
+
+        The width along the vessel direction at the contact is compared with the
+        median width at stations 1.5 mm to ``ring_mm`` away on both sides; None
+        when the neighbourhood is not measurable.
+        """
+        d = self._perp_dir(s, toward)
+        if d is None:
+            return None
+        here = self.width_mm(s, d)
+        stations = [
+            s + sign * r
+            for r in np.arange(1.5, ring_mm + 1e-9, 0.5)
+            for sign in (-1, 1)
+            if 0.5 <= s + sign * r <= self.centreline.length_mm - 0.5
+        ]
+        ring = [w for w in (self.width_mm(x, d) for x in stations) if w is not None]
+        if here is None or len(ring) < 2:
+            return None
+        return max(0.0, float(np.median(ring)) - here)
+
+    def deviation_mm(self, s: float, toward: np.ndarray, window_mm: float = 3.0) -> float | None:
+        """Displacement of the centreline away from the vessel at ``s`` (mm, >= 0).
+
+        Distance from the centreline point at ``s`` to the chord joining the
+        points ``window_mm`` before and after it, along the direction away from
+        the vessel. None when the window does not fit on the centreline.
+        """
+        cl = self.centreline
+        if s - window_mm < 0 or s + window_mm > cl.length_mm:
+            return None
+        d = self._perp_dir(s, toward)
+        if d is None:
+            return None
+        p0, p, p1 = cl.point_at(s - window_mm), cl.point_at(s), cl.point_at(s + window_mm)
+        chord_mid = (p0 + p1) / 2
+        return max(0.0, float(np.dot(chord_mid - p, d)))
+
+
+def segment_crosses_label(
+    grid: LabelGrid, p: np.ndarray, q: np.ndarray, label: int, n: int = 21
+) -> bool:
+    """True when the straight segment p-q (LPS mm) passes through voxels of ``label``."""
+    pts = np.linspace(np.asarray(p, float), np.asarray(q, float), n)[1:-1]
+    idx = np.rint(grid.to_index(pts)).astype(int)
+    ok = np.all((idx >= 0) & (idx < grid.array.shape), axis=1)
+    return bool(np.any(grid.array[tuple(idx[ok].T)] == label))

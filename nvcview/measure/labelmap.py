@@ -1,0 +1,165 @@
+"""Label maps as the engine sees them: an integer array, an index -> LPS affine, a name.
+
+Checks that turn bad input into one clear :class:`~nvcview.errors.InputError`
+(naming the file and the problem), and cached per-label bounding boxes from
+``scipy.ndimage.find_objects``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highdicom as hd
+import numpy as np
+from scipy import ndimage
+
+from nvcview.errors import GeometryError, InputError
+from nvcview.io.image import Image
+
+#: A bounding box: one slice per array axis (index space).
+Box = tuple[slice, slice, slice]
+
+
+@dataclass
+class LabelGrid:
+    """An integer label map placed in patient space.
+
+    Attributes
+    ----------
+    array : numpy.ndarray
+        3D integer array; 0 is background.
+    affine : numpy.ndarray
+        4x4 matrix mapping array index ``(a0, a1, a2, 1)`` to LPS mm.
+    source : str
+        Where the map came from (file path or a description), used in messages.
+    """
+
+    array: np.ndarray
+    affine: np.ndarray
+    source: str = "label map"
+
+    @property
+    def linear(self) -> np.ndarray:
+        """The 3x3 index -> LPS mm part of the affine (columns = voxel edge vectors, mm)."""
+        return self.affine[:3, :3]
+
+    @property
+    def spacing_mm(self) -> np.ndarray:
+        """Voxel size along each array axis, mm."""
+        return np.linalg.norm(self.linear, axis=0)
+
+    def to_lps(self, ijk: np.ndarray) -> np.ndarray:
+        """Map (N, 3) array indices to (N, 3) LPS mm."""
+        return np.asarray(ijk, dtype=np.float64) @ self.linear.T + self.affine[:3, 3]
+
+    def to_index(self, xyz: np.ndarray) -> np.ndarray:
+        """Map (N, 3) LPS mm to fractional (N, 3) array indices."""
+        inv = np.linalg.inv(self.affine)
+        return np.asarray(xyz, dtype=np.float64) @ inv[:3, :3].T + inv[:3, 3]
+
+
+def as_label_grid(labels: Image | hd.Volume | LabelGrid, source: str | None = None) -> LabelGrid:
+    """Check a label map and wrap it as a :class:`LabelGrid`.
+
+    Parameters
+    ----------
+    labels : Image, highdicom.Volume or LabelGrid
+        Integer label map with an index -> LPS mm affine.
+    source : str, optional
+        Name used in error messages (defaults to the image's source path).
+
+    Raises
+    ------
+    InputError
+        Not 3D, or float data that is not integer-valued (not a label map).
+    GeometryError
+        Singular or non-finite affine.
+    """
+    if isinstance(labels, LabelGrid):
+        return labels
+    if isinstance(labels, Image):
+        volume = labels.volume
+        source = source or labels.meta.source_path or labels.meta.series_description
+    elif isinstance(labels, hd.Volume):
+        volume = labels
+    else:
+        raise InputError(
+            f"{source or 'label map'}: expected an nvcview Image or highdicom.Volume, "
+            f"got {type(labels).__name__}"
+        )
+    source = source or "label map"
+    array = np.asarray(volume.array)
+    if array.ndim == 4 and array.shape[3] == 1:
+        array = array[..., 0]
+    if array.ndim != 3:
+        raise InputError(f"{source}: a label map must be 3D, got shape {array.shape}")
+    affine = np.asarray(volume.affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise GeometryError(f"{source}: label map affine is singular or not finite")
+    array = _integer_labels(array, source)
+    return LabelGrid(array=array, affine=affine, source=source)
+
+
+def _integer_labels(array: np.ndarray, source: str) -> np.ndarray:
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8)
+    if np.issubdtype(array.dtype, np.integer):
+        if array.size and array.min() < 0:
+            raise InputError(f"{source}: not a label map: negative values (min {int(array.min())})")
+        return array
+    if np.issubdtype(array.dtype, np.floating):
+        finite = np.isfinite(array)
+        if not finite.all() or np.any(array != np.round(array)) or array.min() < 0:
+            raise InputError(
+                f"{source}: not a label map: {array.dtype} data with non-integer values "
+                "(an image, not a segmentation?); save labels as integers"
+            )
+        return array.astype(np.int32)
+    raise InputError(f"{source}: not a label map: unsupported data type {array.dtype}")
+
+
+def label_boxes(array: np.ndarray) -> dict[int, Box]:
+    """Bounding box of every label present, from one ``scipy.ndimage.find_objects`` scan.
+
+    Returns
+    -------
+    dict
+        label -> tuple of three slices (array index space); absent labels are left out.
+    """
+    if array.size == 0:
+        return {}
+    arr = array
+    if arr.dtype.itemsize > 4 or arr.dtype == np.uint32:
+        arr = arr.astype(np.int32)
+    objs = ndimage.find_objects(arr)
+    return {i + 1: s for i, s in enumerate(objs) if s is not None}
+
+
+def union_box(boxes: list[Box], shape: tuple[int, ...], margin: int | np.ndarray = 0) -> Box:
+    """Smallest box holding every box, grown by ``margin`` voxels and clipped to ``shape``."""
+    margin = np.broadcast_to(np.asarray(margin, dtype=int), (3,))
+    lo = np.min([[s.start for s in b] for b in boxes], axis=0) - margin
+    hi = np.max([[s.stop for s in b] for b in boxes], axis=0) + margin
+    lo = np.clip(lo, 0, shape)
+    hi = np.clip(hi, 0, shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
+def require_label(grid: LabelGrid, boxes: dict[int, Box], label: int, role: str) -> Box:
+    """The bounding box of ``label``, or a clear error when it has no voxels.
+
+    Parameters
+    ----------
+    role : str
+        What the label is meant to be ("nerve", "vessel 3"), for the message.
+    """
+    label = int(label)
+    if label in boxes:
+        return boxes[label]
+    if not boxes:
+        raise InputError(f"{grid.source}: label map is empty (no labelled voxels)")
+    present = sorted(boxes)
+    raise InputError(
+        f"{grid.source}: {role} label {label} is not in the label map (empty mask); "
+        f"labels present: {present}"
+    )

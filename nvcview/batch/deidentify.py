@@ -1,0 +1,84 @@
+"""Remove patient and study identifiers from batch results (``--deidentify``).
+
+Applied in the main process before anything is cached or written, so the key
+never travels to workers and neither the cache nor the tables hold identifiers:
+
+- ``case_id``, ``patient_id``, ``study_uid``, ``review_folder`` -> keyed pseudonyms
+  (folder names often carry names or record numbers);
+- ``accession_number`` -> removed;
+- ``study_date``, ``review_created``, ``review_modified`` -> shifted by the
+  patient's offset (or removed with ``shift_dates=False``);
+- error messages: the folder path and any patient identifier of the review are
+  replaced by the review's pseudonym / ``[removed]``.
+
+Patient names and birth dates are never exported in the first place.
+"""
+
+from __future__ import annotations
+
+from nvcview.batch.pseudonym import Pseudonymizer
+
+DATE_COLUMNS = ("study_date", "review_created", "review_modified")
+
+
+def _patient_key(record: dict) -> str:
+    """Whose date offset applies: the patient id, or the case id without one."""
+    return record.get("patient_id") or f"case:{record.get('case_id') or ''}"
+
+
+def deidentify_record(record: dict, pz: Pseudonymizer) -> dict:
+    """A copy of one vessel or case row with identifiers pseudonymised and dates shifted."""
+    out = dict(record)
+    patient = _patient_key(record)
+    if "case_id" in out:
+        out["case_id"] = pz.pseudonym(record.get("case_id") or "", kind="case", prefix="C")
+    if "patient_id" in out:
+        out["patient_id"] = pz.pseudonym(patient, kind="patient", prefix="P")
+    if "review_folder" in out:
+        out["review_folder"] = pz.pseudonym(record.get("review_folder") or "", "folder", "R")
+    if "study_uid" in out:
+        out["study_uid"] = pz.pseudonym(record.get("study_uid") or "", kind="study", prefix="S")
+    if "accession_number" in out:
+        out["accession_number"] = None
+    for name in DATE_COLUMNS:
+        if name in out:
+            out[name] = pz.shift_date(record.get(name), patient)
+    return out
+
+
+def scrub_message(message: str, secrets_: list[str], replacement: str) -> str:
+    """Replace every occurrence of the given strings (longest first) in a message."""
+    for value in sorted({s for s in secrets_ if s and len(s) >= 2}, key=len, reverse=True):
+        message = message.replace(value, replacement)
+    return message
+
+
+def deidentify_result(result: dict, task: dict, pz: Pseudonymizer) -> dict:
+    """De-identify one worker result (see :func:`nvcview.batch.case.process_case`).
+
+    Parameters
+    ----------
+    result : dict
+        ``status`` "ok" (rows + case) or "error" (message + phi).
+    task : dict
+        The task it answers (``folder``, ``rel``, ``root``) whose paths are
+        scrubbed from error messages.
+    pz : Pseudonymizer
+        Key and date mode.
+    """
+    out = {k: v for k, v in result.items() if k != "phi"}
+    if result.get("status") == "ok":
+        out["rows"] = [deidentify_record(r, pz) for r in result["rows"]]
+        out["case"] = deidentify_record(result["case"], pz)
+        return out
+    folder_pseudonym = pz.pseudonym(task["rel"], "folder", "R")
+    paths = [task["folder"], task.get("root", "")]
+    message = scrub_message(str(result.get("message", "")), paths, folder_pseudonym)
+    rel_parts = [p for p in task["rel"].split("/") if p not in ("", ".")]
+    message = scrub_message(message, [task["rel"], *rel_parts], folder_pseudonym)
+    message = scrub_message(message, list(result.get("phi") or []), "[removed]")
+    case_id = result.get("case_id") or ""
+    message = scrub_message(message, [case_id], "[case]")
+    out["message"] = message
+    out["case_id"] = pz.pseudonym(case_id, kind="case", prefix="C")
+    return out

@@ -1,0 +1,128 @@
+"""Where the per-review work runs: in this process, a local process pool, or Dask.
+
+- ``workers <= 1`` and no scheduler: in this process, one review after another.
+- ``workers >= 2``: a :class:`concurrent.futures.ProcessPoolExecutor` of that
+  many processes (``spawn`` start method: no threads forked from the parent).
+- ``scheduler``: an existing ``dask.distributed`` cluster at that address
+  (``tcp://host:8786``); the workers need nvcview installed and must see the
+  review folders at the same paths. No home-made scheduling.
+
+Task functions take and return plain dicts. A task whose process dies (killed,
+out of memory) or that raises comes back as an error dict, never as an
+exception, so the run goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from nvcview.errors import InputError
+
+TaskFn = Callable[[dict], dict]
+
+
+def default_workers() -> int:
+    """Number of CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _failure(exc: BaseException, where: str) -> dict:
+    return {
+        "status": "error",
+        "stage": where,
+        "error_type": type(exc).__name__,
+        "message": f"{where}: {exc}" if str(exc) else where,
+    }
+
+
+def _run_inline(fn: TaskFn, tasks: list[dict]) -> Iterator[tuple[int, dict]]:
+    for i, task in enumerate(tasks):
+        try:
+            yield i, fn(task)
+        except Exception as exc:
+            yield i, _failure(exc, "task raised")
+
+
+def _run_pool(fn: TaskFn, tasks: list[dict], workers: int) -> Iterator[tuple[int, dict]]:
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+        try:
+            for fut in as_completed(futures):
+                try:
+                    result = fut.result()
+                except Exception as exc:  # BrokenProcessPool when a worker dies
+                    result = _failure(exc, "worker process failed")
+                yield futures[fut], result
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
+def connect(scheduler: str, timeout_s: float = 10.0):
+    """A ``distributed.Client`` connected to ``scheduler``.
+
+    Raises
+    ------
+    InputError
+        No scheduler answers at that address within ``timeout_s`` seconds.
+    """
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(
+            f"{scheduler}: no Dask scheduler reachable there ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _run_dask(fn: TaskFn, tasks: list[dict], scheduler: str) -> Iterator[tuple[int, dict]]:
+    from distributed import as_completed as dask_as_completed
+
+    client = connect(scheduler)
+    try:
+        futures = [client.submit(fn, task, pure=False) for task in tasks]
+        index = {fut.key: i for i, fut in enumerate(futures)}
+        try:
+            for fut in dask_as_completed(futures):
+                try:
+                    result = fut.result()
+                except Exception as exc:  # KilledWorker, CancelledError, ...
+                    result = _failure(exc, "dask task failed")
+                yield index[fut.key], result
+        finally:
+            client.cancel(futures)
+    finally:
+        client.close()
+
+
+def run_tasks(
+    fn: TaskFn, tasks: list[dict], *, workers: int = 1, scheduler: str | None = None
+) -> Iterator[tuple[int, dict]]:
+    """Run ``fn`` on every task; yield ``(task index, result)`` as each finishes.
+
+    Parameters
+    ----------
+    fn : callable
+        Module-level function ``dict -> dict`` (importable by the workers).
+    tasks : list of dict
+        Inputs.
+    workers : int
+        Local processes (ignored with ``scheduler``); ``<= 1`` runs in this process.
+    scheduler : str, optional
+        Address of a running ``dask.distributed`` scheduler.
+    """
+    if not tasks:
+        return iter(())
+    if scheduler:
+        return _run_dask(fn, tasks, scheduler)
+    if workers <= 1:
+        return _run_inline(fn, tasks)
+    return _run_pool(fn, tasks, min(workers, len(tasks)))

@@ -50,8 +50,15 @@ def discover(
             detail += "; " + ", ".join(reasons[:3])
         raise InputError(f"{path}: no DICOM image files found ({detail})")
     stacks = group_stacks(result.records, tolerances)
+    bad = ", ".join(os.path.basename(p) for p, _ in result.unreadable[:5])
+    if len(result.unreadable) > 5:
+        bad += f" and {len(result.unreadable) - 5} more"
     for stack in stacks:
         _check_truncation(stack)
+        if result.unreadable:
+            stack.warnings.append(f"unreadable file(s) skipped in this folder: {bad}")
+            if stack.error is not None:
+                stack.error += f" (unreadable file(s) skipped: {bad})"
     log.debug(
         "%s: %d slices in %d stacks (%d files skipped, %d unreadable)",
         path,
@@ -230,14 +237,14 @@ def load_dicom(
     path = str(path)
     result, stacks = discover(path, tolerances)
     stack = _choose(path, stacks, series_uid)
-    if stack.error is not None:
-        raise GeometryError(f"{path}: {stack.error}")
-    if len(stack.records) == 1:
+    if len(stack.records) == 1 and stack.records[0].number_of_frames == 1:
         rec = stack.records[0]
         raise InputError(
             f"{path}: series {stack.volume_id} is a single 2D image "
             f"({rec.rows}x{rec.columns}, {rec.label}), not a volume"
         )
+    if stack.error is not None:
+        raise GeometryError(f"{path}: {stack.error}")
     array = read_stack_pixels(stack.records, max_workers=max_workers)
     first = stack.records[0]
     volume = make_volume(array, stack.affine, first.frame_of_reference_uid or None)

@@ -185,11 +185,16 @@ def patient_info(ds: Dataset) -> PatientInfo:
     )
 
 
-def is_non_image(ds: Dataset, path: str) -> str | None:
-    """Return why ``ds`` is not an image slice, or None when it is one."""
+def _sop_class(ds: Dataset) -> str:
     sop = _str(ds, "SOPClassUID")
     if not sop and hasattr(ds, "file_meta"):
         sop = _str(ds.file_meta, "MediaStorageSOPClassUID")
+    return sop
+
+
+def is_non_image(ds: Dataset, path: str) -> str | None:
+    """Return why ``ds`` is not an image slice, or None when it is one."""
+    sop = _sop_class(ds)
     if os.path.basename(path).upper() == "DICOMDIR" or "DirectoryRecordSequence" in ds:
         return "DICOMDIR"
     for prefix in NON_IMAGE_SOP_PREFIXES:
@@ -350,6 +355,12 @@ def read_file_records(path: str) -> tuple[list[FrameRecord], PatientInfo | None,
             raise InputError(f"{path}: unreadable or truncated DICOM file ({exc})") from exc
         return [], None, "not a DICOM file"
     reason = is_non_image(ds, path)
+    if pixel_offset is None and (reason is None or reason.startswith("no image pixel")):
+        sop = pydicom.uid.UID(_sop_class(ds))
+        if "Rows" in ds or "Image Storage" in sop.name:
+            raise InputError(
+                f"{path}: unreadable or truncated DICOM file (it ends before the pixel data)"
+            )
     if reason:
         return [], None, reason
     base = _base_record(ds, path)
@@ -358,7 +369,7 @@ def read_file_records(path: str) -> tuple[list[FrameRecord], PatientInfo | None,
         base.file_size = os.path.getsize(path)
     except OSError:
         base.file_size = 0
-    if base.number_of_frames > 1 and "PerFrameFunctionalGroupsSequence" in ds:
+    if "PerFrameFunctionalGroupsSequence" in ds:
         records = _frame_records(ds, base)
     elif base.number_of_frames > 1:
         base.frame = None

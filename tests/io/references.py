@@ -54,7 +54,7 @@ def dcm2niix(folder: Path, out: Path) -> list[tuple[str, np.ndarray, np.ndarray]
     assert exe, "dcm2niix binary not on PATH (pip install dcm2niix)"
     out.mkdir(parents=True, exist_ok=True)
     res = subprocess.run(
-        [exe, "-z", "n", "-b", "n", "-f", "%s_%e_%j", "-o", str(out), str(folder)],
+        [exe, "-z", "n", "-b", "n", "-f", "s%s_e%e_%j", "-o", str(out), str(folder)],
         capture_output=True,
         text=True,
     )

@@ -1,0 +1,158 @@
+"""Bad input: a clear error naming the file or series, never a silently wrong volume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from dicom_factory import assert_same_world, write_series
+
+import nvcview
+from nvcview.errors import GeometryError, InputError
+
+
+def _edit(path, **changes):
+    ds = pydicom.dcmread(path)
+    for key, value in changes.items():
+        if value is None:
+            delattr(ds, key)
+        else:
+            setattr(ds, key, value)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(InputError, match="nowhere: no such file or folder"):
+        nvcview.load(tmp_path / "nowhere")
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(InputError, match=f"{tmp_path}: no DICOM image files found"):
+        nvcview.load(tmp_path)
+    with pytest.raises(InputError, match="no DICOM image files found"):
+        nvcview.list_series(tmp_path)
+
+
+def test_folder_without_dicom(tmp_path):
+    (tmp_path / "a.txt").write_text("hello")
+    (tmp_path / "b.bin").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(InputError, match=r"no DICOM image files found \(2 file\(s\) looked at"):
+        nvcview.load(tmp_path)
+
+
+def test_truncated_header_single_file(tmp_path):
+    series = write_series(tmp_path, shape=(3, 8, 8))
+    raw = series.paths[0].read_bytes()
+    series.paths[0].write_bytes(raw[:300])  # cut inside the header
+    with pytest.raises(InputError, match=f"{series.paths[0].name}: unreadable or truncated"):
+        nvcview.load(series.paths[0])
+
+
+def test_truncated_header_in_folder_is_named(tmp_path):
+    series = write_series(tmp_path, shape=(6, 8, 8))
+    raw = series.paths[2].read_bytes()
+    series.paths[2].write_bytes(raw[:300])
+    with pytest.raises(GeometryError) as err:
+        nvcview.load(tmp_path)
+    # the hole it leaves is a missing slice, and the culprit file is named
+    assert "missing slice" in str(err.value)
+    assert series.paths[2].name in str(err.value)
+
+
+def test_truncated_pixel_data(tmp_path):
+    series = write_series(tmp_path, shape=(5, 8, 8))
+    raw = series.paths[3].read_bytes()
+    series.paths[3].write_bytes(raw[:-40])  # cut inside the pixel data
+    with pytest.raises(InputError, match=f"{series.paths[3].name}: truncated file"):
+        nvcview.load(tmp_path)
+    (meta,) = nvcview.list_series(tmp_path)
+    assert "truncated" in meta.warnings[0]
+
+
+def test_truncated_compressed_pixel_data(tmp_path):
+    from pydicom.uid import RLELossless
+
+    series = write_series(tmp_path, shape=(4, 8, 8), compress=RLELossless)
+    raw = series.paths[1].read_bytes()
+    series.paths[1].write_bytes(raw[: len(raw) - 60])
+    with pytest.raises(InputError, match=series.paths[1].name):
+        nvcview.load(tmp_path)
+
+
+def test_missing_slice(tmp_path):
+    series = write_series(tmp_path, shape=(8, 8, 8), order="shuffle")
+    sorted_paths = sorted(
+        series.paths, key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2])
+    )
+    sorted_paths[4].unlink()
+    with pytest.raises(GeometryError) as err:
+        nvcview.load(tmp_path)
+    msg = str(err.value)
+    assert series.series_uid in msg
+    assert "missing slice(s): gap of 1.400 mm" in msg and "spacing is 0.700 mm" in msg
+
+
+def test_uneven_spacing(tmp_path):
+    series = write_series(tmp_path, shape=(6, 8, 8))
+    for i, p in enumerate(series.paths):
+        ds = pydicom.dcmread(p)
+        z = float(ds.ImagePositionPatient[2]) + (0.15 if i % 2 else 0.0)
+        _edit(p, ImagePositionPatient=[*ds.ImagePositionPatient[:2], f"{z:.4f}"])
+    with pytest.raises(GeometryError, match=f"{series.series_uid}: uneven slice spacing"):
+        nvcview.load(tmp_path)
+
+
+def test_inconsistent_orientation(tmp_path):
+    series = write_series(tmp_path, shape=(6, 8, 8))
+    c, s = np.cos(np.radians(3)), np.sin(np.radians(3))
+    _edit(series.paths[2], ImageOrientationPatient=[c, s, 0, -s, c, 0])
+    with pytest.raises(GeometryError) as err:
+        nvcview.load(tmp_path)
+    msg = str(err.value)
+    assert "inconsistent ImageOrientationPatient" in msg and "3.00 degrees" in msg
+    assert series.paths[2].name in msg
+
+
+def test_orientation_jitter_tolerated_with_warning(tmp_path):
+    series = write_series(tmp_path, shape=(6, 8, 8))
+    _edit(series.paths[1], ImageOrientationPatient=[1, 0.0005, 0, -0.0005, 1, 0])
+    image = nvcview.load(tmp_path)
+    assert any("orientation cosines vary" in w for w in image.meta.warnings)
+    assert_same_world(image.array, image.affine, series.values, series.affine, atol_mm=0.02)
+
+
+def test_inconsistent_pixel_spacing(tmp_path):
+    series = write_series(tmp_path, shape=(6, 8, 8))
+    _edit(series.paths[4], PixelSpacing=[0.55, 0.6])
+    with pytest.raises(GeometryError, match=f"inconsistent PixelSpacing .*{series.paths[4].name}"):
+        nvcview.load(tmp_path)
+
+
+@pytest.mark.parametrize("attr", ["ImagePositionPatient", "ImageOrientationPatient"])
+def test_missing_position_or_orientation(tmp_path, attr):
+    series = write_series(tmp_path, shape=(5, 8, 8))
+    _edit(series.paths[1], **{attr: None})
+    with pytest.raises(GeometryError, match=f"{series.paths[1].name} has no {attr}"):
+        nvcview.load(tmp_path)
+
+
+def test_repeated_positions_without_discriminator(tmp_path):
+    uid = pydicom.uid.generate_uid()
+    write_series(tmp_path, shape=(4, 8, 8), series_uid=uid, prefix="A")
+    write_series(tmp_path, shape=(4, 8, 8), series_uid=uid, prefix="B", seed=2)
+    with pytest.raises(GeometryError, match="8 slices at only 4 distinct positions"):
+        nvcview.load(tmp_path)
+
+
+def test_secondary_capture_2d(tmp_path):
+    series = write_series(tmp_path, shape=(1, 8, 8))
+    _edit(series.paths[0], ImagePositionPatient=None, ImageOrientationPatient=None)
+    with pytest.raises(InputError, match="single 2D image .*not a volume"):
+        nvcview.load(tmp_path)
+
+
+def test_non_image_single_file(tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_text("no")
+    with pytest.raises(InputError, match="x.txt: not a DICOM file, not a DICOM image"):
+        nvcview.load(path)

@@ -1,1 +1,249 @@
-"""nvcview.report."""
+"""The structured report: JSON, HTML, PDF, DICOM SR (TID 1500) and SEG.
+
+:func:`write_reports` is the one entry point: it loads a review's label map and
+series, measures (or takes given measurements), renders key images and writes
+the requested formats. All formats come from one :class:`ReportModel`, so
+their numbers agree. Positions are patient LPS mm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from nvcview.errors import InputError
+from nvcview.io.image import Image
+from nvcview.measure.records import VesselMeasurement
+from nvcview.report.content import KeyImage, ReportModel, build_report
+from nvcview.review.model import Review, SeriesRef
+
+__all__ = ["FORMATS", "KeyImage", "ReportModel", "build_report", "write_reports"]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("json", "html", "pdf", "sr", "seg")
+#: Output file names inside ``out_dir`` (never derived from patient data).
+FILE_NAMES = {
+    "json": "report.json",
+    "html": "report.html",
+    "pdf": "report.pdf",
+    "sr": "report-sr.dcm",
+    "seg": "labels-seg.dcm",
+}
+IMAGE_DIR = "images"
+
+
+def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
+    """Check and normalise a format list ("json,html" or an iterable)."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = []
+    for f in (i.strip().lower() for i in items):
+        if not f:
+            continue
+        if f == "all":
+            return FORMATS
+        if f not in FORMATS:
+            raise InputError(f"unknown report format {f!r}; choose from {', '.join(FORMATS)}")
+        if f not in out:
+            out.append(f)
+    if not out:
+        raise InputError("no report format given")
+    return tuple(out)
+
+
+def resolve_series_path(ref: SeriesRef, folder: Path) -> Path:
+    """Where a review's series is on disk (absolute, or relative to the review folder)."""
+    if not ref.path:
+        raise InputError(f"{folder}: review names no path for the {ref.role} series")
+    p = Path(ref.path)
+    candidates = [p] if p.is_absolute() else [folder / p, folder.parent / p, Path.cwd() / p]
+    for c in candidates:
+        if c.exists():
+            return c
+    raise InputError(
+        f"{folder}: the {ref.role} series path {ref.path!r} named in the review does not exist"
+    )
+
+
+def _load_series(ref: SeriesRef | None, folder: Path) -> Image | None:
+    if ref is None:
+        return None
+    from nvcview import load
+
+    return load(resolve_series_path(ref, folder), series_uid=ref.series_uid or None)
+
+
+def _reference_ref(review: Review) -> SeriesRef:
+    for s in review.series:
+        if review.reference_series_uid and s.series_uid == review.reference_series_uid:
+            return s
+    ref = review.series_by_role("T2")
+    if ref is None:
+        raise InputError("the review names no T2 (reference) series")
+    return ref
+
+
+def measure(review: Review, labels: Image) -> list[VesselMeasurement]:
+    """Run the measurement engine on a review's label map and annotations."""
+    from nvcview.measure import measure_case
+
+    path = np.asarray(review.nerve_path_lps, dtype=float) if review.nerve_path_lps else None
+    grades = {c.vessel_label: c.grade for c in review.calls if c.grade}
+    return measure_case(
+        labels,
+        review.structures,
+        landmarks={k: np.asarray(v, dtype=float) for k, v in review.landmarks.items()},
+        centreline=path if path is not None and len(path) >= 2 else None,
+        settings=review.settings,
+        reader_grades=grades or None,
+    )
+
+
+def _scrubbed(review: Review) -> Review:
+    from nvcview.report.deidentify import scrub_text
+
+    calls = [
+        dataclasses.replace(c, comment=scrub_text(c.comment, review.patient, review.case_id))
+        for c in review.calls
+    ]
+    return dataclasses.replace(
+        review,
+        impression=scrub_text(review.impression, review.patient, review.case_id),
+        calls=calls,
+    )
+
+
+def write_reports(
+    review: Review | str | os.PathLike,
+    folder: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    formats: Sequence[str] = FORMATS,
+    deidentify: bool = False,
+    *,
+    measurements: Sequence[VesselMeasurement] | None = None,
+    recompute: bool = True,
+    key: bytes | None = None,
+) -> dict[str, Path]:
+    """Write the report of a review in the requested formats.
+
+    Parameters
+    ----------
+    review : Review or path-like
+        The review, or its folder / ``review.json`` (then ``folder`` may be None).
+    folder : path-like or None
+        The review folder (label map, relative series paths).
+    out_dir : path-like
+        Output folder (created). File names are fixed (:data:`FILE_NAMES`), key
+        images go to ``out_dir/images/``.
+    formats : sequence of str
+        Any of "json", "html", "pdf", "sr", "seg". The SR references the SEG, so
+        "sr" writes the SEG too.
+    deidentify : bool
+        No patient name, ID, birth date or accession number in any output; a
+        stable pseudonym instead; new UIDs in the DICOM outputs.
+    measurements : sequence of VesselMeasurement, optional
+        Use these instead of measuring.
+    recompute : bool
+        Measure with the engine (default); False uses the review's stored
+        measurements (when it has any).
+    key : bytes, optional
+        Secret for the pseudonym and UID mapping (see :mod:`.deidentify`).
+
+    Returns
+    -------
+    dict
+        Format -> path written (plus "images" -> the key image folder when written).
+    """
+    from nvcview.report.deidentify import deidentify_dataset, pseudonym
+    from nvcview.report.keyimages import render_key_images
+    from nvcview.review.store import load_labels, load_review
+
+    formats = parse_formats(formats)
+    if not isinstance(review, Review):
+        folder = Path(folder or review)
+        review = load_review(review)
+    if folder is None:
+        raise InputError("write_reports: the review folder is needed (label map, series)")
+    folder = Path(folder)
+    if folder.is_file():
+        folder = folder.parent
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    labels = load_labels(review, folder)
+    if measurements is None:
+        if not recompute and review.measurements:
+            measurements = list(review.measurements)
+        else:
+            measurements = measure(review, labels)
+    ref = _reference_ref(review)
+    t2 = _load_series(ref, folder)
+    tof_ref = review.series_by_role("TOF")
+    tof = _load_series(tof_ref, folder) if tof_ref is not None else None
+    if tof is None:
+        log.warning("no TOF series in the review: key images show T2 only")
+
+    pseud = pseudonym(review, key) if deidentify else None
+    shown = _scrubbed(review) if deidentify else review
+    images: list[KeyImage] = []
+    if {"json", "html", "pdf"} & set(formats):
+        path = np.asarray(review.nerve_path_lps, dtype=float) if review.nerve_path_lps else None
+        images = render_key_images(
+            t2,
+            measurements,
+            tof=tof,
+            labels=labels,
+            structures=review.structures,
+            centreline=path,
+            landmarks=review.landmarks,
+        )
+    model = build_report(
+        shown,
+        measurements,
+        {"T2": t2, **({"TOF": tof} if tof is not None else {})},
+        deidentify=deidentify,
+        pseudonym=pseud,
+        key_images=images,
+    )
+    written: dict[str, Path] = {}
+    if "json" in formats:
+        from nvcview.fsutil import atomic_write_bytes
+        from nvcview.report.json_report import write_json
+
+        for k in images:
+            atomic_write_bytes(out_dir / IMAGE_DIR / k.filename, k.png)
+        if images:
+            written["images"] = out_dir / IMAGE_DIR
+        written["json"] = write_json(model, out_dir / FILE_NAMES["json"], IMAGE_DIR)
+    if "html" in formats:
+        from nvcview.report.html import write_html
+
+        written["html"] = write_html(model, out_dir / FILE_NAMES["html"])
+    if "pdf" in formats:
+        from nvcview.report.pdf import write_pdf
+
+        written["pdf"] = write_pdf(model, out_dir / FILE_NAMES["pdf"])
+    if {"sr", "seg"} & set(formats):
+        from nvcview.report.seg import build_seg, find_series_files, write_dicom
+        from nvcview.report.sr import build_sr
+
+        sources = find_series_files(resolve_series_path(ref, folder), ref.series_uid or None)
+        others = []
+        if tof_ref is not None:
+            others = find_series_files(
+                resolve_series_path(tof_ref, folder), tof_ref.series_uid or None
+            )
+        if deidentify:
+            sources = [deidentify_dataset(ds, pseud, key) for ds in sources]
+            others = [deidentify_dataset(ds, pseud, key) for ds in others]
+        seg, numbers = build_seg(sources, labels, review.structures)
+        written["seg"] = write_dicom(seg, out_dir / FILE_NAMES["seg"])
+        if "sr" in formats:
+            sr = build_sr(model, sources, seg, numbers, other_evidence=others)
+            written["sr"] = write_dicom(sr, out_dir / FILE_NAMES["sr"])
+    return written

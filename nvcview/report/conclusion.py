@@ -56,10 +56,10 @@ def _grade_phrase(row: dict) -> str:
     grade = row["grade"]
     if grade == "indentation":
         depth = row.get("indentation_depth_mm")
-        return "with indentation" + (f" ({depth:.1f} mm)" if depth is not None else "")
+        return "with indentation" + (f" ({depth:.1f} mm)" if depth and depth >= 0.05 else "")
     if grade == "deviation":
         dev = row.get("deviation_mm")
-        return "with deviation of the nerve" + (f" ({dev:.1f} mm)" if dev is not None else "")
+        return "with deviation of the nerve" + (f" ({dev:.1f} mm)" if dev and dev >= 0.05 else "")
     return "without deforming it"
 
 

@@ -120,7 +120,7 @@ def deidentify_dataset(
     for kw in EMPTIED:
         if kw in out:
             setattr(out, kw, "")
-    out.PatientName = pseudonym_text
+    out.PatientName = pseudonym_text + "^"  # one-component PN: family name only
     out.PatientID = pseudonym_text
     for kw in UID_KEYWORDS:
         if kw in out and out.get(kw):

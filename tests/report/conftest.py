@@ -19,9 +19,9 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from nvcview.io.image import Image, PatientInfo, SeriesMeta, make_volume
-from nvcview.io.nifti import write_nifti
 from nvcview.measure.records import VesselMeasurement
 from nvcview.review.model import ReaderCall, Review, SeriesRef
+from nvcview.review.store import save_review
 from nvcview.structures import Structure
 
 PHI = {
@@ -92,8 +92,13 @@ def images(labels: np.ndarray) -> tuple[Image, Image, Image]:
     for_uid = generate_uid()
     mk = lambda arr, role: Image(  # noqa: E731
         make_volume(arr, aff, for_uid),
-        SeriesMeta(role=role, series_description=f"{role} synthetic", shape=SHAPE,
-                   spacing_mm=(SPACING,) * 3, frame_of_reference_uid=for_uid),
+        SeriesMeta(
+            role=role,
+            series_description=f"{role} synthetic",
+            shape=SHAPE,
+            spacing_mm=(SPACING,) * 3,
+            frame_of_reference_uid=for_uid,
+        ),
     )
     return mk(t2.astype(np.int16), "T2"), mk(tof.astype(np.int16), "TOF"), mk(labels, "labels")
 
@@ -105,27 +110,60 @@ def measurements() -> list[VesselMeasurement]:
     d /= np.linalg.norm(d)
     return [
         VesselMeasurement(
-            vessel_label=3, vessel_name="left AICA", vessel_type="AICA", nerve_label=2,
-            gap_mm=0.0, nerve_point_lps=top, vessel_point_lps=top, resolution_mm=SPACING,
-            contact=True, arc_length_from_rexp_mm=6.0, dist_from_rdp_mm=-2.1, segment="AS",
-            crossing_angle_deg=88.5, vessel_diameter_mm=1.8, side_of_nerve="superior",
-            indentation_depth_mm=0.4, suggested_grade="indentation", reader_grade=None,
-            gap_to_cn8_mm=None, relation_to_cn8="CN VIII not marked", multiplicity="single",
+            vessel_label=3,
+            vessel_name="left AICA",
+            vessel_type="AICA",
+            nerve_label=2,
+            gap_mm=0.0,
+            nerve_point_lps=top,
+            vessel_point_lps=top,
+            resolution_mm=SPACING,
+            contact=True,
+            arc_length_from_rexp_mm=6.0,
+            dist_from_rdp_mm=-2.1,
+            segment="AS",
+            crossing_angle_deg=88.5,
+            vessel_diameter_mm=1.8,
+            side_of_nerve="superior",
+            indentation_depth_mm=0.4,
+            suggested_grade="indentation",
+            reader_grade=None,
+            gap_to_cn8_mm=None,
+            relation_to_cn8="CN VIII not marked",
+            multiplicity="single",
         ),
         VesselMeasurement(
-            vessel_label=4, vessel_name="left VA", vessel_type="VA", nerve_label=2,
-            gap_mm=round(va_gap, 4), nerve_point_lps=tuple(d * NERVE_R),
+            vessel_label=4,
+            vessel_name="left VA",
+            vessel_type="VA",
+            nerve_label=2,
+            gap_mm=round(va_gap, 4),
+            nerve_point_lps=tuple(d * NERVE_R),
             vessel_point_lps=(VA_XY[0] - d[0] * VA_R, VA_XY[1] - d[1] * VA_R, 0.0),
-            resolution_mm=SPACING, contact=False, near=True, arc_length_from_rexp_mm=3.0,
-            dist_from_rdp_mm=-5.1, segment="AS", crossing_angle_deg=80.0,
-            vessel_diameter_mm=3.0, side_of_nerve="posterior", suggested_grade="none",
+            resolution_mm=SPACING,
+            contact=False,
+            near=True,
+            arc_length_from_rexp_mm=3.0,
+            dist_from_rdp_mm=-5.1,
+            segment="AS",
+            crossing_angle_deg=80.0,
+            vessel_diameter_mm=3.0,
+            side_of_nerve="posterior",
+            suggested_grade="none",
             multiplicity="single",
         ),
     ]
 
 
-def write_mr_series(image: Image, folder: Path, patient: PatientInfo, study_uid: str,
-                    series_uid: str, number: int, description: str) -> list[Path]:
+def write_mr_series(
+    image: Image,
+    folder: Path,
+    patient: PatientInfo,
+    study_uid: str,
+    series_uid: str,
+    number: int,
+    description: str,
+) -> list[Path]:
     """Write an (z, y, x) axial image as single-frame MR DICOM files."""
     folder.mkdir(parents=True, exist_ok=True)
     aff = image.affine
@@ -189,16 +227,18 @@ def make_case(root: Path) -> dict:
     labels = build_labels()
     t2, tof, lab = images(labels)
     patient = PatientInfo(
-        patient_name=PHI["name"], patient_id=PHI["id"], patient_birth_date=PHI["birth_date"],
-        patient_sex="F", accession_number=PHI["accession"], study_date="20240105",
+        patient_name=PHI["name"],
+        patient_id=PHI["id"],
+        patient_birth_date=PHI["birth_date"],
+        patient_sex="F",
+        accession_number=PHI["accession"],
+        study_date="20240105",
     )
     study_uid = generate_uid()
     t2_uid, tof_uid = generate_uid(), generate_uid()
     write_mr_series(t2, root / "dicom" / "T2", patient, study_uid, t2_uid, 3, "3D CISS")
     write_mr_series(tof, root / "dicom" / "TOF", patient, study_uid, tof_uid, 4, "3D TOF")
     folder = root / "review"
-    folder.mkdir(parents=True)
-    write_nifti(lab, folder / "labels.nii.gz")
     ms = measurements()
     review = Review(
         case_id=PHI["id"],  # a case id that is the patient id must not leak either
@@ -208,10 +248,8 @@ def make_case(root: Path) -> dict:
         study_uid=study_uid,
         patient=patient,
         series=[
-            SeriesRef(t2_uid, "T2", str(root / "dicom" / "T2"), "3D CISS", "CISS",
-                      [SPACING] * 3),
-            SeriesRef(tof_uid, "TOF", str(root / "dicom" / "TOF"), "3D TOF", "fl3d",
-                      [SPACING] * 3),
+            SeriesRef(t2_uid, "T2", str(root / "dicom" / "T2"), "3D CISS", "CISS", [SPACING] * 3),
+            SeriesRef(tof_uid, "TOF", str(root / "dicom" / "TOF"), "3D TOF", "fl3d", [SPACING] * 3),
         ],
         reference_series_uid=t2_uid,
         structures=structures(),
@@ -222,8 +260,18 @@ def make_case(root: Path) -> dict:
         measurements=ms,
         modified=_dt.datetime(2024, 1, 5, tzinfo=_dt.UTC).isoformat(),
     )
-    return {"review": review, "folder": folder, "t2": t2, "tof": tof, "labels": lab,
-            "measurements": ms, "study_uid": study_uid, "t2_uid": t2_uid, "tof_uid": tof_uid}
+    save_review(review, folder, labels=lab)
+    return {
+        "review": review,
+        "folder": folder,
+        "t2": t2,
+        "tof": tof,
+        "labels": lab,
+        "measurements": ms,
+        "study_uid": study_uid,
+        "t2_uid": t2_uid,
+        "tof_uid": tof_uid,
+    }
 
 
 @pytest.fixture(scope="session")

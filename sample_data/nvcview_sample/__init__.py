@@ -8,5 +8,6 @@ ground-truth review. All positions are patient LPS mm.
 from __future__ import annotations
 
 from nvcview_sample.phantom import Phantom, make_phantom
+from nvcview_sample.sample_writer import SamplePaths, write_sample
 
-__all__ = ["Phantom", "make_phantom"]
+__all__ = ["Phantom", "SamplePaths", "make_phantom", "write_sample"]

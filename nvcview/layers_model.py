@@ -23,7 +23,9 @@ world, so napari never has to slice a rotated affine:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -637,3 +639,119 @@ class CaseSession:
             settings=self.review.settings,
             reader_grades=self.reader_grades(),
         )
+
+
+# ---------------------------------------------------------------------------
+# Opening a study (files -> session), headless
+# ---------------------------------------------------------------------------
+
+
+def _guess_role(image: Image) -> str:
+    role = image.meta.role or "other"
+    if role in ("T2", "TOF", "labels"):
+        return role
+    text = f"{image.meta.series_description} {image.meta.source_path}".lower()
+    if "tof" in text or "angio" in text:
+        return "TOF"
+    if any(k in text for k in ("ciss", "fiesta", "space", "drive", "t2")):
+        return "T2"
+    return role
+
+
+def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
+    """Load every volume under ``path`` with a display role guessed from its headers.
+
+    Parameters
+    ----------
+    path : path-like
+        A NIfTI file, a DICOM file, or a folder (searched recursively).
+
+    Returns
+    -------
+    list of (role, Image)
+        Role is "T2", "TOF", "labels" or "other".
+    """
+    from nvcview.io import list_series, load
+    from nvcview.io.nifti import is_nifti_path, read_nifti
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file or folder")
+    if p.is_file() and is_nifti_path(p):
+        img = read_nifti(p)
+        return [(_guess_role(img), img)]
+    out = []
+    for meta in list_series(p):
+        uid = meta.volume_id or meta.series_uid or None
+        src = meta.source_path or str(p)
+        img = load(src if Path(src).exists() else p, series_uid=uid)
+        out.append((_guess_role(img), img))
+    return out
+
+
+def _resolve(ref_path: str, folder: Path) -> Path | None:
+    if not ref_path:
+        return None
+    p = Path(ref_path)
+    for cand in (p, folder / p, folder.parent / p):
+        if cand.exists():
+            return cand
+    return None
+
+
+def open_review_folder(folder: str | os.PathLike) -> CaseSession:
+    """Open a saved review with the series it refers to and its label map.
+
+    Series are found by their stored paths (absolute, or relative to the review
+    folder or its parent) and chosen by SeriesInstanceUID.
+    """
+    from nvcview.io import load
+    from nvcview.review.store import load_labels, load_review
+
+    folder = Path(folder)
+    if folder.name == "review.json":
+        folder = folder.parent
+    review = load_review(folder)
+    images: dict[str, Image] = {}
+    for ref in review.series:
+        p = _resolve(ref.path, folder)
+        if p is None or ref.role not in ("T2", "TOF"):
+            continue
+        try:
+            images[ref.role] = load(p, series_uid=ref.series_uid or None)
+        except InputError:
+            images[ref.role] = load(p)
+    if not images:
+        raise InputError(
+            f"{folder}: none of the review's series could be found "
+            f"({[r.path for r in review.series]}); open the series first"
+        )
+    labels = None
+    if (folder / review.labelmap_path).exists():
+        labels = load_labels(review, folder)
+    return CaseSession.from_review(review, labels, t2=images.get("T2"), tof=images.get("TOF"))
+
+
+def open_study(path: str | os.PathLike) -> CaseSession:
+    """Open a review folder, a study folder (T2 + TOF) or a single series as a session.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder holding ``review.json``; or any folder / file with images (the
+        first T2 and the first TOF found are used).
+    """
+    p = Path(path)
+    if (p.is_dir() and (p / "review.json").exists()) or p.name == "review.json":
+        return open_review_folder(p)
+    session = CaseSession()
+    for role, img in load_images(p):
+        if role == "T2" and session.t2 is None:
+            session.t2 = img
+        elif role == "TOF" and session.tof is None:
+            session.tof = img
+        elif role not in ("labels",) and session.t2 is None and session.tof is None:
+            session.t2 = img  # an unknown single series: shown as the grey base
+    if session.t2 is None and session.tof is None:
+        raise InputError(f"{p}: no T2 or TOF volume found")
+    return session

@@ -1,0 +1,57 @@
+"""npe2 reader: DICOM folders/files, NIfTI files and nvcview review folders.
+
+Thin: :func:`nvcview.layers_model.open_study` does the loading; this module only
+turns the session into layers (T2 grey, TOF red additive, labels by type colour).
+A folder with several series loads the T2 and the TOF; the review widget's
+series picker chooses among the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from napari_nvcview.layers import LayerDataTuple, session_layers
+from nvcview.io.nifti import is_nifti_path
+from nvcview.layers_model import open_study
+
+
+def _is_dicom_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM" or path.suffix.lower() in (".dcm", ".ima")
+
+
+def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list] | None:
+    """Return :func:`read_study` when nvcview can open ``path``, else None."""
+    paths = [path] if isinstance(path, str) else list(path)
+    if not paths:
+        return None
+    for p in map(Path, paths):
+        if p.is_dir():
+            continue
+        if not (is_nifti_path(p) or _is_dicom_file(p)):
+            return None
+    return read_study
+
+
+def read_study(path: str | list[str]) -> list[LayerDataTuple]:
+    """Read a study (or several files) into napari layer data tuples.
+
+    Parameters
+    ----------
+    path : str or list of str
+        Review folder, study / series folder, DICOM file or NIfTI file(s).
+
+    Returns
+    -------
+    list of LayerDataTuple
+    """
+    paths = [path] if isinstance(path, str) else list(path)
+    layers: list[LayerDataTuple] = []
+    for p in paths:
+        layers.extend(session_layers(open_study(p)))
+    return layers

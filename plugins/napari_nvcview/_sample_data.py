@@ -1,0 +1,33 @@
+"""Sample data: the synthetic CPA phantom (nvcview_sample), with and without its truth."""
+
+from __future__ import annotations
+
+from napari_nvcview.layers import LayerDataTuple, session_layers
+from nvcview.layers_model import CaseSession
+from nvcview.review.model import Review
+
+
+def phantom_session(with_truth: bool = True, **phantom_kwargs) -> CaseSession:
+    """The phantom as a session: T2, TOF and (optionally) the ground-truth review."""
+    from nvcview_sample import make_phantom
+
+    ph = make_phantom(**phantom_kwargs)
+    review = Review(case_id="phantom", side=phantom_kwargs.get("side", "left"))
+    session = CaseSession(t2=ph.t2, tof=ph.tof, review=review)
+    if with_truth:
+        review.reader = "truth"
+        review.structures = list(ph.structures)
+        review.landmarks = {k: [float(v) for v in p] for k, p in ph.landmarks.items()}
+        review.nerve_path_lps = [[float(v) for v in p] for p in ph.centreline]
+        session.labels = ph.labels.array.astype("uint16")
+    return session
+
+
+def sample_phantom() -> list[LayerDataTuple]:
+    """Phantom study: T2 (CISS-like), TOF and the ground-truth label map."""
+    return session_layers(phantom_session(with_truth=True))
+
+
+def sample_phantom_blank() -> list[LayerDataTuple]:
+    """Phantom study without annotations, to practise on (T2 + TOF only)."""
+    return session_layers(phantom_session(with_truth=False))

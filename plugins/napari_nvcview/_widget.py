@@ -1,0 +1,949 @@
+"""The NVC review dock widget: case -> landmarks -> nerve -> vessels -> measurements -> review.
+
+Thin front end. State lives in a headless :class:`nvcview.layers_model.CaseSession`;
+this module turns clicks into session calls and session state into layers and
+tables. Positions are patient LPS mm everywhere except inside napari, whose
+world axes are ``(S, P, L)`` mm (:mod:`napari_nvcview.layers`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSlider,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_nvcview.layers import (
+    CONTACT_NAME,
+    LABELS_NAME,
+    LANDMARKS_NAME,
+    META_KEY,
+    PATH_NAME,
+    WINDOW_PRESETS,
+    image_layer,
+    labels_from_layer,
+    labels_layer,
+    lps_to_world_points,
+    set_plane,
+    structure_colormap,
+    world_points_to_lps,
+)
+from nvcview.errors import NvcviewError
+from nvcview.layers_model import CaseSession, contrast_limits, open_study, to_display
+from nvcview.measure.records import GRADES
+from nvcview.review.model import CONFIDENCES, LANDMARK_NAMES, SIDES
+from nvcview.structures import VESSEL_TYPES
+
+if TYPE_CHECKING:
+    import napari
+
+log = logging.getLogger(__name__)
+
+#: click modes of the viewer
+MODES = ("off", "landmark", "path", "vessel", "nerve", "cn8")
+MODE_TEXT = {
+    "off": "navigate",
+    "landmark": "place landmark",
+    "path": "trace nerve",
+    "vessel": "vessel seed",
+    "nerve": "CN VII seed",
+    "cn8": "CN VIII seed",
+}
+LANDMARK_COLORS = {"RExP": "lime", "RDP": "cyan", "IAC": "magenta"}
+MEASURE_COLUMNS = ("vessel", "type", "gap mm", "res. mm", "segment", "suggested", "reader")
+
+
+class ReviewWidget(QWidget):
+    """Dock widget driving one reader's review of one case.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer to dock into (injected by napari).
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session: CaseSession | None = None
+        self.review_folder: Path | None = None
+        self.measurements: list = []
+        self.last_error: str = ""
+        self._syncing = False
+        self.mode = "off"
+
+        self._measure_timer = QTimer(self)
+        self._measure_timer.setSingleShot(True)
+        self._measure_timer.setInterval(50)
+        self._measure_timer.timeout.connect(self.refresh_measurements)
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.setInterval(1500)
+        self._autosave_timer.timeout.connect(self._autosave)
+
+        self._build_ui()
+        self.viewer.mouse_drag_callbacks.append(self._on_click)
+        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        # adopt layers already open (e.g. the sample data loaded before the widget)
+        for layer in list(self.viewer.layers):
+            self._adopt(layer)
+
+    # ------------------------------------------------------------------ UI
+    def _build_ui(self) -> None:
+        root = QVBoxLayout(self)
+        self.status = QLabel("Open a study (T2 + TOF) or a saved review.")
+        self.status.setWordWrap(True)
+        modes = QHBoxLayout()
+        self.mode_group = QButtonGroup(self)
+        self.mode_buttons: dict[str, QPushButton] = {}
+        for m in MODES:
+            b = QPushButton(MODE_TEXT[m])
+            b.setCheckable(True)
+            b.setToolTip(f"Click mode: {MODE_TEXT[m]} (2D slice clicks)")
+            self.mode_group.addButton(b)
+            self.mode_buttons[m] = b
+            modes.addWidget(b)
+            b.clicked.connect(lambda _=False, m=m: self.set_mode(m))
+        self.mode_buttons["off"].setChecked(True)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._case_tab(), "Case")
+        self.tabs.addTab(self._landmark_tab(), "Landmarks")
+        self.tabs.addTab(self._nerve_tab(), "Nerve")
+        self.tabs.addTab(self._vessel_tab(), "Vessels")
+        self.tabs.addTab(self._measure_tab(), "Measure")
+        self.tabs.addTab(self._review_tab(), "Review")
+        root.addLayout(modes)
+        root.addWidget(self.tabs)
+        root.addWidget(self.status)
+
+    def _case_tab(self) -> QWidget:
+        w = QWidget()
+        form = QFormLayout(w)
+        row = QHBoxLayout()
+        b_open = QPushButton("Open study / review folder…")
+        b_open.clicked.connect(self._ask_open_folder)
+        b_file = QPushButton("Open file…")
+        b_file.clicked.connect(self._ask_open_file)
+        row.addWidget(b_open)
+        row.addWidget(b_file)
+        form.addRow(row)
+        self.t2_combo = QComboBox()
+        self.tof_combo = QComboBox()
+        b_use = QPushButton("Use these series")
+        b_use.clicked.connect(self.use_selected_series)
+        form.addRow("T2 (CISS/FIESTA)", self.t2_combo)
+        form.addRow("TOF MRA", self.tof_combo)
+        form.addRow(b_use)
+        self.side_combo = QComboBox()
+        self.side_combo.addItems(["", *SIDES])
+        self.side_combo.currentTextChanged.connect(self._on_case_fields)
+        self.reader_edit = QLineEdit()
+        self.reader_edit.editingFinished.connect(self._on_case_fields)
+        self.case_edit = QLineEdit()
+        self.case_edit.editingFinished.connect(self._on_case_fields)
+        form.addRow("Side of symptoms", self.side_combo)
+        form.addRow("Reader", self.reader_edit)
+        form.addRow("Case ID", self.case_edit)
+        self.tof_opacity = QSlider(Qt.Orientation.Horizontal)
+        self.tof_opacity.setRange(0, 100)
+        self.tof_opacity.setValue(80)
+        self.tof_opacity.valueChanged.connect(self._on_tof_opacity)
+        form.addRow("TOF fusion", self.tof_opacity)
+        self.t2_preset = QComboBox()
+        self.t2_preset.addItems(list(WINDOW_PRESETS["T2"]))
+        self.t2_preset.currentTextChanged.connect(lambda t: self.apply_preset("T2", t))
+        self.tof_preset = QComboBox()
+        self.tof_preset.addItems(list(WINDOW_PRESETS["TOF"]))
+        self.tof_preset.currentTextChanged.connect(lambda t: self.apply_preset("TOF", t))
+        form.addRow("T2 window", self.t2_preset)
+        form.addRow("TOF window", self.tof_preset)
+        planes = QHBoxLayout()
+        for plane in ("axial", "coronal", "sagittal"):
+            b = QPushButton(plane)
+            b.clicked.connect(lambda _=False, p=plane: set_plane(self.viewer, p))
+            planes.addWidget(b)
+        form.addRow("View", planes)
+        return w
+
+    def _landmark_tab(self) -> QWidget:
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        row = QHBoxLayout()
+        self.landmark_combo = QComboBox()
+        self.landmark_combo.addItems(list(LANDMARK_NAMES))
+        self.landmark_combo.setEditable(True)
+        b_place = QPushButton("Place (click in a slice)")
+        b_place.clicked.connect(lambda: self.set_mode("landmark"))
+        b_del = QPushButton("Delete selected")
+        b_del.clicked.connect(self._delete_selected_landmark)
+        row.addWidget(self.landmark_combo)
+        row.addWidget(b_place)
+        row.addWidget(b_del)
+        lay.addLayout(row)
+        self.landmark_table = QTableWidget(0, 4)
+        self.landmark_table.setHorizontalHeaderLabels(["name", "x (L) mm", "y (P) mm", "z (S) mm"])
+        self.landmark_table.cellClicked.connect(self._on_landmark_row)
+        lay.addWidget(self.landmark_table)
+        lay.addWidget(QLabel("Drag points in the landmarks layer (select mode) to move them."))
+        return w
+
+    def _nerve_tab(self) -> QWidget:
+        w = QWidget()
+        form = QFormLayout(w)
+        b_trace = QPushButton("Trace centreline (click RExP → IAC)")
+        b_trace.clicked.connect(lambda: self.set_mode("path"))
+        b_clear = QPushButton("Clear centreline")
+        b_clear.clicked.connect(self.clear_path)
+        form.addRow(b_trace, b_clear)
+        self.tube_radius = QDoubleSpinBox()
+        self.tube_radius.setRange(0.3, 3.0)
+        self.tube_radius.setSingleStep(0.1)
+        self.tube_radius.setValue(1.0)
+        self.tube_radius.setSuffix(" mm")
+        b_tube = QPushButton("CN VII from centreline")
+        b_tube.clicked.connect(self.nerve_from_path)
+        form.addRow(b_tube, self.tube_radius)
+        self.nerve_radius = QDoubleSpinBox()
+        self.nerve_radius.setRange(1.0, 30.0)
+        self.nerve_radius.setValue(6.0)
+        self.nerve_radius.setSuffix(" mm")
+        self.nerve_fraction = QDoubleSpinBox()
+        self.nerve_fraction.setRange(0.05, 0.95)
+        self.nerve_fraction.setSingleStep(0.05)
+        self.nerve_fraction.setValue(0.5)
+        b_seed = QPushButton("Grow CN VII from a seed")
+        b_seed.clicked.connect(lambda: self.set_mode("nerve"))
+        b_seed8 = QPushButton("Grow CN VIII from a seed")
+        b_seed8.clicked.connect(lambda: self.set_mode("cn8"))
+        form.addRow("grow radius", self.nerve_radius)
+        form.addRow("dark threshold (0 nerve - 1 CSF)", self.nerve_fraction)
+        form.addRow(b_seed, b_seed8)
+        form.addRow(QLabel("Correct with the labels layer's brush / eraser."))
+        return w
+
+    def _vessel_tab(self) -> QWidget:
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        form = QFormLayout()
+        self.vessel_type_combo = QComboBox()
+        self.vessel_type_combo.addItems(list(VESSEL_TYPES))
+        self.vessel_radius = QDoubleSpinBox()
+        self.vessel_radius.setRange(1.0, 40.0)
+        self.vessel_radius.setValue(12.0)
+        self.vessel_radius.setSuffix(" mm")
+        self.vessel_fraction = QDoubleSpinBox()
+        self.vessel_fraction.setRange(0.05, 0.95)
+        self.vessel_fraction.setSingleStep(0.05)
+        self.vessel_fraction.setValue(0.5)
+        b_seed = QPushButton("Grow vessel (click a seed in TOF)")
+        b_seed.clicked.connect(lambda: self.set_mode("vessel"))
+        form.addRow("type", self.vessel_type_combo)
+        form.addRow("radius", self.vessel_radius)
+        form.addRow("threshold (0 background - 1 peak)", self.vessel_fraction)
+        form.addRow(b_seed)
+        lay.addLayout(form)
+        self.structure_table = QTableWidget(0, 4)
+        self.structure_table.setHorizontalHeaderLabels(["label", "name", "kind", "type"])
+        lay.addWidget(self.structure_table)
+        row = QHBoxLayout()
+        b_type = QPushButton("Set type of selected")
+        b_type.clicked.connect(self._set_selected_type)
+        b_del = QPushButton("Delete selected")
+        b_del.clicked.connect(self._delete_selected_structure)
+        row.addWidget(b_type)
+        row.addWidget(b_del)
+        lay.addLayout(row)
+        return w
+
+    def _measure_tab(self) -> QWidget:
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        self.measure_table = QTableWidget(0, len(MEASURE_COLUMNS))
+        self.measure_table.setHorizontalHeaderLabels(list(MEASURE_COLUMNS))
+        self.measure_table.cellClicked.connect(lambda r, _c: self.centre_on_row(r))
+        lay.addWidget(self.measure_table)
+        b = QPushButton("Measure now")
+        b.clicked.connect(self.refresh_measurements)
+        lay.addWidget(b)
+        lay.addWidget(QLabel("Gaps below the resolution (one voxel) cannot be told from contact."))
+        return w
+
+    def _review_tab(self) -> QWidget:
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        box = QGroupBox("Selected conflict (row in Measure)")
+        form = QFormLayout(box)
+        self.grade_combo = QComboBox()
+        self.grade_combo.addItems(["", *GRADES])
+        self.confidence_combo = QComboBox()
+        self.confidence_combo.addItems(["", *CONFIDENCES])
+        self.comment_edit = QLineEdit()
+        b_call = QPushButton("Record call")
+        b_call.clicked.connect(self._record_selected_call)
+        form.addRow("grade", self.grade_combo)
+        form.addRow("confidence", self.confidence_combo)
+        form.addRow("comment", self.comment_edit)
+        form.addRow(b_call)
+        lay.addWidget(box)
+        lay.addWidget(QLabel("Impression"))
+        self.impression_edit = QPlainTextEdit()
+        self.impression_edit.setMaximumHeight(80)
+        self.impression_edit.textChanged.connect(self._on_impression)
+        lay.addWidget(self.impression_edit)
+        self.final_check = QCheckBox("Mark final (signed off)")
+        self.final_check.toggled.connect(self._on_final)
+        self.autosave_check = QCheckBox("Autosave after edits")
+        self.autosave_check.setChecked(True)
+        lay.addWidget(self.final_check)
+        lay.addWidget(self.autosave_check)
+        row = QHBoxLayout()
+        b_save = QPushButton("Save review")
+        b_save.clicked.connect(lambda: self.save())
+        b_saveas = QPushButton("Save as…")
+        b_saveas.clicked.connect(self._ask_save_as)
+        b_export = QPushButton("Export report…")
+        b_export.clicked.connect(self._ask_export)
+        row.addWidget(b_save)
+        row.addWidget(b_saveas)
+        row.addWidget(b_export)
+        lay.addLayout(row)
+        return w
+
+    # ------------------------------------------------------------ feedback
+    def _report(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        if error:
+            self.last_error = text
+            log.warning("%s", text)
+
+    def _guard(self, fn, *args, **kwargs) -> Any:
+        """Run ``fn``, turning nvcview errors into a status message."""
+        try:
+            return fn(*args, **kwargs)
+        except NvcviewError as exc:
+            self._report(str(exc), error=True)
+        return None
+
+    # --------------------------------------------------------------- modes
+    def set_mode(self, mode: str) -> None:
+        """Choose what a click in the viewer does (see :data:`MODES`)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.mode = mode
+        self.mode_buttons[mode].setChecked(True)
+        if mode == "landmark":
+            self._report(f"Click the {self.landmark_combo.currentText()} in a 2D slice.")
+        elif mode != "off":
+            self._report(f"Mode: {MODE_TEXT[mode]}. Click in a 2D slice.")
+
+    def _on_click(self, viewer, event) -> None:
+        if self.mode == "off" or event.type != "mouse_press" or self.session is None:
+            return
+        if viewer.dims.ndisplay != 2:
+            self._report("Switch to 2D to click on a slice (3D clicks are ambiguous).", True)
+            return
+        self.click_world(np.asarray(event.position, float))
+
+    def click_world(self, world: np.ndarray) -> None:
+        """Act on a click at viewer world position ``world`` ``(S, P, L)`` mm."""
+        lps = world_points_to_lps(world)[0]
+        mode = self.mode
+        if mode == "landmark":
+            self.place_landmark(self.landmark_combo.currentText().strip() or "RExP", lps)
+        elif mode == "path":
+            self.add_path_point(lps)
+        elif mode == "vessel":
+            self.grow_vessel(lps)
+        elif mode in ("nerve", "cn8"):
+            self.grow_nerve(lps, "VII" if mode == "nerve" else "VIII")
+
+    # ------------------------------------------------------------ loading
+    def _ask_open_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open study or review folder")
+        if path:
+            self.open_path(path)
+
+    def _ask_open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open series", "", "Images (*.nii *.nii.gz *.dcm);;All (*)"
+        )
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> CaseSession | None:
+        """Open a study, series or review folder and show it."""
+        self._report(f"Opening {path} …")
+        session = self._guard(open_study, path)
+        if session is None:
+            return None
+        p = Path(path)
+        self.review_folder = (
+            p.parent if p.name == "review.json" else (p if (p / "review.json").exists() else None)
+        )
+        self.load_session(session)
+        return session
+
+    def _image_layers(self, role: str) -> list:
+        return [
+            lyr
+            for lyr in self.viewer.layers
+            if lyr._type_string == "image" and lyr.metadata.get(META_KEY, {}).get("role") == role
+        ]
+
+    def _find_image_layer(self, image) -> Any:
+        for lyr in self.viewer.layers:
+            if lyr.metadata.get(META_KEY, {}).get("image") is image:
+                return lyr
+        return None
+
+    def load_session(self, session: CaseSession) -> None:
+        """Show a session: image layers (reused if present), labels, points, tables."""
+        self._syncing = True
+        try:
+            self.session = session
+            for role, img in (("T2", session.t2), ("TOF", session.tof)):
+                if img is not None and self._find_image_layer(img) is None:
+                    data, kw, _ = image_layer(img, role)
+                    self.viewer.add_image(data, **kw)
+            lyr = self._find_image_layer(session.tof) if session.tof is not None else None
+            if lyr is not None:
+                self.viewer.layers.move(self.viewer.layers.index(lyr), len(self.viewer.layers) - 1)
+            self._ensure_labels_layer()
+            self._ensure_points_layers()
+            r = session.review
+            self.side_combo.setCurrentText(r.side or "")
+            self.reader_edit.setText(r.reader)
+            self.case_edit.setText(r.case_id)
+            self.impression_edit.setPlainText(r.impression)
+            self.final_check.setChecked(r.status == "final")
+        finally:
+            self._syncing = False
+        self._refresh_series_combos()
+        self._refresh_points()
+        self._refresh_structures()
+        set_plane(self.viewer, "axial")
+        self.viewer.reset_view()
+        self._centre_on_reference()
+        self.refresh_measurements()
+        self._report(self._case_summary())
+
+    def _case_summary(self) -> str:
+        s = self.session
+        if s is None:
+            return "No case."
+        parts = []
+        for role, img in (("T2", s.t2), ("TOF", s.tof)):
+            if img is not None:
+                vox = " x ".join(f"{v:.2f}" for v in img.spacing_mm)
+                obl = (
+                    " (oblique: resampled for display)" if "oblique" in img.meta.orientation else ""
+                )
+                parts.append(f"{role} {vox} mm{obl}")
+        return "Case loaded: " + "; ".join(parts)
+
+    def _centre_on_reference(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        ref = s.reference
+        centre = np.asarray(ref.array.shape[:3], float) / 2 - 0.5
+        world = lps_to_world_points(ref.affine[:3, :3] @ centre + ref.affine[:3, 3])[0]
+        self.centre_on_world(world)
+
+    def _on_layer_inserted(self, event) -> None:
+        if not self._syncing:
+            self._adopt(event.value)
+            self._refresh_series_combos()
+
+    def _adopt(self, layer) -> None:
+        """Take over layers that readers or sample data put into the viewer."""
+        nv = layer.metadata.get(META_KEY, {})
+        if nv.get("session") is not None and self.session is not nv["session"]:
+            self.load_session(nv["session"])
+            return
+        role, img = nv.get("role"), nv.get("image")
+        if img is None or role not in ("T2", "TOF"):
+            return
+        s = self.session
+        if s is None or (s.labels is not None and role == "T2" and s.t2 is not img):
+            s = CaseSession()
+        setattr(s, role.lower(), img)
+        self.session = s
+        self._syncing = True
+        try:
+            self._ensure_labels_layer()
+            self._ensure_points_layers()
+        finally:
+            self._syncing = False
+        self._report(self._case_summary())
+
+    def _refresh_series_combos(self) -> None:
+        for combo, role in ((self.t2_combo, "T2"), (self.tof_combo, "TOF")):
+            names = [lyr.name for lyr in self._image_layers("T2") + self._image_layers("TOF")]
+            current = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(["", *names])
+            preferred = [lyr.name for lyr in self._image_layers(role)]
+            combo.setCurrentText(
+                current if current in names else (preferred[0] if preferred else "")
+            )
+            combo.blockSignals(False)
+
+    def use_selected_series(self) -> None:
+        """Make the series chosen in the pickers the case's T2 and TOF."""
+        images = {}
+        for combo, role in ((self.t2_combo, "T2"), (self.tof_combo, "TOF")):
+            name = combo.currentText()
+            if name and name in self.viewer.layers:
+                images[role] = self.viewer.layers[name].metadata[META_KEY]["image"]
+        s = self.session or CaseSession()
+        if s.labels is not None and images.get("T2") is not s.t2:
+            s = CaseSession(review=s.review)
+            s.review.structures = []
+        s.t2, s.tof = images.get("T2"), images.get("TOF")
+        self.load_session(s)
+
+    # -------------------------------------------------------- layers state
+    def _layer(self, name: str):
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def _ensure_labels_layer(self) -> None:
+        s = self.session
+        if s is None or (s.t2 is None and s.tof is None):
+            return
+        labels = s.ensure_labels()
+        lyr = self._layer(LABELS_NAME)
+        data, kw, _ = labels_layer(labels, s.reference.affine, s.structures)
+        if lyr is None or lyr.data.shape != data.shape:
+            if lyr is not None:
+                self.viewer.layers.remove(lyr)
+            lyr = self.viewer.add_labels(data, **kw)
+            lyr.events.paint.connect(self._on_paint)
+        else:
+            lyr.data = data
+            lyr.metadata = kw["metadata"]
+        lyr.metadata[META_KEY]["session"] = s
+        if s.structures:
+            lyr.colormap = structure_colormap(s.structures)
+        lyr.refresh()
+
+    def _ensure_points_layers(self) -> None:
+        if self._layer(LANDMARKS_NAME) is None:
+            lm = self.viewer.add_points(
+                np.zeros((0, 3)),
+                ndim=3,
+                name=LANDMARKS_NAME,
+                size=2.0,
+                face_color="yellow",
+                features={"name": np.array([], dtype=object)},
+                text={"string": "{name}", "color": "yellow", "size": 10, "anchor": "upper_left"},
+                out_of_slice_display=True,
+            )
+            lm.events.data.connect(self._on_landmarks_moved)
+        if self._layer(PATH_NAME) is None:
+            self.viewer.add_points(
+                np.zeros((0, 3)),
+                ndim=3,
+                name=PATH_NAME,
+                size=1.0,
+                face_color="yellow",
+                border_color="black",
+                out_of_slice_display=True,
+            )
+        if self._layer(CONTACT_NAME) is None:
+            self.viewer.add_vectors(
+                np.zeros((0, 2, 3)),
+                ndim=3,
+                name=CONTACT_NAME,
+                edge_width=0.4,
+                edge_color="white",
+                out_of_slice_display=True,
+                vector_style="line",
+            )
+
+    def _refresh_points(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        self._syncing = True
+        try:
+            names = list(s.review.landmarks)
+            lm = self._layer(LANDMARKS_NAME)
+            pts = [s.review.landmarks[n] for n in names]
+            lm.data = lps_to_world_points(np.asarray(pts, float)) if pts else np.zeros((0, 3))
+            lm.features = {"name": np.asarray(names, dtype=object)}
+            lm.face_color = [LANDMARK_COLORS.get(n, "yellow") for n in names] or "yellow"
+            lm.refresh()
+            path = self._layer(PATH_NAME)
+            p = np.asarray(s.review.nerve_path_lps, float).reshape(-1, 3)
+            path.data = lps_to_world_points(p) if len(p) else np.zeros((0, 3))
+        finally:
+            self._syncing = False
+        t = self.landmark_table
+        t.setRowCount(len(names))
+        for i, n in enumerate(names):
+            t.setItem(i, 0, QTableWidgetItem(n))
+            for j, v in enumerate(s.review.landmarks[n]):
+                t.setItem(i, j + 1, QTableWidgetItem(f"{v:.1f}"))
+
+    def _refresh_structures(self) -> None:
+        s = self.session
+        rows = s.structures if s is not None else []
+        t = self.structure_table
+        t.setRowCount(len(rows))
+        for i, st in enumerate(rows):
+            vals = (str(st.label), st.name, st.kind, st.vessel_type or st.nerve or "")
+            for j, v in enumerate(vals):
+                t.setItem(i, j, QTableWidgetItem(v))
+        lyr = self._layer(LABELS_NAME)
+        if lyr is not None and rows:
+            lyr.colormap = structure_colormap(rows)
+            lyr.refresh()
+
+    def _labels_changed(self) -> None:
+        """After a core edit of the label map: redraw the layer, tables, measure, autosave."""
+        s = self.session
+        lyr = self._layer(LABELS_NAME)
+        if s is not None and lyr is not None:
+            data, grid = to_display(s.labels, s.reference.affine, order=0)
+            if grid.oblique or not np.shares_memory(lyr.data, s.labels):
+                lyr.data = data
+            lyr.refresh()
+        self._refresh_structures()
+        self.edited()
+
+    def _on_paint(self, event=None) -> None:
+        """A brush/eraser stroke on the labels layer: carry it back to the session."""
+        s = self.session
+        lyr = self._layer(LABELS_NAME)
+        if s is None or lyr is None:
+            return
+        if not np.shares_memory(lyr.data, s.labels):
+            arr, _ = labels_from_layer(lyr.data, lyr.metadata, lyr.scale, lyr.translate)
+            s.labels[...] = arr
+        self.edited()
+
+    def edited(self) -> None:
+        """Something changed: measure soon (debounced) and autosave a little later."""
+        self._measure_timer.start()
+        if self.review_folder is not None and self.autosave_check.isChecked():
+            self._autosave_timer.start()
+
+    # ------------------------------------------------------------ actions
+    def place_landmark(self, name: str, lps: np.ndarray) -> None:
+        """Place (or move) the landmark ``name`` at ``lps`` (mm)."""
+        if self.session is None:
+            return
+        self.session.set_landmark(name, lps)
+        self._refresh_points()
+        self._report(f"{name} at LPS ({', '.join(f'{v:.1f}' for v in lps)}) mm")
+        self.edited()
+
+    def _delete_selected_landmark(self) -> None:
+        row = self.landmark_table.currentRow()
+        if self.session is None or row < 0:
+            return
+        name = self.landmark_table.item(row, 0).text()
+        self.session.set_landmark(name, None)
+        self._refresh_points()
+        self.edited()
+
+    def _on_landmarks_moved(self, event=None) -> None:
+        if self._syncing or self.session is None:
+            return
+        lm = self._layer(LANDMARKS_NAME)
+        names = list(lm.features["name"]) if "name" in lm.features else []
+        if len(names) != len(lm.data):
+            return  # a point added by the layer's own tools, not by us: ignore
+        self.session.review.landmarks = {
+            str(n): [float(v) for v in p]
+            for n, p in zip(names, world_points_to_lps(lm.data), strict=True)
+        }
+        self._refresh_points()
+        self.edited()
+
+    def _on_landmark_row(self, row: int, _col: int) -> None:
+        item = self.landmark_table.item(row, 0)
+        if self.session is not None and item is not None:
+            p = self.session.review.landmarks.get(item.text())
+            if p is not None:
+                self.centre_on_world(lps_to_world_points(p)[0])
+
+    def add_path_point(self, lps: np.ndarray) -> None:
+        """Append a centreline point (trace from the RExP towards the IAC)."""
+        if self.session is None:
+            return
+        self.session.review.nerve_path_lps.append([float(v) for v in lps])
+        self._refresh_points()
+        self.edited()
+
+    def clear_path(self) -> None:
+        """Remove the traced centreline."""
+        if self.session is not None:
+            self.session.review.nerve_path_lps = []
+            self._refresh_points()
+            self.edited()
+
+    def nerve_from_path(self) -> None:
+        """Make CN VII a tube around the traced centreline."""
+        if self.session is None:
+            return
+        st = self._guard(self.session.nerve_from_path, self.tube_radius.value())
+        if st is not None:
+            self._labels_changed()
+            self._report(
+                f"{st.name} from the centreline (radius {self.tube_radius.value():.1f} mm)"
+            )
+
+    def grow_vessel(self, lps: np.ndarray, vessel_type: str | None = None) -> Any:
+        """Grow a vessel from a seed at ``lps`` mm with the type chosen in the Vessels tab."""
+        if self.session is None:
+            return None
+        vt = vessel_type or self.vessel_type_combo.currentText()
+        out = self._guard(
+            self.session.grow_vessel,
+            lps,
+            vt,
+            radius_mm=self.vessel_radius.value(),
+            fraction=self.vessel_fraction.value(),
+        )
+        if out is None:
+            return None
+        st, res = out
+        self._labels_changed()
+        self._report(f"{st.name}: {res.volume_mm3:.0f} mm³ grown (threshold {res.threshold:.0f})")
+        return st
+
+    def grow_nerve(self, lps: np.ndarray, nerve: str = "VII") -> Any:
+        """Grow CN VII / VIII (dark in the T2 cistern) from a seed at ``lps`` mm."""
+        if self.session is None:
+            return None
+        out = self._guard(
+            self.session.grow_nerve,
+            lps,
+            nerve,
+            radius_mm=self.nerve_radius.value(),
+            fraction=self.nerve_fraction.value(),
+        )
+        if out is None:
+            return None
+        st, res = out
+        self._labels_changed()
+        self._report(f"{st.name}: {res.volume_mm3:.0f} mm³ grown")
+        return st
+
+    def _selected_structure_label(self) -> int | None:
+        row = self.structure_table.currentRow()
+        item = self.structure_table.item(row, 0) if row >= 0 else None
+        return int(item.text()) if item is not None else None
+
+    def set_vessel_type(self, label: int, vessel_type: str) -> None:
+        """Assign a vessel type; the label colour follows the type."""
+        if self.session is None:
+            return
+        if self._guard(self.session.set_vessel_type, label, vessel_type) is not None:
+            self._refresh_structures()
+            self.edited()
+
+    def _set_selected_type(self) -> None:
+        label = self._selected_structure_label()
+        if label is not None:
+            self.set_vessel_type(label, self.vessel_type_combo.currentText())
+
+    def _delete_selected_structure(self) -> None:
+        label = self._selected_structure_label()
+        if label is not None and self.session is not None:
+            self._guard(self.session.remove_structure, label)
+            self._labels_changed()
+
+    # -------------------------------------------------------- measurement
+    def refresh_measurements(self) -> list:
+        """Measure every vessel against CN VII and fill the table and the contact lines."""
+        s = self.session
+        if s is None:
+            return []
+        try:
+            self.measurements = s.measure()
+        except NvcviewError as exc:
+            self.measurements = []
+            self._report(f"measurement: {exc}", error=True)
+        except ImportError:
+            self.measurements = []
+            self._report("The measurement engine is not available in this version.", True)
+        t = self.measure_table
+        t.setRowCount(len(self.measurements))
+        for i, m in enumerate(self.measurements):
+            vals = (
+                m.vessel_name,
+                m.vessel_type,
+                f"{m.gap_mm:.2f}",
+                f"{m.resolution_mm:.2f}",
+                m.segment or "",
+                m.suggested_grade,
+                m.reader_grade or "",
+            )
+            for j, v in enumerate(vals):
+                t.setItem(i, j, QTableWidgetItem(v))
+        vec = self._layer(CONTACT_NAME)
+        if vec is not None:
+            if self.measurements:
+                a = lps_to_world_points([m.nerve_point_lps for m in self.measurements])
+                b = lps_to_world_points([m.vessel_point_lps for m in self.measurements])
+                vec.data = np.stack([a, b - a], axis=1)
+            else:
+                vec.data = np.zeros((0, 2, 3))
+        return self.measurements
+
+    def measurement_rows(self) -> list[dict[str, str]]:
+        """The measurement table as the reader sees it (column -> text)."""
+        t = self.measure_table
+        return [
+            {MEASURE_COLUMNS[j]: t.item(i, j).text() for j in range(t.columnCount())}
+            for i in range(t.rowCount())
+        ]
+
+    def centre_on_world(self, world: np.ndarray) -> None:
+        """Move every view (slice and camera) to a world ``(S, P, L)`` position."""
+        world = np.asarray(world, float).reshape(3)
+        if self.viewer.dims.ndim >= 3:
+            self.viewer.dims.set_point(range(3), world)
+        disp = list(self.viewer.dims.displayed)
+        self.viewer.camera.center = tuple(world[disp]) if len(disp) == 2 else tuple(world)
+
+    def centre_on_row(self, row: int) -> None:
+        """Centre the views on the contact of a measurement row."""
+        if 0 <= row < len(self.measurements):
+            m = self.measurements[row]
+            mid = (np.asarray(m.nerve_point_lps) + np.asarray(m.vessel_point_lps)) / 2
+            self.centre_on_world(lps_to_world_points(mid)[0])
+            call = self.session.review.call_for(m.vessel_label) if self.session else None
+            self.grade_combo.setCurrentText((call.grade if call else None) or "")
+            self.confidence_combo.setCurrentText((call.confidence if call else None) or "")
+            self.comment_edit.setText(call.comment if call else "")
+
+    # ------------------------------------------------------------- review
+    def _on_case_fields(self, *_args) -> None:
+        if self._syncing or self.session is None:
+            return
+        r = self.session.review
+        r.side = self.side_combo.currentText() or None
+        r.reader = self.reader_edit.text().strip()
+        r.case_id = self.case_edit.text().strip()
+        self.edited()
+
+    def _on_impression(self) -> None:
+        if not self._syncing and self.session is not None:
+            self.session.review.impression = self.impression_edit.toPlainText()
+            self.edited()
+
+    def _on_final(self, checked: bool) -> None:
+        if not self._syncing and self.session is not None:
+            self.session.review.status = "final" if checked else "draft"
+
+    def record_call(
+        self, vessel_label: int, grade: str | None, confidence: str | None, comment: str = ""
+    ) -> None:
+        """Record the reader's grade, confidence and comment on one vessel."""
+        if self.session is None:
+            return
+        if self._guard(self.session.set_call, vessel_label, grade or "", confidence or "", comment):
+            self.edited()
+
+    def _record_selected_call(self) -> None:
+        row = self.measure_table.currentRow()
+        if 0 <= row < len(self.measurements):
+            self.record_call(
+                self.measurements[row].vessel_label,
+                self.grade_combo.currentText(),
+                self.confidence_combo.currentText(),
+                self.comment_edit.text(),
+            )
+
+    def _ask_save_as(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Review folder (one per reader)")
+        if path:
+            self.save(path)
+
+    def save(self, folder: str | Path | None = None) -> Path | None:
+        """Save the review (review.json + labels) into ``folder`` (or the current one)."""
+        from nvcview.review.store import save_review
+
+        s = self.session
+        if s is None:
+            return None
+        if folder is not None:
+            self.review_folder = Path(folder)
+        if self.review_folder is None:
+            self._ask_save_as()
+            return None
+        self._on_case_fields()
+        review = s.to_review()
+        review.measurements = list(self.measurements)
+        out = self._guard(save_review, review, self.review_folder, s.labels_image())
+        if out is not None:
+            self._report(f"Saved {out}")
+        return out
+
+    def _autosave(self) -> None:
+        if self.review_folder is not None and self.session is not None:
+            if self.session.review.status != "final":
+                self.save()
+
+    def _ask_export(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Report output folder")
+        if path:
+            self.export_report(path)
+
+    def export_report(
+        self, out_dir: str | Path, formats: tuple[str, ...] = ("json", "html", "pdf", "sr")
+    ) -> dict:
+        """Save, then write the report files (needs ``nvcview.report.write_reports``)."""
+        try:
+            from nvcview.report import write_reports
+        except ImportError:
+            self._report("Report export is not available in this version.", True)
+            return {}
+        if self.save() is None:
+            return {}
+        out = self._guard(
+            write_reports, self.session.to_review(), self.review_folder, Path(out_dir), formats
+        )
+        if out:
+            self._report("Report: " + ", ".join(str(p) for p in out.values()))
+        return out or {}
+
+    # ----------------------------------------------------------- display
+    def _on_tof_opacity(self, value: int) -> None:
+        for lyr in self._image_layers("TOF"):
+            lyr.opacity = value / 100.0
+
+    def apply_preset(self, role: str, preset: str) -> None:
+        """Apply a window/level preset (percentiles of the volume) to the role's layers."""
+        pct = WINDOW_PRESETS.get(role, {}).get(preset)
+        if pct is None:
+            return
+        for lyr in self._image_layers(role):
+            lyr.contrast_limits = contrast_limits(lyr.data, *pct)

@@ -81,6 +81,7 @@ def _check_truncation(stack: Stack) -> None:
             continue
         need = rec.rows * rec.columns * rec.bits_allocated // 8 * rec.samples_per_pixel
         if rec.file_size < rec.pixel_element_offset + 8 + need:
+            stack.file_error = True
             stack.error = (
                 f"series {stack.volume_id}: {rec.path}: truncated file (pixel data shorter "
                 f"than a {rec.rows}x{rec.columns} image)"
@@ -237,6 +238,8 @@ def load_dicom(
     path = str(path)
     result, stacks = discover(path, tolerances)
     stack = _choose(path, stacks, series_uid)
+    if stack.file_error:
+        raise InputError(f"{path}: {stack.error}")
     if len(stack.records) == 1 and stack.records[0].number_of_frames == 1:
         rec = stack.records[0]
         raise InputError(

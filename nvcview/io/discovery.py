@@ -322,7 +322,7 @@ def _read_header(path: str) -> tuple[Dataset, int | None]:
                 raise
         offset = fh.tell()
         tag = fh.read(4)
-    pixel_offset = offset if tag == b"\xe0\x7f\x10\x00" else None
+    pixel_offset = offset if tag in (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10") else None
     return ds, pixel_offset
 
 

@@ -41,6 +41,8 @@ def guess_role(rec: FrameRecord) -> str:
     rec : FrameRecord
         Any slice of the series (series-level attributes are read).
     """
+    if rec.modality and rec.modality.upper() != "MR":
+        return "other"
     words = _normalise(" ".join((rec.series_description, rec.protocol_name)))
     seq = rec.sequence_name.lower()
     image_type = set(rec.image_type)

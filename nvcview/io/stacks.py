@@ -88,6 +88,8 @@ class Stack:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     is_localizer: bool = False
+    #: a file of the stack is truncated or undecodable (reported before geometry)
+    file_error: bool = False
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -106,3 +106,16 @@ def test_enhanced_sitk_reads_first_frame_geometry(tmp_path):
     arr, aff = sitk_file(path)
     assert_same_world(image.array, image.affine, series.values, series.affine, label="truth")
     assert_same_world(image.array, image.affine, arr, aff, label="SimpleITK")
+
+
+def test_world_comparison_detects_flip_and_shift(tmp_path):
+    """The comparison used above fails on a left-right flip or a 0.01 mm shift."""
+    series = write_series(tmp_path, shape=(4, 6, 5))
+    image = nvcview.load(tmp_path)
+    flipped = image.array[:, :, ::-1]
+    with pytest.raises(AssertionError):
+        assert_same_world(flipped, image.affine, series.values, series.affine)
+    shifted = image.affine.copy()
+    shifted[0, 3] += 0.01
+    with pytest.raises(AssertionError, match="positions differ"):
+        assert_same_world(image.array, shifted, series.values, series.affine)

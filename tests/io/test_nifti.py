@@ -1,0 +1,87 @@
+"""NIfTI in and out: RAS on disk, LPS in memory; broken files refused clearly."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+from dicom_factory import assert_same_world, rotation
+
+import nvcview
+from nvcview.errors import GeometryError, InputError
+from nvcview.io import make_volume, read_nifti, write_nifti
+
+
+def _oblique_affine():
+    affine = np.eye(4)
+    affine[:3, :3] = rotation(10, -25, 40) @ np.diag([0.4, 0.5, 0.7])
+    affine[:3, 3] = (-12.5, 30.0, -7.25)
+    return affine
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_roundtrip_keeps_world_geometry(tmp_path, suffix):
+    rng = np.random.default_rng(0)
+    array = rng.normal(size=(7, 9, 5)).astype(np.float32)
+    volume = make_volume(array, _oblique_affine())
+    path = write_nifti(volume, tmp_path / f"v{suffix}")
+    image = read_nifti(path)
+    assert_same_world(image.array, image.affine, array, volume.affine)
+    # on disk it is RAS: x and y rows of the affine are negated
+    on_disk = nib.load(str(path))
+    np.testing.assert_allclose(on_disk.affine, np.diag([-1, -1, 1, 1]) @ volume.affine)
+    assert int(on_disk.header["sform_code"]) == 1 and int(on_disk.header["qform_code"]) == 1
+
+
+def test_integer_labels_stay_integer(tmp_path):
+    labels = np.zeros((4, 5, 6), dtype=np.uint8)
+    labels[1:3, 2, 3] = 7
+    path = write_nifti(make_volume(labels, np.eye(4)), tmp_path / "labels.nii.gz")
+    image = nvcview.load(path)
+    assert image.array.dtype == np.uint8
+    assert image.meta.role == "labels"
+    np.testing.assert_array_equal(image.array, labels)
+
+
+@pytest.mark.parametrize(
+    "affine, problem",
+    [
+        (np.zeros((4, 4)), "singular"),
+        (np.diag([1.0, 1.0, 0.0, 1.0]), "singular"),
+        (np.full((4, 4), np.nan), "not a finite 4x4"),
+    ],
+)
+def test_broken_affine_refused(tmp_path, affine, problem):
+    path = tmp_path / "broken.nii"
+    header = nib.Nifti1Header()
+    header.set_data_shape((3, 3, 3))
+    header.set_data_dtype(np.int16)
+    # nibabel will not build such an affine through its API: write the header fields
+    header["sform_code"], header["qform_code"] = 1, 0
+    header["srow_x"], header["srow_y"], header["srow_z"] = affine[:3]
+    img = nib.Nifti1Image(np.zeros((3, 3, 3), dtype=np.int16), None, header=header)
+    nib.save(img, str(path))
+    assert int(nib.load(str(path)).header["sform_code"]) == 1
+    with pytest.raises(GeometryError, match=f"broken.nii: NIfTI affine .*{problem}"):
+        nvcview.load(path)
+
+
+def test_4d_refused(tmp_path):
+    path = tmp_path / "four.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((3, 3, 3, 2), dtype=np.int16), np.eye(4)), str(path))
+    with pytest.raises(
+        InputError, match=r"four.nii.gz: expected a 3D volume, got shape \(3, 3, 3, 2\)"
+    ):
+        nvcview.load(path)
+
+
+def test_not_a_nifti(tmp_path):
+    path = tmp_path / "fake.nii"
+    path.write_text("not nifti at all")
+    with pytest.raises(InputError, match="fake.nii: not a readable NIfTI file"):
+        nvcview.load(path)
+
+
+def test_write_refuses_wrong_suffix(tmp_path):
+    with pytest.raises(InputError, match="must end in .nii"):
+        write_nifti(make_volume(np.zeros((2, 2, 2)), np.eye(4)), tmp_path / "x.img.txt")

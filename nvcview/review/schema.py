@@ -45,7 +45,18 @@ def field_path(parts) -> str:
     return out or "(top level)"
 
 
+def _deepest(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For anyOf/oneOf failures, the alternative that got furthest into the value."""
+    while err.context:
+        sub = max(err.context, key=lambda e: len(e.absolute_path))
+        if len(sub.absolute_path) <= len(err.absolute_path):
+            break
+        err = sub
+    return err
+
+
 def _describe(err: jsonschema.ValidationError) -> str:
+    err = _deepest(err)
     where = field_path(err.absolute_path)
     if err.validator == "additionalProperties" and not err.absolute_path:
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))

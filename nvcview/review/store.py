@@ -33,7 +33,13 @@ from nvcview.io.image import Image, make_volume
 from nvcview.io.nifti import read_nifti, write_nifti
 from nvcview.review.audit import append_audit, diff_documents
 from nvcview.review.document import review_from_dict, review_to_dict
-from nvcview.review.history import DEFAULT_LIMIT, history_stamp, keep_previous, prune_history
+from nvcview.review.history import (
+    DEFAULT_LIMIT,
+    HISTORY_DIR,
+    history_stamp,
+    keep_previous,
+    prune_history,
+)
 from nvcview.review.lock import ReviewLock
 from nvcview.review.migrate import document_version, migrate
 from nvcview.review.model import SCHEMA_VERSION, Review, now_iso
@@ -58,10 +64,13 @@ class ReviewSaveError(NvcviewError):
         self.errno = errno
 
 
-def _write_json(file: Path, doc: dict) -> None:
+def _write_json_tmp(tmp: Path, doc: dict) -> None:
+    """Write the document to a temporary file and fsync it (the rename comes later)."""
     text = json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    with atomic_path(file) as tmp, open(tmp, "wb") as fh:
+    with open(tmp, "wb") as fh:
         fh.write(text.encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 __all__ = [
@@ -300,6 +309,33 @@ def _previous_document(file: Path) -> tuple[dict | None, bool]:
         return None, True
 
 
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete temporary files left by writers that died mid-save.
+
+    Only called with the folder's lock held: no live writer can own them then.
+    """
+    for d in (folder, folder / HISTORY_DIR):
+        if not d.is_dir():
+            continue
+        for p in d.glob(".tmp-*"):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+def _undo(review: Review, previous: dict, copies: list[Path | None]) -> None:
+    """After a failed save: restore the review's bookkeeping, drop this save's history copies."""
+    for k, v in previous.items():
+        setattr(review, k, v)
+    for p in copies:
+        if p is not None:
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
 def _default_actor(review: Review, actor: str | None) -> str:
     return actor or review.reader or os.environ.get("USER", "") or "unknown"
 
@@ -362,6 +398,7 @@ def save_review(
     file = folder / REVIEW_NAME
     who = _default_actor(review, actor)
     with ReviewLock(folder, actor=who, timeout_s=lock_timeout_s):
+        _remove_stale_temporaries(folder)
         old_doc, old_corrupt = _previous_document(file)
         if old_doc is not None:
             try:
@@ -413,58 +450,55 @@ def save_review(
         review.modified = now_iso()
         review.software_version = __version__
         review.schema_version = SCHEMA_VERSION
+        new_copies: list[Path | None] = []
+        action = "save"
+        if old_doc is None:
+            action = "create"
         try:
             doc = review_to_dict(review)
             validate_review_dict(doc, file)
+            if doc["status"] == "final" and (old_doc or {}).get("status") != "final":
+                action = "finalise"
+            entry = {
+                "actor": who,
+                "action": action,
+                "review_id": review.review_id,
+                "changes": diff_documents(old_doc, doc),
+            }
+            entry.update(_audit or {})
             stamp = history_stamp()
             kept = keep_previous(folder, file, "review", stamp, corrupt=old_corrupt)
+            new_copies.append(kept)
+            if old_corrupt and kept is not None:
+                entry["note"] = f"previous review.json was unreadable; kept as {kept.name}"
+            # Every new file is complete and fsynced, and the audit entry appended, before
+            # anything replaces the old version: no change without an audit record, and a
+            # failure at any step (disk full) leaves the previous files untouched.
             if label_vol is None:
-                _write_json(file, doc)
+                with atomic_path(file) as jtmp:
+                    _write_json_tmp(jtmp, doc)
+                    append_audit(folder, entry)
             else:
-                keep_previous(folder, label_file, "labels", stamp)
-                # labels to a temporary file, then the JSON renamed, then the labels:
-                # both files are complete on disk before either replaces its old version
+                new_copies.append(keep_previous(folder, label_file, "labels", stamp))
                 with atomic_path(label_file) as ltmp:
                     write_nifti(label_vol, ltmp)
                     review.labelmap_sha256 = _sha256(ltmp)
                     doc["labelmap_sha256"] = review.labelmap_sha256
-                    _write_json(file, doc)
+                    entry["labels_sha256"] = review.labelmap_sha256
+                    with atomic_path(file) as jtmp:
+                        _write_json_tmp(jtmp, doc)
+                        append_audit(folder, entry)
+                    # review.json is renamed here, the label map right after
         except OSError as exc:
-            for k, v in previous.items():
-                setattr(review, k, v)
+            _undo(review, previous, new_copies)
             raise ReviewSaveError(
                 f"{folder}: could not save the review ({exc.strerror or exc}); "
                 "the previous version on disk is unchanged",
                 errno=exc.errno,
             ) from exc
         except BaseException:
-            for k, v in previous.items():
-                setattr(review, k, v)
+            _undo(review, previous, new_copies)
             raise
-
-        action = "save"
-        if old_doc is None:
-            action = "create"
-        if doc["status"] == "final" and (old_doc or {}).get("status") != "final":
-            action = "finalise"
-        entry = {
-            "actor": who,
-            "action": action,
-            "review_id": review.review_id,
-            "changes": diff_documents(old_doc, doc),
-        }
-        entry.update(_audit or {})
-        if label_vol is not None:
-            entry["labels_sha256"] = review.labelmap_sha256
-        if old_corrupt and kept is not None:
-            entry["note"] = f"previous review.json was unreadable; kept as {kept.name}"
-        try:
-            append_audit(folder, entry)
-        except OSError as exc:
-            raise NvcviewError(
-                f"{folder}: review saved, but the audit trail could not be appended "
-                f"({exc.strerror or exc})"
-            ) from exc
         prune_history(folder, history_limit)
     return file
 

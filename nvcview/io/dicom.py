@@ -107,7 +107,8 @@ def stack_meta(stack: Stack) -> SeriesMeta:
     if stack.is_localizer:
         warnings.append("localizer")
     if stack.affine is not None:
-        spacing = tuple(float(s) for s in np.linalg.norm(stack.affine[:3, :3], axis=0))
+        norms = np.linalg.norm(stack.affine[:3, :3], axis=0)
+        spacing = tuple(round(float(s), 6) for s in norms)  # DS strings carry ~1e-9 noise
         orientation = describe_orientation(stack.affine, slice_axis=0)
     else:
         spacing, orientation = (), ""

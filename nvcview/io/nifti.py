@@ -41,6 +41,15 @@ def _check_affine(affine: np.ndarray, path: Path) -> None:
         raise GeometryError(f"{path}: NIfTI affine last row is not [0, 0, 0, 1]")
 
 
+def _looks_like_labels(data: np.ndarray, max_labels: int = 255) -> bool:
+    """Integer data with few distinct values (checked on a subsample) is a label map."""
+    if not (np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_):
+        return False
+    step = max(1, int(round((data.size / 2_000_000) ** (1 / 3))))
+    sample = data[::step, ::step, ::step]
+    return len(np.unique(sample)) <= max_labels
+
+
 def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
     """Read a 3D NIfTI file into an :class:`Image` with an index -> LPS mm affine.
 
@@ -96,7 +105,7 @@ def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
         shape=tuple(int(s) for s in shape),
         spacing_mm=tuple(float(s) for s in np.linalg.norm(affine[:3, :3], axis=0)),
         orientation=describe_orientation(affine),
-        role="labels" if np.issubdtype(data.dtype, np.integer) else "other",
+        role="labels" if _looks_like_labels(data) else "other",
     )
     return Image(volume=make_volume(data, affine), meta=meta)
 

@@ -1,0 +1,72 @@
+"""``nvcview convert`` writes NIfTI whose voxels land where dcm2niix puts them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
+from dicom_factory import assert_same_world, write_series  # noqa: E402
+from references import RAS_TO_LPS, dcm2niix  # noqa: E402
+
+
+def nvcview(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nvcview", *map(str, args)], capture_output=True, text=True
+    )
+
+
+def _nifti_lps(path: Path):
+    img = nib.load(str(path))
+    return np.asarray(img.get_fdata(dtype=np.float64)), RAS_TO_LPS @ img.affine
+
+
+def test_convert_matches_dcm2niix(tmp_path):
+    series = write_series(
+        tmp_path / "dcm",
+        plane="coronal",
+        tilt_deg=(7, 0, -12),
+        order="shuffle",
+        dtype=np.int16,
+        slope=0.5,
+        intercept=3.0,
+    )
+    out = tmp_path / "out" / "t2.nii.gz"
+    res = nvcview("convert", tmp_path / "dcm", out)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"wrote {out}")
+    ours, ours_aff = _nifti_lps(out)
+    assert ours.shape == (16, 20, 12)  # NIfTI layout: column, row, slice
+    assert_same_world(ours, ours_aff, series.values, series.affine, label="truth")
+    (ref,) = dcm2niix(tmp_path / "dcm", tmp_path / "d2n")
+    assert_same_world(ours, ours_aff, ref[1], ref[2], label="dcm2niix")
+
+
+def test_convert_series_choice_and_errors(tmp_path):
+    a = write_series(tmp_path / "in", shape=(4, 6, 5), series_number=2, prefix="A")
+    b = write_series(tmp_path / "in", shape=(5, 6, 5), series_number=3, prefix="B", seed=3)
+    out = tmp_path / "b.nii"
+
+    res = nvcview("convert", tmp_path / "in", out)
+    assert res.returncode == 2 and not out.exists()
+    err = res.stderr.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in res.stderr
+    assert "2 volumes found" in err[0] and a.series_uid in err[0] and b.series_uid in err[0]
+
+    res = nvcview("convert", tmp_path / "in", out, "--series", b.series_uid)
+    assert res.returncode == 0, res.stderr
+    arr, aff = _nifti_lps(out)
+    assert_same_world(arr, aff, b.values, b.affine)
+
+    res = nvcview("convert", tmp_path / "in", tmp_path / "b.png", "--series", b.series_uid)
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        f"nvcview convert: error: {tmp_path / 'b.png'}: output name must end in .nii or .nii.gz"
+    )
+
+    res = nvcview("--debug", "convert", tmp_path / "in", out, "--series", "9.9.9")
+    assert res.returncode != 0 and "Traceback" in res.stderr  # --debug shows it

@@ -1,0 +1,107 @@
+"""Report model, conclusion sentence, JSON schema, HTML and PDF content."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+
+import pytest
+
+from nvcview.errors import SchemaError
+from nvcview.report.conclusion import conclusion_text
+from nvcview.report.content import build_report
+from nvcview.report.html import render_html
+from nvcview.report.json_report import report_document, validate_report
+from nvcview.report.pdf import build_pdf
+
+from .conftest import measurements
+
+
+def _row(**kw) -> dict:
+    row = {
+        "vessel_type": "AICA",
+        "grade": "contact",
+        "gap_mm": 0.0,
+        "segment": "AS",
+        "dist_from_rdp_mm": -2.14,
+        "multiplicity": "single",
+        "indentation_depth_mm": None,
+    }
+    row.update(kw)
+    return row
+
+
+def test_conclusion_names_side_vessel_segment_rdp_and_grade():
+    text = conclusion_text([_row(grade="indentation", indentation_depth_mm=0.62)], "left")
+    assert text == (
+        "Left AICA contacts the facial nerve at the attached segment, 2.1 mm medial to "
+        "the RDP, with indentation (0.6 mm)."
+    )
+    lateral = conclusion_text(
+        [_row(vessel_type="VA", dist_from_rdp_mm=3.0, segment="proximal cisternal")], "right"
+    )
+    assert lateral.startswith("Right vertebral artery contacts the facial nerve at the proximal")
+    assert "3.0 mm lateral to the RDP" in lateral
+
+
+def test_conclusion_without_contact_names_the_nearest_vessel():
+    text = conclusion_text(
+        [_row(grade="none", gap_mm=1.26), _row(vessel_type="PICA", grade="none", gap_mm=3.0)],
+        "right",
+    )
+    assert text.startswith("No neurovascular contact of the right facial nerve")
+    assert "right AICA" in text and "1.3 mm" in text
+
+
+def test_conclusion_multiple_and_tandem():
+    rows = [_row(), _row(vessel_type="PICA", grade="deviation", gap_mm=0.0, deviation_mm=1.5)]
+    text = conclusion_text(rows, "left")
+    # the most severe first
+    assert text.startswith("Left PICA contacts")
+    assert "with deviation of the nerve (1.5 mm)" in text
+    assert "2 vessels contact the nerve (multiple)" in text
+    tandem = conclusion_text([_row(multiplicity="tandem")], "left")
+    assert "tandem" in tandem
+
+
+def test_report_document_validates_and_schema_rejects_bad_documents(synth_case):
+    review = synth_case["review"]
+    model = build_report(review, measurements())
+    doc = report_document(model)
+    assert doc["schema_version"] == 1
+    aica = next(v for v in doc["vessels"] if v["vessel_label"] == 3)
+    assert aica["reader_grade"] == "indentation" and aica["confidence"] == "high"
+    assert doc["header"]["patient"]["id"] == review.patient.patient_id
+    bad = copy.deepcopy(doc)
+    bad["vessels"][0]["grade"] = "severe"
+    with pytest.raises(SchemaError, match="vessels/0/grade"):
+        validate_report(bad)
+    newer = dict(doc, schema_version=2)
+    with pytest.raises(SchemaError, match="version 2"):
+        validate_report(newer)
+
+
+def test_html_and_pdf_carry_the_same_numbers(synth_case, tmp_path):
+    review = synth_case["review"]
+    ms = measurements()
+    model = build_report(review, ms)
+    html = render_html(model)
+    for m in ms:
+        row = re.search(rf'<tr class="vessel" data-label="{m.vessel_label}" ([^>]*)>', html)
+        assert row, m.vessel_label
+        assert f'data-gap-mm="{m.gap_mm}"' in row.group(1)
+        assert f"{m.gap_mm:.1f} mm (res. {m.resolution_mm:.1f} mm)" in html
+        assert f"{abs(m.dist_from_rdp_mm):.1f} mm medial" in html
+    assert model.conclusion in html
+    assert "asymptomatic" in html and "judgement" in html
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(build_pdf(model))
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    squashed = " ".join(text.split())
+    for m in ms:
+        assert f"{m.gap_mm:.1f} mm" in squashed
+    assert "Left AICA contacts the facial nerve" in squashed
+    assert "asymptomatic" in squashed

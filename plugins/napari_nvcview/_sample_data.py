@@ -7,12 +7,20 @@ from nvcview.layers_model import CaseSession
 from nvcview.review.model import Review
 
 
-def phantom_session(with_truth: bool = True, **phantom_kwargs) -> CaseSession:
-    """The phantom as a session: T2, TOF and (optionally) the ground-truth review."""
+def phantom_session(with_truth: bool = True, phantom=None, **phantom_kwargs) -> CaseSession:
+    """The phantom as a session: T2, TOF and (optionally) the ground-truth review.
+
+    Parameters
+    ----------
+    with_truth : bool
+        Include the ground-truth structures, label map, landmarks and centreline.
+    phantom : nvcview_sample.Phantom, optional
+        A phantom already built (default: ``make_phantom(**phantom_kwargs)``).
+    """
     from nvcview_sample import make_phantom
 
-    ph = make_phantom(**phantom_kwargs)
-    review = Review(case_id="phantom", side=phantom_kwargs.get("side", "left"))
+    ph = phantom if phantom is not None else make_phantom(**phantom_kwargs)
+    review = Review(case_id="phantom", side=ph.truth.get("side", "left"))
     session = CaseSession(t2=ph.t2, tof=ph.tof, review=review)
     if with_truth:
         review.reader = "truth"

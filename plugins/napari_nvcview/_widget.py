@@ -42,6 +42,7 @@ from napari_nvcview.layers import (
     META_KEY,
     PATH_NAME,
     WINDOW_PRESETS,
+    WORLD_AXES,
     image_layer,
     labels_from_layer,
     labels_layer,
@@ -427,9 +428,7 @@ class ReviewWidget(QWidget):
                 if img is not None and self._find_image_layer(img) is None:
                     data, kw, _ = image_layer(img, role)
                     self.viewer.add_image(data, **kw)
-            lyr = self._find_image_layer(session.tof) if session.tof is not None else None
-            if lyr is not None:
-                self.viewer.layers.move(self.viewer.layers.index(lyr), len(self.viewer.layers) - 1)
+            self._stack_fusion()
             self._ensure_labels_layer()
             self._ensure_points_layers()
             r = session.review
@@ -448,6 +447,18 @@ class ReviewWidget(QWidget):
         self._centre_on_reference()
         self.refresh_measurements()
         self._report(self._case_summary())
+
+    def _stack_fusion(self) -> None:
+        """Layer order bottom-up: T2, TOF (additive fusion), then labels and points."""
+        s = self.session
+        if s is None:
+            return
+        t2 = self._find_image_layer(s.t2) if s.t2 is not None else None
+        tof = self._find_image_layer(s.tof) if s.tof is not None else None
+        if t2 is not None:
+            self.viewer.layers.move(self.viewer.layers.index(t2), 0)
+        if tof is not None:
+            self.viewer.layers.move(self.viewer.layers.index(tof), 1 if t2 is not None else 0)
 
     def _case_summary(self) -> str:
         s = self.session
@@ -495,8 +506,10 @@ class ReviewWidget(QWidget):
         try:
             self._ensure_labels_layer()
             self._ensure_points_layers()
+            self._stack_fusion()
         finally:
             self._syncing = False
+        set_plane(self.viewer, "axial")
         self._report(self._case_summary())
 
     def _refresh_series_combos(self) -> None:
@@ -556,6 +569,8 @@ class ReviewWidget(QWidget):
                 np.zeros((0, 3)),
                 ndim=3,
                 name=LANDMARKS_NAME,
+                units="mm",
+                axis_labels=WORLD_AXES,
                 size=2.0,
                 face_color="yellow",
                 features={"name": np.array([], dtype=object)},
@@ -568,6 +583,8 @@ class ReviewWidget(QWidget):
                 np.zeros((0, 3)),
                 ndim=3,
                 name=PATH_NAME,
+                units="mm",
+                axis_labels=WORLD_AXES,
                 size=1.0,
                 face_color="yellow",
                 border_color="black",
@@ -578,8 +595,10 @@ class ReviewWidget(QWidget):
                 np.zeros((0, 2, 3)),
                 ndim=3,
                 name=CONTACT_NAME,
-                edge_width=0.4,
-                edge_color="white",
+                units="mm",
+                axis_labels=WORLD_AXES,
+                edge_width=0.5,
+                edge_color="lime",
                 out_of_slice_display=True,
                 vector_style="line",
             )

@@ -44,8 +44,8 @@ WINDOW_PRESETS: dict[str, dict[str, tuple[float, float]]] = {
         "CISS nerves (narrow, dark nerve vs CSF)": (20.0, 97.0),
     },
     "TOF": {
-        "TOF arteries": (60.0, 99.9),
-        "TOF wide": (5.0, 99.95),
+        "TOF arteries": (98.0, 99.95),
+        "TOF wide": (50.0, 99.99),
     },
 }
 

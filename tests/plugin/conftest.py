@@ -77,3 +77,52 @@ def make_minicase(gap_mm: float = 1.0) -> MiniCase:
 @pytest.fixture
 def minicase() -> MiniCase:
     return make_minicase()
+
+
+# --------------------------------------------------------------------------- GUI helpers
+
+
+@pytest.fixture(scope="session")
+def sample_study(tmp_path_factory):
+    """The phantom study on disk (DICOM T2 + TOF, truth.json, truth review), 1 mm AICA gap."""
+    import json
+
+    from nvcview_sample import write_sample
+
+    paths = write_sample(tmp_path_factory.mktemp("sample"), nifti=True, gap_mm=1.0)
+    truth = json.loads(open(paths.truth).read())
+    return paths, truth
+
+
+def click_world(viewer, world, qtbot=None) -> tuple[int, int]:
+    """Left-click the canvas where the world point ``(S, P, L)`` is shown, as a user would.
+
+    Moves the slider to the point's slice first (the user scrolls to it), then
+    clicks the canvas pixel that napari maps to the point's in-plane position.
+    Returns the pixel clicked.
+    """
+    from qtpy.QtCore import QPoint, Qt
+    from qtpy.QtTest import QTest
+    from qtpy.QtWidgets import QApplication
+
+    world = np.asarray(world, float)
+    not_displayed = [d for d in range(3) if d not in viewer.dims.displayed]
+    for d in not_displayed:
+        viewer.dims.set_point(d, world[d])
+    QApplication.processEvents()
+    canvas = viewer.window._qt_viewer.canvas
+    view = canvas.view
+    tr = view.transform * view.scene.transform
+    disp = [world[d] for d in viewer.dims.displayed]
+    x, y = tr.map(disp[::-1])[:2]
+    pos = QPoint(int(round(x)), int(round(y)))
+    QTest.mouseClick(
+        canvas._scene_canvas.native, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos
+    )
+    QApplication.processEvents()
+    return pos.x(), pos.y()
+
+
+def lps_world(lps) -> np.ndarray:
+    """LPS mm -> viewer world (S, P, L)."""
+    return np.asarray(lps, float)[::-1]

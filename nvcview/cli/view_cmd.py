@@ -1,0 +1,63 @@
+"""``nvcview view [PATH ...]``: open napari with the review widget docked.
+
+The only sub-command that needs the GUI extras (napari, Qt); they are imported
+when the command runs, never at import time, so the core stays headless.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "open the napari review viewer (optionally with a study, series or review loaded)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``view`` arguments."""
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="study folder (T2 + TOF), series file/folder, or review folder",
+    )
+    parser.add_argument(
+        "--plane",
+        choices=("axial", "coronal", "sagittal"),
+        default="axial",
+        help="view plane to start in (radiological convention)",
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="save a screenshot of the window after loading and exit (for checks and docs)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start napari, dock the widget, load the paths; blocks until the window closes."""
+    try:
+        import napari
+        from napari_nvcview._widget import ReviewWidget
+        from napari_nvcview.layers import set_plane
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise OSError(
+            f"the viewer needs the GUI extras (pip install 'nvcview[napari]'): {exc}"
+        ) from exc
+
+    viewer = napari.Viewer(title="nvcview")
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="NVC review", area="right")
+    for path in args.paths:
+        if widget.open_path(path) is None:
+            raise OSError(widget.last_error or f"{path}: could not be opened")
+    set_plane(viewer, args.plane)
+    if args.screenshot:
+        from qtpy.QtWidgets import QApplication
+
+        viewer.window._qt_window.resize(1400, 900)
+        QApplication.processEvents()
+        viewer.reset_view()
+        viewer.screenshot(args.screenshot, canvas_only=False)
+        viewer.close()
+        return 0
+    napari.run()
+    return 0

@@ -41,6 +41,7 @@ from nvcview.review.history import (
     prune_history,
 )
 from nvcview.review.lock import ReviewLock
+from nvcview.review.measuring import measure_review  # re-exported: pinned API
 from nvcview.review.migrate import document_version, migrate
 from nvcview.review.model import SCHEMA_VERSION, Review, now_iso
 from nvcview.review.schema import validate_review_dict
@@ -78,6 +79,7 @@ __all__ = [
     "ReviewFinalError",
     "ReviewSaveError",
     "load_labels",
+    "measure_review",
     "load_review",
     "reopen_review",
     "review_from_dict",

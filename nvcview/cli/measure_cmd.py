@@ -1,0 +1,161 @@
+"""``nvcview measure``: run the measurement engine on a review and print the contacts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "measure every vessel against the facial nerve in a review (table or JSON)"
+
+_COLUMNS = (
+    ("label", 5),
+    ("vessel", 16),
+    ("type", 7),
+    ("gap mm", 7),
+    ("res mm", 7),
+    ("contact", 7),
+    ("segment", 18),
+    ("RDP mm", 7),
+    ("suggested", 11),
+    ("reader", 11),
+    ("nerve point LPS mm", 24),
+    ("vessel point LPS mm", 24),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "review",
+        help="review folder (or its review.json); or a label map .nii/.nii.gz made in "
+        "Slicer/ITK-SNAP, given with --table or --structures",
+    )
+    parser.add_argument("--json", action="store_true", help='print JSON {"contacts": [...]}')
+    parser.add_argument(
+        "--contact-mm",
+        type=float,
+        default=None,
+        help="absolute contact threshold in mm (default: the review's settings, one voxel)",
+    )
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="store the measurements in the review (a logged save; refused for final reviews)",
+    )
+    parser.add_argument("--actor", default=None, help="who saves (audit trail); default reader")
+    imp = parser.add_argument_group("label map input (import from Slicer / ITK-SNAP)")
+    imp.add_argument(
+        "--table", help="label table: ITK-SNAP label description, Slicer .ctbl, CSV or JSON"
+    )
+    imp.add_argument("--structures", help="structure table inline: '1=facial nerve,2=AICA'")
+    imp.add_argument(
+        "--markups",
+        action="append",
+        default=[],
+        help="Slicer .mrk.json with landmarks (RExP, RDP, IAC) or the nerve curve (repeatable)",
+    )
+    imp.add_argument("--reference", help="series the labels were drawn on (checked grid)")
+    imp.add_argument("--reader", default="", help="reader ID for the imported review")
+    imp.add_argument("--side", choices=("left", "right"), help="side of symptoms")
+    imp.add_argument("--save-review", metavar="DIR", help="save the imported review folder here")
+
+
+def _fmt_num(v) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _fmt_point(p) -> str:
+    return "-" if p is None else "(" + ", ".join(f"{v:.1f}" for v in p) + ")"
+
+
+def format_table(rows: list[dict], header: str) -> str:
+    """Plain-text table of contact rows (see :func:`nvcview.review.measuring.contact_rows`)."""
+    lines = [header]
+    lines.append("  ".join(name.ljust(w) for name, w in _COLUMNS).rstrip())
+    for r in rows:
+        cells = (
+            str(r["vessel_label"]),
+            r["vessel_name"][:16],
+            r["vessel_type"],
+            _fmt_num(r["gap_mm"]),
+            _fmt_num(r["resolution_mm"]),
+            "yes" if r["contact"] else "no",
+            r["segment"] or "-",
+            _fmt_num(r["dist_from_rdp_mm"]),
+            r["suggested_grade"],
+            r["reader_grade"] or "-",
+            _fmt_point(r["nerve_point_lps"]),
+            _fmt_point(r["vessel_point_lps"]),
+        )
+        lines.append("  ".join(c.ljust(w) for c, (_, w) in zip(cells, _COLUMNS, strict=True)))
+    if not rows:
+        lines.append("(no vessel voxels in the label map)")
+    lines.append(
+        "gaps below 'res mm' (one voxel along the gap) cannot be told from contact; "
+        "positions are patient LPS mm"
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nvcview.errors import InputError
+    from nvcview.io.nifti import is_nifti_path
+    from nvcview.review.measuring import contact_rows, measure_review_labels
+    from nvcview.review.store import load_labels, load_review, save_review
+
+    path = Path(args.review)
+    if not path.exists():
+        raise InputError(f"{path}: no such review folder or file")
+    folder = None
+    if is_nifti_path(path):
+        from nvcview.review.importing import review_from_labelmap
+
+        if args.save:
+            raise InputError("--save needs a review folder; use --save-review DIR to import")
+        review, labels = review_from_labelmap(
+            path,
+            table=args.table,
+            structures=args.structures,
+            markups=args.markups,
+            reference=args.reference,
+            reader=args.reader,
+            side=args.side,
+        )
+        if args.save_review:
+            save_review(review, args.save_review, labels, actor=args.actor)
+    else:
+        if args.table or args.structures or args.markups or args.reference or args.save_review:
+            raise InputError(
+                f"{path}: --table/--structures/--markups/--reference/--save-review are for a "
+                "label map input, not a review folder"
+            )
+        folder = path.parent if path.is_file() else path
+        review = load_review(path)
+        labels = load_labels(review, folder)
+    settings = review.settings
+    if args.contact_mm is not None:
+        from dataclasses import replace
+
+        settings = replace(settings, contact_mm=float(args.contact_mm))
+    measurements = measure_review_labels(review, labels, settings)
+    if args.save and folder is not None:
+        review.measurements = measurements
+        save_review(review, folder, actor=args.actor)
+    rows = contact_rows(measurements)
+    if args.json:
+        doc = {
+            "review_id": review.review_id,
+            "case_id": review.case_id,
+            "reader": review.reader,
+            "side": review.side,
+            "units": {"length": "mm", "frame": "patient LPS"},
+            "contacts": rows,
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        header = (
+            f"case {review.case_id or '-'}  reader {review.reader or '-'}  "
+            f"side {review.side or '-'}  ({len(rows)} vessel(s))"
+        )
+        print(format_table(rows, header))
+    return 0

@@ -76,7 +76,7 @@ def connect(scheduler: str, timeout_s: float = 10.0):
     from distributed import Client
 
     try:
-        return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
+        return Client(scheduler, timeout=f"{timeout_s}s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(
             f"{scheduler}: no Dask scheduler reachable there ({type(exc).__name__}: {exc})"

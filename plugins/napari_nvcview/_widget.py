@@ -497,9 +497,18 @@ class ReviewWidget(QWidget):
         role, img = nv.get("role"), nv.get("image")
         if img is None or role not in ("T2", "TOF"):
             return
-        s = self.session
-        if s is None or (s.labels is not None and role == "T2" and s.t2 is not img):
-            s = CaseSession()
+        s = self.session or CaseSession()
+        if getattr(s, role.lower()) is img:
+            return
+        if s.labels is not None and (role == "T2" or s.t2 is None):
+            # the reference grid changes: keep the other series, restart the annotations
+            # (a session with structures becomes a new case: the old one stays saved)
+            keep = {"tof": s.tof} if role == "T2" else {"t2": s.t2}
+            s = (
+                CaseSession(**keep)
+                if s.structures
+                else CaseSession(t2=s.t2, tof=s.tof, review=s.review)
+            )
         setattr(s, role.lower(), img)
         self.session = s
         self._syncing = True

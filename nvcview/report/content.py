@@ -116,6 +116,14 @@ class ReportModel:
             "key_images": [k.to_dict(image_dir) for k in self.key_images],
         }
 
+    def near_vessels(self) -> list[dict]:
+        """Rows of the vessels near the nerve (the engine's ``near`` flag), gap order."""
+        return [v for v in self.vessels if v.get("near", True)]
+
+    def far_vessels(self) -> list[dict]:
+        """Rows of the vessels measured but farther than the "near" threshold."""
+        return [v for v in self.vessels if not v.get("near", True)]
+
     def images_for(self, vessel_label: int | None) -> list[KeyImage]:
         return [k for k in self.key_images if k.vessel_label == vessel_label]
 

@@ -49,3 +49,18 @@ def voxel(size: list[float] | None) -> str:
 def text(value) -> str:
     """Any optional text, a dash when empty."""
     return DASH if value in (None, "") else str(value)
+
+
+def grade_with_depth(row: dict) -> str:
+    """Grade text, with the indentation depth when the grade is indentation."""
+    text = grade(row)
+    depth = row.get("indentation_depth_mm")
+    if row["grade"] == "indentation" and depth is not None:
+        text += f", depth {mm(depth)}"
+    return text
+
+
+def far_line(rows: list[dict]) -> str:
+    """One line naming the vessels measured but not near the nerve."""
+    items = ", ".join(f"{r['vessel_name']} {mm(r['gap_mm'])}" for r in rows)
+    return f"Further vessels, not near the nerve (gap): {items}."

@@ -143,22 +143,15 @@ def build_pdf(model: ReportModel) -> bytes:
         "Conf.",
     ]
     vrows = [[_p(x, st["cell"]) for x in head]]
-    for v in model.vessels:
+    near, far = model.near_vessels(), model.far_vessels()
+    for v in near:
         vrows.append(
             [
                 _p(f"{v['vessel_name']} ({v['vessel_type']})", st["cell"]),
                 _p(fmt.gap(v), st["cell"]),
                 _p(fmt.text(v.get("segment_name")), st["cell"]),
                 _p(fmt.rdp(v.get("dist_from_rdp_mm")), st["cell"]),
-                _p(
-                    fmt.grade(v)
-                    + (
-                        f", depth {fmt.mm(v['indentation_depth_mm'])}"
-                        if v.get("indentation_depth_mm") is not None
-                        else ""
-                    ),
-                    st["cell"],
-                ),
+                _p(fmt.grade_with_depth(v), st["cell"]),
                 _p(fmt.deg(v.get("crossing_angle_deg")), st["cell"]),
                 _p(fmt.text(v.get("side_of_nerve")), st["cell"]),
                 _p(fmt.mm(v.get("vessel_diameter_mm")), st["cell"]),
@@ -167,7 +160,7 @@ def build_pdf(model: ReportModel) -> bytes:
                 _p(fmt.text(v.get("confidence")), st["cell"]),
             ]
         )
-    widths = [24, 19, 22, 15, 26, 11, 15, 12, 17, 13, 13]
+    widths = [24, 19, 22, 15, 26, 13, 15, 12, 17, 13, 12]
     scale = (PAGE_W - 2 * MARGIN) / (sum(widths) * MM)
     vt = Table(vrows, colWidths=[w * MM * scale for w in widths], repeatRows=1)
     style = [
@@ -175,10 +168,12 @@ def build_pdf(model: ReportModel) -> bytes:
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6e6e6")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
     ]
-    for i, v in enumerate(model.vessels, start=1):
+    for i, v in enumerate(near, start=1):
         style.append(("LINEBEFORE", (0, i), (0, i), 4, colors.HexColor(v["color"])))
     vt.setStyle(TableStyle(style))
     story.append(vt)
+    if far:
+        story.append(_p(fmt.far_line(far), st["body"]))
     lm = "; ".join(f"{k} ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f})" for k, p in model.landmarks.items())
     story.append(
         _p(
@@ -188,6 +183,9 @@ def build_pdf(model: ReportModel) -> bytes:
             st["small"],
         )
     )
+    limits = [_p("Limits", st["h2"])]
+    limits += [_p(f"\u2022 {line}", st["body"]) for line in model.limits]
+    story.append(KeepTogether(limits))
     if model.key_images:
         heading = [_p("Key images", st["h2"])]
         slices = [k for k in model.key_images if k.kind != "nerve"]
@@ -214,9 +212,6 @@ def build_pdf(model: ReportModel) -> bytes:
                     KeepTogether([*heading, img, _p(f"{k.title}. {k.caption}", st["small"])])
                 )
                 heading = []
-    story.append(_p("Limits", st["h2"]))
-    for line in model.limits:
-        story.append(_p(f"\u2022 {line}", st["body"]))
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
         buf,

@@ -121,9 +121,18 @@ def _build(source, where: str, label, name, kind=None, vessel_type=None, nerve=N
         raise InputError(f"{source}: {where}: {exc}") from exc
 
 
+_EXPLICIT = re.compile(
+    r"^#\s*nvcview-structure\s+(?P<label>\d+)\s+(?P<kind>\S+)\s+(?P<vt>\S+)\s+(?P<nerve>\S+)\s*$",
+    re.MULTILINE,
+)
+
+
 def parse_itksnap(text: str, source="label description") -> list[Structure]:
     """Parse an ITK-SNAP label description file (``IDX R G B A VIS MSH "LABEL"``)."""
     out = []
+    explicit = {}  # our own comments carry kind / vessel type / nerve exactly
+    for m in _EXPLICIT.finditer(text):
+        explicit[m["label"]] = [None if v == "-" else v for v in (m["kind"], m["vt"], m["nerve"])]
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -138,7 +147,7 @@ def parse_itksnap(text: str, source="label description") -> list[Structure]:
             )
         if parts[0].strip() == "0":
             continue
-        out.append(_build(source, f"line {n}", parts[0], parts[7]))
+        out.append(_build(source, f"line {n}", parts[0], parts[7], *explicit.get(parts[0], ())))
     return _check(out, source)
 
 
@@ -152,6 +161,11 @@ def parse_slicer_ctbl(text: str, source="colour table") -> list[Structure]:
         parts = line.split()
         if len(parts) < 2:
             raise InputError(f"{source}: line {n}: expected IDX NAME R G B A")
+        if re.fullmatch(r"[-+.\d]+", parts[1]):
+            raise InputError(
+                f"{source}: line {n}: expected IDX NAME R G B A (Slicer) or "
+                'IDX R G B A VIS MSH "LABEL" (ITK-SNAP), got no name'
+            )
         if parts[0] == "0":
             continue
         # names may not contain spaces in Slicer tables; R G B A are the last four numbers
@@ -302,6 +316,10 @@ def format_itksnap(structures: list[Structure]) -> str:
         "# IDX   -R-  -G-  -B-  -A--  VIS MSH  LABEL",
         "################################################",
         '    0     0    0    0        0  0  0    "Clear Label"',
+    ]
+    lines[2:2] = [
+        f"# nvcview-structure {s.label} {s.kind} {s.vessel_type or '-'} {s.nerve or '-'}"
+        for s in sorted(structures, key=lambda s: s.label)
     ]
     for s in sorted(structures, key=lambda s: s.label):
         r, g, b = (round(255 * c) for c in s.color)

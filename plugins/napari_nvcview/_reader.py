@@ -25,6 +25,18 @@ def _is_dicom_file(path: Path) -> bool:
     return head[128:132] == b"DICM" or path.suffix.lower() in (".dcm", ".ima")
 
 
+def _dir_has_images(folder: Path, limit: int = 2000) -> bool:
+    """True when a folder holds a review or, among its first files, DICOM or NIfTI."""
+    if (folder / "review.json").exists():
+        return True
+    for n, p in enumerate(folder.rglob("*")):
+        if n >= limit:
+            return False
+        if p.is_file() and (is_nifti_path(p) or _is_dicom_file(p)):
+            return True
+    return False
+
+
 def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list] | None:
     """Return :func:`read_study` when nvcview can open ``path``, else None."""
     paths = [path] if isinstance(path, str) else list(path)
@@ -32,6 +44,8 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list
         return None
     for p in map(Path, paths):
         if p.is_dir():
+            if not _dir_has_images(p):
+                return None
             continue
         if not (is_nifti_path(p) or _is_dicom_file(p)):
             return None

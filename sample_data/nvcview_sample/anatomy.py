@@ -37,6 +37,11 @@ from nvcview_sample.shapes import MIRROR_X, Ellipsoid, HalfSpace, Tube
 #: where the AICA touches VII (parameter of make_phantom)
 CONTACT_SEGMENTS = ("RExP", "AS", "RDP", "cisternal")
 SIDES = ("left", "right")
+#: largest gap the design supports at each segment (mm): the nerve bends at the RDP,
+#: so a vessel far from it there would come closer to the cisternal segment instead
+MAX_GAP_MM = {"RExP": 3.0, "AS": 3.0, "RDP": 1.5, "cisternal": 3.0}
+#: largest indentation (mm); the facial nerve radius is 0.8-0.95 mm
+MAX_INDENT_MM = 0.5
 #: polyline sampling step of every tube centreline (mm)
 STEP_MM = 0.1
 #: arc length of the RExP contact from the exit point, and of the cisternal one past the RDP (mm)
@@ -162,7 +167,7 @@ def _contact_arc(segment: str, rdp_arc: float, total: float) -> float:
         return rdp_arc
     arc = rdp_arc + CISTERNAL_CONTACT_PAST_RDP_MM
     if arc > total - 2.0:
-        raise RuntimeError("phantom design: cisternal contact would fall inside the IAC")
+        raise ValueError("phantom design: cisternal contact would fall inside the IAC")
     return arc
 
 
@@ -171,19 +176,41 @@ AICA_ORIGIN = np.array([0.0, -10.5, 2.0])
 
 
 def _aica_polyline(
-    apex: np.ndarray, u: np.ndarray, d: np.ndarray, loop_radius: float, distal: np.ndarray
+    apex: np.ndarray,
+    u: np.ndarray,
+    d: np.ndarray,
+    loop_radius: float,
+    distal: np.ndarray,
+    pons: Ellipsoid | None = None,
 ) -> np.ndarray:
     """AICA centreline: basilar -> circular loop whose apex is ``apex`` -> distal branch.
 
     The loop lies in the plane (u, d) and bends away from the nerve along ``d``, so
     its apex is its point closest to a nerve lying on the other side of ``apex``.
+    With ``pons`` given, the proximal limb passes through a waypoint lifted 3 mm
+    off the pons so that it runs in the cistern rather than through the brainstem.
     """
     tm = np.radians(75.0)
     t = np.linspace(-tm, tm, 200)[:, None]
     arc = apex + loop_radius * np.sin(t) * u + loop_radius * (1 - np.cos(t)) * d
     tan0 = unit(np.cos(tm) * u - np.sin(tm) * d)
     tan1 = unit(np.cos(tm) * u + np.sin(tm) * d)
-    prox = hermite(AICA_ORIGIN, [1.0, 0.15, -0.1], arc[0], tan0, 600)
+    start_tan = np.array([1.0, 0.15, -0.1])
+    if pons is None:
+        prox = hermite(AICA_ORIGIN, start_tan, arc[0], tan0, 600)
+    else:
+        mid = 0.5 * (AICA_ORIGIN + arc[0])
+        for _ in range(60):
+            if pons.sdf(mid[None, :])[0] >= 3.0:
+                break
+            mid = pons.centre + 1.03 * (mid - pons.centre)
+        chord = unit(arc[0] - AICA_ORIGIN)
+        prox = np.concatenate(
+            [
+                hermite(AICA_ORIGIN, start_tan, mid, chord, 300)[:-1],
+                hermite(mid, chord, arc[0], tan0, 300),
+            ]
+        )
     distal_end = arc[-1] + 9.0 * unit(tan1 + distal)
     dist = hermite(arc[-1], tan1, distal_end, distal, 400)
     return resample(np.concatenate([prox[:-1], arc, dist[1:]]), STEP_MM)
@@ -224,9 +251,15 @@ def _design_aica(
         ]
     else:
         tilts = [[0.0, -1.0, -0.5], [0.0, -1.0, 0.3], [0.3, -0.6, -1.0], [0.0, -0.5, 1.0]]
+    # binormal directions: the axis point stays the closest one at any distance there
+    bend = tangent_at(vii_axis, min(s_contact + 1.0, arc_lengths(vii_axis)[-1]))[1]
+    bend = bend - tangent_at(vii_axis, max(s_contact - 1.0, 0.0))[1]
+    if np.linalg.norm(bend) > 1e-3:
+        binormal = unit(np.cross(t_c, bend))
+        tilts += [binormal, -binormal, binormal + [0.0, -0.5, 0.0], -binormal + [0.0, -0.5, 0.0]]
     distals = [np.array([0.2, 0.9, -0.2]), np.array([0.6, -0.3, -0.7])]
     best = None
-    for tilt in tilts:
+    for tilt, lift in [(t, None) for t in tilts] + [(t, pons) for t in tilts]:
         d = perp(np.asarray(tilt, float), t_c)
         b = unit(np.cross(d, t_c))
         for sign in (1.0, -1.0):
@@ -236,14 +269,14 @@ def _design_aica(
                 u = -u
             for distal in distals:
                 apex = p_c + (r7 + r_aica + target) * d
-                aica = _aica_polyline(apex, u, d, loop_radius, distal)
+                aica = _aica_polyline(apex, u, d, loop_radius, distal, lift)
                 for _ in range(5):  # translate along d until the exact gap is reached
                     c = polyline_closest(vii, aica)
                     err = (c["distance"] - r7 - r_aica) - target
                     if abs(err) < 1e-12:
                         break
                     apex = apex - err * d
-                    aica = _aica_polyline(apex, u, d, loop_radius, distal)
+                    aica = _aica_polyline(apex, u, d, loop_radius, distal, lift)
                 c = polyline_closest(vii, aica)
                 if abs(c["arc_a"] - s_contact) > 0.3:
                     continue
@@ -254,9 +287,10 @@ def _design_aica(
                     best = (score, aica, {"d": d, "u": u, "t": t_c, "apex": apex})
                 if score >= 0:
                     return aica, best[2]
-    if best is None or best[0] < -0.3:
-        raise RuntimeError(
-            "phantom design: no AICA loop reaches the requested place clear of CN VIII"
+    if best is None or best[0] < -0.5:
+        raise ValueError(
+            "phantom design: no AICA loop reaches the requested place clear of CN VIII "
+            "and the brainstem; try another seed or a smaller gap"
         )
     return best[1], best[2]
 
@@ -292,20 +326,24 @@ def build_anatomy(
     if segment not in CONTACT_SEGMENTS:
         raise ValueError(f"segment must be one of {CONTACT_SEGMENTS}, got {segment!r}")
     gap_mm, indent_mm = float(gap_mm), float(indent_mm)
-    if not np.isfinite(gap_mm) or gap_mm < 0 or gap_mm > 5:
-        raise ValueError(f"gap_mm must be between 0 and 5 mm, got {gap_mm}")
+    if not np.isfinite(gap_mm) or gap_mm < 0 or gap_mm > MAX_GAP_MM[segment]:
+        raise ValueError(
+            f"gap_mm must be between 0 and {MAX_GAP_MM[segment]} mm at segment {segment}, "
+            f"got {gap_mm}"
+        )
     if not np.isfinite(indent_mm) or indent_mm < 0:
         raise ValueError(f"indent_mm must be >= 0, got {indent_mm}")
+    if indent_mm > MAX_INDENT_MM:
+        raise ValueError(
+            f"indent_mm must be at most {MAX_INDENT_MM} mm (the facial nerve radius is "
+            f"0.8-0.95 mm), got {indent_mm}"
+        )
     if indent_mm > 0 and gap_mm > 0:
         raise ValueError("an indentation touches the nerve: give gap_mm=0 with indent_mm > 0")
 
     rng = np.random.default_rng([int(seed), 8])
     r7 = float(rng.uniform(0.8, 0.95))
     r8 = float(rng.uniform(1.1, 1.3))
-    if indent_mm > 0.6 * r7:
-        raise ValueError(
-            f"indent_mm must be at most 60% of the facial nerve radius ({0.6 * r7:.2f} mm)"
-        )
     r_aica = float(rng.uniform(0.7, 0.9))
     r_pica = float(rng.uniform(0.65, 0.8))
     r_va = float(rng.uniform(1.1, 1.25))

@@ -1,0 +1,156 @@
+"""``nvcview measure`` and measure_review on a tiny label map built here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nvcview.io.image import index_to_lps, lps_to_index, make_volume
+from nvcview.io.nifti import write_nifti
+from nvcview.review import ReaderCall, load_review, save_review
+from nvcview.review.colortable import write_itksnap
+from nvcview.review.slicer import write_markups
+from nvcview.review.store import measure_review
+from nvcview.structures import Structure
+
+from .conftest import make_review, oblique_affine
+
+# nerve slab rows 8..11 and vessel slab rows 16..19 along array axis 1 (0.6 mm):
+# their facing surfaces (voxel faces at 11.5 and 15.5) are 4 voxels apart
+NERVE_ROWS, VESSEL_ROWS = (8, 12), (16, 20)
+
+
+def _case(tmp_path):
+    arr = np.zeros((30, 28, 16), np.uint8)
+    arr[2:28, NERVE_ROWS[0] : NERVE_ROWS[1], 5:11] = 1
+    arr[12:18, VESSEL_ROWS[0] : VESSEL_ROWS[1], 5:11] = 2
+    aff = oblique_affine()
+    labels = make_volume(arr, aff)
+    ends = index_to_lps(aff, np.array([[2.0, 9.5, 7.5], [27.0, 9.5, 7.5]]))
+    review = make_review(
+        landmarks={"RExP": ends[0].tolist(), "RDP": (0.6 * ends[0] + 0.4 * ends[1]).tolist()},
+        nerve_path_lps=np.linspace(ends[0], ends[1], 12).tolist(),
+        calls=[ReaderCall(2, "none", "medium")],
+    )
+    spacing = np.linalg.norm(aff[:3, :3], axis=0)
+    expected_gap = (VESSEL_ROWS[0] - NERVE_ROWS[1]) * spacing[1]  # face to face, mm
+    return review, labels, expected_gap
+
+
+def _nvcview(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "nvcview", *map(str, args)], capture_output=True, text=True
+    )
+
+
+def test_measure_review_api(tmp_path):
+    review, labels, gap = _case(tmp_path)
+    save_review(review, tmp_path, labels)
+    (m,) = measure_review(load_review(tmp_path), tmp_path)
+    assert m.vessel_label == 2 and m.vessel_type == "AICA"
+    assert m.gap_mm == pytest.approx(gap, abs=0.15)
+    assert m.reader_grade == "none"
+    # closest points lie on the facing surfaces (array row 11.5 and 15.5)
+    aff = labels.affine
+    assert lps_to_index(aff, m.nerve_point_lps)[1] == pytest.approx(11.5, abs=0.3)
+    assert lps_to_index(aff, m.vessel_point_lps)[1] == pytest.approx(15.5, abs=0.3)
+
+
+def test_measure_cli_json_and_table(tmp_path):
+    review, labels, gap = _case(tmp_path)
+    save_review(review, tmp_path / "r", labels)
+    res = _nvcview("measure", tmp_path / "r", "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    (c,) = doc["contacts"]
+    assert c["vessel_label"] == 2 and c["vessel_type"] == "AICA"
+    assert c["gap_mm"] == pytest.approx(gap, abs=0.15)
+    assert c["reader_grade"] == "none" and c["suggested_grade"] in ("none", "contact")
+    assert np.linalg.norm(np.subtract(c["vessel_point_lps"], c["nerve_point_lps"])) == (
+        pytest.approx(c["gap_mm"], abs=0.01)
+    )
+    assert {"segment", "nerve_point_lps", "grade"} <= set(c)
+    assert "Doe" not in res.stdout  # no PHI printed
+    table = _nvcview("measure", tmp_path / "r" / "review.json")
+    assert table.returncode == 0, table.stderr
+    line = next(ln for ln in table.stdout.splitlines() if ln.startswith("2 "))
+    assert "AICA" in line and f"{c['gap_mm']:.2f}" in line
+
+
+def test_measure_cli_save_stores_measurements(tmp_path):
+    review, labels, gap = _case(tmp_path)
+    save_review(review, tmp_path, labels)
+    res = _nvcview("measure", tmp_path, "--save", "--actor", "cli-user")
+    assert res.returncode == 0, res.stderr
+    back = load_review(tmp_path)
+    assert back.measurements[0].gap_mm == pytest.approx(gap, abs=0.15)
+    from nvcview.review.audit import read_audit
+
+    assert read_audit(tmp_path)[-1]["actor"] == "cli-user"
+
+
+def test_measure_cli_on_slicer_itksnap_label_map(tmp_path):
+    review, labels, gap = _case(tmp_path)
+    write_nifti(labels, tmp_path / "seg.nii.gz")
+    write_itksnap(
+        [
+            Structure(1, "Facial nerve", "nerve", nerve="VII"),
+            Structure(2, "left AICA", "vessel", "AICA"),
+        ],
+        tmp_path / "seg.label",
+    )
+    # landmarks from Slicer, written in RAS as older Slicer versions do
+    ras = {k: (np.array(v) * [-1, -1, 1]).tolist() for k, v in review.landmarks.items()}
+    doc = {
+        "markups": [
+            {
+                "type": "Fiducial",
+                "coordinateSystem": "RAS",
+                "controlPoints": [{"label": k, "position": p} for k, p in ras.items()],
+            }
+        ]
+    }
+    (tmp_path / "lm.mrk.json").write_text(json.dumps(doc))
+    write_markups(tmp_path / "nerve.mrk.json", curve=np.array(review.nerve_path_lps))
+    res = _nvcview(
+        "measure",
+        tmp_path / "seg.nii.gz",
+        "--table",
+        tmp_path / "seg.label",
+        "--markups",
+        tmp_path / "lm.mrk.json",
+        "--markups",
+        tmp_path / "nerve.mrk.json",
+        "--reader",
+        "importer",
+        "--save-review",
+        tmp_path / "imported",
+        "--json",
+    )
+    assert res.returncode == 0, res.stderr
+    (c,) = json.loads(res.stdout)["contacts"]
+    assert c["gap_mm"] == pytest.approx(gap, abs=0.15)
+    imported = load_review(tmp_path / "imported")
+    assert imported.reader == "importer"
+    np.testing.assert_allclose(imported.landmarks["RDP"], review.landmarks["RDP"], atol=1e-6)
+    assert len(imported.nerve_path_lps) == 12
+
+
+def test_measure_cli_errors_are_one_line(tmp_path):
+    review, labels, _ = _case(tmp_path)
+    save_review(review, tmp_path / "r")  # no label map
+    res = _nvcview("measure", tmp_path / "r")
+    assert res.returncode == 2
+    assert "labels.nii.gz" in res.stderr and "missing" in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+    write_nifti(labels, tmp_path / "seg.nii.gz")
+    res = _nvcview("measure", tmp_path / "seg.nii.gz")
+    assert res.returncode == 2 and "structure table is needed" in res.stderr
+
+    res = _nvcview("measure", tmp_path / "seg.nii.gz", "--structures", "2=AICA")
+    assert res.returncode == 2 and "no facial nerve" in res.stderr

@@ -6,8 +6,9 @@ id, host, actor, since when) so that the second process gets a message naming th
 holder. The kernel drops the lock when the holder dies, even by SIGKILL, so a
 crashed editor never leaves a folder locked.
 
-Within one process the lock is re-entrant: an editor may hold it for a whole
-session and still call :func:`nvcview.review.store.save_review`.
+Within one process the lock is re-entrant for the thread holding it (an editor may
+hold it for a whole session and still call :func:`nvcview.review.store.save_review`);
+other threads of the process wait for it (up to :data:`THREAD_WAIT_S`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,20 @@ from nvcview.errors import NvcviewError
 
 LOCK_NAME = ".review.lock"
 
-_held: dict[str, list] = {}  # realpath of the folder -> [fd, depth]
-_held_guard = threading.Lock()
+#: per folder (realpath): the in-process state. Threads of one process serialise on the
+#: RLock (re-entrant for the thread that holds it); processes on the flock.
+_state: dict[str, _FolderState] = {}
+_state_guard = threading.Lock()
+#: how long a thread waits for another thread of the same process to finish a save
+THREAD_WAIT_S = 30.0
+
+
+class _FolderState:
+    def __init__(self) -> None:
+        self.rlock = threading.RLock()
+        self.fd: int | None = None
+        self.depth = 0
+        self.pid = 0
 
 
 class ReviewLockedError(NvcviewError):
@@ -87,10 +100,26 @@ class ReviewLock:
     def acquire(self) -> ReviewLock:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._key = os.path.realpath(self.folder)
-        with _held_guard:
-            if self._key in _held:
-                _held[self._key][1] += 1
-                return self
+        with _state_guard:
+            st = _state.setdefault(self._key, _FolderState())
+        if not st.rlock.acquire(timeout=max(self.timeout_s, THREAD_WAIT_S)):
+            raise ReviewLockedError(
+                f"{self.folder}: review is locked by another thread of this process",
+                self.folder,
+                {"pid": os.getpid()},
+            )
+        try:
+            if st.depth == 0 or st.pid != os.getpid():  # (a forked child takes its own)
+                st.fd = self._flock()
+                st.pid = os.getpid()
+                st.depth = 0
+            st.depth += 1
+        except BaseException:
+            st.rlock.release()
+            raise
+        return self
+
+    def _flock(self) -> int:
         path = self.folder / LOCK_NAME
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.timeout_s
@@ -123,24 +152,22 @@ class ReviewLock:
             os.pwrite(fd, json.dumps(holder).encode("utf-8"), 0)
         except OSError:
             pass  # holder info is a courtesy (e.g. disk full); the flock is what counts
-        with _held_guard:
-            _held[self._key] = [fd, 1]
-        return self
+        return fd
 
     def release(self) -> None:
-        with _held_guard:
-            entry = _held.get(self._key)
-            if entry is None:
-                return
-            entry[1] -= 1
-            if entry[1] > 0:
-                return
-            del _held[self._key]
-        fd = entry[0]
+        st = _state.get(self._key)
+        if st is None or st.depth == 0:
+            return
+        st.depth -= 1
         try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if st.depth == 0 and st.fd is not None:
+                fd, st.fd = st.fd, None
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd)
         finally:
-            os.close(fd)
+            st.rlock.release()
 
     def __enter__(self) -> ReviewLock:
         return self.acquire()

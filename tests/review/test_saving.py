@@ -150,6 +150,32 @@ def test_lock_is_reentrant_within_one_editor(tmp_path, review):
     assert load_review(tmp_path).impression == "second"
 
 
+def test_threads_of_one_process_take_turns(tmp_path, review, labels):
+    import threading
+
+    save_review(review, tmp_path, labels)
+    errors = []
+
+    def saver(name):
+        try:
+            for i in range(8):
+                r = load_review(tmp_path)
+                r.impression = f"{name} {i}"
+                save_review(r, tmp_path, labels, actor=name)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=saver, args=(f"t{k}",)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert len(read_audit(tmp_path)) == 1 + 3 * 8
+    assert load_review(tmp_path).impression.endswith(" 7")
+    assert [p.name for p in tmp_path.rglob(".tmp-*")] == []
+
+
 def test_lock_released_when_holder_is_killed(tmp_path, review):
     ctx = multiprocessing.get_context("fork")
     ready, release = ctx.Event(), ctx.Event()

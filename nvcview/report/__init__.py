@@ -104,6 +104,35 @@ def measure(review: Review, labels: Image) -> list[VesselMeasurement]:
     )
 
 
+def nerve_centreline(review: Review, labels: Image) -> np.ndarray | None:
+    """The facial nerve centreline (N, 3) LPS mm: the review's path, else derived.
+
+    When the reader drew no path, the engine derives one from the nerve label
+    (RExP -> IAC); None when there is no facial nerve label either.
+    """
+    if review.nerve_path_lps and len(review.nerve_path_lps) >= 2:
+        return np.asarray(review.nerve_path_lps, dtype=float)
+    from nvcview.measure import as_label_grid, derive_centreline, label_boxes
+    from nvcview.structures import find_facial_nerve
+
+    nerve = find_facial_nerve(review.structures)
+    if nerve is None:
+        return None
+    grid = as_label_grid(labels)
+    box = label_boxes(np.asarray(labels.array)).get(nerve.label)
+    if box is None:
+        return None
+    lm = review.landmarks
+    line = derive_centreline(
+        grid,
+        nerve.label,
+        box,
+        start_lps=np.asarray(lm["RExP"], dtype=float) if "RExP" in lm else None,
+        end_lps=np.asarray(lm["IAC"], dtype=float) if "IAC" in lm else None,
+    )
+    return np.asarray(line.points, dtype=float)
+
+
 def _scrubbed(review: Review) -> Review:
     from nvcview.report.deidentify import scrub_text
 
@@ -192,7 +221,7 @@ def write_reports(
     shown = _scrubbed(review) if deidentify else review
     images: list[KeyImage] = []
     if {"json", "html", "pdf"} & set(formats):
-        path = np.asarray(review.nerve_path_lps, dtype=float) if review.nerve_path_lps else None
+        path = nerve_centreline(review, labels)
         images = render_key_images(
             t2,
             measurements,

@@ -1,0 +1,44 @@
+"""write_reports in-process: derived centreline, T2-only reviews, clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from nvcview.errors import InputError
+from nvcview.report import parse_formats, write_reports
+from nvcview.review.model import SeriesRef
+
+
+def test_t2_only_review_without_nerve_path_still_gets_the_reformat(synth_case, tmp_path):
+    review = dataclasses.replace(
+        synth_case["review"],
+        nerve_path_lps=[],
+        series=[s for s in synth_case["review"].series if s.role == "T2"],
+    )
+    written = write_reports(review, synth_case["folder"], tmp_path, formats=("json", "html"))
+    assert set(written) == {"json", "html", "images"}
+    doc = json.loads(written["json"].read_text())
+    kinds = [k["kind"] for k in doc["key_images"]]
+    assert kinds.count("nerve") == 1 and "axial" in kinds
+    assert [s["role"] for s in doc["series"]] == ["T2"]
+    for k in doc["key_images"]:
+        assert (tmp_path / k["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_series_folder_is_named_in_the_error(synth_case, tmp_path):
+    review = dataclasses.replace(
+        synth_case["review"],
+        series=[SeriesRef(synth_case["t2_uid"], "T2", str(tmp_path / "gone"))],
+    )
+    with pytest.raises(InputError, match="gone.*does not exist"):
+        write_reports(review, synth_case["folder"], tmp_path / "out", formats=("json",))
+
+
+def test_parse_formats():
+    assert parse_formats("json, pdf") == ("json", "pdf")
+    assert parse_formats("all") == ("json", "html", "pdf", "sr", "seg")
+    with pytest.raises(InputError, match="docx"):
+        parse_formats("json,docx")

@@ -492,6 +492,13 @@ class ReviewWidget(QWidget):
         """Take over layers that readers or sample data put into the viewer."""
         nv = layer.metadata.get(META_KEY, {})
         if nv.get("session") is not None and self.session is not nv["session"]:
+            # a labels layer from the reader or the sample data: it becomes the
+            # widget's labels layer (replacing one made for the bare series)
+            old = self._layer(LABELS_NAME)
+            if old is not None and old is not layer:
+                self.viewer.layers.remove(old)
+            layer.name = LABELS_NAME
+            layer.events.paint.connect(self._on_paint)
             self.load_session(nv["session"])
             return
         role, img = nv.get("role"), nv.get("image")

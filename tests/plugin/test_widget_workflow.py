@@ -132,3 +132,6 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     assert widget2.reader_edit.text() == "dr-test"
     assert widget2.measurement_rows() == widget.measurement_rows()
     assert len(viewer2.layers[LANDMARKS_NAME].data) == 3
+    # one labels layer, the widget's, showing the reopened label map
+    assert [lyr.name for lyr in viewer2.layers if lyr._type_string == "labels"] == [LABELS_NAME]
+    assert viewer2.layers[LABELS_NAME].data.max() == max(x.label for x in s2.structures)

@@ -22,7 +22,7 @@ from nvcview.measure.centreline import Centreline, derive_centreline
 from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid, label_boxes
 from nvcview.measure.records import GRADES, MeasureSettings, VesselMeasurement
 from nvcview.measure.segments import classify_segment
-from nvcview.measure.surface import DEFAULT_SIGMA_VOX, GapResult, gap_between_labels
+from nvcview.measure.surface import GapResult, gap_between_labels, smoothing_sigma_vox
 from nvcview.structures import Structure, find_cn8, find_facial_nerve, vessels
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,7 @@ class CaseMeasurer:
         (N, 3) LPS mm facial nerve centreline from the RExP to the IAC. When
         omitted it is derived from the nerve label (and re-derived after edits).
     settings : MeasureSettings, optional
-        Thresholds.
-    sigma_vox : float
-        Anti-aliasing of masks before marching cubes, voxels.
+        Thresholds and the surface smoothing (``surface_sigma_mm``).
 
     Examples
     --------
@@ -74,13 +72,15 @@ class CaseMeasurer:
         landmarks: Mapping[str, Sequence[float]] | None = None,
         centreline: np.ndarray | None = None,
         settings: MeasureSettings | None = None,
-        *,
-        sigma_vox: float = DEFAULT_SIGMA_VOX,
     ) -> None:
         self.grid = as_label_grid(labels)
         self.structures = list(structures)
         self.settings = settings or MeasureSettings()
-        self.sigma_vox = sigma_vox
+        self.sigma_vox = smoothing_sigma_vox(
+            self.grid.spacing_mm,
+            self.settings.surface_sigma_mm,
+            self.settings.surface_min_sigma_vox,
+        )
         nerve = find_facial_nerve(self.structures)
         if nerve is None:
             raise InputError(

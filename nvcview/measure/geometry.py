@@ -169,10 +169,15 @@ class NerveGeometry:
 
     @classmethod
     def build(
-        cls, grid: LabelGrid, label: int, box: Box, centreline: Centreline, sigma_vox: float
+        cls,
+        grid: LabelGrid,
+        label: int,
+        box: Box,
+        centreline: Centreline,
+        sigma_vox: tuple[float, float, float],
     ) -> NerveGeometry:
         """Mesh the nerve inside its box (plus a margin) and project it on the centreline."""
-        margin = 3 + int(np.ceil(3 * sigma_vox))
+        margin = 3 + int(np.ceil(3 * max(sigma_vox)))
         lo = np.array([max(0, s.start - margin) for s in box])
         hi = np.array([min(n, s.stop + margin) for s, n in zip(box, grid.array.shape, strict=True)])
         win = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))

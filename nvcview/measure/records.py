@@ -43,6 +43,11 @@ class MeasureSettings:
     deviation_window_mm : float
         Deviation is the displacement of the centreline at the contact from the
         chord joining the points this arc length before and after it (mm).
+    surface_sigma_mm : float
+        Gaussian anti-aliasing of the binary masks before the sub-voxel surface
+        is extracted (mm); see :mod:`nvcview.measure.surface`.
+    surface_min_sigma_vox : float
+        The same, at least this many voxels along each array axis.
     """
 
     contact_factor: float = 1.0
@@ -55,6 +60,8 @@ class MeasureSettings:
     proximal_cisternal_mm: float = 4.0
     indentation_ring_mm: float = 4.0
     deviation_window_mm: float = 3.0
+    surface_sigma_mm: float = 0.3
+    surface_min_sigma_vox: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,6 +10,7 @@ from nvcview.review.store import (
     load_labels,
     load_review,
     reopen_review,
+    restore_version,
     save_review,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "load_labels",
     "load_review",
     "reopen_review",
+    "restore_version",
     "review_from_dict",
     "review_to_dict",
     "save_review",

@@ -36,8 +36,10 @@ from nvcview.review.document import review_from_dict, review_to_dict
 from nvcview.review.history import (
     DEFAULT_LIMIT,
     HISTORY_DIR,
+    HistoryEntry,
     history_stamp,
     keep_previous,
+    list_history,
     prune_history,
 )
 from nvcview.review.lock import ReviewLock
@@ -82,6 +84,7 @@ __all__ = [
     "measure_review",
     "load_review",
     "reopen_review",
+    "restore_version",
     "review_from_dict",
     "review_to_dict",
     "save_review",
@@ -540,5 +543,70 @@ def reopen_review(
             actor=actor,
             _allow_final=True,
             _audit={"action": "reopen", "reason": reason},
+        )
+    return review
+
+
+def restore_version(
+    folder: str | os.PathLike,
+    entry: HistoryEntry | str | os.PathLike,
+    *,
+    actor: str,
+    lock_timeout_s: float = 0.0,
+) -> Review:
+    """Make a kept previous version the current one again (a logged save; nothing is lost).
+
+    The current ``review.json`` and label map go to the history as with any save.
+    The label map that belonged to the restored version is found by its SHA-256
+    among the kept label maps; when none matches, the current label map stays.
+
+    Parameters
+    ----------
+    folder : path-like
+        Review folder.
+    entry : HistoryEntry or path-like
+        A ``review`` entry from :func:`~nvcview.review.history.list_history`.
+    actor : str
+        Who restores (audit trail).
+
+    Returns
+    -------
+    Review
+        The restored review, as now saved.
+
+    Raises
+    ------
+    ReviewFinalError
+        The current review is final (reopen it first).
+    SchemaError, InputError
+        The kept version cannot be read.
+    """
+    folder = Path(folder)
+    path = Path(entry.path if isinstance(entry, HistoryEntry) else entry)
+    if not path.is_absolute() and not path.exists():
+        path = folder / HISTORY_DIR / path
+    if not actor:
+        raise InputError(f"{folder}: restoring a version needs an actor (who restores it)")
+    with ReviewLock(folder, actor=actor, timeout_s=lock_timeout_s):
+        review = load_review(path)
+        labels = None
+        note = "label map of that version not kept; current label map unchanged"
+        if review.labelmap_sha256:
+            current = _labelmap_file(review, folder)
+            candidates = [current] + [e.path for e in reversed(list_history(folder, "labels"))]
+            for cand in candidates:
+                if cand.exists() and _sha256(cand) == review.labelmap_sha256:
+                    if cand != current:
+                        labels = read_nifti(cand)
+                        note = f"label map restored from {cand.name}"
+                    else:
+                        note = "label map unchanged (same as the restored version's)"
+                    break
+        save_review(
+            review,
+            folder,
+            labels,
+            actor=actor,
+            _audit={"action": "restore", "restored_from": path.name, "note": note},
         )
     return review

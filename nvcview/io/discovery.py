@@ -13,14 +13,18 @@ data, ...). Files that look like DICOM but cannot be parsed are reported in
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -119,20 +123,70 @@ class ScanResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+_TEXT_VRS = frozenset(
+    ("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR")
+)
+_BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
+
+
+@functools.cache
+def _tag(keyword: str) -> int:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    return tag
+
+
+def _value(ds: Dataset, keyword: str):
+    """Value of ``keyword`` in ``ds``, decoding raw ASCII/binary elements directly.
+
+    pydicom converts raw elements on attribute access, which dominates header-only
+    scans of large series; the common value representations are decoded here and
+    anything else (non-ASCII text, sequences, unusual VRs) goes through pydicom.
+    """
+    tag = _tag(keyword)
+    elem = ds.get_item(tag)
+    if elem is None:
+        return None
+    if not isinstance(elem, RawDataElement):
+        return elem.value
+    raw = elem.value
+    if raw is None or len(raw) == 0:
+        return None
+    vr = elem.VR or dictionary_VR(tag)
+    if vr in _TEXT_VRS:
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            return ds[tag].value
+        text = text.strip(" \x00")
+        if "\\" in text:
+            return [part.strip(" \x00") for part in text.split("\\")]
+        return text
+    code = _BINARY_VRS.get(vr)
+    encoding = ds.original_encoding
+    if code is not None and encoding is not None and encoding[1] is not None:
+        size = struct.calcsize(code)
+        if len(raw) % size == 0:
+            values = struct.unpack(("<" if encoding[1] else ">") + code * (len(raw) // size), raw)
+            return values[0] if len(values) == 1 else list(values)
+    return ds[tag].value
+
+
 def _str(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword, "")
+    value = _value(ds, keyword)
     if value is None:
         return ""
-    if isinstance(value, pydicom.multival.MultiValue):
+    if isinstance(value, list | pydicom.multival.MultiValue):
         return "\\".join(str(v) for v in value)
     return str(value).strip()
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword, None)
+    value = _value(ds, keyword)
     if value is None or value == "":
         return None
-    if isinstance(value, pydicom.multival.MultiValue):
+    if isinstance(value, list | pydicom.multival.MultiValue):
         value = value[0] if len(value) else None
         if value is None:
             return None
@@ -143,10 +197,10 @@ def _int(ds: Dataset, keyword: str) -> int | None:
 
 
 def _float(ds: Dataset, keyword: str) -> float | None:
-    value = ds.get(keyword, None)
+    value = _value(ds, keyword)
     if value is None or value == "":
         return None
-    if isinstance(value, pydicom.multival.MultiValue):
+    if isinstance(value, list | pydicom.multival.MultiValue):
         if not len(value):
             return None
         value = value[0]
@@ -158,9 +212,11 @@ def _float(ds: Dataset, keyword: str) -> float | None:
 
 
 def _vector(ds: Dataset, keyword: str, n: int) -> np.ndarray | None:
-    value = ds.get(keyword, None)
+    value = _value(ds, keyword)
     if value is None or value == "":
         return None
+    if not isinstance(value, list | pydicom.multival.MultiValue):
+        value = [value]
     try:
         arr = np.array([float(v) for v in value], dtype=np.float64)
     except (TypeError, ValueError):
@@ -335,8 +391,17 @@ def _looks_like_dicom(path: str) -> bool:
     return len(head) >= 132 and head[128:132] == b"DICM"
 
 
-def read_file_records(path: str) -> tuple[list[FrameRecord], PatientInfo | None, str | None]:
+def read_file_records(
+    path: str, known_series: set[str] | frozenset[str] = frozenset()
+) -> tuple[list[FrameRecord], PatientInfo | None, str | None]:
     """Read one file's header into records.
+
+    Parameters
+    ----------
+    path : str
+        File to read.
+    known_series : set of str
+        Series whose patient information was already collected (not read again).
 
     Returns
     -------
@@ -376,7 +441,8 @@ def read_file_records(path: str) -> tuple[list[FrameRecord], PatientInfo | None,
         records = [base]  # legacy multi-frame: no per-frame geometry; refused on load
     else:
         records = [base]
-    return records, patient_info(ds), None
+    patient = None if base.series_uid in known_series else patient_info(ds)
+    return records, patient, None
 
 
 def iter_files(path: Path) -> Iterable[str]:
@@ -411,7 +477,7 @@ def scan(path: str | os.PathLike) -> ScanResult:
     result = ScanResult(root=str(root))
     for file in iter_files(root):
         try:
-            records, patient, reason = read_file_records(file)
+            records, patient, reason = read_file_records(file, result.patients.keys())
         except InputError as exc:
             if root.is_file():
                 raise

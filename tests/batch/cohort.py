@@ -96,3 +96,32 @@ def write_review(
     )
     save_review(review, folder, make_volume(labels_array(), AFFINE))
     return folder
+
+
+def write_phantom_case(root: Path, name: str, *, seed: int, side: str, gap_mm: float) -> Path:
+    """A phantom case (nvcview_sample) under ``root/name`` with two readers.
+
+    ``review/`` is the ground-truth review (reader "truth"); ``reader2/`` is a
+    copy whose reader grades the phantom's conflict vessel "indentation" and puts
+    the RDP 1 mm further along the nerve. Returns the case folder.
+    """
+    import json
+    import shutil
+
+    from nvcview_sample import write_sample
+
+    case = root / name
+    paths = write_sample(case, seed=seed, side=side, gap_mm=gap_mm)
+    second = case / "reader2"
+    shutil.copytree(paths.review_dir, second, ignore=shutil.ignore_patterns(".*", "audit.jsonl"))
+    doc = json.loads((second / "review.json").read_text(encoding="utf-8"))
+    doc["reader"] = "reader2"
+    label = json.loads(paths.truth.read_text(encoding="utf-8"))["conflict"]["vessel_label"]
+    doc["calls"] = [c for c in doc["calls"] if c["vessel_label"] != label] + [
+        {"vessel_label": label, "grade": "indentation", "confidence": "medium", "comment": ""}
+    ]
+    rdp = np.asarray(doc["landmarks"]["RDP"], dtype=float)
+    iac = np.asarray(doc["landmarks"]["IAC"], dtype=float)
+    doc["landmarks"]["RDP"] = (rdp + (iac - rdp) / np.linalg.norm(iac - rdp)).tolist()
+    (second / "review.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    return case

@@ -70,8 +70,34 @@ class Intensity:
         return np.clip((values - self.low) / (self.high - self.low), 0.0, 1.0)
 
 
+def _index_points(image: Image, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(image.array)
+    if arr.ndim != 3:
+        arr = arr.reshape(arr.shape[:3])
+    pts = np.asarray(points, dtype=np.float64)
+    return arr, lps_to_index(image.affine, pts.reshape(-1, 3)).T
+
+
+def _crop(arr: np.ndarray, idx: np.ndarray, margin: int = 2):
+    """The part of ``arr`` the fractional indices ``idx`` (3, N) touch, and its offset."""
+    shape = np.array(arr.shape)
+    lo = np.clip(np.floor(idx.min(axis=1)).astype(int) - margin, 0, shape)
+    hi = np.clip(np.ceil(idx.max(axis=1)).astype(int) + margin + 1, 0, shape)
+    if np.any(hi <= lo):
+        return None, lo
+    return arr[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], lo
+
+
+def _outside(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    shape = np.array(arr.shape)[:, None]
+    return np.any((idx < -0.5) | (idx > shape - 0.5), axis=0)
+
+
 def sample_world(image: Image, points: np.ndarray, order: int = 1) -> np.ndarray:
     """Sample an image at (..., 3) LPS mm points; outside the volume gives NaN.
+
+    Only the part of the volume the points touch is read, so large volumes
+    cost little.
 
     Parameters
     ----------
@@ -82,18 +108,46 @@ def sample_world(image: Image, points: np.ndarray, order: int = 1) -> np.ndarray
     order : int
         Interpolation order (0 for label maps).
     """
-    pts = np.asarray(points, dtype=np.float64)
-    idx = lps_to_index(image.affine, pts.reshape(-1, 3)).T
-    arr = np.asarray(image.array)
-    if arr.ndim != 3:
-        arr = arr.reshape(arr.shape[:3])
+    out_shape = np.asarray(points).shape[:-1]
+    arr, idx = _index_points(image, points)
+    sub, lo = _crop(arr, idx)
+    if sub is None:
+        return np.full(out_shape, np.nan, dtype=np.float32)
     values = ndimage.map_coordinates(
-        arr.astype(np.float32) if order else arr, idx, order=order, mode="constant", cval=0
+        sub.astype(np.float32) if order else sub,
+        idx - lo[:, None],
+        order=order,
+        mode="nearest",
     ).astype(np.float32)
-    shape = np.array(arr.shape)[:, None]
-    outside = np.any((idx < -0.5) | (idx > shape - 0.5), axis=0)
-    values[outside] = np.nan
-    return values.reshape(pts.shape[:-1])
+    values[_outside(arr, idx)] = np.nan
+    return values.reshape(out_shape)
+
+
+def structure_fractions(
+    labels: Image, points: np.ndarray, structures: Sequence[Structure]
+) -> dict[int, np.ndarray]:
+    """Per structure, its mask linearly interpolated at (..., 3) LPS points (0..1).
+
+    Contouring these at 0.5 gives outlines that follow the label map's voxel
+    surfaces smoothly instead of nearest-neighbour staircases.
+    """
+    out_shape = np.asarray(points).shape[:-1]
+    arr, idx = _index_points(labels, points)
+    sub, lo = _crop(arr, idx)
+    if sub is None:
+        return {}
+    outside = _outside(arr, idx)
+    present = set(np.unique(sub).tolist())
+    fractions = {}
+    for st in structures:
+        if st.label not in present:
+            continue
+        f = ndimage.map_coordinates(
+            (sub == st.label).astype(np.float32), idx - lo[:, None], order=1, mode="nearest"
+        )
+        f[outside] = 0.0
+        fractions[st.label] = f.reshape(out_shape)
+    return fractions
 
 
 def plane_points(
@@ -117,14 +171,11 @@ def fuse(t2: np.ndarray, tof: np.ndarray | None, t2_win: Intensity, tof_win: Int
     return rgb
 
 
-def _draw_outlines(ax, labels_plane: np.ndarray, xs, ys, structures: Sequence[Structure]):
-    lab = np.nan_to_num(labels_plane, nan=0).astype(np.int64)
-    for s in structures:
-        mask = lab == s.label
-        if mask.any() and not mask.all():
-            ax.contour(
-                xs, ys, mask.astype(np.float32), levels=[0.5], colors=[s.color], linewidths=1.2
-            )
+def _draw_outlines(ax, fractions: dict[int, np.ndarray], xs, ys, structures):
+    by_label = {st.label: st for st in structures}
+    for label, f in fractions.items():
+        if f.max() > 0.5 and f.min() < 0.5:
+            ax.contour(xs, ys, f, levels=[0.5], colors=[by_label[label].color], linewidths=1.2)
 
 
 def _text(ax, x, y, s, **kw):
@@ -227,7 +278,7 @@ def render_slice(
         interpolation="bilinear",
     )
     if labels is not None and structures:
-        _draw_outlines(ax, sample_world(labels, pts, order=0), s, s, structures)
+        _draw_outlines(ax, structure_fractions(labels, pts, structures), s, s, structures)
     points_px = {}
     projected = {}
     for name, p in (points or {}).items():
@@ -349,7 +400,7 @@ def render_nerve_reformat(
         rgb = fuse(
             sample_world(t2, grid), sample_world(tof, grid) if tof is not None else None, *windows
         )
-        lab = sample_world(labels, grid, order=0) if labels is not None else None
+        lab = structure_fractions(labels, grid, structures) if labels is not None else None
         panels.append((rgb, lab, n))
     width_mm = arc[-1] - arc[0]
     height_mm = 2 * half_height_mm

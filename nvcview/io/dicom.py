@@ -53,6 +53,8 @@ def discover(
     bad = ", ".join(os.path.basename(p) for p, _ in result.unreadable[:5])
     if len(result.unreadable) > 5:
         bad += f" and {len(result.unreadable) - 5} more"
+    if result.unreadable:
+        log.warning("%s: %d unreadable file(s) skipped: %s", path, len(result.unreadable), bad)
     for stack in stacks:
         _check_truncation(stack)
         if result.unreadable:

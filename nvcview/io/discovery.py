@@ -481,7 +481,7 @@ def scan(path: str | os.PathLike) -> ScanResult:
         except InputError as exc:
             if root.is_file():
                 raise
-            log.warning("skipping %s", exc)
+            log.debug("skipping %s", exc)
             result.unreadable.append((file, str(exc)))
             continue
         if reason:

@@ -19,6 +19,31 @@ from pydicom.uid import (
     generate_uid,
 )
 
+#: JPEG Lossless, Non-Hierarchical, First-Order Prediction (process 14, selection value 1)
+JPEG_LOSSLESS = "1.2.840.10008.1.2.4.70"
+
+
+def transcode_jpeg_lossless(path: Path) -> None:
+    """Re-encode a file in place as JPEG lossless with GDCM (pydicom cannot encode it)."""
+    import gdcm
+
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(path))
+    assert reader.Read(), path
+    change = gdcm.ImageChangeTransferSyntax()
+    change.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.JPEGLosslessProcess14_1))
+    change.SetInput(reader.GetImage())
+    assert change.Change(), path
+    writer = gdcm.ImageWriter()
+    writer.SetFileName(str(path))
+    writer.SetFile(reader.GetFile())
+    writer.SetImage(change.GetOutput())
+    assert writer.Write(), path
+    assert pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID == (
+        JPEG_LOSSLESS
+    )
+
+
 PLANES = {
     # row direction (along a row, increasing column), column direction (down the rows)
     "axial": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
@@ -197,10 +222,12 @@ def write_series(
         if echo_number is not None:
             ds.EchoNumbers = echo_number
         ds.PixelData = np.ascontiguousarray(stored[k]).tobytes()
-        if compress:
+        if compress and compress != JPEG_LOSSLESS:
             ds.compress(compress)
         path = folder / f"{prefix}{slot + 1:04d}.dcm"
         ds.save_as(path, enforce_file_format=True)
+        if compress == JPEG_LOSSLESS:
+            transcode_jpeg_lossless(path)
         paths.append(path)
     return SyntheticSeries(folder, series_uid, paths, stored, affine, slope, intercept)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dicom_factory import assert_same_world, write_enhanced, write_series
-from pydicom.uid import JPEG2000Lossless, RLELossless
+from dicom_factory import JPEG_LOSSLESS, assert_same_world, write_enhanced, write_series
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 from references import dcm2niix, sitk_file, sitk_series
 
 import nvcview
@@ -42,6 +42,16 @@ CASES = {
         bits_stored=12,
         compress=JPEG2000Lossless,
         shape=(12, 36, 32),  # openjpeg needs >= 32 pixels
+    ),
+    "jpeg_ls": dict(plane="coronal", order="shuffle", dtype=np.uint16, compress=JPEGLSLossless),
+    "jpeg_lossless": dict(
+        plane="sagittal",
+        tilt_deg=(0, 0, 4),
+        dtype=np.int16,
+        bits_stored=16,
+        slope=1.0,
+        intercept=-1024.0,
+        compress=JPEG_LOSSLESS,
     ),
 }
 

@@ -10,6 +10,7 @@ import highdicom as hd
 import nibabel
 import numpy as np
 import pydicom
+import pydicom.data
 import pytest
 from dicom_factory import assert_same_world
 from pydicom.data import get_testdata_file
@@ -88,3 +89,26 @@ def test_nibabel_anatomical_nifti():
     np.testing.assert_array_equal(image.array, np.asarray(nii.dataobj))
     (meta,) = nvcview.list_series(path)
     assert meta.shape == image.array.shape
+
+
+def test_pydicom_dicomdir_tree(caplog):
+    """pydicom's DICOMDIR test tree: DICOMDIRs skipped, header-only files named, CT loads."""
+    from references import sitk_series
+
+    root = os.path.join(os.path.dirname(pydicom.data.__file__), "test_files", "dicomdirtests")
+    with caplog.at_level("WARNING", logger="nvcview"):
+        metas = nvcview.list_series(root)
+    assert all("DICOMDIR" not in m.source_path for m in metas)
+    # the 50 TINY_ALPHA files stop before their pixel data: one warning line, not fifty
+    warnings = [r for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(warnings) == 1 and "50 unreadable file(s)" in warnings[0].getMessage()
+    volumes = [m for m in metas if not any(w.startswith("not loadable") for w in m.warnings)]
+    volumes = [m for m in volumes if m.shape[0] > 1]
+    assert [(m.modality, m.shape, m.orientation) for m in volumes] == [("CT", (5, 16, 16), "axial")]
+    (ct,) = volumes
+    image = nvcview.load(root, series_uid=ct.volume_id)
+    arr, aff = sitk_series(ct.source_path, ct.series_uid)
+    assert_same_world(image.array, image.affine, arr, aff, label="SimpleITK")
+    # a CT series with most slices removed is refused as a missing-slice stack
+    broken = [m for m in metas if any("missing slice" in w for w in m.warnings)]
+    assert broken and broken[0].modality == "CT"

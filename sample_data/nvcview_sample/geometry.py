@@ -187,7 +187,8 @@ def point_polyline_distance(
         a, b = line[lo], line[lo + 1]
         ab = b - a
         t = np.clip(np.einsum("ij,ij->i", p - a, ab) / np.einsum("ij,ij->i", ab, ab), 0, 1)
-        dd = np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
+        diff = p - (a + t[:, None] * ab)
+        dd = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         best = np.minimum(best, dd)
     out[ok] = best
     return out

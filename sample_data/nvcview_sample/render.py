@@ -95,7 +95,7 @@ def layers(anatomy: Anatomy) -> list[Layer]:
             lateral = 14.0 - side * p[:, 0]
             box = np.maximum(lateral, -35.0 - p[:, 1])
             solid = np.maximum(np.maximum(plane.sdf(p), ridge.sdf(p)), box)
-            return np.maximum(solid, -canal.sdf(p, band=6.0))
+            return np.maximum(solid, -canal.sdf(p))
 
         return f
 

@@ -43,7 +43,7 @@ class Tube:
         r = self.radius + margin
         return self.points.min(axis=0) - r, self.points.max(axis=0) + r
 
-    def sdf(self, p: np.ndarray, band: float = 3.0) -> np.ndarray:
+    def sdf(self, p: np.ndarray, band: float = 1.0) -> np.ndarray:
         """Signed distance (mm) of (P, 3) points; clipped to ``radius + band`` far away."""
         p = np.asarray(p, dtype=np.float64)
         far = self.radius + band
@@ -74,8 +74,9 @@ class Ellipsoid:
     def sdf(self, p: np.ndarray) -> np.ndarray:
         """Approximate signed distance (mm), exact on the surface (zero set)."""
         q = (np.asarray(p, dtype=np.float64) - self.centre) / self.semi_axes
-        k0 = np.linalg.norm(q, axis=1)
-        k1 = np.linalg.norm(q / self.semi_axes, axis=1)
+        k0 = np.sqrt(np.einsum("ij,ij->i", q, q))
+        q2 = q / self.semi_axes
+        k1 = np.sqrt(np.einsum("ij,ij->i", q2, q2))
         with np.errstate(divide="ignore", invalid="ignore"):
             d = k0 * (k0 - 1.0) / k1
         return np.where(k1 > 0, d, -self.semi_axes.min())

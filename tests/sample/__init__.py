@@ -1,0 +1,1 @@
+"""Tests of the synthetic CPA phantom (sample_data/nvcview_sample)."""

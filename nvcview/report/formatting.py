@@ -60,7 +60,8 @@ def grade_with_depth(row: dict) -> str:
     return text
 
 
-def far_line(rows: list[dict]) -> str:
+def far_line(rows: list[dict], near_mm: float | None = None) -> str:
     """One line naming the vessels measured but not near the nerve."""
     items = ", ".join(f"{r['vessel_name']} {mm(r['gap_mm'])}" for r in rows)
-    return f"Further vessels, not near the nerve (gap): {items}."
+    limit = f" (gap > {mm(near_mm)})" if near_mm is not None else ""
+    return f"Further vessels, not near the nerve{limit}: {items}."

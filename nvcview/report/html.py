@@ -46,6 +46,7 @@ def render_html(model: ReportModel) -> str:
             landmarks=model.landmarks,
             vessels=model.near_vessels(),
             far=model.far_vessels(),
+            settings=model.settings,
             limits=model.limits,
             images=images,
             f=fmt,

@@ -528,7 +528,7 @@ def render_key_images(
                 KeyImage(
                     key=f"vessel{m.vessel_label}-{plane}",
                     kind=plane,
-                    title=f"{m.vessel_name}: {plane}",
+                    title=f"{m.vessel_name[:1].upper()}{m.vessel_name[1:]}: {plane}",
                     caption=(
                         f"{plane.capitalize()} T2 with TOF fused (red) through the closest "
                         f"point of the {m.vessel_name} to the facial nerve; green line: gap "

@@ -173,7 +173,7 @@ def build_pdf(model: ReportModel) -> bytes:
     vt.setStyle(TableStyle(style))
     story.append(vt)
     if far:
-        story.append(_p(fmt.far_line(far), st["body"]))
+        story.append(_p(fmt.far_line(far, model.settings.get("near_mm")), st["body"]))
     lm = "; ".join(f"{k} ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f})" for k, p in model.landmarks.items())
     story.append(
         _p(

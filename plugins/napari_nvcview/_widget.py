@@ -43,6 +43,7 @@ from napari_nvcview.layers import (
     PATH_NAME,
     WINDOW_PRESETS,
     WORLD_AXES,
+    camera,
     image_layer,
     labels_from_layer,
     labels_layer,
@@ -591,7 +592,6 @@ class ReviewWidget(QWidget):
                 face_color="yellow",
                 features={"name": np.array([], dtype=object)},
                 text={"string": "{name}", "color": "yellow", "size": 10, "anchor": "upper_left"},
-                out_of_slice_display=True,
             )
             lm.events.data.connect(self._on_landmarks_moved)
         if self._layer(PATH_NAME) is None:
@@ -604,7 +604,6 @@ class ReviewWidget(QWidget):
                 size=1.0,
                 face_color="yellow",
                 border_color="black",
-                out_of_slice_display=True,
             )
         if self._layer(CONTACT_NAME) is None:
             self.viewer.add_vectors(
@@ -615,7 +614,7 @@ class ReviewWidget(QWidget):
                 axis_labels=WORLD_AXES,
                 edge_width=0.5,
                 edge_color="lime",
-                out_of_slice_display=True,
+                projection_mode="all",
                 vector_style="line",
             )
 
@@ -866,7 +865,7 @@ class ReviewWidget(QWidget):
         if self.viewer.dims.ndim >= 3:
             self.viewer.dims.set_point(range(3), world)
         disp = list(self.viewer.dims.displayed)
-        self.viewer.camera.center = tuple(world[disp]) if len(disp) == 2 else tuple(world)
+        camera(self.viewer).center = tuple(world[disp]) if len(disp) == 2 else tuple(world)
 
     def centre_on_row(self, row: int) -> None:
         """Centre the views on the contact of a measurement row."""

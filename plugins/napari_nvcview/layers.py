@@ -186,13 +186,33 @@ def lps_to_world_points(lps: np.ndarray) -> np.ndarray:
     return lps_to_world(np.asarray(lps, float).reshape(-1, 3))
 
 
+def camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, else ``viewer.camera``)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def overlay(viewer, name: str):
+    """A canvas overlay, ``"text"`` or ``"scale_bar"``, across napari versions."""
+    canvas = getattr(viewer, "canvas", None)
+    if canvas is not None and hasattr(canvas, "overlays"):
+        return canvas.overlays[name]
+    return getattr(viewer, {"text": "text_overlay", "scale_bar": "scale_bar"}[name])
+
+
 def set_plane(viewer, plane: str) -> None:
-    """Show the axial, coronal or sagittal plane in radiological convention."""
+    """Show the axial, coronal or sagittal plane in radiological convention.
+
+    Axial: anterior up, patient's right on the screen's left. Coronal: superior
+    up, right on the left. Sagittal: superior up, anterior on the left. The
+    plane and its convention are written on the canvas, with a mm scale bar.
+    """
     order, vertical = PLANES[plane]
     viewer.dims.ndisplay = 2
     if viewer.dims.ndim >= 3:
         viewer.dims.order = order
-    viewer.camera.orientation2d = (vertical, "right")
-    viewer.text_overlay.text = PLANE_TEXT[plane]
-    viewer.text_overlay.visible = True
-    viewer.scale_bar.visible = True
+    camera(viewer).orientation2d = (vertical, "right")
+    text = overlay(viewer, "text")
+    text.text = PLANE_TEXT[plane]
+    text.visible = True
+    overlay(viewer, "scale_bar").visible = True

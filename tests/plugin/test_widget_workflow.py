@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from napari_nvcview._widget import ReviewWidget
-from napari_nvcview.layers import CONTACT_NAME, LABELS_NAME, LANDMARKS_NAME
+from napari_nvcview.layers import CONTACT_NAME, LABELS_NAME, LANDMARKS_NAME, camera
 
 from nvcview.review.store import load_review
 
@@ -99,7 +99,7 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     m = widget.measurements[0]
     mid = lps_world((np.asarray(m.nerve_point_lps) + np.asarray(m.vessel_point_lps)) / 2)
     assert np.allclose(viewer.dims.point, mid, atol=0.5)
-    assert np.allclose(viewer.camera.center[-2:], mid[1:], atol=0.01)
+    assert np.allclose(camera(viewer).center[-2:], mid[1:], atol=0.01)
     img = _shot(viewer, tmp_path, "workflow-measured.png")
     assert img[..., :3].max() > 0
 

@@ -1,0 +1,1 @@
+"""Report JSON schemas (data files)."""

@@ -159,6 +159,7 @@ def write_series(
     seed: int = 0,
     stored: np.ndarray | None = None,
     instance_offset: int = 0,
+    patient_position: str = "HFS",
 ) -> SyntheticSeries:
     """Write one single-frame-per-file series; return what was written.
 
@@ -201,6 +202,7 @@ def write_series(
         )
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
         ds.SequenceName = sequence_name
+        ds.PatientPosition = patient_position
         ds.ImageType = list(image_type)
         ds.InstanceNumber = instance_offset + slot + 1
         ipp = affine[:3, 3] + k * affine[:3, 0]

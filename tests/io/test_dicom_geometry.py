@@ -43,6 +43,8 @@ CASES = {
         compress=JPEG2000Lossless,
         shape=(12, 36, 32),  # openjpeg needs >= 32 pixels
     ),
+    # geometry comes from IPP/IOP alone: a prone (HFP) patient is not "fixed"
+    "head_first_prone": dict(plane="axial", tilt_deg=(0, 0, 180), patient_position="HFP"),
     "jpeg_ls": dict(plane="coronal", order="shuffle", dtype=np.uint16, compress=JPEGLSLossless),
     "jpeg_lossless": dict(
         plane="sagittal",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pydicom
 import pytest
 from dicom_factory import assert_same_world, write_series
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -164,3 +165,39 @@ def test_single_file_of_a_series_is_2d(tmp_path):
     (meta,) = nvcview.list_series(series.paths[0])
     assert meta.shape == (1, 6, 5)
     assert "single 2D image, not a volume" in meta.warnings
+
+
+def test_enhanced_file_with_two_echoes_interleaved(tmp_path):
+    """One enhanced file mixing two echoes frame by frame: two volumes, each exact."""
+    import copy
+
+    from dicom_factory import write_enhanced
+
+    path = tmp_path / "me" / "enhanced.dcm"
+    first = write_enhanced(path, order="normal", slope=1.0, intercept=0.0)
+    ds = pydicom.dcmread(path)
+    n = int(ds.NumberOfFrames)
+    rng = np.random.default_rng(7)
+    second = rng.integers(0, 4095, size=first.stored.shape).astype(np.uint16)
+    del ds.SharedFunctionalGroupsSequence[0].MREchoSequence
+    items, frames = [], []
+    for k, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        for te, pixels in ((3.4, first.stored[k]), (6.8, second[k])):
+            it = copy.deepcopy(item)
+            echo = Dataset()
+            echo.EffectiveEchoTime = te
+            it.MREchoSequence = [echo]
+            items.append(it)
+            frames.append(pixels)
+    ds.PerFrameFunctionalGroupsSequence = items
+    ds.NumberOfFrames = 2 * n
+    ds.PixelData = np.stack(frames).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+    metas = nvcview.list_series(path)
+    uid = first.series_uid
+    assert [m.volume_id for m in metas] == [f"{uid}#te3.4", f"{uid}#te6.8"]
+    image = nvcview.load(path, series_uid=f"{uid}#te6.8")
+    assert_same_world(image.array, image.affine, second.astype(float), first.affine)
+    image1 = nvcview.load(path.parent, series_uid=f"{uid}#te3.4")
+    assert_same_world(image1.array, image1.affine, first.values, first.affine)

@@ -105,3 +105,19 @@ def test_html_and_pdf_carry_the_same_numbers(synth_case, tmp_path):
         assert f"{m.gap_mm:.1f} mm" in squashed
     assert "Left AICA contacts the facial nerve" in squashed
     assert "asymptomatic" in squashed
+
+
+def test_far_vessels_leave_the_table_and_free_text_is_escaped(synth_case):
+    import dataclasses
+
+    ms = measurements()
+    ms[1] = dataclasses.replace(ms[1], near=False)
+    review = dataclasses.replace(synth_case["review"], impression="<script>alert(1)</script>")
+    model = build_report(review, ms)
+    assert [v["vessel_label"] for v in model.near_vessels()] == [3]
+    html = render_html(model)
+    table = html[html.index('id="vessels"') : html.index("</table>", html.index('id="vessels"'))]
+    assert 'data-label="4"' not in table
+    far = re.search(r'<p id="far">([^<]*)</p>', html).group(1)
+    assert f"left VA {ms[1].gap_mm:.1f} mm" in far and "gap &gt; 5.0 mm" in far
+    assert "<script>" not in html and "&lt;script&gt;" in html

@@ -1,0 +1,83 @@
+"""Table layout: documented columns, dtypes, CSV/Parquet round trips, output names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nvcview.batch.table import (
+    CASE_COLUMNS,
+    ERROR_COLUMNS,
+    VESSEL_COLUMNS,
+    make_frame,
+    output_paths,
+    read_table,
+    write_table,
+)
+from nvcview.errors import InputError
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "batch.md"
+
+
+@pytest.mark.parametrize(
+    ("name", "columns"),
+    [
+        ("Vessel table", VESSEL_COLUMNS),
+        ("Case table", CASE_COLUMNS),
+        ("Errors table", ERROR_COLUMNS),
+    ],
+)
+def test_every_column_is_in_the_column_dictionary(name, columns):
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split(f"### {name}")[1].split("\n### ")[0].split("\n## ")[0]
+    documented = set(re.findall(r"`([a-z0-9_]+)`", section))
+    missing = [c for c in columns if c not in documented]
+    assert not missing, f"{DOC.name}, section {name!r}: columns not documented: {missing}"
+
+
+def test_units_are_in_the_names():
+    for columns in (VESSEL_COLUMNS, CASE_COLUMNS):
+        for col, dtype in columns.items():
+            if dtype == "Float64":
+                assert col.endswith(("_mm", "_deg")), f"float column {col} has no unit suffix"
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_round_trip_keeps_values_and_missing(tmp_path, ext):
+    rows = [
+        {"case_id": "c1", "reader": "A", "vessel_label": 4, "gap_mm": 0.25, "contact": True},
+        {"case_id": "c1", "reader": "B", "vessel_label": 4, "gap_mm": None, "contact": None},
+    ]
+    frame = make_frame(rows, VESSEL_COLUMNS)
+    assert list(frame.columns) == list(VESSEL_COLUMNS)
+    path = write_table(frame, tmp_path / f"t{ext}")
+    back = read_table(path)
+    assert list(back.columns) == list(VESSEL_COLUMNS)
+    assert back.gap_mm.iloc[0] == 0.25 and pd.isna(back.gap_mm.iloc[1])
+    assert int(back.vessel_label.iloc[1]) == 4
+    assert not list(tmp_path.glob(".tmp-*"))  # atomic write left nothing behind
+
+
+def test_empty_tables_keep_their_columns(tmp_path):
+    path = write_table(make_frame([], ERROR_COLUMNS), tmp_path / "e.parquet")
+    back = pd.read_parquet(path)
+    assert list(back.columns) == list(ERROR_COLUMNS) and back.empty
+
+
+def test_undocumented_column_is_refused():
+    with pytest.raises(ValueError, match=r"undocumented columns \['shoe_size'\]"):
+        make_frame([{"case_id": "c", "shoe_size": 42}], VESSEL_COLUMNS)
+
+
+def test_output_names(tmp_path):
+    paths = output_paths(tmp_path / "cohort.parquet")
+    assert paths["cases"].name == "cohort_cases.parquet"
+    assert paths["errors"].name == "cohort_errors.parquet"
+    assert paths["cache"].name == "cohort_cache"
+    with pytest.raises(InputError, match=r"cohort.xlsx: output must end in .csv or .parquet"):
+        output_paths(tmp_path / "cohort.xlsx")
+    with pytest.raises(InputError, match=r"nothing.csv: no such file"):
+        read_table(tmp_path / "nothing.csv")

@@ -199,8 +199,13 @@ class CaseMeasurer:
     def nerve_geometry(self) -> geometry.NerveGeometry:
         """Cached surface and radius profile of the nerve around its centreline."""
         if self._nerve_geometry is None:
+            # thickness profiles keep the least smoothing (half a voxel): a dent is a
+            # concave detail that more smoothing would fill in
+            sigma = smoothing_sigma_vox(
+                self.grid.spacing_mm, 0.0, self.settings.surface_min_sigma_vox
+            )
             self._nerve_geometry = geometry.NerveGeometry.build(
-                self.grid, self.nerve.label, self._nerve_box(), self.centreline(), self.sigma_vox
+                self.grid, self.nerve.label, self._nerve_box(), self.centreline(), sigma
             )
         return self._nerve_geometry
 

@@ -152,11 +152,16 @@ def derive_centreline(
     bins = np.floor(geo / step_mm).astype(int)
     counts = np.bincount(bins)
     sums = np.stack([np.bincount(bins, weights=xyz[:, i]) for i in range(3)], -1)
-    pts = sums[counts > 0] / counts[counts > 0, None]
-    if len(pts) >= 5:  # light smoothing, ends kept
-        sm = pts.copy()
-        sm[1:-1] = (pts[:-2] + 2 * pts[1:-1] + pts[2:]) / 4
-        pts = sm
+    keep = counts > 0
+    if start_lps is not None:
+        # shells within a nerve radius of the seed are caps, not cross-sections:
+        # their centroids zig-zag off the axis; the RExP itself starts the line
+        radius = float(np.sqrt(len(xyz) * abs(np.linalg.det(grid.linear)) / np.pi / geo.max()))
+        keep &= np.arange(len(counts)) * step_mm >= 1.5 * radius
+    pts = sums[keep] / counts[keep, None]
+    if len(pts) >= 5:  # remove voxel jitter (which would add arc length); ends kept
+        inner = ndimage.gaussian_filter1d(pts, sigma=1.0, axis=0, mode="nearest")
+        pts = np.vstack([pts[:1], inner[1:-1], pts[-1:]])
     if start_lps is not None:
         pts = np.vstack([np.asarray(start_lps, float)[None], pts])
     elif end_lps is not None and np.linalg.norm(pts[0] - end_lps) < np.linalg.norm(

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from nvcview.measure.centreline import Centreline
 from nvcview.measure.labelmap import Box, LabelGrid
-from nvcview.measure.surface import Mesh, antialiased_field, mesh_from_field
+from nvcview.measure.surface import antialiased_field
 
 #: Patient directions in LPS.
 SUPERIOR = np.array([0.0, 0.0, 1.0])
@@ -151,21 +152,24 @@ def side_of_nerve(tangent: np.ndarray, toward_vessel: np.ndarray) -> str | None:
 
 @dataclass
 class NerveGeometry:
-    """The nerve's sub-voxel surface seen from its centreline.
+    """The nerve's anti-aliased mask seen from its centreline.
 
     Attributes
     ----------
     centreline : Centreline
         RExP -> IAC, LPS mm.
-    mesh : Mesh
-        Nerve surface, LPS mm.
-    s : numpy.ndarray
-        Arc length of each vertex's foot on the centreline, mm.
+    grid : LabelGrid
+        The label map (for the index <-> LPS mapping).
+    field : numpy.ndarray
+        Anti-aliased nerve mask in a window of the label map (inside > 0.5).
+    start : numpy.ndarray
+        (3,) array index of the window's first voxel.
     """
 
     centreline: Centreline
-    mesh: Mesh
-    s: np.ndarray
+    grid: LabelGrid
+    field: np.ndarray
+    start: np.ndarray
 
     @classmethod
     def build(
@@ -176,26 +180,42 @@ class NerveGeometry:
         centreline: Centreline,
         sigma_vox: tuple[float, float, float],
     ) -> NerveGeometry:
-        """Mesh the nerve inside its box (plus a margin) and project it on the centreline."""
+        """Anti-alias the nerve mask inside its box (plus a margin)."""
         margin = 3 + int(np.ceil(3 * max(sigma_vox)))
         lo = np.array([max(0, s.start - margin) for s in box])
         hi = np.array([min(n, s.stop + margin) for s, n in zip(box, grid.array.shape, strict=True)])
         win = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-        mesh = mesh_from_field(antialiased_field(grid.array[win] == label, sigma_vox), lo, grid)
-        if mesh is None:
-            from nvcview.errors import InputError
+        fld = antialiased_field(grid.array[win] == label, sigma_vox)
+        return cls(centreline=centreline, grid=grid, field=fld, start=lo)
 
-            raise InputError(f"{grid.source}: nerve label {label} has no surface")
-        s, _, _ = centreline.project(mesh.verts)
-        return cls(centreline=centreline, mesh=mesh, s=s)
+    def chord_mm(
+        self, point: np.ndarray, direction: np.ndarray, reach_mm: float = 4.0
+    ) -> float | None:
+        """Length of the nerve's chord through ``point`` along ``direction`` (mm).
 
-    def width_mm(self, s: float, direction: np.ndarray, half_mm: float = 0.5) -> float | None:
-        """Extent of the nerve along ``direction`` in the slab ``|s_v - s| <= half_mm`` (mm)."""
-        sel = np.abs(self.s - s) <= half_mm
-        if sel.sum() < 6:
+        The contiguous run of the line inside the nerve surface (anti-aliased
+        mask above 0.5) that contains ``point``, located to 0.02 mm; None when
+        ``point`` is outside the nerve.
+        """
+        step = 0.02
+        lam = np.arange(-reach_mm, reach_mm + step / 2, step)
+        pts = point[None] + lam[:, None] * direction[None]
+        idx = self.grid.to_index(pts) - self.start
+        val = ndimage.map_coordinates(self.field, idx.T, order=1, mode="constant", cval=0.0)
+        mid = len(lam) // 2
+        if val[mid] <= 0.5:
             return None
-        proj = self.mesh.verts[sel] @ direction
-        return float(proj.max() - proj.min())
+        inside = val > 0.5
+        hi = mid + int(np.argmin(inside[mid:])) if not inside[mid:].all() else len(lam) - 1
+        lo = mid - int(np.argmin(inside[: mid + 1][::-1])) if not inside[: mid + 1].all() else 0
+        if hi == len(lam) - 1 or lo == 0:
+            return None  # runs out of reach: not a cross-section
+
+        def cross(i_in: int, i_out: int) -> float:
+            a, b = val[i_in], val[i_out]
+            return lam[i_in] + (lam[i_out] - lam[i_in]) * (a - 0.5) / (a - b)
+
+        return float(cross(hi - 1, hi) - cross(lo + 1, lo))
 
     def _perp_dir(self, s: float, toward: np.ndarray) -> np.ndarray | None:
         t = self.centreline.tangent_at(s)
@@ -204,28 +224,31 @@ class NerveGeometry:
         return d / n if n > 1e-6 else None
 
     def indentation_mm(self, s: float, toward: np.ndarray, ring_mm: float = 4.0) -> float | None:
-        """Local loss of nerve width towards the vessel at arc length ``s`` (mm, >= 0).
+        """Local loss of nerve thickness towards the vessel at arc length ``s`` (mm, >= 0).
 
-        The width along the vessel direction at the contact is compared with the
-        median width at stations 1.5 mm to ``ring_mm`` away on both sides; None
-        when the neighbourhood is not measurable.
+        The nerve's chord along the vessel direction at the contact is compared
+        with the median chord along the same direction at stations 2 mm to
+        ``ring_mm`` away on both sides (0.5 mm apart). A chord does not depend on
+        where the centreline sits inside the nerve, so a derived centreline
+        (pulled away from a dent) does not hide the dent. None when not measurable.
         """
         d = self._perp_dir(s, toward)
         if d is None:
             return None
-        here = self.width_mm(s, d)
+        cl = self.centreline
+        here = self.chord_mm(cl.point_at(s), d)
         stations = [
             s + sign * r
-            for r in np.arange(1.5, ring_mm + 1e-9, 0.5)
+            for r in np.arange(2.0, ring_mm + 1e-9, 0.5)
             for sign in (-1, 1)
-            if 0.5 <= s + sign * r <= self.centreline.length_mm - 0.5
+            if 0.5 <= s + sign * r <= cl.length_mm - 0.5
         ]
-        ring = [w for w in (self.width_mm(x, d) for x in stations) if w is not None]
+        ring = [c for c in (self.chord_mm(cl.point_at(x), d) for x in stations) if c is not None]
         if here is None or len(ring) < 2:
             return None
         return max(0.0, float(np.median(ring)) - here)
 
-    def deviation_mm(self, s: float, toward: np.ndarray, window_mm: float = 3.0) -> float | None:
+    def deviation_mm(self, s: float, toward: np.ndarray, window_mm: float = 4.0) -> float | None:
         """Displacement of the centreline away from the vessel at ``s`` (mm, >= 0).
 
         Distance from the centreline point at ``s`` to the chord joining the

@@ -38,8 +38,8 @@ class MeasureSettings:
         Lateral of the RDP/TZ and up to this arc length past the RDP is
         "proximal cisternal" (DOMAIN.md: 4 mm); beyond is "distal cisternal".
     indentation_ring_mm : float
-        The nerve's width at a contact is compared with its median width
-        between 1.5 mm and this arc length on either side (mm).
+        The nerve's thickness towards the vessel at a contact is compared with
+        its median thickness 2 mm to this arc length on either side (mm).
     deviation_window_mm : float
         Deviation is the displacement of the centreline at the contact from the
         chord joining the points this arc length before and after it (mm).
@@ -59,7 +59,7 @@ class MeasureSettings:
     tz_half_length_mm: float = 1.25
     proximal_cisternal_mm: float = 4.0
     indentation_ring_mm: float = 4.0
-    deviation_window_mm: float = 3.0
+    deviation_window_mm: float = 4.0
     surface_sigma_mm: float = 0.3
     surface_min_sigma_vox: float = 0.5
 

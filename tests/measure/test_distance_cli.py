@@ -1,0 +1,134 @@
+"""``nvcview distance`` driven as a user would, through a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from capsule_phantoms import Capsule, pair_image, voxelise
+
+from nvcview.io.image import Image, make_volume
+from nvcview.io.nifti import read_nifti, write_nifti
+from nvcview.measure import surface_gap
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nvcview", "distance", *args], capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def labels_file(tmp_path_factory):
+    """Nerve (label 3) with a vessel 1.2 mm away (5) and a touching one (7), oblique grid."""
+    nerve = Capsule(np.array([-6.0, 0, 0]), np.array([6.0, 0, 0]), 1.0)
+    far = Capsule(np.array([0.0, -6, 3.2]), np.array([0.0, 6, 3.2]), 1.0)  # gap 1.2 mm
+    touch = Capsule(np.array([3.0, -6, -1.9]), np.array([3.0, 6, -1.9]), 0.9)  # gap 0
+    rot = np.array([[1, 0, 0], [0, np.cos(0.3), -np.sin(0.3)], [0, np.sin(0.3), np.cos(0.3)]])
+    from capsule_phantoms import grid_affine
+
+    shape = (45, 45, 24)
+    aff = grid_affine((0.4, 0.4, 0.8), rot, np.zeros(3), shape)
+    lab = voxelise([nerve, far, touch], aff, shape)
+    arr = np.choose(lab, [0, 3, 5, 7]).astype(np.int16)
+    path = tmp_path_factory.mktemp("cli") / "labels.nii.gz"
+    write_nifti(Image(volume=make_volume(arr, aff)), path)
+    return path
+
+
+def test_json_output_has_the_documented_shape_and_values(labels_file):
+    res = _run(str(labels_file), "--nerve", "3", "--vessel", "5", "--vessel", "7", "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert list(doc) == ["pairs"]
+    keys = [
+        "nerve_label",
+        "vessel_label",
+        "gap_mm",
+        "nerve_point_lps",
+        "vessel_point_lps",
+        "resolution_mm",
+        "contact",
+    ]
+    assert [list(p) for p in doc["pairs"]] == [keys, keys]
+    far, touch = doc["pairs"]
+    assert (far["nerve_label"], far["vessel_label"]) == (3, 5)
+    assert abs(far["gap_mm"] - 1.2) <= 0.4
+    assert far["contact"] is False
+    assert touch["gap_mm"] <= 0.4 and touch["contact"] is True
+    # same numbers as the Python API on the file as read back (LPS, not RAS)
+    api = surface_gap(read_nifti(labels_file), 3, 5)
+    assert far["gap_mm"] == pytest.approx(api.gap_mm, abs=1e-3)
+    np.testing.assert_allclose(far["nerve_point_lps"], api.point_a_lps, atol=1e-3)
+    # the nerve point lies on the nerve surface (radius 1 about the x axis, LPS mm)
+    p = np.array(far["nerve_point_lps"])
+    assert abs(np.hypot(p[1], p[2]) - 1.0) <= 0.4
+    assert p[2] > 0  # towards the vessel, superior: no RAS sign flip
+
+
+def test_text_output_names_gap_and_resolution(labels_file):
+    res = _run(str(labels_file), "--nerve", "3", "--vessel", "5")
+    assert res.returncode == 0, res.stderr
+    assert "nerve 3 - vessel 5: gap" in res.stdout
+    assert "resolution" in res.stdout and "mm" in res.stdout
+
+
+def test_missing_file_is_a_one_line_error(tmp_path):
+    missing = tmp_path / "nope.nii.gz"
+    res = _run(str(missing), "--nerve", "1", "--vessel", "2")
+    assert res.returncode == 2
+    assert str(missing) in res.stderr and "no such file" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_missing_label_names_the_file_and_the_labels_present(labels_file):
+    res = _run(str(labels_file), "--nerve", "3", "--vessel", "9")
+    assert res.returncode == 2
+    assert str(labels_file) in res.stderr
+    assert "vessel label 9 is not in the label map" in res.stderr
+    assert "[3, 5, 7]" in res.stderr
+
+
+def test_missing_nerve_label(labels_file):
+    res = _run(str(labels_file), "--nerve", "4", "--vessel", "5")
+    assert res.returncode == 2
+    assert "nerve label 4 is not in the label map" in res.stderr
+
+
+def test_empty_label_map(tmp_path):
+    path = tmp_path / "empty.nii.gz"
+    write_nifti(Image(volume=make_volume(np.zeros((8, 8, 8), np.uint8), np.eye(4))), path)
+    res = _run(str(path), "--nerve", "1", "--vessel", "2")
+    assert res.returncode == 2
+    assert "label map is empty" in res.stderr and str(path) in res.stderr
+
+
+def test_vessel_label_equal_to_nerve_label_is_an_overlap_error(labels_file):
+    res = _run(str(labels_file), "--nerve", "3", "--vessel", "3")
+    assert res.returncode == 2
+    assert "overlap" in res.stderr and str(labels_file) in res.stderr
+
+
+def test_float_image_is_not_a_label_map(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "t2.nii.gz"
+    write_nifti(
+        Image(volume=make_volume(rng.random((8, 8, 8)).astype(np.float32), np.eye(4))), path
+    )
+    res = _run(str(path), "--nerve", "1", "--vessel", "2")
+    assert res.returncode == 2
+    assert "not a label map" in res.stderr and str(path) in res.stderr
+
+
+def test_integer_valued_float_label_map_is_accepted(tmp_path):
+    nerve = Capsule(np.array([-4.0, 0, 0]), np.array([4.0, 0, 0]), 1.0)
+    vessel = Capsule(np.array([0.0, -4, 3.0]), np.array([0.0, 4, 3.0]), 1.0)
+    img = pair_image((nerve, vessel), spacing=(0.5, 0.5, 0.5))
+    path = tmp_path / "float_labels.nii.gz"
+    write_nifti(Image(volume=make_volume(img.array.astype(np.float32), img.affine)), path)
+    res = _run(str(path), "--nerve", "1", "--vessel", "2", "--json")
+    assert res.returncode == 0, res.stderr
+    assert abs(json.loads(res.stdout)["pairs"][0]["gap_mm"] - 1.0) <= 0.25

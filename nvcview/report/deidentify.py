@@ -72,13 +72,24 @@ REMOVED = (
     "AcquisitionDateTime",
     "PatientBirthTime",
 )
-#: UIDs replaced by derived ones.
-UID_KEYWORDS = (
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SOPInstanceUID",
-    "FrameOfReferenceUID",
+#: UIDs replaced by derived ones (besides every "...InstanceUID"), at any depth.
+UID_KEYWORDS = frozenset(
+    {
+        "FrameOfReferenceUID",
+        "ReferencedFrameOfReferenceUID",
+        "RelatedFrameOfReferenceUID",
+        "SynchronizationFrameOfReferenceUID",
+        "ConcatenationUID",
+        "DimensionOrganizationUID",
+        "IrradiationEventUID",
+        "TrackingUID",
+        "StorageMediaFileSetUID",
+    }
 )
+
+
+def _maps_uid(keyword: str) -> bool:
+    return keyword.endswith("InstanceUID") or keyword in UID_KEYWORDS
 
 
 def _digest(key: bytes | None, kind: str, value: str) -> bytes:
@@ -109,8 +120,9 @@ def deidentify_dataset(
     """A de-identified copy of a DICOM dataset (headers; pixel data untouched).
 
     Patient name and ID become the pseudonym; birth date, accession number and
-    other identifying attributes are emptied or removed, private tags removed,
-    and study/series/instance/frame-of-reference UIDs replaced by derived UIDs.
+    other identifying attributes are emptied or removed, every other person
+    name emptied, private tags removed, and instance, study, series and
+    frame-of-reference UIDs (at any depth) replaced by derived UIDs.
     """
     out = copy.deepcopy(ds)
     out.remove_private_tags()
@@ -120,11 +132,19 @@ def deidentify_dataset(
     for kw in EMPTIED:
         if kw in out:
             setattr(out, kw, "")
+
+    def scrub(dataset: pydicom.Dataset, elem) -> None:
+        if elem.VR == "UI" and elem.value and _maps_uid(elem.keyword):
+            if elem.VM > 1:
+                elem.value = [map_uid(v, key) for v in elem.value]
+            else:
+                elem.value = map_uid(elem.value, key)
+        elif elem.VR == "PN" and elem.value:
+            elem.value = ""
+
+    out.walk(scrub)
     out.PatientName = pseudonym_text + "^"  # one-component PN: family name only
     out.PatientID = pseudonym_text
-    for kw in UID_KEYWORDS:
-        if kw in out and out.get(kw):
-            setattr(out, kw, map_uid(out.get(kw), key))
     if getattr(out, "file_meta", None) is not None and "SOPInstanceUID" in out:
         out.file_meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
     out.PatientIdentityRemoved = "YES"

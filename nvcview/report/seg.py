@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import highdicom as hd
 import numpy as np
 import pydicom
+from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from nvcview import __version__
@@ -71,27 +73,96 @@ def find_series_files(path: str | os.PathLike, series_uid: str | None) -> list[p
     return out
 
 
-def _pixel_centres(ds: pydicom.Dataset) -> np.ndarray:
-    """(rows, cols, 3) LPS mm of the pixel centres of a single-frame image."""
-    iop = np.asarray(ds.ImageOrientationPatient, dtype=float)
-    ipp = np.asarray(ds.ImagePositionPatient, dtype=float)
-    dr, dc = (float(v) for v in ds.PixelSpacing)  # row spacing, column spacing
-    r = np.arange(int(ds.Rows))[:, None, None]
-    c = np.arange(int(ds.Columns))[None, :, None]
-    return ipp + c * dc * iop[:3] + r * dr * iop[3:]
+@dataclass
+class FrameGeometry:
+    """Where one image frame lies: position of the first pixel, orientation, spacing (mm)."""
+
+    sop_instance_uid: str
+    frame_number: int | None  # 1-based in a multi-frame object, None for single-frame
+    position: np.ndarray  # ImagePositionPatient, LPS mm
+    orientation: np.ndarray  # ImageOrientationPatient (row cosines, column cosines)
+    spacing: tuple[float, float]  # PixelSpacing: (between rows, between columns) mm
+    rows: int
+    columns: int
+
+    def pixel_centres(self) -> np.ndarray:
+        """(rows, cols, 3) LPS mm of the pixel centres."""
+        dr, dc = self.spacing
+        r = np.arange(self.rows)[:, None, None]
+        c = np.arange(self.columns)[None, :, None]
+        return self.position + c * dc * self.orientation[:3] + r * dr * self.orientation[3:]
+
+    @property
+    def normal(self) -> np.ndarray:
+        return np.cross(self.orientation[:3], self.orientation[3:])
+
+
+def _functional(ds: pydicom.Dataset, frame: Dataset, seq: str, attr: str, where: str):
+    for group in (frame, *ds.get("SharedFunctionalGroupsSequence", [])):
+        if seq in group and len(group[seq].value) and attr in group[seq].value[0]:
+            return group[seq].value[0][attr].value
+    raise InputError(f"{where}: no {attr} in the per-frame or shared {seq}")
+
+
+def frame_geometries(ds: pydicom.Dataset) -> list[FrameGeometry]:
+    """Geometry of every frame of a single-frame or enhanced (multi-frame) image.
+
+    Raises
+    ------
+    InputError
+        The object lacks position, orientation or pixel spacing.
+    """
+    uid = str(ds.get("SOPInstanceUID", "?"))
+    where = f"SOP instance {uid}"
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    if "PerFrameFunctionalGroupsSequence" in ds:
+        out = []
+        for i, frame in enumerate(ds.PerFrameFunctionalGroupsSequence, start=1):
+            ipp = _functional(ds, frame, "PlanePositionSequence", "ImagePositionPatient", where)
+            iop = _functional(
+                ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient", where
+            )
+            ps = _functional(ds, frame, "PixelMeasuresSequence", "PixelSpacing", where)
+            out.append(
+                FrameGeometry(
+                    uid,
+                    i,
+                    np.asarray(ipp, float),
+                    np.asarray(iop, float),
+                    (float(ps[0]), float(ps[1])),
+                    rows,
+                    cols,
+                )
+            )
+        return out
+    for kw in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
+        if kw not in ds:
+            raise InputError(f"{where}: source image has no {kw}; cannot place it in space")
+    ps = ds.PixelSpacing
+    return [
+        FrameGeometry(
+            uid,
+            None,
+            np.asarray(ds.ImagePositionPatient, float),
+            np.asarray(ds.ImageOrientationPatient, float),
+            (float(ps[0]), float(ps[1])),
+            rows,
+            cols,
+        )
+    ]
 
 
 def label_frames(labels: Image, sources: Sequence[pydicom.Dataset]) -> np.ndarray:
-    """The label map sampled at each source frame's pixel centres: (frames, rows, cols)."""
+    """The label map sampled at each source frame's pixel centres: (frames, rows, cols).
+
+    Frames come in source order (and frame order within a multi-frame source),
+    the order highdicom expects for the SEG pixel array.
+    """
     frames = []
     for ds in sources:
-        if "ImagePositionPatient" not in ds:
-            raise InputError(
-                "SEG export needs single-frame source images with ImagePositionPatient "
-                f"(SOP instance {ds.get('SOPInstanceUID', '?')})"
-            )
-        vals = sample_world(labels, _pixel_centres(ds), order=0)
-        frames.append(np.nan_to_num(vals, nan=0).astype(np.int64))
+        for geom in frame_geometries(ds):
+            vals = sample_world(labels, geom.pixel_centres(), order=0)
+            frames.append(np.nan_to_num(vals, nan=0).astype(np.int64))
     return np.stack(frames)
 
 

@@ -23,17 +23,23 @@ from pydicom.uid import generate_uid
 from nvcview import __version__
 from nvcview.report import codes as C
 from nvcview.report.content import ReportModel
+from nvcview.report.seg import frame_geometries
 
 
-def _nearest_image(sources: Sequence[pydicom.Dataset], xyz: np.ndarray) -> pydicom.Dataset:
-    """The source slice whose plane is nearest a point (LPS mm)."""
-
-    def dist(ds):
-        iop = np.asarray(ds.ImageOrientationPatient, dtype=float)
-        n = np.cross(iop[:3], iop[3:])
-        return abs(float(np.dot(n, xyz - np.asarray(ds.ImagePositionPatient, float))))
-
-    return min(sources, key=dist)
+def _nearest_frame(
+    sources: Sequence[pydicom.Dataset], xyz: np.ndarray
+) -> hd.sr.SourceImageForMeasurement:
+    """Reference to the source frame whose plane is nearest a point (LPS mm)."""
+    best = None
+    for ds in sources:
+        for g in frame_geometries(ds):
+            d = abs(float(np.dot(g.normal, xyz - g.position)))
+            if best is None or d < best[0]:
+                best = (d, ds, g.frame_number)
+    _, ds, frame = best
+    if frame is None:
+        return hd.sr.SourceImageForMeasurement.from_source_image(ds)
+    return hd.sr.SourceImageForMeasurement.from_source_image(ds, referenced_frame_numbers=[frame])
 
 
 def _person_name(text: str | None) -> str:
@@ -57,14 +63,14 @@ def vessel_group(
     """The TID 1411 measurement group of one vessel row of the report model."""
     a = np.asarray(row["nerve_point_lps"], dtype=float)
     b = np.asarray(row["vessel_point_lps"], dtype=float)
-    img = _nearest_image(sources, (a + b) / 2)
+    source = _nearest_frame(sources, (a + b) / 2)
     site = hd.sr.FindingSite(anatomic_location=C.FACIAL_NERVE, laterality=C.laterality(side))
     measurements = [
         _num(
             C.DISTANCE,
             row["gap_mm"],
             C.MM,
-            referenced_images=[hd.sr.SourceImageForMeasurement.from_source_image(img)],
+            referenced_images=[source],
         ),
         _num(C.RESOLUTION_LIMIT, row["resolution_mm"], C.MM),
     ]

@@ -9,6 +9,7 @@ third axis runs across slices show it as expected; the affine accounts for it.
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "convert one DICOM series (or NIfTI) to NIfTI with exact geometry"
 
@@ -22,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="SeriesInstanceUID, volume id (see `nvcview info`) or series number",
     )
+    parser.add_argument(
+        "--resample",
+        action="store_true",
+        help="interpolate unevenly spaced / missing slices onto a regular grid (warns)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not is_nifti_path(args.out):
         raise InputError(f"{args.out}: output name must end in .nii or .nii.gz")
-    image = load(args.path, series_uid=args.series)
+    image = load(args.path, series_uid=args.series, allow_resample=args.resample)
+    for warning in image.meta.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     volume = image.volume
     if image.meta.volume_id:  # DICOM layout (slice, row, column) -> NIfTI (column, row, slice)
         volume = volume.permute_spatial_axes((2, 1, 0))

@@ -19,7 +19,9 @@ __all__ = [
 ]
 
 
-def load(path: str | os.PathLike, series_uid: str | None = None) -> Image:
+def load(
+    path: str | os.PathLike, series_uid: str | None = None, *, allow_resample: bool = False
+) -> Image:
     """Load one volume from a DICOM folder/file or a NIfTI file.
 
     Parameters
@@ -30,18 +32,33 @@ def load(path: str | os.PathLike, series_uid: str | None = None) -> Image:
     series_uid : str, optional
         SeriesInstanceUID (or volume id from :func:`list_series`) to choose when
         the path holds several volumes.
+    allow_resample : bool
+        DICOM only: interpolate a stack with uneven slice spacing or missing slices
+        onto a regular grid (with a warning in ``meta.warnings``) instead of raising
+        :class:`~nvcview.errors.GeometryError`.
 
     Returns
     -------
     Image
         ``image.volume`` is a ``highdicom.Volume`` whose affine maps array index to
-        patient LPS mm.
+        patient LPS mm. DICOM arrays are ``(slice, row, column)``; NIfTI arrays keep
+        the file's ``(i, j, k)`` order.
+
+    Raises
+    ------
+    nvcview.errors.AmbiguousSeriesError
+        Several volumes and no ``series_uid``: the message and ``.candidates`` list them.
+    nvcview.errors.GeometryError
+        Missing slice, uneven spacing, inconsistent orientation or pixel spacing,
+        missing ImagePositionPatient/ImageOrientationPatient, broken NIfTI affine.
+    nvcview.errors.InputError
+        Nothing readable, truncated/undecodable file, a single 2D image, unknown series.
     """
     if is_nifti_path(path) and os.path.isfile(path):
         return read_nifti(path)
     from nvcview.io.dicom import load_dicom
 
-    return load_dicom(path, series_uid=series_uid)
+    return load_dicom(path, series_uid=series_uid, allow_resample=allow_resample)
 
 
 def list_series(path: str | os.PathLike) -> list[SeriesMeta]:

@@ -20,6 +20,7 @@ from nvcview.errors import AmbiguousSeriesError, GeometryError, InputError
 from nvcview.io.discovery import ScanResult, scan
 from nvcview.io.image import Image, PatientInfo, SeriesMeta, describe_orientation, make_volume
 from nvcview.io.pixels import read_stack_pixels
+from nvcview.io.resample import regular_grid
 from nvcview.io.roles import guess_role
 from nvcview.io.stacks import DEFAULT_TOLERANCES, GeometryTolerances, Stack, group_stacks
 
@@ -54,7 +55,7 @@ def discover(
     if len(result.unreadable) > 5:
         bad += f" and {len(result.unreadable) - 5} more"
     if result.unreadable:
-        log.warning("%s: %d unreadable file(s) skipped: %s", path, len(result.unreadable), bad)
+        log.info("%s: %d unreadable file(s) skipped: %s", path, len(result.unreadable), bad)
     for stack in stacks:
         _check_truncation(stack)
         if result.unreadable:
@@ -206,6 +207,7 @@ def load_dicom(
     *,
     tolerances: GeometryTolerances = DEFAULT_TOLERANCES,
     max_workers: int | None = None,
+    allow_resample: bool = False,
 ) -> Image:
     """Load one volume from a DICOM folder or file.
 
@@ -221,6 +223,10 @@ def load_dicom(
         Geometry check thresholds.
     max_workers : int, optional
         Threads for reading pixel data.
+    allow_resample : bool
+        When the only problem is uneven slice spacing or missing slices (slices still
+        on one line along the normal), interpolate linearly onto a regular grid
+        instead of refusing; ``meta.warnings`` then says so. Off by default.
 
     Returns
     -------
@@ -249,12 +255,23 @@ def load_dicom(
             f"{path}: series {stack.volume_id} is a single 2D image "
             f"({rec.rows}x{rec.columns}, {rec.label}), not a volume"
         )
+    resampled = None
     if stack.error is not None:
-        raise GeometryError(f"{path}: {stack.error}")
+        if not (allow_resample and stack.irregular is not None):
+            raise GeometryError(f"{path}: {stack.error}")
+        resampled = stack.error
     array = read_stack_pixels(stack.records, max_workers=max_workers)
     first = stack.records[0]
-    volume = make_volume(array, stack.affine, first.frame_of_reference_uid or None)
+    affine = stack.affine
     meta = stack_meta(stack)
+    if resampled is not None:
+        array, affine, warning = regular_grid(array, stack.irregular, first.ipp)
+        meta.warnings = [warning] + [w for w in meta.warnings if not w.startswith("not loadable")]
+        meta.shape = array.shape
+        meta.spacing_mm = tuple(round(float(s), 6) for s in np.linalg.norm(affine[:3, :3], axis=0))
+        meta.orientation = describe_orientation(affine, slice_axis=0)
+        log.info("%s: %s", meta.volume_id, warning)
+    volume = make_volume(array, affine, first.frame_of_reference_uid or None)
     patient = result.patients.get(stack.series_uid, PatientInfo())
     log.info("loaded %s: shape %s, spacing %s mm", meta.volume_id, meta.shape, meta.spacing_mm)
     return Image(volume=volume, meta=meta, patient=patient)

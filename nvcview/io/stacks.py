@@ -61,6 +61,25 @@ DEFAULT_TOLERANCES = GeometryTolerances()
 
 
 @dataclass
+class IrregularStack:
+    """Geometry of a stack whose slices lie on one line but not on a regular grid.
+
+    Attributes
+    ----------
+    positions_mm : ndarray, shape (n,)
+        Distance of each (sorted) slice from the first along the normal, mm.
+    normal : ndarray, shape (3,)
+        Unit slice normal (row x column direction), LPS.
+    inplane : ndarray, shape (3, 2)
+        Affine columns for the row and column array axes (direction x spacing, mm).
+    """
+
+    positions_mm: np.ndarray
+    normal: np.ndarray
+    inplane: np.ndarray
+
+
+@dataclass
 class Stack:
     """Slices of one volume, ordered along the slice normal, with their geometry.
 
@@ -90,6 +109,8 @@ class Stack:
     is_localizer: bool = False
     #: a file of the stack is truncated or undecodable (reported before geometry)
     file_error: bool = False
+    #: set when the only problem is uneven spacing / missing slices along the normal
+    irregular: IrregularStack | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -363,6 +384,17 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
                 stack.error = (
                     f"{label}: uneven slice spacing ({gaps.min():.3f} to {gaps.max():.3f} mm); "
                     "the slices do not form a regular grid"
+                )
+            # slices on one line along the normal can be interpolated onto a regular grid
+            offsets = actual - recs[0].ipp
+            inplane = offsets - np.outer(offsets @ normal, normal)
+            if np.max(np.linalg.norm(inplane, axis=1)) <= ptol:
+                stack.irregular = IrregularStack(
+                    positions_mm=dist - dist[0], normal=normal, inplane=lin[:, 1:].copy()
+                )
+                stack.error += (
+                    "; allow resampling (load(..., allow_resample=True), "
+                    "`nvcview convert --resample`) to interpolate onto a regular grid"
                 )
             return
         lateral = step - spacing * normal

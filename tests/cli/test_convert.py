@@ -70,3 +70,26 @@ def test_convert_series_choice_and_errors(tmp_path):
 
     res = nvcview("--debug", "convert", tmp_path / "in", out, "--series", "9.9.9")
     assert res.returncode != 0 and "Traceback" in res.stderr  # --debug shows it
+
+
+def test_convert_missing_slice_needs_resample(tmp_path):
+    series = write_series(tmp_path / "in", shape=(6, 8, 8))
+    series.paths[2].unlink()  # written in position order: a hole in the middle
+    out = tmp_path / "r.nii.gz"
+    res = nvcview("convert", tmp_path / "in", out)
+    assert res.returncode == 2 and not out.exists()
+    assert "missing slice(s)" in res.stderr and "--resample" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+    res = nvcview("convert", tmp_path / "in", out, "--resample")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.startswith("warning: resampled: 5 unevenly spaced slices")
+    arr, aff = _nifti_lps(out)
+    assert arr.shape == (8, 8, 6)
+    kept = [0, 1, 3, 4, 5]
+    # the regular grid is the scanner's grid (NIfTI layout: column, row, slice) ...
+    np.testing.assert_allclose(aff, series.affine[:, [2, 1, 0, 3]], atol=1e-5)
+    # ... and acquired slices keep their values; the missing one is their mean
+    truth = series.values.transpose(2, 1, 0)
+    np.testing.assert_allclose(arr[:, :, kept], truth[:, :, kept], rtol=1e-6)
+    np.testing.assert_allclose(arr[:, :, 2], (truth[:, :, 1] + truth[:, :, 3]) / 2, rtol=1e-6)

@@ -156,3 +156,30 @@ def test_non_image_single_file(tmp_path):
     path.write_text("no")
     with pytest.raises(InputError, match="x.txt: not a DICOM file, not a DICOM image"):
         nvcview.load(path)
+
+
+def test_missing_slice_resampled_when_allowed(tmp_path):
+    series = write_series(tmp_path, shape=(8, 8, 8), order="reverse")
+    by_z = sorted(series.paths, key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
+    by_z[4].unlink()
+    with pytest.raises(GeometryError, match="allow_resample=True"):
+        nvcview.load(tmp_path)
+    image = nvcview.load(tmp_path, allow_resample=True)
+    assert image.array.shape == (8, 8, 8)
+    assert image.meta.warnings[0].startswith("resampled: 7 unevenly spaced slices")
+    assert "1 slice(s) are interpolated" in image.meta.warnings[0]
+    kept = [0, 1, 2, 3, 5, 6, 7]
+    np.testing.assert_allclose(image.affine, series.affine, atol=1e-6)
+    np.testing.assert_array_equal(image.array[kept], series.values[kept])
+    np.testing.assert_allclose(image.array[4], (series.values[3] + series.values[5]) / 2, rtol=1e-6)
+
+
+def test_sheared_stack_is_not_resampled(tmp_path):
+    series = write_series(tmp_path, shape=(6, 8, 8))
+    for i, p in enumerate(series.paths):  # slices drift sideways: no regular grid, no line
+        ds = pydicom.dcmread(p)
+        x = float(ds.ImagePositionPatient[0]) + 0.3 * i * i
+        _edit(p, ImagePositionPatient=[f"{x:.4f}", *ds.ImagePositionPatient[1:]])
+    with pytest.raises(GeometryError) as err:
+        nvcview.load(tmp_path, allow_resample=True)
+    assert "allow_resample" not in str(err.value)

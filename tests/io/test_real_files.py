@@ -96,12 +96,14 @@ def test_pydicom_dicomdir_tree(caplog):
     from references import sitk_series
 
     root = os.path.join(os.path.dirname(pydicom.data.__file__), "test_files", "dicomdirtests")
-    with caplog.at_level("WARNING", logger="nvcview"):
+    with caplog.at_level("INFO", logger="nvcview"):
         metas = nvcview.list_series(root)
     assert all("DICOMDIR" not in m.source_path for m in metas)
-    # the 50 TINY_ALPHA files stop before their pixel data: one warning line, not fifty
+    # the 50 TINY_ALPHA files stop before their pixel data: one log line, not fifty,
+    # and each listed volume says so in its warnings
     warnings = [r for r in caplog.records if "unreadable" in r.getMessage()]
     assert len(warnings) == 1 and "50 unreadable file(s)" in warnings[0].getMessage()
+    assert all(any("unreadable file(s) skipped" in w for w in m.warnings) for m in metas)
     volumes = [m for m in metas if not any(w.startswith("not loadable") for w in m.warnings)]
     volumes = [m for m in volumes if m.shape[0] > 1]
     assert [(m.modality, m.shape, m.orientation) for m in volumes] == [("CT", (5, 16, 16), "axial")]

@@ -109,6 +109,8 @@ def stack_meta(stack: Stack) -> SeriesMeta:
         warnings.insert(0, "single 2D image, not a volume")
     if stack.is_localizer:
         warnings.append("localizer")
+    if first.photometric == "MONOCHROME1":
+        warnings.append("MONOCHROME1: low values are displayed white (values not inverted)")
     if stack.affine is not None:
         norms = np.linalg.norm(stack.affine[:3, :3], axis=0)
         spacing = tuple(round(float(s), 6) for s in norms)  # DS strings carry ~1e-9 noise

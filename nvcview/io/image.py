@@ -36,7 +36,38 @@ class PatientInfo:
 
 @dataclass
 class SeriesMeta:
-    """Non-identifying description of one volume (one series, or one stack of it)."""
+    """Non-identifying description of one volume (one series, or one stack of it).
+
+    Attributes
+    ----------
+    series_uid, study_uid, frame_of_reference_uid : str
+        DICOM UIDs (empty for NIfTI). Series sharing a frame of reference overlay
+        by their affines.
+    modality, series_description, sequence_name, mr_acquisition_type : str
+        As in the DICOM header (SequenceName falls back to PulseSequenceName).
+    series_number : int or None
+        SeriesNumber.
+    echo_time_ms, repetition_time_ms : float or None
+        EchoTime / RepetitionTime in ms (echo time None when the stack mixes echoes).
+    role : str
+        One of :data:`ROLES`, guessed from the headers ("T2" = CISS/SPACE/FIESTA-like).
+    volume_id : str
+        ``series_uid``, or ``series_uid#suffix`` when one series holds several
+        stacks (``#echo2``, ``#te6.8``, ``#t3``, ``#coronal``, ``#256x256``...);
+        accepted by ``nvcview.load(path, series_uid=...)``.
+    source_path : str
+        The file, or the folder holding the volume's files.
+    n_files : int
+        Number of files the volume was read from.
+    shape : tuple of int
+        Array shape; DICOM volumes are ``(slices, rows, columns)``.
+    spacing_mm : tuple of float
+        Voxel size along the three array axes, mm.
+    orientation : str
+        Slice plane, e.g. "axial", "coronal oblique".
+    warnings : list of str
+        Problems found (tolerated jitter, not loadable and why, localizer, resampled...).
+    """
 
     series_uid: str = ""
     study_uid: str = ""

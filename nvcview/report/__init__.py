@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -36,6 +37,8 @@ FILE_NAMES = {
     "seg": "labels-seg.dcm",
 }
 IMAGE_DIR = "images"
+#: File names of key images (see keyimages.render_key_images).
+KEY_IMAGE_NAME = re.compile(r"^(vessel\d+-(axial|coronal)|nerve-reformat)\.png$")
 
 
 def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -147,6 +150,15 @@ def _scrubbed(review: Review) -> Review:
     )
 
 
+def _remove_stale_images(folder: Path, keep: set[str]) -> None:
+    """Remove key images of an earlier run (our own file names only) not written now."""
+    if not folder.is_dir():
+        return
+    for p in folder.iterdir():
+        if p.name not in keep and KEY_IMAGE_NAME.match(p.name):
+            p.unlink()
+
+
 def write_reports(
     review: Review | str | os.PathLike,
     folder: str | os.PathLike | None,
@@ -246,6 +258,7 @@ def write_reports(
 
         for k in images:
             atomic_write_bytes(out_dir / IMAGE_DIR / k.filename, k.png)
+        _remove_stale_images(out_dir / IMAGE_DIR, {k.filename for k in images})
         if images:
             written["images"] = out_dir / IMAGE_DIR
         written["json"] = write_json(model, out_dir / FILE_NAMES["json"], IMAGE_DIR)

@@ -179,6 +179,7 @@ def build_sr(
         instance_number=1,
         manufacturer="nvcview",
         is_complete=final,
+        is_final=final,
         series_description="nvcview measurement report",
     )
     C.add_private_scheme(sr)

@@ -18,7 +18,12 @@ def test_t2_only_review_without_nerve_path_still_gets_the_reformat(synth_case, t
         nerve_path_lps=[],
         series=[s for s in synth_case["review"].series if s.role == "T2"],
     )
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "vessel99-axial.png").write_bytes(b"old run")
+    (tmp_path / "images" / "my-notes.png").write_bytes(b"not ours")
     written = write_reports(review, synth_case["folder"], tmp_path, formats=("json", "html"))
+    assert not (tmp_path / "images" / "vessel99-axial.png").exists()
+    assert (tmp_path / "images" / "my-notes.png").exists()
     assert set(written) == {"json", "html", "images"}
     doc = json.loads(written["json"].read_text())
     kinds = [k["kind"] for k in doc["key_images"]]

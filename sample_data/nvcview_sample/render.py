@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nvcview_sample.anatomy import Anatomy
+from nvcview_sample.shapes import Ellipsoid
 
 #: (T2, TOF) signal of each tissue, arbitrary units (CSF bright on T2, arteries on TOF)
 SIGNAL = {
@@ -32,6 +33,10 @@ SIGNAL = {
 #: Rician noise standard deviation (T2, TOF)
 NOISE_SIGMA = (22.0, 18.0)
 CONTRASTS = ("T2", "TOF")
+#: unlabelled midline shapes drawn for context (LPS mm)
+CLIVUS_BODY = Ellipsoid([0.0, -23.0, -6.0], [12.0, 9.0, 40.0])
+FOURTH_VENTRICLE = Ellipsoid([0.0, 19.0, 6.0], [5.0, 3.5, 9.0])
+PETROUS_THICKNESS_MM = 22.0
 _VESSEL_TISSUE = {
     "VA": "artery_large",
     "basilar": "artery_large",
@@ -92,21 +97,25 @@ def layers(anatomy: Anatomy) -> list[Layer]:
         side = sign if i == 0 else -sign
 
         def f(p):
+            # a slab of bone behind the posterior petrous surface, PETROUS_THICKNESS_MM
+            # thick, lateral of the brainstem and above the skull base
             lateral = 14.0 - side * p[:, 0]
-            box = np.maximum(lateral, -35.0 - p[:, 1])
+            box = np.maximum(lateral, -PETROUS_THICKNESS_MM - plane.sdf(p))
+            box = np.maximum(np.maximum(box, -25.0 - p[:, 2]), a.skull_inner.sdf(p))
             solid = np.maximum(np.maximum(plane.sdf(p), ridge.sdf(p)), box)
             return np.maximum(solid, -canal.sdf(p))
 
         return f
 
     def clivus_sdf(p):
-        return np.maximum(np.maximum(a.clivus.sdf(p), np.abs(p[:, 0]) - 13.0), -30.0 - p[:, 1])
+        return np.maximum(a.clivus.sdf(p), CLIVUS_BODY.sdf(p))
 
     out = [
         Layer(a.head.sdf, "bone"),
         Layer(a.skull_inner.sdf, "parenchyma"),
         Layer(a.cistern.sdf, "csf"),
         *[Layer(e.sdf, "parenchyma") for e in a.cerebellum],
+        Layer(FOURTH_VENTRICLE.sdf, "csf"),
         Layer(clivus_sdf, "bone"),
         Layer(petrous_sdf(0), "bone"),
         Layer(petrous_sdf(1), "bone"),

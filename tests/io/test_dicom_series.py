@@ -201,3 +201,22 @@ def test_enhanced_file_with_two_echoes_interleaved(tmp_path):
     assert_same_world(image.array, image.affine, second.astype(float), first.affine)
     image1 = nvcview.load(path.parent, series_uid=f"{uid}#te3.4")
     assert_same_world(image1.array, image1.affine, first.values, first.affine)
+
+
+def test_pixels_read_only_for_the_chosen_series(tmp_path, monkeypatch):
+    import nvcview.io.pixels as pixels
+
+    t2, tof, _ = _mixed_folder(tmp_path)
+    opened = []
+    real_native = pixels._read_native
+
+    def spy(rec, dest):
+        opened.append(rec.path)
+        return real_native(rec, dest)
+
+    monkeypatch.setattr(pixels, "_read_native", spy)
+    monkeypatch.setattr(pixels, "_pixel_array", lambda *a, **k: pytest.fail("decoder used"))
+    nvcview.list_series(tmp_path)
+    assert opened == []  # listing reads headers only
+    nvcview.load(tmp_path, series_uid=tof.series_uid)
+    assert sorted(opened) == sorted(str(p) for p in tof.paths)

@@ -235,8 +235,19 @@ def group_stacks(
     return stacks
 
 
-def _series_stacks(uid: str, recs: list[FrameRecord], tol: GeometryTolerances) -> list[Stack]:
-    label = f"series {uid}"
+def _series_stacks(
+    uid: str, recs: list[FrameRecord], tol: GeometryTolerances, prefix: tuple[str, ...] = ()
+) -> list[Stack]:
+    # enhanced objects name their stacks (StackID): those are always separate volumes
+    stack_ids = {r.stack_id for r in recs}
+    if not prefix and len(stack_ids) > 1 and None not in stack_ids:
+        out = []
+        for sid in sorted(stack_ids, key=lambda v: str(v).zfill(12)):
+            sub = [r for r in recs if r.stack_id == sid]
+            out.extend(_series_stacks(uid, sub, tol, prefix=(f"stack{sid}",)))
+        return out
+    base_id = uid + ("#" + "_".join(prefix) if prefix else "")
+    label = f"series {base_id}"
     missing = [r for r in recs if r.ipp is None or r.iop is None]
     if missing:
         which = "ImagePositionPatient" if missing[0].ipp is None else "ImageOrientationPatient"
@@ -251,7 +262,7 @@ def _series_stacks(uid: str, recs: list[FrameRecord], tol: GeometryTolerances) -
                 f"({len(missing)} of {len(recs)} slices lack geometry); the slices cannot "
                 "be placed in patient space"
             )
-        return [Stack(uid, uid, recs, error=msg)]
+        return [Stack(uid, base_id, recs, error=msg)]
     # orientation clusters; near-but-distinct clusters mean an inconsistent series
     clusters = _cluster_orientations(recs, tol)
     if len(clusters) > 1:
@@ -267,7 +278,7 @@ def _series_stacks(uid: str, recs: list[FrameRecord], tol: GeometryTolerances) -
                 f"{label}: inconsistent ImageOrientationPatient between slices (differs by "
                 f"{worst:.2f} degrees, e.g. {odd.label}); not one volume"
             )
-            return [Stack(uid, uid, recs, error=msg)]
+            return [Stack(uid, base_id, recs, error=msg)]
     parts: list[tuple[list[str], list[FrameRecord]]] = []
     plane_names = [_plane_name(c[0].iop) for c in clusters]
     for ci, cluster in enumerate(clusters):
@@ -289,7 +300,7 @@ def _series_stacks(uid: str, recs: list[FrameRecord], tol: GeometryTolerances) -
     out = []
     for suffixes, sub in parts:
         errors = [s[1:] for s in suffixes if s.startswith("!")]
-        suffixes = [s for s in suffixes if not s.startswith("!")]
+        suffixes = list(prefix) + [s for s in suffixes if not s.startswith("!")]
         vid = uid + ("#" + "_".join(suffixes) if suffixes else "")
         stack = Stack(uid, vid, sub)
         if errors:

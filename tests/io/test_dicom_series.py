@@ -220,3 +220,35 @@ def test_pixels_read_only_for_the_chosen_series(tmp_path, monkeypatch):
     assert opened == []  # listing reads headers only
     nvcview.load(tmp_path, series_uid=tof.series_uid)
     assert sorted(opened) == sorted(str(p) for p in tof.paths)
+
+
+def test_enhanced_file_with_two_stacks(tmp_path):
+    """Two slabs in one enhanced object (StackID 1 and 2, 20 mm apart): two volumes."""
+    import copy
+
+    from dicom_factory import write_enhanced
+
+    path = tmp_path / "enhanced.dcm"
+    first = write_enhanced(path, order="normal", slope=1.0, intercept=0.0)
+    ds = pydicom.dcmread(path)
+    n = int(ds.NumberOfFrames)
+    shift = 20.0 * first.affine[:3, 0] / np.linalg.norm(first.affine[:3, 0])
+    items = list(ds.PerFrameFunctionalGroupsSequence)
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        it = copy.deepcopy(item)
+        it.FrameContentSequence[0].StackID = "2"
+        ipp = np.array([float(v) for v in it.PlanePositionSequence[0].ImagePositionPatient])
+        it.PlanePositionSequence[0].ImagePositionPatient = [f"{v:.6f}" for v in ipp + shift]
+        items.append(it)
+    ds.PerFrameFunctionalGroupsSequence = items
+    ds.NumberOfFrames = 2 * n
+    ds.PixelData = np.concatenate([first.stored, first.stored[::-1]]).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+    metas = nvcview.list_series(path)
+    uid = first.series_uid
+    assert [m.volume_id for m in metas] == [f"{uid}#stack1", f"{uid}#stack2"]
+    slab2 = nvcview.load(path, series_uid=f"{uid}#stack2")
+    affine2 = first.affine.copy()
+    affine2[:3, 3] += shift
+    assert_same_world(slab2.array, slab2.affine, first.values[::-1], affine2)

@@ -613,6 +613,20 @@ class CaseSession:
             arr = np.asarray(labels.array).astype(np.uint16)
         return cls(t2=t2, tof=tof, labels=arr, review=review)
 
+    def frozen_copy(self) -> CaseSession:
+        """An independent copy (label map and review copied, series shared read-only).
+
+        Lets a worker thread measure a consistent state while the reader edits on.
+        """
+        import copy
+
+        return CaseSession(
+            t2=self.t2,
+            tof=self.tof,
+            labels=None if self.labels is None else self.labels.copy(),
+            review=copy.deepcopy(self.review),
+        )
+
     # ---- measurement ---------------------------------------------------
     def can_measure(self) -> bool:
         """True when a facial nerve and at least one vessel are labelled."""

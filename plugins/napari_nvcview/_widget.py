@@ -26,6 +26,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QSlider,
     QTableWidget,
@@ -99,7 +100,10 @@ class ReviewWidget(QWidget):
         self._measure_timer = QTimer(self)
         self._measure_timer.setSingleShot(True)
         self._measure_timer.setInterval(50)
-        self._measure_timer.timeout.connect(self.refresh_measurements)
+        self._measure_timer.timeout.connect(self.measure_in_background)
+        self._measure_worker = None
+        self._measure_pending = False
+        self.busy = 0
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.setInterval(1500)
@@ -116,6 +120,11 @@ class ReviewWidget(QWidget):
     def _build_ui(self) -> None:
         root = QVBoxLayout(self)
         self.status = QLabel("Open a study (T2 + TOF) or a saved review.")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # busy indicator
+        self.progress.setMaximumHeight(8)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
         self.status.setWordWrap(True)
         modes = QHBoxLayout()
         self.mode_group = QButtonGroup(self)
@@ -138,6 +147,7 @@ class ReviewWidget(QWidget):
         self.tabs.addTab(self._review_tab(), "Review")
         root.addLayout(modes)
         root.addWidget(self.tabs)
+        root.addWidget(self.progress)
         root.addWidget(self.status)
 
     def _case_tab(self) -> QWidget:
@@ -385,27 +395,61 @@ class ReviewWidget(QWidget):
     def _ask_open_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open study or review folder")
         if path:
-            self.open_path(path)
+            self.open_path(path, background=True)
 
     def _ask_open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Open series", "", "Images (*.nii *.nii.gz *.dcm);;All (*)"
         )
         if path:
-            self.open_path(path)
+            self.open_path(path, background=True)
 
-    def open_path(self, path: str | Path) -> CaseSession | None:
-        """Open a study, series or review folder and show it."""
-        self._report(f"Opening {path} …")
-        session = self._guard(open_study, path)
-        if session is None:
-            return None
+    def _run(self, fn, args: tuple, done, what: str, background: bool) -> Any:
+        """Run ``fn(*args)`` now, or in a worker thread with a busy indicator.
+
+        ``done(result)`` runs in the GUI thread; nvcview errors become a status message.
+        """
+        if not background:
+            out = self._guard(fn, *args)
+            return None if out is None else done(out)
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(fn, *args, _start_thread=False)
+        self._busy(+1, what)
+        worker.returned.connect(done)
+        worker.errored.connect(lambda exc: self._report(f"{what}: {exc}", error=True))
+        worker.finished.connect(lambda: self._busy(-1))
+        worker.start()
+        return worker
+
+    def _busy(self, delta: int, what: str = "") -> None:
+        self.busy = max(0, self.busy + delta)
+        self.progress.setVisible(self.busy > 0)
+        if delta > 0 and what:
+            self._report(f"{what} …")
+
+    def open_path(self, path: str | Path, background: bool = False) -> Any:
+        """Open a study, series or review folder and show it.
+
+        Parameters
+        ----------
+        path : path-like
+            Review folder, study folder (T2 + TOF), series folder or file.
+        background : bool
+            Load in a worker thread (the window stays responsive); the session is
+            shown when loading finishes. Returns the worker instead of the session.
+        """
         p = Path(path)
-        self.review_folder = (
+        folder = (
             p.parent if p.name == "review.json" else (p if (p / "review.json").exists() else None)
         )
-        self.load_session(session)
-        return session
+
+        def done(session: CaseSession) -> CaseSession:
+            self.review_folder = folder
+            self.load_session(session)
+            return session
+
+        return self._run(open_study, (path,), done, f"Opening {p.name}", background)
 
     def _image_layers(self, role: str) -> list:
         return [
@@ -815,18 +859,51 @@ class ReviewWidget(QWidget):
 
     # -------------------------------------------------------- measurement
     def refresh_measurements(self) -> list:
-        """Measure every vessel against CN VII and fill the table and the contact lines."""
+        """Measure now (in the GUI thread) and fill the table and the contact lines."""
         s = self.session
         if s is None:
             return []
+        return self._show_measurements(self._measure(s))
+
+    def _measure(self, session: CaseSession) -> list:
         try:
-            self.measurements = s.measure()
+            return session.measure()
         except NvcviewError as exc:
-            self.measurements = []
             self._report(f"measurement: {exc}", error=True)
         except ImportError:
-            self.measurements = []
             self._report("The measurement engine is not available in this version.", True)
+        return []
+
+    def measure_in_background(self) -> None:
+        """Measure a frozen copy of the session in a worker thread (after edits).
+
+        Edits made while it runs queue one more measurement, so the table always
+        ends on the latest state.
+        """
+        s = self.session
+        if s is None:
+            return
+        if self._measure_worker is not None:
+            self._measure_pending = True
+            return
+        from napari.qt.threading import create_worker
+
+        snapshot = s.frozen_copy()
+        worker = create_worker(snapshot.measure, _start_thread=False)
+        self._measure_worker = worker
+        worker.returned.connect(self._show_measurements)
+        worker.errored.connect(lambda exc: self._report(f"measurement: {exc}", error=True))
+        worker.finished.connect(self._measure_finished)
+        worker.start()
+
+    def _measure_finished(self) -> None:
+        self._measure_worker = None
+        if self._measure_pending:
+            self._measure_pending = False
+            self.measure_in_background()
+
+    def _show_measurements(self, measurements: list) -> list:
+        self.measurements = list(measurements)
         t = self.measure_table
         t.setRowCount(len(self.measurements))
         for i, m in enumerate(self.measurements):
@@ -840,7 +917,9 @@ class ReviewWidget(QWidget):
                 m.reader_grade or "",
             )
             for j, v in enumerate(vals):
-                t.setItem(i, j, QTableWidgetItem(v))
+                item = QTableWidgetItem(v)
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                t.setItem(i, j, item)
         vec = self._layer(CONTACT_NAME)
         if vec is not None:
             if self.measurements:
@@ -949,12 +1028,18 @@ class ReviewWidget(QWidget):
     def _ask_export(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Report output folder")
         if path:
-            self.export_report(path)
+            self.export_report(path, background=True)
 
     def export_report(
-        self, out_dir: str | Path, formats: tuple[str, ...] = ("json", "html", "pdf", "sr")
-    ) -> dict:
-        """Save, then write the report files (needs ``nvcview.report.write_reports``)."""
+        self,
+        out_dir: str | Path,
+        formats: tuple[str, ...] = ("json", "html", "pdf", "sr"),
+        background: bool = False,
+    ) -> Any:
+        """Save the review, then write the report files (``nvcview.report.write_reports``).
+
+        Returns {format: path} (or the worker when ``background``).
+        """
         try:
             from nvcview.report import write_reports
         except ImportError:
@@ -962,12 +1047,14 @@ class ReviewWidget(QWidget):
             return {}
         if self.save() is None:
             return {}
-        out = self._guard(
-            write_reports, self.session.to_review(), self.review_folder, Path(out_dir), formats
-        )
-        if out:
+
+        def done(out: dict) -> dict:
             self._report("Report: " + ", ".join(str(p) for p in out.values()))
-        return out or {}
+            return out
+
+        args = (self.session.to_review(), self.review_folder, Path(out_dir), formats)
+        out = self._run(write_reports, args, done, "Exporting the report", background)
+        return {} if out is None else out
 
     # ----------------------------------------------------------- display
     def _on_tof_opacity(self, value: int) -> None:

@@ -1,0 +1,81 @@
+"""Edits after the first save: brush, landmark drag, autosave, final, report export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from napari_nvcview._widget import ReviewWidget
+from napari_nvcview.layers import LABELS_NAME, LANDMARKS_NAME
+
+from nvcview.review.store import load_labels, load_review
+
+
+def _aica_gap(widget) -> float:
+    return next(float(r["gap mm"]) for r in widget.measurement_rows() if r["type"] == "AICA")
+
+
+@pytest.mark.gui
+def test_brush_drag_autosave_final_export(make_napari_viewer, qtbot, tmp_path, sample_study):
+    paths, truth_doc = sample_study
+    viewer = make_napari_viewer()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    session = widget.open_path(paths.review_dir)  # the ground-truth review on disk
+    assert session is not None, widget.last_error
+    truth_labels = session.labels.copy()
+    widget.reader_edit.setText("dr-b")
+    folder = tmp_path / "review"
+    assert widget.save(folder) is not None, widget.last_error
+    first = json.loads((folder / "review.json").read_text())
+    gap0 = _aica_gap(widget)
+    truth = next(v for v in truth_doc["vessels"] if v["vessel_type"] == "AICA")
+    assert abs(gap0 - truth["gap_mm"]) <= 0.3
+
+    # brush: erase the AICA around its closest point (3D brush) -> the gap grows
+    layer = viewer.layers[LABELS_NAME]
+    m = next(x for x in widget.measurements if x.vessel_type == "AICA")
+    world = np.asarray(m.vessel_point_lps)[::-1]
+    coord = layer.world_to_data(world)
+    layer.n_edit_dimensions = 3
+    layer.brush_size = 12
+    layer.mode = "erase"
+    layer.paint(coord, 0)
+    assert (session.labels == m.vessel_label).sum() < (truth_labels == m.vessel_label).sum()
+    qtbot.waitUntil(lambda: _aica_gap(widget) > gap0 + 0.3, timeout=5000)
+
+    # autosave after the edit: the labels on disk follow the brush
+    def saved_labels_changed() -> bool:
+        r = load_review(folder)
+        return r.modified != first["modified"] and np.array_equal(
+            load_labels(r, folder).array, session.labels
+        )
+
+    qtbot.waitUntil(saved_labels_changed, timeout=8000)
+
+    # moving a landmark in its points layer (a drag) moves it in the review
+    lm = viewer.layers[LANDMARKS_NAME]
+    names = list(lm.features["name"])
+    i = names.index("RDP")
+    moved = lm.data.copy()
+    moved[i, 2] += 1.0  # 1 mm towards the patient's left
+    lm.data = moved
+    rdp_x = truth_doc["landmarks"]["RDP"][0] + 1.0
+    assert np.isclose(session.review.landmarks["RDP"][0], rdp_x)
+    assert widget.landmark_table.item(i, 1).text() == f"{rdp_x:.1f}"
+
+    # report export (JSON + HTML) from the widget
+    out = widget.export_report(tmp_path / "report", formats=("json", "html"))
+    assert {"json", "html"} <= set(out), widget.last_error
+    assert out["json"].stat().st_size > 0 and out["html"].stat().st_size > 0
+    assert "AICA" in out["html"].read_text(encoding="utf-8")
+
+    # final: saved as final, later saves refused (and autosave stops)
+    widget.final_check.setChecked(True)
+    assert widget.save() is not None
+    assert load_review(folder).status == "final"
+    widget.impression_edit.setPlainText("changed after sign-off")
+    assert widget.save() is None
+    assert "final" in widget.last_error
+    assert load_review(folder).impression != "changed after sign-off"

@@ -3,7 +3,7 @@
 One line per volume: volume id, role guess, description, shape (slices x rows x
 columns), voxel size in mm, orientation, number of files, warnings. ``--json``
 prints a JSON array with one object per volume instead. Patient identifiers are
-never printed.
+printed only with ``--phi`` (to check that a folder holds the right patient).
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ HELP = "list the volumes (series, stacks, echoes) under a DICOM folder/file or N
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="DICOM folder or file, or .nii[.gz] file")
     parser.add_argument("--json", action="store_true", help="print a JSON array of volumes")
+    parser.add_argument(
+        "--phi",
+        action="store_true",
+        help="also print patient name, ID, birth date and study date (identifying!)",
+    )
 
 
 def format_line(meta) -> str:
@@ -39,13 +44,36 @@ def format_line(meta) -> str:
     return line
 
 
+def _patient_line(patient) -> str:
+    return (
+        f"    patient: {patient.patient_name or '?'}  id {patient.patient_id or '?'}  "
+        f"born {patient.patient_birth_date or '?'}  study {patient.study_date or '?'}  "
+        f"accession {patient.accession_number or '?'}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from nvcview.io import list_series
+    from nvcview.io.image import PatientInfo
+    from nvcview.io.nifti import is_nifti_path
 
-    metas = list_series(args.path)
-    if args.json:
-        print(json.dumps([m.to_dict() for m in metas], indent=2))
+    if args.phi and not is_nifti_path(args.path):
+        from nvcview.io.dicom import list_dicom_series_with_patient
+
+        pairs = list_dicom_series_with_patient(args.path)
     else:
-        for meta in metas:
+        pairs = [(m, PatientInfo()) for m in list_series(args.path)]
+    if args.json:
+        docs = []
+        for meta, patient in pairs:
+            doc = meta.to_dict()
+            if args.phi:
+                doc["patient"] = patient.to_dict()
+            docs.append(doc)
+        print(json.dumps(docs, indent=2))
+    else:
+        for meta, patient in pairs:
             print(format_line(meta))
+            if args.phi:
+                print(_patient_line(patient))
     return 0

@@ -26,7 +26,13 @@ from nvcview.io.stacks import DEFAULT_TOLERANCES, GeometryTolerances, Stack, gro
 
 log = logging.getLogger(__name__)
 
-__all__ = ["discover", "list_dicom_series", "load_dicom", "stack_meta"]
+__all__ = [
+    "discover",
+    "list_dicom_series",
+    "list_dicom_series_with_patient",
+    "load_dicom",
+    "stack_meta",
+]
 
 
 def discover(
@@ -149,6 +155,14 @@ def list_dicom_series(
     """
     _, stacks = discover(path, tolerances)
     return [stack_meta(s) for s in stacks]
+
+
+def list_dicom_series_with_patient(
+    path: str | os.PathLike, tolerances: GeometryTolerances = DEFAULT_TOLERANCES
+) -> list[tuple[SeriesMeta, PatientInfo]]:
+    """Like :func:`list_dicom_series`, with each volume's patient information (PHI) beside it."""
+    result, stacks = discover(path, tolerances)
+    return [(stack_meta(s), result.patients.get(s.series_uid, PatientInfo())) for s in stacks]
 
 
 def _describe(stack: Stack) -> str:

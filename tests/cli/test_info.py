@@ -75,3 +75,18 @@ def test_info_errors_are_one_line(tmp_path):
         assert len(err) == 1 and "Traceback" not in res.stderr
         assert err[0].startswith("nvcview info: error: ") and expected in err[0]
         assert str(target) in err[0]
+
+
+def test_info_phi_only_on_request(tmp_path):
+    t2 = write_series(tmp_path, shape=(3, 6, 5))
+    res = nvcview("info", tmp_path, "--phi")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].startswith(t2.series_uid)
+    assert lines[1] == (
+        "    patient: Phantom^Test  id PHANTOM-0001  born 19700101  study 20260101  "
+        "accession ACC123"
+    )
+    res = nvcview("info", tmp_path, "--phi", "--json")
+    (doc,) = json.loads(res.stdout)
+    assert doc["patient"]["patient_id"] == "PHANTOM-0001"

@@ -269,7 +269,7 @@ class CaseMeasurer:
         except InputError as exc:
             rec.notes.append(f"no centreline: {exc}")
             return
-        s_contact = float(cl.project(g.point_a_lps)[0][0])
+        s_contact = float(cl.project(g.patch_a_lps)[0][0])
         s_rexp = (
             float(cl.project(self.landmarks["RExP"])[0][0]) if "RExP" in self.landmarks else None
         )
@@ -292,8 +292,8 @@ class CaseMeasurer:
         except InputError as exc:
             rec.notes.append(f"nerve geometry not measured: {exc}")
             return
-        vg = geometry.vessel_local(self.grid, v.label, self.boxes[v.label], g.point_b_lps)
-        s_contact = float(ng.centreline.project(g.point_a_lps)[0][0])
+        vg = geometry.vessel_local(self.grid, v.label, self.boxes[v.label], g.patch_b_lps)
+        s_contact = float(ng.centreline.project(g.patch_a_lps)[0][0])
         t_nerve = ng.centreline.tangent_at(s_contact)
         if vg.axis is not None:
             rec.crossing_angle_deg = round(geometry.crossing_angle_deg(t_nerve, vg.axis), 1)

@@ -50,6 +50,9 @@ DEFAULT_MIN_SIGMA_VOX = 0.5
 #: Numerical tolerance (mm): face-adjacent masks give smoothed surfaces that meet
 #: at the shared voxel face up to float rounding; such gaps are contact (gap 0).
 TOUCH_TOL_MM = 0.01
+#: The contact location comes from the surface patch whose gap is within this many
+#: largest voxel spacings of the minimum (a quadratic fitted over it).
+PATCH_TOL_VOX = 1.0
 
 
 @dataclass
@@ -67,6 +70,11 @@ class GapResult:
         from contact.
     touching : bool
         True when the surfaces touch or interpenetrate (gap 0).
+    patch_a_lps, patch_b_lps : numpy.ndarray or None
+        Centre of the contact on each surface (LPS mm): the minimum of a quadratic
+        fitted to the gap where it is within one voxel of its minimum (or the
+        centre of the region where the surfaces touch).
+        Use it to locate the contact along the nerve; defaults to the closest points.
     """
 
     gap_mm: float
@@ -74,6 +82,14 @@ class GapResult:
     point_b_lps: np.ndarray
     resolution_mm: float
     touching: bool = False
+    patch_a_lps: np.ndarray | None = None
+    patch_b_lps: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.patch_a_lps is None:
+            self.patch_a_lps = np.asarray(self.point_a_lps, dtype=np.float64)
+        if self.patch_b_lps is None:
+            self.patch_b_lps = np.asarray(self.point_b_lps, dtype=np.float64)
 
     @property
     def direction_lps(self) -> np.ndarray | None:
@@ -304,19 +320,54 @@ def _mesh_gap(
         normal = mesh_a.normals[mesh_a.tree.query(centre)[1]]
         res = resolution_along(grid.linear, normal)
         return GapResult(0.0, pa, pb, res, touching=True)
-    best = None
+    tol = PATCH_TOL_VOX * float(grid.spacing_mm.max())
+    pairs = []  # (distance, point on a, point on b) for every candidate
     for src, dst, flip in ((mesh_a, mesh_b, False), (mesh_b, mesh_a, True)):
         dv, _ = dst.tree.query(src.verts)
         edge = _max_edge(dst)
-        cand = np.flatnonzero(dv <= dv.min() + edge)
+        cand = np.flatnonzero(dv <= dv.min() + edge + tol)
         if len(cand) > 4000:
             cand = cand[np.argsort(dv[cand])[:4000]]
         d, foot = dst.closest(src.verts[cand])
-        j = int(np.argmin(d))
-        p, q = src.verts[cand[j]], foot[j]
-        if best is None or d[j] < best[0]:
-            best = (float(d[j]), q, p) if flip else (float(d[j]), p, q)
-    return _result(grid, best[1], best[2], mesh_a)
+        p = src.verts[cand]
+        pairs.append((d, foot, p) if flip else (d, p, foot))
+    d = np.concatenate([x[0] for x in pairs])
+    on_a = np.concatenate([x[1] for x in pairs])
+    on_b = np.concatenate([x[2] for x in pairs])
+    j = int(np.argmin(d))
+    res = _result(grid, on_a[j], on_b[j], mesh_a)
+    # the minimum of a shallow valley is located poorly by its argmin; a quadratic
+    # fitted to the gap over the valley floor places the contact stably
+    near = d <= d[j] + tol
+    res.patch_a_lps = _valley_centre(mesh_a, on_a[near], d[near], on_a[j], on_b[j] - on_a[j])
+    res.patch_b_lps = _valley_centre(mesh_b, on_b[near], d[near], on_b[j], on_a[j] - on_b[j])
+    return res
+
+
+def _valley_centre(
+    mesh: Mesh, pts: np.ndarray, d: np.ndarray, best: np.ndarray, normal: np.ndarray
+) -> np.ndarray:
+    """Point of ``mesh`` under the minimum of a quadratic fitted to gap ``d`` over ``pts``.
+
+    Falls back to the centre of ``pts`` when the fit has no interior minimum
+    (e.g. a vessel running along the nerve: a valley without a lowest point).
+    """
+    centre = pts.mean(axis=0)
+    n = normal / (np.linalg.norm(normal) + 1e-12)
+    if len(pts) >= 12 and np.linalg.norm(normal) > 1e-9:
+        helper = np.eye(3)[int(np.argmin(np.abs(n)))]
+        u = np.cross(n, helper)
+        u /= np.linalg.norm(u)
+        v = np.cross(n, u)
+        x, y = (pts - best) @ u, (pts - best) @ v
+        design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+        c, *_ = np.linalg.lstsq(design, d, rcond=None)
+        hess = np.array([[2 * c[3], c[4]], [c[4], 2 * c[5]]])
+        if np.all(np.linalg.eigvalsh(hess) > 1e-3):
+            xy = np.linalg.solve(hess, -c[1:3])
+            if xy[0] ** 2 <= (x**2).max() and xy[1] ** 2 <= (y**2).max():
+                centre = best + xy[0] * u + xy[1] * v
+    return mesh.closest(centre)[1][0]
 
 
 def _max_edge(mesh: Mesh) -> float:

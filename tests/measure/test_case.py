@@ -1,0 +1,255 @@
+"""measure_case / CaseMeasurer on analytic nerve phantoms with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from capsule_phantoms import Capsule
+from nerve_phantoms import (
+    IAC,
+    NERVE_DIR,
+    NERVE_RADIUS,
+    RDP_ARC,
+    RExP,
+    VesselSpec,
+    make_nerve_phantom,
+    side_vector,
+)
+from scipy.spatial.transform import Rotation
+
+from nvcview.errors import InputError
+from nvcview.measure import (
+    CaseMeasurer,
+    MeasureSettings,
+    classify_segment,
+    label_boxes,
+    measure_case,
+)
+from nvcview.structures import Structure
+
+SEGMENT_CASES = [  # arc from the RExP (mm), expected segment (RDP at 4 mm)
+    (0.4, "RExP"),
+    (2.2, "AS"),
+    (4.6, "RDP/TZ"),
+    (7.3, "proximal cisternal"),
+    (10.5, "distal cisternal"),
+]
+
+
+@pytest.mark.parametrize("given_centreline", [True, False])
+def test_arc_length_segment_side_angle_and_diameter(given_centreline):
+    sides = ["superior", "anterior", "inferior", "posterior", "superior"]
+    specs = [
+        VesselSpec(
+            arc_mm=arc,
+            gap_mm=0.8 * i / 4 + 0.6 * (i == 0),
+            side=side,
+            angle_deg=50 + 10 * i,
+            radius=0.8 + 0.2 * i,
+        )
+        for i, ((arc, _), side) in enumerate(zip(SEGMENT_CASES, sides, strict=True))
+    ]
+    ph = make_nerve_phantom(specs)
+    cl = ph.centreline if given_centreline else None
+    recs = measure_case(ph.labels, ph.structures, ph.landmarks, centreline=cl)
+    assert [r.vessel_label for r in recs] == [2, 3, 4, 5, 6]
+    h = max(ph.labels.spacing_mm)
+    for rec, spec, (arc, segment) in zip(recs, specs, SEGMENT_CASES, strict=True):
+        assert abs(rec.gap_mm - spec.gap_mm) <= h / 2, rec
+        assert abs(rec.arc_length_from_rexp_mm - arc) <= 0.5, rec
+        assert rec.dist_from_rdp_mm == pytest.approx(rec.arc_length_from_rexp_mm - RDP_ARC, abs=0.3)
+        assert rec.segment == segment
+        assert rec.side_of_nerve == spec.side
+        assert abs(rec.crossing_angle_deg - spec.angle_deg) <= 8, rec
+        assert abs(rec.vessel_diameter_mm - 2 * spec.radius) <= 0.3, rec
+        # closest points in LPS: the nerve point lies on the nerve surface
+        p = np.asarray(rec.nerve_point_lps)
+        radial = np.linalg.norm((p - RExP) - np.dot(p - RExP, NERVE_DIR) * NERVE_DIR)
+        assert abs(radial - NERVE_RADIUS) <= h / 2
+
+
+def test_oblique_grid_gives_the_same_answers_as_axial():
+    specs = [
+        VesselSpec(arc_mm=5.0, gap_mm=0.0, side="anterior"),
+        VesselSpec(arc_mm=9.0, gap_mm=1.5, side="inferior"),
+    ]
+    axial = measure_case(*_case(make_nerve_phantom(specs)))
+    rot = Rotation.from_euler("xyz", [20, -15, 30], degrees=True).as_matrix()
+    oblique = measure_case(*_case(make_nerve_phantom(specs, rotation=rot)))
+    for a, o in zip(axial, oblique, strict=True):
+        assert abs(a.gap_mm - o.gap_mm) <= 0.25
+        assert abs(a.arc_length_from_rexp_mm - o.arc_length_from_rexp_mm) <= 0.4
+        assert (a.segment, a.side_of_nerve, a.contact) == (o.segment, o.side_of_nerve, o.contact)
+
+
+def _case(ph):
+    return ph.labels, ph.structures, ph.landmarks
+
+
+def test_grades_none_contact_indentation_deviation():
+    far = measure_case(*_case(make_nerve_phantom([VesselSpec(arc_mm=6.0, gap_mm=2.0)])))[0]
+    assert (far.contact, far.suggested_grade) == (False, "none")
+    touch = measure_case(
+        *_case(make_nerve_phantom([VesselSpec(arc_mm=6.0, gap_mm=0.0, side="anterior")]))
+    )[0]
+    assert (touch.contact, touch.suggested_grade) == (True, "contact")
+    assert touch.indentation_depth_mm < 0.2
+    dent = measure_case(
+        *_case(
+            make_nerve_phantom([VesselSpec(arc_mm=6.0, indent_mm=0.5, side="anterior", radius=1.2)])
+        )
+    )[0]
+    assert dent.suggested_grade == "indentation"
+    assert abs(dent.indentation_depth_mm - 0.5) <= 0.25  # half a voxel
+    bent = make_nerve_phantom([VesselSpec(arc_mm=6.0, side="inferior")], deviation_mm=2.0)
+    dev = measure_case(*_case(bent))[0]
+    assert dev.contact and dev.suggested_grade == "deviation"
+    # analytic: Gaussian bump 2 mm high, sigma 2 mm, against a chord +/- 4 mm: 2 (1 - e^-2)
+    assert abs(dev.deviation_mm - 2.0 * (1 - np.exp(-2))) <= 0.4
+    assert touch.deviation_mm < 0.5
+
+
+def test_reader_grade_is_kept_beside_the_suggestion():
+    ph = make_nerve_phantom([VesselSpec(arc_mm=6.0, gap_mm=0.0)])
+    rec = measure_case(*_case(ph), reader_grades={2: "indentation"})[0]
+    assert rec.suggested_grade == "contact"
+    assert rec.reader_grade == "indentation"
+    assert rec.grade == "indentation"
+    with pytest.raises(InputError, match="not one of"):
+        measure_case(*_case(ph), reader_grades={2: "severe"})
+
+
+def test_settings_are_honoured():
+    ph = make_nerve_phantom([VesselSpec(arc_mm=6.0, gap_mm=0.7)])
+    default = measure_case(*_case(ph))[0]
+    assert not default.contact  # 0.7 mm > one 0.39-0.5 mm voxel
+    loose = measure_case(*_case(ph), settings=MeasureSettings(contact_mm=1.0))[0]
+    assert loose.contact and loose.suggested_grade == "contact"
+    not_near = measure_case(*_case(ph), settings=MeasureSettings(near_mm=0.5))[0]
+    assert not not_near.near and not_near.crossing_angle_deg is None
+
+
+def test_multiple_and_tandem():
+    two = make_nerve_phantom(
+        [
+            VesselSpec(arc_mm=3.0, side="superior"),
+            VesselSpec(arc_mm=8.0, side="inferior", vessel_type="PICA"),
+        ]
+    )
+    recs = measure_case(*_case(two))
+    assert [r.multiplicity for r in recs] == ["multiple", "multiple"]
+    one = measure_case(
+        *_case(make_nerve_phantom([VesselSpec(arc_mm=3.0), VesselSpec(arc_mm=8.0, gap_mm=2.5)]))
+    )
+    assert [r.multiplicity for r in one] == ["single", "single"]
+    # the VA pushes the AICA into the nerve from above: VA touches AICA, AICA touches VII
+    aica_centre = RExP + 6.0 * NERVE_DIR + side_vector("superior") * (NERVE_RADIUS + 1.0)
+    va_centre = aica_centre + side_vector("superior") * (1.0 + 2.0)
+    va = Capsule(va_centre - 8 * NERVE_DIR, va_centre + 8 * NERVE_DIR, 2.0)
+    tandem = make_nerve_phantom(
+        [VesselSpec(arc_mm=6.0, side="superior")],
+        extra=[(Structure(4, "left VA", "vessel", "VA"), va)],
+    )
+    recs = measure_case(*_case(tandem))
+    assert {r.vessel_type: r.multiplicity for r in recs} == {"AICA": "tandem", "VA": "tandem"}
+    aica = next(r for r in recs if r.vessel_type == "AICA")
+    assert any("tandem" in n for n in aica.notes)
+
+
+def test_relation_to_cn8():
+    # CN VIII runs 3.8 mm inferior of VII (axis to axis); a 1.0 mm vessel between touches both
+    ph = make_nerve_phantom(
+        [VesselSpec(arc_mm=7.0, side="inferior", radius=1.0)], cn8_offset_mm=3.8
+    )
+    rec = measure_case(*_case(ph))[0]
+    assert rec.contact
+    assert rec.gap_to_cn8_mm <= 0.4
+    assert rec.relation_to_cn8 == "between CN VII and CN VIII"
+    ph = make_nerve_phantom([VesselSpec(arc_mm=7.0, side="superior")], cn8_offset_mm=3.8)
+    rec = measure_case(*_case(ph))[0]
+    # VIII surface is 3.8 - 0.9 - 0.9 = 2.0 mm below VII's, the vessel 2.0 + 2*0.9 above it
+    assert abs(rec.gap_to_cn8_mm - (2.0 + 2 * NERVE_RADIUS)) <= 0.3
+    assert rec.relation_to_cn8.endswith("mm from CN VIII")
+
+
+def test_cached_measurer_follows_edits_like_a_fresh_run():
+    ph = make_nerve_phantom(
+        [VesselSpec(arc_mm=5.0, gap_mm=1.0), VesselSpec(arc_mm=9.0, gap_mm=2.0, side="inferior")]
+    )
+    arr = ph.labels.array
+    m = CaseMeasurer(*_case(ph))
+    before = m.measure()
+    # the reader paints vessel 3 up to touch the nerve: grow it towards the nerve by a block
+    p = np.asarray(before[1].vessel_point_lps)
+    q = np.asarray(before[1].nerve_point_lps)
+    inv = np.linalg.inv(ph.labels.affine)
+    pts = np.linspace(p, q, 15)
+    ijk = np.rint(pts @ inv[:3, :3].T + inv[:3, 3]).astype(int)
+    lo, hi = ijk.min(axis=0) - 1, ijk.max(axis=0) + 2
+    region = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    sub = arr[region]
+    sub[sub == 0] = 3
+    m.update(region=region)
+    after = m.measure()
+    fresh = measure_case(*_case(ph))
+    assert m.boxes == label_boxes(arr)
+    assert after[1].gap_mm == pytest.approx(fresh[1].gap_mm)
+    assert after[1].contact and after[1].gap_mm < before[1].gap_mm
+    assert after[0].gap_mm == pytest.approx(before[0].gap_mm)  # untouched pair from cache
+    # erasing a whole vessel drops it from the boxes and the records
+    region3 = m.boxes[3]
+    arr[region3][arr[region3] == 3] = 0
+    m.update(region=region3)
+    assert 3 not in m.boxes
+    assert [r.vessel_label for r in m.measure()] == [2]
+
+
+def test_errors_are_clear():
+    ph = make_nerve_phantom([VesselSpec(arc_mm=5.0, gap_mm=1.0)])
+    no_nerve = [s for s in ph.structures if s.kind != "nerve"]
+    with pytest.raises(InputError, match="no facial nerve"):
+        measure_case(ph.labels, no_nerve, ph.landmarks)
+    clash = ph.structures + [Structure(1, "mislabelled vessel", "vessel", "vein")]
+    with pytest.raises(InputError, match="share label 1"):
+        measure_case(ph.labels, clash, ph.landmarks)
+    empty = ph.labels.array.copy()
+    empty[empty == 1] = 0
+    from nvcview.io.image import Image, make_volume
+
+    with pytest.raises(
+        InputError, match=r"facial nerve label 1 \(facial nerve\) has no voxels \(empty mask\)"
+    ):
+        measure_case(
+            Image(volume=make_volume(empty, ph.labels.affine)), ph.structures, ph.landmarks
+        )
+    with pytest.raises(InputError, match="not a label map"):
+        measure_case(
+            Image(volume=make_volume(ph.labels.array + 0.5, ph.labels.affine)), ph.structures
+        )
+
+
+def test_missing_landmarks_leave_location_empty_with_a_note():
+    ph = make_nerve_phantom([VesselSpec(arc_mm=6.0, gap_mm=0.0)])
+    rec = measure_case(ph.labels, ph.structures, {"IAC": IAC})[0]
+    assert rec.arc_length_from_rexp_mm is None and rec.segment is None
+    assert any("RExP" in n for n in rec.notes) and any("RDP" in n for n in rec.notes)
+    assert rec.contact
+
+
+@pytest.mark.parametrize(
+    ("arc", "rdp", "segment"),
+    [
+        (0.2, -3.8, "RExP"),
+        (-0.5, -4.5, "RExP"),
+        (2.0, -2.0, "AS"),
+        (3.0, -1.0, "RDP/TZ"),
+        (5.2, 1.2, "RDP/TZ"),
+        (5.4, 1.4, "proximal cisternal"),
+        (8.0, 4.0, "proximal cisternal"),
+        (8.1, 4.1, "distal cisternal"),
+        (0.8, -0.6, "RDP/TZ"),  # short attached segment: the nearer landmark wins
+        (0.3, -1.1, "RExP"),
+    ],
+)
+def test_segment_rules(arc, rdp, segment):
+    assert classify_segment(arc, rdp, MeasureSettings()) == segment

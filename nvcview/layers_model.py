@@ -483,13 +483,25 @@ class CaseSession:
         return st, res
 
     def grow_nerve(
-        self, seed_lps: np.ndarray, nerve: str = "VII", **kwargs
+        self, seed_lps: np.ndarray, nerve: str = "VII", *, path_radius_mm: float = 1.5, **kwargs
     ) -> tuple[Structure, GrowResult]:
-        """Grow a nerve (dark in the T2 cistern) from a seed and add (or extend) it."""
+        """Grow a nerve (dark in the T2 cistern) from a seed and add (or extend) it.
+
+        When CN VII's centreline is traced (and ``nerve == "VII"``), the grow stays
+        within ``path_radius_mm`` of it, which keeps it off the pons along the
+        attached segment. Other keyword arguments go to
+        :func:`nvcview.segment.grow_nerve`.
+        """
         if self.t2 is None:
             raise InputError("nerve growing needs the T2 (CISS/FIESTA) series")
+        path = self.centreline_lps()
+        if nerve == "VII" and path is not None and "within" not in kwargs:
+            kwargs["within"] = segment.tube_mask(
+                self.t2.array.shape, self.t2.affine, path, path_radius_mm
+            )
         res = segment.grow_nerve(self.t2.array, self.t2.affine, seed_lps, **kwargs)
-        return self._add_nerve(res.mask, nerve), res
+        mask = self._to_reference(res.mask, self.t2)
+        return self._add_nerve(mask, nerve), res
 
     def nerve_from_path(self, radius_mm: float = 1.0, nerve: str = "VII") -> Structure:
         """Make (or extend) the facial nerve as a tube around the traced centreline."""

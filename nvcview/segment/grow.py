@@ -181,6 +181,7 @@ def grow_nerve(
     csf_percentile: float = 90.0,
     snap_mm: float = 0.6,
     connectivity: int = 1,
+    within: np.ndarray | None = None,
 ) -> GrowResult:
     """Grow a dark nerve surrounded by bright CSF in a heavily T2-weighted volume.
 
@@ -210,6 +211,10 @@ def grow_nerve(
         The seed moves to the darkest voxel within this distance (mm).
     connectivity : int
         1 = faces, 2 = edges, 3 = corners.
+    within : ndarray of bool, optional
+        Only voxels inside this mask (same grid) may join, e.g. a tube around
+        the traced centreline: along the attached segment the nerve lies on the
+        pons, which is also darker than CSF, and intensity alone cannot part them.
 
     Returns
     -------
@@ -225,8 +230,16 @@ def grow_nerve(
         dark = float(array[seed_idx])
         csf = float(np.percentile(sub[ball], csf_percentile))
         threshold = dark + fraction * (csf - dark)
+    inside = sub <= threshold
+    if within is not None:
+        within = np.asarray(within, bool)
+        if within.shape != array.shape[:3]:
+            raise InputError(
+                f"'within' mask shape {within.shape} is not the volume's {array.shape}"
+            )
+        inside &= within[box]
     return _grow(
-        array, affine, seed_lps, radius_mm, sub <= threshold, box, ball, seed_idx,
+        array, affine, seed_lps, radius_mm, inside, box, ball, seed_idx,
         threshold, connectivity,
     )  # fmt: skip
 

@@ -106,3 +106,23 @@ def test_resample_mask_between_grids_keeps_position():
     assert np.linalg.norm(got_centre - c) < 0.2
     expected = 4 / 3 * np.pi * 27 / 0.4**3
     assert abs(out.sum() - expected) / expected < 0.1
+
+
+def test_grow_nerve_within_mask_keeps_off_an_attached_pons():
+    shape, spacing = (40, 40, 40), (0.5, 0.5, 0.5)
+    aff, lps = _grid(shape, spacing)
+    centre = lps[20, 20, 20]
+    dn = _dist_to_line(lps, centre, (1, 0, 0))
+    t2 = np.full(shape, 1000.0)  # CSF
+    pons = lps[..., 2] < centre[2] - 0.8  # grey pons under the nerve, touching it
+    t2[pons] = 330.0
+    t2[dn <= 1.0] = 190.0  # nerve, r = 1 mm, lying on the pons
+    free = grow_nerve(t2, aff, centre, radius_mm=6.0)
+    assert free.mask[pons].sum() > 100  # intensity alone leaks into the pons
+    tube = tube_mask(shape, aff, np.array([centre - [8, 0, 0], centre + [8, 0, 0]]), 1.5)
+    bounded = grow_nerve(t2, aff, centre, radius_mm=6.0, within=tube)
+    nerve = (dn <= 1.0) & (np.linalg.norm(lps - centre, axis=-1) <= 6.0)
+    assert bounded.mask[nerve].mean() > 0.95
+    assert not bounded.mask[dn > 1.5].any()
+    with pytest.raises(InputError, match="within"):
+        grow_nerve(t2, aff, centre, within=np.ones((3, 3, 3), bool))

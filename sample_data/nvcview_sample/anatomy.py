@@ -393,12 +393,7 @@ def build_anatomy(
     canal_centre = iac + 0.5 * offset8
     porus_plane = HalfSpace(canal_centre, unit(np.array([-0.6, 0.8, 0.0])))
     ridge = HalfSpace([0.0, 0.0, 24.0], [0.0, 0.0, 1.0])
-    canal = Tube(
-        resample(
-            np.array([canal_centre - 3.0 * canal_axis, canal_centre + 16.0 * canal_axis]), 0.5
-        ),
-        3.0,
-    )
+    canal = Tube(np.array([canal_centre - 3.0 * canal_axis, canal_centre + 16.0 * canal_axis]), 3.0)
     petrous = [(porus_plane, ridge), (porus_plane.mirrored(), ridge.mirrored())]
     canals = [canal, canal.transformed(MIRROR_X)]
 

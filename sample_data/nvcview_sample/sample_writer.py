@@ -169,6 +169,7 @@ def write_sample(
     indent_mm: float = 0.0,
     oblique: bool = False,
     full_size: bool = False,
+    phantom: Phantom | None = None,
 ) -> SamplePaths:
     """Build the phantom and write it under ``out_dir``.
 
@@ -180,6 +181,9 @@ def write_sample(
         Also write ``nifti/t2.nii.gz`` and ``nifti/tof.nii.gz``.
     seed, side, gap_mm, segment, indent_mm, oblique, full_size
         As :func:`nvcview_sample.make_phantom`.
+    phantom : Phantom, optional
+        Write this already built phantom instead (the other parameters are then
+        ignored; its own settings are recorded in truth.json).
 
     Returns
     -------
@@ -187,7 +191,7 @@ def write_sample(
     """
     from nvcview.review.store import save_review
 
-    ph = make_phantom(
+    ph = phantom or make_phantom(
         seed=seed,
         side=side,
         gap_mm=gap_mm,

@@ -51,7 +51,16 @@ class Tube:
         lo, hi = self.bounds(band)
         inside = np.all((p >= lo) & (p <= hi), axis=1)
         if np.any(inside):
-            d = point_polyline_distance(p[inside], self.points, self.tree, upper_mm=far)
+            q = p[inside]
+            if len(self.points) <= 8:  # a few segments: exact distances directly
+                d = np.full(len(q), np.inf)
+                for a, b in zip(self.points[:-1], self.points[1:], strict=True):
+                    ab = b - a
+                    t = np.clip((q - a) @ ab / (ab @ ab), 0.0, 1.0)
+                    diff = q - (a + t[:, None] * ab)
+                    d = np.minimum(d, np.sqrt(np.einsum("ij,ij->i", diff, diff)))
+            else:
+                d = point_polyline_distance(q, self.points, self.tree, upper_mm=far)
             out[inside] = np.minimum(d - self.radius, band)
         return out
 

@@ -23,8 +23,8 @@ PARAMS = dict(seed=2, side="right", segment="cisternal", gap_mm=0.6, oblique=Tru
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     out = tmp_path_factory.mktemp("phantom")
-    paths = write_sample(out, nifti=True, **PARAMS)
-    return paths, make_phantom(**PARAMS)
+    ph = make_phantom(**PARAMS)
+    return write_sample(out, nifti=True, phantom=ph), ph
 
 
 def world(affine, idx):

@@ -166,7 +166,8 @@ def read_stack_pixels(
     max_workers : int, optional
         Threads used for reading; default ``min(8, cpu count)``.
     progress : callable, optional
-        Called with the number of slices done after each slice.
+        Called with the number of files done after each file (single-frame files
+        count one each, a multi-frame file once).
 
     Raises
     ------

@@ -158,12 +158,41 @@ def label_frames(labels: Image, sources: Sequence[pydicom.Dataset]) -> np.ndarra
     Frames come in source order (and frame order within a multi-frame source),
     the order highdicom expects for the SEG pixel array.
     """
+    arr = np.asarray(labels.array)
+    inv = np.linalg.inv(np.asarray(labels.affine, dtype=np.float64))
     frames = []
     for ds in sources:
         for geom in frame_geometries(ds):
-            vals = sample_world(labels, geom.pixel_centres(), order=0)
-            frames.append(np.nan_to_num(vals, nan=0).astype(np.int64))
+            frames.append(_frame_labels(arr, inv, labels, geom))
     return np.stack(frames)
+
+
+def _frame_labels(
+    arr: np.ndarray, inv: np.ndarray, labels: Image, geom: FrameGeometry
+) -> np.ndarray:
+    """Nearest-neighbour labels at one frame's pixel centres (0 outside the label map).
+
+    When the frame's pixel centres fall on label voxel centres (the label map is
+    on the source grid, the usual case) the voxels are gathered directly;
+    otherwise the label map is resampled in world space.
+    """
+    lin = inv[:3, :3]
+    start = lin @ geom.position + inv[:3, 3]
+    step_c = lin @ (geom.spacing[1] * geom.orientation[:3])
+    step_r = lin @ (geom.spacing[0] * geom.orientation[3:])
+    on_grid = all(np.allclose(v, np.round(v), atol=1e-3) for v in (start, step_c, step_r))
+    if not on_grid:
+        vals = sample_world(labels, geom.pixel_centres(), order=0)
+        return np.nan_to_num(vals, nan=0).astype(np.int64)
+    start, step_c, step_r = (np.round(v).astype(np.int64) for v in (start, step_c, step_r))
+    r = np.arange(geom.rows)[:, None, None]
+    c = np.arange(geom.columns)[None, :, None]
+    idx = start + r * step_r + c * step_c  # (rows, cols, 3)
+    inside = np.all((idx >= 0) & (idx < np.array(arr.shape[:3])), axis=-1)
+    out = np.zeros((geom.rows, geom.columns), dtype=np.int64)
+    sel = idx[inside]
+    out[inside] = arr[sel[:, 0], sel[:, 1], sel[:, 2]]
+    return out
 
 
 def segment_numbers(structures: Sequence[Structure]) -> dict[int, int]:

@@ -83,8 +83,8 @@ class BatchSummary:
         "vessels", "cases", "errors", "cache" -> Path.
     worker_peak_rss_mb : dict
         Peak resident memory (MiB) reported by each worker ("host:pid").
-    compute_seconds : float
-        Sum over computed reviews of the time spent in the worker (s).
+    compute_seconds, compute_cpu_seconds : float
+        Sum over computed reviews of the wall and CPU time spent in the worker (s).
     """
 
     n_reviews: int = 0
@@ -96,6 +96,7 @@ class BatchSummary:
     paths: dict[str, Path] = field(default_factory=dict)
     worker_peak_rss_mb: dict[str, float] = field(default_factory=dict)
     compute_seconds: float = 0.0
+    compute_cpu_seconds: float = 0.0
 
 
 def run_fingerprint(stored: bool, pz: Pseudonymizer | None) -> str:
@@ -182,7 +183,8 @@ def run_batch(
             hashes.append(inputs_hash(ref.folder))
         except OSError as exc:
             hashes.append(None)
-            log.debug("hashing failed for a review: %s", exc)
+            # the message would name the folder (may hold identifiers): log the type only
+            log.debug("hashing the inputs of a review failed (%s)", type(exc).__name__)
 
     results: list[dict | None] = [None] * len(tasks)
     todo: list[int] = []
@@ -219,6 +221,7 @@ def run_batch(
                     peak, summary.worker_peak_rss_mb.get(name, 0.0)
                 )
                 summary.compute_seconds += float(worker.get("seconds") or 0.0)
+                summary.compute_cpu_seconds += float(worker.get("cpu_seconds") or 0.0)
             if pz is not None:
                 result = deidentify_result(result, tasks[i], pz)
             else:

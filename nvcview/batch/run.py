@@ -2,7 +2,8 @@
 
 - ``workers <= 1`` and no scheduler: in this process, one review after another.
 - ``workers >= 2``: a :class:`concurrent.futures.ProcessPoolExecutor` of that
-  many processes (``spawn`` start method: no threads forked from the parent).
+  many processes (``spawn`` start method: no threads forked from the parent;
+  one BLAS/OpenMP thread per process so that N workers use N cores).
 - ``scheduler``: an existing ``dask.distributed`` cluster at that address
   (``tcp://host:8786``); the workers need nvcview installed and must see the
   review folders at the same paths. No home-made scheduling.
@@ -49,9 +50,22 @@ def _run_inline(fn: TaskFn, tasks: list[dict]) -> Iterator[tuple[int, dict]]:
             yield i, _failure(exc, "task raised")
 
 
+#: thread pools of numerical libraries, limited to one thread per worker process
+#: (as dask.distributed does for its workers) unless the user set them
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _one_thread_per_worker() -> None:
+    """Pool initializer: runs in each fresh (spawned) worker before numpy is imported."""
+    for var in THREAD_VARS:
+        os.environ.setdefault(var, "1")
+
+
 def _run_pool(fn: TaskFn, tasks: list[dict], workers: int) -> Iterator[tuple[int, dict]]:
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_one_thread_per_worker
+    ) as pool:
         futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
         try:
             for fut in as_completed(futures):

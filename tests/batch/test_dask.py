@@ -72,12 +72,19 @@ def test_local_pool_runs_in_other_processes():
     assert sorted(got) == [0, 1, 2, 3]
     pids = {r["pid"] for r in got.values()}
     assert os.getpid() not in pids
+    # one BLAS thread per worker unless the user chose otherwise
+    assert {r["blas"] for r in got.values()} == {os.environ.get("OPENBLAS_NUM_THREADS", "1")}
 
 
 def _pid_task(task: dict) -> dict:  # pragma: no cover - runs in the workers
     import os
 
-    return {"status": "ok", "pid": os.getpid(), "n": task["n"]}
+    return {
+        "status": "ok",
+        "pid": os.getpid(),
+        "n": task["n"],
+        "blas": os.environ.get("OPENBLAS_NUM_THREADS"),
+    }
 
 
 def test_unreachable_scheduler_is_a_clear_error():

@@ -1,0 +1,155 @@
+"""Benchmark ``nvcview batch``: 1 worker vs 2 local workers vs a 2-worker LocalCluster.
+
+Generates phantom cases (nvcview_sample: different seeds, sides and gaps, each
+with its ground-truth review), optionally copies every review a few times to
+make a larger cohort cheaply, then times the batch export (recomputing every
+measurement, ``--force``) and prints cases per minute, the speed-up against one
+worker and the peak memory per worker.
+
+Baseline, measured in the same run: a bare loop ``load_review`` +
+``measure_review`` over the same reviews in this process. Its time per review
+is the engine's own cost; the difference to the 1-worker batch is the batch's
+per-review overhead (hashing, cache, rows, tables).
+
+Usage::
+
+    python benchmarks/bench_batch.py --cases 16 --copies 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+# one BLAS thread in every mode, so "1 worker" really uses one core (the local pool and
+# Dask workers do this themselves); set before numpy is imported
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+GAPS = (0.0, 0.5, 1.0, 2.0)
+
+
+def _make_case(args: tuple[str, int]) -> str:
+    folder, seed = args
+    from nvcview_sample import write_sample
+
+    side = "left" if seed % 2 == 0 else "right"
+    write_sample(folder, seed=seed, side=side, gap_mm=GAPS[seed % len(GAPS)])
+    return folder
+
+
+def make_cohort(root: Path, n_cases: int, copies: int, workers: int = 2) -> int:
+    """Write ``n_cases`` phantom cases and ``copies`` copies of each review; return reviews."""
+    folders = [(str(root / "phantoms" / f"case{i:03d}"), i) for i in range(n_cases)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(_make_case, folders))
+    n = 0
+    for folder, seed in folders:
+        src = Path(folder) / "review"
+        for k in range(copies):
+            dst = root / "reviews" / f"case{seed:03d}_{k}" / "truth"
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".*", "audit.jsonl"))
+            doc = json.loads((dst / "review.json").read_text(encoding="utf-8"))
+            doc["case_id"] = f"{doc['case_id']}-copy{k}"
+            (dst / "review.json").write_text(json.dumps(doc), encoding="utf-8")
+            n += 1
+    return n
+
+
+def baseline(reviews: Path) -> float:
+    """Seconds for a bare load + measure loop over every review (no batch machinery)."""
+    from nvcview.batch.discover import find_reviews
+    from nvcview.review.store import load_review, measure_review
+
+    refs = find_reviews(reviews)
+    t0 = time.perf_counter()
+    for ref in refs:
+        measure_review(load_review(ref.folder), ref.folder)
+    return time.perf_counter() - t0
+
+
+def timed_batch(reviews: Path, out: Path, **kw):
+    from nvcview.batch.export import BatchOptions, run_batch
+
+    summary = run_batch(BatchOptions(root=reviews, out=out, force=True, **kw))
+    if summary.n_failed:
+        raise SystemExit(f"benchmark: {summary.n_failed} reviews failed, see {out}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", type=int, default=16, help="distinct phantom cases")
+    p.add_argument("--copies", type=int, default=4, help="reviews per phantom case")
+    p.add_argument("--workdir", type=Path, default=None, help="keep the cohort here")
+    args = p.parse_args(argv)
+
+    from distributed import LocalCluster
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="nvcview-bench-"))
+    t0 = time.perf_counter()
+    n = make_cohort(work, args.cases, args.copies)
+    print(
+        f"cohort: {args.cases} phantom cases x {args.copies} = {n} reviews "
+        f"(generated in {time.perf_counter() - t0:.0f} s) in {work}"
+    )
+    reviews = work / "reviews"
+
+    load_before = os.getloadavg()[0]
+    base_s = baseline(reviews)
+    rows = []
+    one = timed_batch(reviews, work / "out1.csv", workers=1)
+    rows.append(("batch, 1 worker (in process)", one))
+    two = timed_batch(reviews, work / "out2.csv", workers=2)
+    rows.append(("batch, 2 local processes", two))
+    with LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        # the cluster is "existing": its start-up is not timed, its first use is
+        timed_batch(reviews, work / "warm.csv", scheduler=cluster.scheduler_address)
+        dask = timed_batch(reviews, work / "out3.csv", scheduler=cluster.scheduler_address)
+    rows.append(("batch, Dask LocalCluster 2x1", dask))
+
+    same = all(
+        (work / f"out{i}.csv").read_bytes() == (work / "out1.csv").read_bytes() for i in (2, 3)
+    )
+    print(
+        f"\nbaseline (bare load_review + measure_review loop): {base_s:.2f} s, "
+        f"{base_s / n * 1000:.0f} ms per review, {n / base_s * 60:.0f} reviews/min"
+    )
+    print(
+        f"{'mode':32s} {'wall s':>7s} {'reviews/min':>12s} {'speed-up':>9s} "
+        f"{'engine ms/review':>17s} {'peak MiB/worker':>16s}"
+    )
+    for name, s in rows:
+        peak = max(s.worker_peak_rss_mb.values()) if s.worker_peak_rss_mb else float("nan")
+        print(
+            f"{name:32s} {s.seconds:7.2f} {n / s.seconds * 60:12.0f} "
+            f"{one.seconds / s.seconds:8.2f}x {s.compute_seconds / n * 1000:17.0f} "
+            f"{peak:16.0f}"
+        )
+    overhead_ms = (one.seconds - base_s) / n * 1000
+    print(
+        f"\nper-review batch overhead (1 worker vs baseline): {overhead_ms:.1f} ms "
+        f"({overhead_ms / (base_s / n * 1000) * 100:.0f}% of the measurement)"
+    )
+    print(f"ratio 1-worker batch / baseline: {one.seconds / base_s:.2f}")
+    print(f"tables identical across the three modes: {same}")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load_before:.1f} before the timings, "
+        f"{os.getloadavg()[0]:.1f} after (other work on the machine slows every mode)"
+    )
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -237,7 +237,8 @@ def _design_aica(
 
     A few contact directions and loop orientations are tried in a fixed order; the
     first one that keeps >= 0.8 mm from VIII and 0.3 mm from the brainstem, with its
-    closest approach to VII at the requested place, wins (the same for a given seed).
+    closest approach to VII at the requested place, wins (the same for a given seed);
+    failing that, the best one keeping >= 0.3 mm from VIII and outside the brainstem.
     """
     p_c, t_c = tangent_at(vii_axis, s_contact)
     if attached:
@@ -283,11 +284,12 @@ def _design_aica(
                 g8 = polyline_closest(viii, aica)["distance"] - r8 - r_aica
                 bs = float((brainstem_sdf(aica) - r_aica).min())
                 score = min(g8 - 0.8, bs - 0.3)
-                if best is None or score > best[0]:
+                acceptable = g8 >= 0.3 and bs >= 0.0
+                if acceptable and (best is None or score > best[0]):
                     best = (score, aica, {"d": d, "u": u, "t": t_c, "apex": apex})
                 if score >= 0:
                     return aica, best[2]
-    if best is None or best[0] < -0.5:
+    if best is None:
         raise ValueError(
             "phantom design: no AICA loop reaches the requested place clear of CN VIII "
             "and the brainstem; try another seed or a smaller gap"

@@ -154,3 +154,24 @@ def test_structures_and_labels(phantoms):
     np.testing.assert_array_equal(ph.labels.affine, ph.t2.affine)
     assert ph.labels.array.shape == ph.t2.array.shape
     assert np.issubdtype(ph.labels.array.dtype, np.integer)
+
+
+def test_design_holds_across_seeds_and_segments():
+    """Every seed x segment x (touching, widest gap, deepest dent) builds with the
+    closest approach where asked and the exact gap, clear of CN VIII."""
+    from nvcview_sample.anatomy import CONTACT_SEGMENTS, MAX_GAP_MM, MAX_INDENT_MM, build_anatomy
+    from nvcview_sample.truth import compute_truth
+
+    expected = {"RExP": "RExP", "AS": "AS", "RDP": "RDP/TZ", "cisternal": "distal cisternal"}
+    for seed in range(5):
+        for segment in CONTACT_SEGMENTS:
+            for gap, indent in ((0.0, 0.0), (MAX_GAP_MM[segment], 0.0), (0.0, MAX_INDENT_MM)):
+                truth = compute_truth(
+                    build_anatomy(seed=seed, segment=segment, gap_mm=gap, indent_mm=indent)
+                )
+                c = truth["conflict"]
+                assert c["segment"] == expected[segment], (seed, segment, gap, indent)
+                assert c["gap_mm"] == pytest.approx(gap, abs=1e-9)
+                assert (c["indentation_depth_mm"] or 0.0) == pytest.approx(indent, abs=1e-9)
+                aica = next(v for v in truth["vessels"] if v["vessel_type"] == "AICA")
+                assert aica["gap_to_cn8_mm"] >= 0.3

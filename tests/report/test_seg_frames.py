@@ -23,9 +23,9 @@ def test_label_frames_on_grid_and_off_grid(synth_case):
     ).astype(np.int64)
     assert direct.shape == (len(sources), int(sources[0].Rows), int(sources[0].Columns))
     assert np.array_equal(direct, world) and (direct == 3).sum() > 20
-    # a label map on a grid shifted by 0.3 voxel takes the resampling path
+    # a label map on a grid shifted by 0.6 voxel takes the resampling path
     aff = labels.affine.copy()
-    aff[:3, 3] += 0.3 * 0.5
+    aff[:3, 3] += 0.6 * 0.5
     shifted = Image(make_volume(labels.array, aff))
     moved = label_frames(shifted, sources)
     assert not np.array_equal(moved, direct)

@@ -690,7 +690,8 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
     Parameters
     ----------
     path : path-like
-        A NIfTI file, a DICOM file, or a folder (searched recursively).
+        A NIfTI file, a DICOM file, or a folder (searched recursively). A folder
+        with DICOM images gives its DICOM volumes; one without gives its NIfTI files.
 
     Returns
     -------
@@ -707,7 +708,15 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
         img = read_nifti(p)
         return [(_guess_role(img), img)]
     out = []
-    for meta in list_series(p):
+    try:
+        metas = list_series(p)
+    except InputError:
+        # no DICOM: a folder of NIfTI files (sorted by name) is a study too
+        niftis = sorted(q for q in p.rglob("*") if q.is_file() and is_nifti_path(q))
+        if not (p.is_dir() and niftis):
+            raise
+        return [(_guess_role(img), img) for img in map(read_nifti, niftis)]
+    for meta in metas:
         uid = meta.volume_id or meta.series_uid or None
         src = meta.source_path or str(p)
         img = load(src if Path(src).exists() else p, series_uid=uid)

@@ -2,18 +2,20 @@
 
 Thin: :func:`nvcview.layers_model.open_study` does the loading; this module only
 turns the session into layers (T2 grey, TOF red additive, labels by type colour).
-A folder with several series loads the T2 and the TOF; the review widget's
-series picker chooses among the others.
+A folder with several series loads every volume as a layer; the review widget
+takes the first T2 and TOF and its series picker chooses among the others.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from napari_nvcview.layers import LayerDataTuple, session_layers
+from napari_nvcview.layers import LayerDataTuple, image_layer, session_layers
+from nvcview.errors import InputError
 from nvcview.io.nifti import is_nifti_path
-from nvcview.layers_model import open_study
+from nvcview.layers_model import load_images, open_study
 
 
 def _is_dicom_file(path: Path) -> bool:
@@ -67,5 +69,14 @@ def read_study(path: str | list[str]) -> list[LayerDataTuple]:
     paths = [path] if isinstance(path, str) else list(path)
     layers: list[LayerDataTuple] = []
     for p in paths:
-        layers.extend(session_layers(open_study(p)))
+        if (Path(p) / "review.json").exists() or Path(p).name == "review.json":
+            layers.extend(session_layers(open_study(p)))
+        else:
+            # every volume found; the widget takes the first T2 and TOF, the
+            # others wait in its series picker
+            images = load_images(p)
+            if not images:
+                raise InputError(f"{p}: no image volume found")
+            study = uuid.uuid4().hex
+            layers.extend(image_layer(img, role, study=study) for role, img in images)
     return layers

@@ -549,19 +549,32 @@ class ReviewWidget(QWidget):
         role, img = nv.get("role"), nv.get("image")
         if img is None or role not in ("T2", "TOF"):
             return
-        s = self.session or CaseSession()
-        if getattr(s, role.lower()) is img:
+        slot = role.lower()
+        s = self.session
+        if s is not None and getattr(s, slot) is img:
             return
-        if s.labels is not None and (role == "T2" or s.t2 is None):
-            # the reference grid changes: keep the other series, restart the annotations
-            # (a session with structures becomes a new case: the old one stays saved)
-            keep = {"tof": s.tof} if role == "T2" else {"t2": s.t2}
-            s = (
-                CaseSession(**keep)
-                if s.structures
-                else CaseSession(t2=s.t2, tof=s.tof, review=s.review)
-            )
-        setattr(s, role.lower(), img)
+        if s is None:
+            s = CaseSession()
+        elif getattr(s, slot) is not None:
+            cur = getattr(s, slot)
+            frame = cur.meta.frame_of_reference_uid
+            # one study: the same frame of reference, or read together (NIfTI has no frame)
+            same_study = bool(frame) and frame == img.meta.frame_of_reference_uid
+            cur_layer = self._find_image_layer(cur)
+            token = nv.get("study")
+            if token and cur_layer is not None:
+                same_study |= cur_layer.metadata.get(META_KEY, {}).get("study") == token
+            if same_study:
+                self._report(
+                    f"Another {role} series is open ({img.meta.series_description}); "
+                    "choose it in the Case tab's series picker."
+                )
+                return
+            s = CaseSession()  # a different study: a new case (the old one stays saved)
+        elif s.labels is not None and role == "T2":
+            # labels were made on the TOF grid; they move to the T2 (the reference)
+            s = CaseSession(tof=s.tof) if s.structures else CaseSession(tof=s.tof, review=s.review)
+        setattr(s, slot, img)
         self.session = s
         self._syncing = True
         try:
@@ -574,13 +587,23 @@ class ReviewWidget(QWidget):
         self._report(self._case_summary())
 
     def _refresh_series_combos(self) -> None:
+        every = [
+            lyr.name
+            for lyr in self.viewer.layers
+            if lyr._type_string == "image"
+            and lyr.metadata.get(META_KEY, {}).get("image") is not None
+        ]
+        s = self.session
         for combo, role in ((self.t2_combo, "T2"), (self.tof_combo, "TOF")):
-            names = [lyr.name for lyr in self._image_layers("T2") + self._image_layers("TOF")]
+            names = every
             current = combo.currentText()
             combo.blockSignals(True)
             combo.clear()
             combo.addItems(["", *names])
-            preferred = [lyr.name for lyr in self._image_layers(role)]
+            own = getattr(s, role.lower()) if s is not None else None
+            own_layer = self._find_image_layer(own) if own is not None else None
+            preferred = [own_layer.name] if own_layer is not None else []
+            preferred += [lyr.name for lyr in self._image_layers(role)]
             combo.setCurrentText(
                 current if current in names else (preferred[0] if preferred else "")
             )

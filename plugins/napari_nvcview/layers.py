@@ -81,10 +81,13 @@ def layer_name(image: Image, role: str) -> str:
     return f"{label}: {desc}" if desc and desc.lower() not in label.lower() else label
 
 
-def image_layer(image: Image, role: str | None = None, name: str | None = None) -> LayerDataTuple:
+def image_layer(
+    image: Image, role: str | None = None, name: str | None = None, study: str = ""
+) -> LayerDataTuple:
     """Layer data tuple of an image, placed by its affine.
 
     T2 is grey; TOF is a red additive overlay (fusion); labels become a labels layer.
+    ``study`` tags layers read together (one study), for the widget's series picker.
     """
     role = role or role_of(image)
     if role == "labels":
@@ -98,7 +101,7 @@ def image_layer(image: Image, role: str | None = None, name: str | None = None) 
         "units": "mm",
         "axis_labels": WORLD_AXES,
         "contrast_limits": contrast_limits(disp, *preset),
-        "metadata": {META_KEY: {"role": role, "image": image, "grid": grid}},
+        "metadata": {META_KEY: {"role": role, "image": image, "grid": grid, "study": study}},
     }
     if role == "TOF":
         kwargs.update(colormap="red", blending="additive", opacity=0.8)

@@ -106,3 +106,38 @@ def test_view_command_opens_study_and_screenshots(sample_study, tmp_path):
         timeout=120,
     )
     assert bad.returncode == 2 and "missing" in bad.stderr
+
+
+@pytest.mark.gui
+def test_series_picker_chooses_among_several_series(make_napari_viewer, sample_study, tmp_path):
+    """A folder with two T2 volumes and a TOF: all open, the picker switches the T2."""
+    import shutil
+
+    import nibabel as nib
+
+    paths, _ = sample_study
+    folder = tmp_path / "study"
+    folder.mkdir()
+    shutil.copy(paths.nifti_t2, folder / "a_t2_ciss.nii.gz")
+    shutil.copy(paths.nifti_tof, folder / "b_tof.nii.gz")
+    img = nib.load(paths.nifti_t2)
+    nib.save(
+        nib.Nifti1Image(np.asarray(img.dataobj) * 0.5, img.affine, img.header),
+        folder / "c_t2_space.nii.gz",
+    )
+    viewer = make_napari_viewer()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    viewer.open(str(folder), plugin="nvcview")
+    images = [lyr for lyr in viewer.layers if lyr._type_string == "image"]
+    assert len(images) == 3
+    s = widget.session
+    assert "a_t2_ciss" in s.t2.meta.source_path and "b_tof" in s.tof.meta.source_path
+    items = [widget.t2_combo.itemText(i) for i in range(widget.t2_combo.count())]
+    second = next(n for n in items if "c_t2_space" in n)
+    assert widget.t2_combo.currentText() != second
+    widget.t2_combo.setCurrentText(second)
+    widget.use_selected_series()
+    assert "c_t2_space" in widget.session.t2.meta.source_path
+    assert "b_tof" in widget.session.tof.meta.source_path
+    assert widget.session.labels.shape == widget.session.t2.array.shape

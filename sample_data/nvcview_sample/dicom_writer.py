@@ -133,6 +133,15 @@ def series_datasets(image: Image, spec, uid_for) -> list[Dataset]:
         ds.SpacingBetweenSlices = _ds(dz)
         ds.EchoTrainLength = "1"
         ds.SoftwareVersions = f"nvcview {__version__}"
+        ds.ProtocolName = m.series_description.split(" ")[0]
+        ds.PercentSampling = "100"
+        ds.PercentPhaseFieldOfView = "100"
+        ds.PixelBandwidth = "289" if m.role == "T2" else "186"
+        ds.ReceiveCoilName = "HeadNeck_20"
+        ds.TransmitCoilName = "Body"
+        ds.AcquisitionMatrix = [0, cols, rows, 0]
+        ds.InPlanePhaseEncodingDirection = "ROW"
+        ds.VariableFlipAngleFlag = "N"
         ds.FlipAngle = _ds(spec.flip_angle_deg)
         ds.PatientPosition = "HFS"
         ds.StudyInstanceUID = m.study_uid

@@ -143,6 +143,7 @@ def stack_meta(stack: Stack) -> SeriesMeta:
         spacing_mm=spacing,
         orientation=orientation,
         warnings=warnings,
+        loadable=stack.error is None and len(stack.records) > 1,
     )
 
 

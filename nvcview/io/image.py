@@ -67,6 +67,10 @@ class SeriesMeta:
         Slice plane, e.g. "axial", "coronal oblique".
     warnings : list of str
         Problems found (tolerated jitter, not loadable and why, localizer, resampled...).
+    loadable : bool
+        True when ``nvcview.load(source_path, series_uid=volume_id)`` gives a 3D volume;
+        False for single 2D images and stacks refused for their geometry or files
+        (the reason is in ``warnings``).
     """
 
     series_uid: str = ""
@@ -88,6 +92,7 @@ class SeriesMeta:
     spacing_mm: tuple[float, ...] = ()
     orientation: str = ""  # e.g. "axial", "coronal oblique"
     warnings: list[str] = field(default_factory=list)
+    loadable: bool = True
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -67,6 +67,7 @@ def test_truncated_pixel_data(tmp_path):
         nvcview.load(tmp_path)
     (meta,) = nvcview.list_series(tmp_path)
     assert "truncated" in meta.warnings[0]
+    assert not meta.loadable
 
 
 def test_truncated_compressed_pixel_data(tmp_path):

@@ -56,6 +56,7 @@ def test_two_series_and_localizer(tmp_path):
     loc = sorted(v for v in by_id if v.startswith(loc_uid))
     assert loc == [f"{loc_uid}#{p}" for p in ("axial", "coronal", "sagittal")]
     assert all("localizer" in by_id[v].warnings for v in loc)
+    assert all(m.loadable for m in metas)  # 3 slices per localizer plane
     assert by_id[tof.series_uid].shape == (9, 18, 14)
 
     with pytest.raises(AmbiguousSeriesError) as err:
@@ -165,6 +166,7 @@ def test_single_file_of_a_series_is_2d(tmp_path):
     (meta,) = nvcview.list_series(series.paths[0])
     assert meta.shape == (1, 6, 5)
     assert "single 2D image, not a volume" in meta.warnings
+    assert not meta.loadable
 
 
 def test_enhanced_file_with_two_echoes_interleaved(tmp_path):

@@ -396,8 +396,8 @@ def save_review(
         The review on disk is from a newer nvcview, or the review does not validate.
     GeometryError
         ``labels`` do not lie on the review's reference grid.
-    OSError
-        Disk full or similar; the previous files are left intact.
+    ReviewSaveError
+        Disk full or similar (``.errno`` tells which); the previous files are intact.
     """
     folder = Path(folder)
     file = folder / REVIEW_NAME
@@ -426,6 +426,14 @@ def save_review(
                 except SchemaError:
                     pass
 
+        previous = {
+            "modified": review.modified,
+            "software_version": review.software_version,
+            "schema_version": review.schema_version,
+            "labelmap_sha256": review.labelmap_sha256,
+            "reference_affine": review.reference_affine,
+            "reference_shape": review.reference_shape,
+        }
         label_vol = None
         if labels is not None:
             label_vol = _as_label_volume(labels, review)
@@ -446,16 +454,11 @@ def save_review(
                 review.reference_shape = [int(s) for s in label_vol.array.shape]
         label_file = _labelmap_file(review, folder)
 
-        previous = {
-            "modified": review.modified,
-            "software_version": review.software_version,
-            "schema_version": review.schema_version,
-            "labelmap_sha256": review.labelmap_sha256,
-        }
         review.modified = now_iso()
         review.software_version = __version__
         review.schema_version = SCHEMA_VERSION
         new_copies: list[Path | None] = []
+        json_replaced = False
         action = "save"
         if old_doc is None:
             action = "create"
@@ -493,8 +496,15 @@ def save_review(
                     with atomic_path(file) as jtmp:
                         _write_json_tmp(jtmp, doc)
                         append_audit(folder, entry)
-                    # review.json is renamed here, the label map right after
+                    json_replaced = True  # renamed; the label map follows on leaving
         except OSError as exc:
+            if json_replaced:  # only the label map's final rename failed
+                review.labelmap_sha256 = previous["labelmap_sha256"]
+                raise ReviewSaveError(
+                    f"{folder}: review.json was saved but the label map could not be replaced "
+                    f"({exc.strerror or exc}); the previous label map is unchanged",
+                    errno=exc.errno,
+                ) from exc
             _undo(review, previous, new_copies)
             raise ReviewSaveError(
                 f"{folder}: could not save the review ({exc.strerror or exc}); "
@@ -502,7 +512,8 @@ def save_review(
                 errno=exc.errno,
             ) from exc
         except BaseException:
-            _undo(review, previous, new_copies)
+            if not json_replaced:
+                _undo(review, previous, new_copies)
             raise
         prune_history(folder, history_limit)
     return file

@@ -170,6 +170,13 @@ def test_deidentified_outputs_hold_no_identifier_and_new_uids(deid, synth_case, 
     again = tmp_path / "again"
     _report(synth_case["folder"], again, "--deidentify", "--format", "json")
     assert json.loads((again / "report.json").read_text())["header"]["case"] == pseud
+    # a secret key gives another pseudonym
+    key = tmp_path / "key"
+    key.write_text("0123456789abcdef0123456789abcdef")
+    keyed = tmp_path / "keyed"
+    _report(synth_case["folder"], keyed, "--deidentify", "--format", "json", "--key-file", str(key))
+    other = json.loads((keyed / "report.json").read_text())["header"]["case"]
+    assert other.startswith("NVC-") and other != pseud
 
 
 def test_report_cli_error_is_one_line(tmp_path):

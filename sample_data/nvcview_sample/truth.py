@@ -43,11 +43,26 @@ def classify_segment(arc_mm: float, rdp_arc_mm: float, settings: MeasureSettings
 
 
 def side_of_nerve(direction: np.ndarray, nerve_tangent: np.ndarray) -> str:
-    """Which side of the nerve a unit direction (nerve -> vessel, LPS) points to."""
-    v = direction - np.dot(direction, nerve_tangent) * nerve_tangent
-    if abs(v[1]) >= abs(v[2]):
-        return "posterior" if v[1] > 0 else "anterior"
-    return "superior" if v[2] > 0 else "inferior"
+    """Which side of the nerve a direction (nerve -> vessel, LPS) points to.
+
+    Convention of ``nvcview.measure``: the patient's superior (+z) and anterior (-y)
+    directions are made perpendicular to the nerve (Gram-Schmidt, superior first;
+    lateral replaces superior when the nerve runs nearly superior-inferior) and the
+    larger component of the direction's perpendicular part names the side.
+    """
+    t = unit(nerve_tangent)
+    w = direction - np.dot(direction, t) * t
+    sup = np.array([0.0, 0.0, 1.0]) - t[2] * t
+    if np.linalg.norm(sup) < 0.3:
+        sup = np.array([1.0, 0.0, 0.0]) - t[0] * t
+    sup = unit(sup)
+    ant = np.array([0.0, -1.0, 0.0]) + t[1] * t
+    ant = ant - np.dot(ant, sup) * sup
+    ant = unit(ant) if np.linalg.norm(ant) > 1e-6 else unit(np.cross(t, sup))
+    a, s = float(np.dot(w, ant)), float(np.dot(w, sup))
+    if abs(s) >= abs(a):
+        return "superior" if s > 0 else "inferior"
+    return "anterior" if a > 0 else "posterior"
 
 
 def tube_pair(nerve, vessel) -> dict:

@@ -175,3 +175,32 @@ def test_design_holds_across_seeds_and_segments():
                 assert (c["indentation_depth_mm"] or 0.0) == pytest.approx(indent, abs=1e-9)
                 aica = next(v for v in truth["vessels"] if v["vessel_type"] == "AICA")
                 assert aica["gap_to_cn8_mm"] >= 0.3
+
+
+@pytest.mark.parametrize(
+    "tangent, toward, side",
+    [
+        ((1, 0, 0), (0, -1, 0), "anterior"),
+        ((1, 0, 0), (0, 1, 0.2), "posterior"),
+        ((1, 0, 0), (0, 0.3, 1), "superior"),
+        ((1, -0.5, 0.3), (0.2, 0.1, -1), "inferior"),
+        ((0, 0, 1), (1, 0, 0), "superior"),  # vertical nerve: lateral stands in for superior
+    ],
+)
+def test_side_of_nerve_hand_worked(tangent, toward, side):
+    from nvcview_sample.truth import side_of_nerve
+
+    t = np.array(tangent, float) / np.linalg.norm(tangent)
+    assert side_of_nerve(np.array(toward, float), t) == side
+
+
+def test_full_size_grid_is_512_and_holds_the_anatomy(default_phantom):
+    from nvcview_sample.phantom import T2_SPEC, TOF_SPEC, series_grid
+
+    for spec in (T2_SPEC, TOF_SPEC):
+        affine, shape = series_grid(spec, "left", False, True)
+        assert shape[1:] == (512, 512)
+        assert np.linalg.norm(affine[:3, :3], axis=0) == pytest.approx(spec.spacing_mm)
+        for name, p in default_phantom.landmarks.items():
+            ijk = np.linalg.solve(affine[:3, :3], p - affine[:3, 3])
+            assert np.all(ijk > 0) and np.all(ijk < np.array(shape) - 1), name

@@ -465,6 +465,7 @@ def save_review(
         try:
             doc = review_to_dict(review)
             validate_review_dict(doc, file)
+            review_from_dict(doc)  # semantic checks (unique labels...): what loads again
             if doc["status"] == "final" and (old_doc or {}).get("status") != "final":
                 action = "finalise"
             entry = {

@@ -132,3 +132,67 @@ def test_two_readers_side_by_side(tmp_path, labels):
     assert (ra.reader, rb.reader) == ("reader-a", "reader-b")
     assert ra.calls and not rb.calls
     assert ra.review_id != rb.review_id
+
+
+def test_label_map_opens_in_place_in_itk_tools(tmp_path, review, labels):
+    """ITK (what 3D Slicer and ITK-SNAP read NIfTI with) puts each label at our LPS point."""
+    import SimpleITK as sitk
+
+    save_review(review, tmp_path, labels)
+    img = sitk.ReadImage(str(tmp_path / review.labelmap_path))
+    arr = sitk.GetArrayFromImage(img)  # [k, j, i]
+    for value in (1, 2):
+        ijk = np.argwhere(labels.array == value)[0]
+        want = index_to_lps(labels.affine, ijk)  # LPS mm
+        idx = tuple(int(v) for v in img.TransformPhysicalPointToIndex(tuple(want)))
+        assert arr[idx[2], idx[1], idx[0]] == value
+        np.testing.assert_allclose(img.TransformIndexToPhysicalPoint(idx), want, atol=1e-3)
+
+
+def test_failed_label_rename_after_json_keeps_everything(tmp_path, review, labels, monkeypatch):
+    import os
+
+    from nvcview.review import ReviewSaveError
+
+    save_review(review, tmp_path, labels)
+    old_json = (tmp_path / "review.json").read_bytes()
+    old_labels = (tmp_path / "labels.nii.gz").read_bytes()
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if os.path.basename(dst) == "labels.nii.gz":
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    review.impression = "new words"
+    edited = labels.array.copy()
+    edited[0, 0, 0] = 2
+    from nvcview.io.image import make_volume
+
+    with pytest.raises(ReviewSaveError, match="review.json was saved but the label map"):
+        save_review(review, tmp_path, make_volume(edited, labels.affine))
+    monkeypatch.undo()
+    assert load_review(tmp_path).impression == "new words"
+    assert (tmp_path / "labels.nii.gz").read_bytes() == old_labels
+    (kept,) = list_history(tmp_path, "review")
+    assert kept.path.read_bytes() == old_json
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.landmarks.update(RDP=[1.0, float("nan"), 2.0]), "landmarks.RDP"),
+        (lambda r: setattr(r, "side", "both"), "field 'side'"),
+        (lambda r: r.structures.append(r.structures[0]), r"structures\[2\].*used twice"),
+        (lambda r: setattr(r, "labelmap_path", "/abs/labels.nii.gz"), "labelmap_path"),
+    ],
+)
+def test_invalid_review_is_not_saved(tmp_path, review, mutate, message):
+    save_review(review, tmp_path)
+    before = (tmp_path / "review.json").read_bytes()
+    mutate(review)
+    with pytest.raises(SchemaError, match=message):
+        save_review(review, tmp_path)
+    assert (tmp_path / "review.json").read_bytes() == before
+    assert len(list_history(tmp_path)) == 0

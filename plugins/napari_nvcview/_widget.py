@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QPixmap
 from qtpy.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -299,6 +300,23 @@ class ReviewWidget(QWidget):
         b = QPushButton("Measure now")
         b.clicked.connect(self.refresh_measurements)
         lay.addWidget(b)
+        box = QGroupBox("Planes through the selected contact (fused T2 + TOF)")
+        planes = QHBoxLayout(box)
+        self.plane_views: dict[str, QLabel] = {}
+        for name in ("axial", "coronal", "nerve"):
+            view = QLabel(name)
+            view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            view.setMinimumSize(120, 120)
+            view.setToolTip(
+                {
+                    "axial": "axial: R | L (radiological), A up",
+                    "coronal": "coronal: R | L (radiological), S up",
+                    "nerve": "straightened along CN VII: brainstem left, IAC right",
+                }[name]
+            )
+            self.plane_views[name] = view
+            planes.addWidget(view)
+        lay.addWidget(box)
         lay.addWidget(QLabel("Gaps below the resolution (one voxel) cannot be told from contact."))
         return w
 
@@ -427,6 +445,8 @@ class ReviewWidget(QWidget):
         self.progress.setVisible(self.busy > 0)
         if delta > 0 and what:
             self._report(f"{what} …")
+        elif self.busy == 0 and self.status.text().endswith(" …"):
+            self._report(self.status.text()[:-2] + ": done")
 
     def open_path(self, path: str | Path, background: bool = False) -> Any:
         """Open a study, series or review folder and show it.
@@ -953,6 +973,63 @@ class ReviewWidget(QWidget):
                 vec.data = np.zeros((0, 2, 3))
         return self.measurements
 
+    def render_planes(self, measurement, background: bool = True) -> Any:
+        """Axial, coronal and along-the-nerve images through one contact.
+
+        Rendered by the report's key-image code (``nvcview.report.keyimages``), in
+        world space from every series' own affine; shown in the Measure tab.
+        """
+        s = self.session
+        if s is None or s.t2 is None:
+            return None
+        snap = s.frozen_copy()
+        labels = snap.labels_image()
+        m = measurement
+
+        def render() -> dict[str, bytes]:
+            from nvcview.report.keyimages import render_nerve_reformat, render_slice
+
+            mid = (np.asarray(m.nerve_point_lps) + np.asarray(m.vessel_point_lps)) / 2
+            common = {"tof": snap.tof, "labels": labels, "structures": snap.structures}
+            pts = {
+                "nerve_point": np.asarray(m.nerve_point_lps),
+                "vessel_point": np.asarray(m.vessel_point_lps),
+            }
+            out = {}
+            for plane in ("axial", "coronal"):
+                out[plane], _ = render_slice(
+                    plane, snap.t2, center=mid, points=pts, gap_mm=m.gap_mm,
+                    half_width_mm=10.0, size_px=300, **common,
+                )  # fmt: skip
+            path = snap.centreline_lps()
+            if path is not None:
+                out["nerve"], _ = render_nerve_reformat(
+                    snap.t2, path, landmarks=snap.review.landmarks,
+                    contacts=[(m.vessel_name, mid)], **common,
+                )  # fmt: skip
+            return out
+
+        return self._run(render, (), self._show_planes, "Rendering the planes", background)
+
+    def _show_planes(self, pngs: dict[str, bytes]) -> dict[str, bytes]:
+        for name, view in self.plane_views.items():
+            png = pngs.get(name)
+            if png is None:
+                view.clear()
+                view.setText(f"{name}: trace the nerve" if name == "nerve" else name)
+                continue
+            pix = QPixmap()
+            pix.loadFromData(png, "PNG")
+            view.setPixmap(
+                pix.scaled(
+                    220,
+                    220,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )  # fmt: skip
+            )
+        return pngs
+
     def measurement_rows(self) -> list[dict[str, str]]:
         """The measurement table as the reader sees it (column -> text)."""
         t = self.measure_table
@@ -970,11 +1047,12 @@ class ReviewWidget(QWidget):
         camera(self.viewer).center = tuple(world[disp]) if len(disp) == 2 else tuple(world)
 
     def centre_on_row(self, row: int) -> None:
-        """Centre the views on the contact of a measurement row."""
+        """Centre the views on the contact of a measurement row and render its planes."""
         if 0 <= row < len(self.measurements):
             m = self.measurements[row]
             mid = (np.asarray(m.nerve_point_lps) + np.asarray(m.vessel_point_lps)) / 2
             self.centre_on_world(lps_to_world_points(mid)[0])
+            self.render_planes(m, background=True)
             call = self.session.review.call_for(m.vessel_label) if self.session else None
             self.grade_combo.setCurrentText((call.grade if call else None) or "")
             self.confidence_combo.setCurrentText((call.confidence if call else None) or "")

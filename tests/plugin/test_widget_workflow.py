@@ -100,6 +100,12 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     mid = lps_world((np.asarray(m.nerve_point_lps) + np.asarray(m.vessel_point_lps)) / 2)
     assert np.allclose(viewer.dims.point, mid, atol=0.5)
     assert np.allclose(camera(viewer).center[-2:], mid[1:], atol=0.01)
+    # the three planes through the contact are rendered (worker thread) in the tab
+    qtbot.waitUntil(lambda: widget.busy == 0, timeout=20000)
+    for name in ("axial", "coronal", "nerve"):
+        pix = widget.plane_views[name].pixmap()
+        assert pix is not None and not pix.isNull() and pix.width() > 100, name
+    widget.tabs.setCurrentIndex(4)  # Measure tab, for the screenshot
     img = _shot(viewer, tmp_path, "workflow-measured.png")
     assert img[..., :3].max() > 0
 

@@ -53,7 +53,9 @@ def review_to_dict(review: Review, *, deidentify: bool = False) -> dict:
     review : Review
         The review. Positions are LPS mm.
     deidentify : bool
-        Drop the patient identifiers (``"patient": null``). Nothing else holds PHI.
+        Drop the patient identifiers (``"patient": null``) and the series paths
+        (folder names often carry patient names). UIDs are kept: remap them where
+        they leave the institution (``nvcview.report.deidentify``).
 
     Returns
     -------
@@ -77,7 +79,7 @@ def review_to_dict(review: Review, *, deidentify: bool = False) -> dict:
         "patient": None
         if (deidentify or review.patient is None)
         else {k: str(v) for k, v in review.patient.to_dict().items()},
-        "series": [asdict(s) for s in review.series],
+        "series": [{**asdict(s), "path": ""} if deidentify else asdict(s) for s in review.series],
         "reference_series_uid": review.reference_series_uid,
         "labelmap_path": review.labelmap_path,
         "reference_affine": None

@@ -58,6 +58,8 @@ def test_dict_round_trip_and_deidentify(review):
     anon = review_to_dict(review, deidentify=True)
     assert anon["patient"] is None
     assert "Doe" not in json.dumps(anon) and "PID123" not in json.dumps(anon)
+    assert [s["path"] for s in anon["series"]] == ["", ""]
+    assert [s["series_uid"] for s in anon["series"]] == ["1.2.3.4.5", "1.2.3.4.6"]
     validate_review_dict(anon)
 
 

@@ -46,7 +46,10 @@ CASES = {
     # geometry comes from IPP/IOP alone: a prone (HFP) patient is not "fixed"
     "head_first_prone": dict(plane="axial", tilt_deg=(0, 0, 180), patient_position="HFP"),
     "jpeg_ls": dict(plane="coronal", order="shuffle", dtype=np.uint16, compress=JPEGLSLossless),
-    "jpeg_lossless": dict(
+    "jpeg_lossless": dict(plane="axial", tilt_deg=(-9, 0, 0), compress=JPEG_LOSSLESS),
+    # GDCM rewrites a rescaled signed image with (shared/per-frame) functional groups
+    # even in a single-frame MR object: geometry must come from there
+    "jpeg_lossless_gdcm_functional_groups": dict(
         plane="sagittal",
         tilt_deg=(0, 0, 4),
         dtype=np.int16,
@@ -80,6 +83,28 @@ def test_series_matches_truth_sitk_and_dcm2niix(tmp_path, name):
     np.testing.assert_allclose(image.spacing_mm, (0.7, 0.5, 0.6), atol=1e-4)
     assert image.meta.series_uid == series.series_uid
     assert image.meta.n_files == 12
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n != "jpeg_lossless_gdcm_functional_groups"])
+def test_series_matches_highdicom(tmp_path, name):
+    """highdicom's get_volume_from_series places the same values at the same points."""
+    import highdicom as hd
+    import pydicom
+
+    params = {"shape": (12, 20, 16), **CASES[name]}
+    series = write_series(tmp_path, seed=len(name), **params)
+    image = nvcview.load(tmp_path)
+    ref = hd.get_volume_from_series([pydicom.dcmread(p) for p in series.paths])
+    assert_same_world(image.array, image.affine, ref.array, ref.affine, label="highdicom")
+
+
+def test_gdcm_case_really_uses_functional_groups(tmp_path):
+    import pydicom
+
+    params = {"shape": (2, 20, 16), **CASES["jpeg_lossless_gdcm_functional_groups"]}
+    series = write_series(tmp_path, **params)
+    ds = pydicom.dcmread(series.paths[0], stop_before_pixels=True)
+    assert "ImagePositionPatient" not in ds and "PerFrameFunctionalGroupsSequence" in ds
 
 
 def test_orientation_names(tmp_path):

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import highdicom as hd
 import numpy as np
+from scipy.spatial import cKDTree
 
 from nvcview.errors import InputError
 from nvcview.io.image import Image
@@ -22,7 +23,12 @@ from nvcview.measure.centreline import Centreline, derive_centreline
 from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid, label_boxes
 from nvcview.measure.records import GRADES, MeasureSettings, VesselMeasurement
 from nvcview.measure.segments import classify_segment
-from nvcview.measure.surface import GapResult, gap_between_labels, smoothing_sigma_vox
+from nvcview.measure.surface import (
+    GapResult,
+    boundary_points,
+    gap_between_labels,
+    smoothing_sigma_vox,
+)
 from nvcview.structures import Structure, find_cn8, find_facial_nerve, vessels
 
 log = logging.getLogger(__name__)
@@ -95,6 +101,7 @@ class CaseMeasurer:
         self._given_centreline = None if centreline is None else Centreline(centreline)
         self.boxes: dict[int, Box] = label_boxes(self.grid.array)
         self._gaps: dict[tuple[int, int], GapResult] = {}
+        self._boundary: dict[int, cKDTree] = {}
         self._derived: Centreline | None = None
         self._nerve_geometry: geometry.NerveGeometry | None = None
 
@@ -147,7 +154,7 @@ class CaseMeasurer:
                 a = where.min(axis=0) + lo
                 b = where.max(axis=0) + lo + 1
                 self.boxes[lab] = tuple(slice(int(x), int(y)) for x, y in zip(a, b, strict=True))
-        self._invalidate(seen)
+        self._invalidate(seen, region)
 
     def set_landmarks(self, landmarks: Mapping[str, Sequence[float]]) -> None:
         """Replace the landmarks (LPS mm)."""
@@ -160,17 +167,54 @@ class CaseMeasurer:
         self._given_centreline = None if centreline is None else Centreline(centreline)
         self._nerve_geometry = None
 
-    def _invalidate(self, changed: set[int] | None) -> None:
+    def _invalidate(self, changed: set[int] | None, region: Box | None = None) -> None:
         if changed is None:
             self._gaps.clear()
+            self._boundary.clear()
             self._derived = None
             self._nerve_geometry = None
             return
+        for lab in changed:
+            self._boundary.pop(lab, None)
         for key in [k for k in self._gaps if k[0] in changed or k[1] in changed]:
-            del self._gaps[key]
+            if region is None or not self._still_valid(key, changed, region):
+                del self._gaps[key]
         if self.nerve.label in changed:
             self._derived = None
             self._nerve_geometry = None
+
+    def _still_valid(self, key: tuple[int, int], changed: set[int], region: Box) -> bool:
+        """Whether an edit confined to ``region`` leaves a cached gap unchanged.
+
+        True when the region misses the pair's fine-pass window and every voxel the
+        edit left in it, of either label, is farther from the other label than the
+        coarse reach: such voxels cannot come closer than the cached minimum.
+        """
+        g = self._gaps[key]
+        if g.window is None or g.reach_mm is None or any(k not in self.boxes for k in key):
+            return False
+        if all(
+            w.start < r.stop and r.start < w.stop for w, r in zip(g.window, region, strict=True)
+        ):
+            return False
+        sub = self.grid.array[region]
+        lo = np.array([r.start for r in region])
+        for lab, other in ((key[0], key[1]), (key[1], key[0])):
+            if lab not in changed:
+                continue
+            ijk = np.argwhere(sub == lab)
+            if len(ijk) == 0:
+                continue
+            d, _ = self._boundary_tree(other).query(self.grid.to_lps(ijk + lo))
+            if d.min() <= g.reach_mm:
+                return False
+        return True
+
+    def _boundary_tree(self, label: int) -> cKDTree:
+        if label not in self._boundary:
+            _, xyz = boundary_points(self.grid, label, self.boxes[label])
+            self._boundary[label] = cKDTree(xyz)
+        return self._boundary[label]
 
     # ------------------------------------------------------------- measuring
     def gap(self, a: int, b: int) -> GapResult:

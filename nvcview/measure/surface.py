@@ -53,6 +53,9 @@ TOUCH_TOL_MM = 0.01
 #: The contact location comes from the surface patch whose gap is within this many
 #: largest voxel spacings of the minimum (a quadratic fitted over it).
 PATCH_TOL_VOX = 1.0
+#: Work caps per direction: exact distances near the minimum, and valley samples.
+MAX_EXACT = 1500
+MAX_VALLEY = 250
 
 
 @dataclass
@@ -84,6 +87,11 @@ class GapResult:
     touching: bool = False
     patch_a_lps: np.ndarray | None = None
     patch_b_lps: np.ndarray | None = None
+    #: index-space window the fine pass worked in, and the coarse reach (mm): voxels
+    #: of either structure outside the window and farther than ``reach_mm`` from the
+    #: other cannot change the result (used to keep cached results across edits)
+    window: Box | None = field(default=None, repr=False)
+    reach_mm: float | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.patch_a_lps is None:
@@ -133,7 +141,7 @@ class Mesh:
             self._adj = vertex_faces(self.faces, len(self.verts))
         return self._adj
 
-    def closest(self, points: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    def closest(self, points: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Exact distance from each point to the mesh (near its ``k`` nearest vertices).
 
         Returns
@@ -295,8 +303,12 @@ def gap_between_labels(
     if mesh_a is None or mesh_b is None:  # degenerate: fall back to voxel centres
         ia, ib = np.argmin(da), int(tree_b.query(xyz_a[np.argmin(da)])[1])
         pa, pb = xyz_a[ia], xyz_b[ib]
-        return _result(grid, pa, pb, None)
-    return _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start)
+        res = _result(grid, pa, pb, None)
+    else:
+        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start)
+    res.window = window
+    res.reach_mm = coarse + slack
+    return res
 
 
 def _mesh_gap(
@@ -325,9 +337,16 @@ def _mesh_gap(
     for src, dst, flip in ((mesh_a, mesh_b, False), (mesh_b, mesh_a, True)):
         dv, _ = dst.tree.query(src.verts)
         edge = _max_edge(dst)
-        cand = np.flatnonzero(dv <= dv.min() + edge + tol)
-        if len(cand) > 4000:
-            cand = cand[np.argsort(dv[cand])[:4000]]
+        # exact distances where the minimum can be (a vertex is within an edge of
+        # its foot point), plus a thinned sample of the valley floor for the fit
+        order = np.argsort(dv)
+        n_min = int(np.searchsorted(dv[order], dv[order[0]] + edge, side="right"))
+        n_valley = int(np.searchsorted(dv[order], dv[order[0]] + edge + tol, side="right"))
+        sure = order[: min(n_min, MAX_EXACT)]
+        rest = order[len(sure) : n_valley]
+        if len(rest) > MAX_VALLEY:
+            rest = rest[:: int(np.ceil(len(rest) / MAX_VALLEY))]
+        cand = np.concatenate([sure, rest])
         d, foot = dst.closest(src.verts[cand])
         p = src.verts[cand]
         pairs.append((d, foot, p) if flip else (d, p, foot))

@@ -174,11 +174,12 @@ def test_relation_to_cn8():
 
 def test_cached_measurer_follows_edits_like_a_fresh_run():
     ph = make_nerve_phantom(
-        [VesselSpec(arc_mm=5.0, gap_mm=1.0), VesselSpec(arc_mm=9.0, gap_mm=2.0, side="inferior")]
+        [VesselSpec(arc_mm=2.5, gap_mm=1.0), VesselSpec(arc_mm=11.5, gap_mm=2.0, side="inferior")]
     )
     arr = ph.labels.array
     m = CaseMeasurer(*_case(ph))
     before = m.measure()
+    cached_2 = m.gap(1, 2)
     # the reader paints vessel 3 up to touch the nerve: grow it towards the nerve by a block
     p = np.asarray(before[1].vessel_point_lps)
     q = np.asarray(before[1].nerve_point_lps)
@@ -195,7 +196,22 @@ def test_cached_measurer_follows_edits_like_a_fresh_run():
     assert m.boxes == label_boxes(arr)
     assert after[1].gap_mm == pytest.approx(fresh[1].gap_mm)
     assert after[1].contact and after[1].gap_mm < before[1].gap_mm
-    assert after[0].gap_mm == pytest.approx(before[0].gap_mm)  # untouched pair from cache
+    assert after[0].gap_mm == pytest.approx(before[0].gap_mm)
+    assert m.gap(1, 2) is cached_2  # the edit did not touch that pair: kept, not recomputed
+    # painting the nerve far from vessel 2 (at its IAC end) keeps that pair too;
+    # painting it right at vessel 2's contact does not
+    end = np.rint(np.linalg.solve(ph.labels.affine, [*IAC, 1.0])[:3]).astype(int)
+    far = tuple(slice(int(c) - 1, int(c) + 1) for c in end)
+    arr[far] = np.where(arr[far] == 0, 1, arr[far])
+    m.update(region=far)
+    assert m.gap(1, 2) is cached_2
+    assert m.measure()[0].gap_mm == pytest.approx(measure_case(*_case(ph))[0].gap_mm)
+    near = np.rint(np.linalg.solve(ph.labels.affine, [*before[0].vessel_point_lps, 1.0])[:3])
+    box = tuple(slice(int(c) - 1, int(c) + 2) for c in near)
+    arr[box] = np.where(arr[box] == 0, 1, arr[box])
+    m.update(region=box)
+    assert m.gap(1, 2) is not cached_2
+    assert m.gap(1, 2).gap_mm < cached_2.gap_mm
     # erasing a whole vessel drops it from the boxes and the records
     region3 = m.boxes[3]
     arr[region3][arr[region3] == 3] = 0

@@ -330,6 +330,12 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
         stack.warnings.append(
             f"orientation cosines vary by up to {spread:.1e} between slices (tolerated)"
         )
+    n_for = len({r.frame_of_reference_uid for r in recs})
+    if n_for > 1:
+        stack.warnings.append(
+            f"slices carry {n_for} different FrameOfReferenceUIDs; overlay with other series "
+            "by frame of reference is unreliable"
+        )
     iop = iops.mean(axis=0) if spread > 0 else iops[0]
     row = iop[:3] / np.linalg.norm(iop[:3])
     col = iop[3:] / np.linalg.norm(iop[3:])

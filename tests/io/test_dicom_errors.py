@@ -184,3 +184,11 @@ def test_sheared_stack_is_not_resampled(tmp_path):
     with pytest.raises(GeometryError) as err:
         nvcview.load(tmp_path, allow_resample=True)
     assert "allow_resample" not in str(err.value)
+
+
+def test_mixed_frame_of_reference_warns(tmp_path):
+    series = write_series(tmp_path, shape=(4, 6, 6))
+    _edit(series.paths[2], FrameOfReferenceUID=pydicom.uid.generate_uid())
+    image = nvcview.load(tmp_path)
+    assert any("2 different FrameOfReferenceUIDs" in w for w in image.meta.warnings)
+    assert_same_world(image.array, image.affine, series.values, series.affine)

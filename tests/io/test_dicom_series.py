@@ -254,3 +254,22 @@ def test_enhanced_file_with_two_stacks(tmp_path):
     affine2 = first.affine.copy()
     affine2[:3, 3] += shift
     assert_same_world(slab2.array, slab2.affine, first.values[::-1], affine2)
+
+
+def test_magnitude_and_phase_at_same_positions(tmp_path):
+    uid = generate_uid()
+    mag = write_series(tmp_path, shape=(4, 6, 5), series_uid=uid, prefix="M", seed=1)
+    pha = write_series(
+        tmp_path,
+        shape=(4, 6, 5),
+        series_uid=uid,
+        prefix="P",
+        seed=2,
+        image_type=("ORIGINAL", "PRIMARY", "P", "ND"),
+        for_uid=generate_uid(),
+    )
+    metas = nvcview.list_series(tmp_path)
+    assert [m.volume_id for m in metas] == [f"{uid}#M", f"{uid}#P"]
+    image = nvcview.load(tmp_path, series_uid=f"{uid}#P")
+    assert_same_world(image.array, image.affine, pha.values, pha.affine)
+    assert mag.series_uid == uid

@@ -280,6 +280,8 @@ def _as_label_volume(labels, review: Review) -> hd.Volume:
         vol = labels
     else:
         arr = np.asarray(labels)
+        if arr.ndim != 3:
+            raise InputError(f"label map must be 3D, got shape {arr.shape}")
         if review.reference_affine is None:
             raise InputError(
                 "labels given as a bare array but the review has no reference grid "

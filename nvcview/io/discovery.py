@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import struct
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,9 +372,15 @@ def _read_header(path: str) -> tuple[Dataset, int | None]:
         try:
             ds = pydicom.dcmread(fh, stop_before_pixels=True)
         except InvalidDicomError:
-            # no 128-byte preamble / "DICM": accept only if it parses as an image dataset
+            # no 128-byte preamble / "DICM": try only files that start like a dataset
+            # (an element of group 0002 or 0008) and keep it only if it names a series
             fh.seek(0)
-            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+            if fh.read(2) not in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
+                raise
+            fh.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
             if "SOPClassUID" not in ds and "SeriesInstanceUID" not in ds:
                 raise
         offset = fh.tell()
@@ -415,7 +422,7 @@ def read_file_records(
     """
     try:
         ds, pixel_offset = _read_header(path)
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # parsers of arbitrary bytes raise many kinds
         if _looks_like_dicom(path):
             raise InputError(f"{path}: unreadable or truncated DICOM file ({exc})") from exc
         return [], None, "not a DICOM file"
@@ -477,7 +484,13 @@ def scan(path: str | os.PathLike) -> ScanResult:
     result = ScanResult(root=str(root))
     for file in iter_files(root):
         try:
-            records, patient, reason = read_file_records(file, result.patients.keys())
+            # pydicom warns about every out-of-standard value (common in vendor files);
+            # keep them out of the user's terminal, in the debug log
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                records, patient, reason = read_file_records(file, result.patients.keys())
+            for w in caught:
+                log.debug("%s: %s", os.path.basename(file), str(w.message)[:200])
         except InputError as exc:
             if root.is_file():
                 raise

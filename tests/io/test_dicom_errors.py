@@ -192,3 +192,14 @@ def test_mixed_frame_of_reference_warns(tmp_path):
     image = nvcview.load(tmp_path)
     assert any("2 different FrameOfReferenceUIDs" in w for w in image.meta.warnings)
     assert_same_world(image.array, image.affine, series.values, series.affine)
+
+
+def test_random_bytes_are_not_dicom_and_quiet(tmp_path, recwarn):
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        data = rng.integers(0, 256, int(rng.integers(0, 3000)), dtype=np.uint8).tobytes()
+        prefix = (b"", b"\x08\x00\x05\x00", b"\x02\x00\x10\x00UI")[i % 3]
+        (tmp_path / f"f{i}").write_bytes(prefix + data)
+    with pytest.raises(InputError, match=r"no DICOM image files found \(60 file\(s\)"):
+        nvcview.list_series(tmp_path)
+    assert len(recwarn) == 0, [str(w.message)[:80] for w in recwarn]

@@ -20,7 +20,7 @@ from nvcview.fsutil import atomic_path
 HISTORY_DIR = ".history"
 DEFAULT_LIMIT = 20
 _NAME = re.compile(
-    r"^(?P<kind>review|labels)-(?P<stamp>\d{8}T\d{6}\.\d{6}Z)(?:-(?P<n>\d+))?(?P<tag>\.corrupt)?(?P<suffix>\..+)$"
+    r"^(?P<kind>review|labels)-(?P<stamp>\d{8}T\d{6}\.\d{6}Z)(?:-(?P<n>\d+))?(?P<tag>\.corrupt|\.v\d+)?(?P<suffix>\..+)$"
 )
 
 
@@ -38,12 +38,23 @@ class HistoryEntry:
         UTC time at which it was replaced by a newer save.
     corrupt : bool
         True for a ``review.json`` that could not be read when it was replaced.
+    original_version : int or None
+        Set for a ``review.json`` of an older schema version, replaced by its first
+        save after migration (``review-<stamp>.v0.json``).
+
+    Entries that are corrupt or pre-migration originals are never pruned.
     """
 
     path: Path
     kind: str
     saved_at: _dt.datetime
     corrupt: bool = False
+    original_version: int | None = None
+
+    @property
+    def pinned(self) -> bool:
+        """Kept whatever the history limit (unreadable or pre-migration originals)."""
+        return self.corrupt or self.original_version is not None
 
 
 def history_stamp() -> str:
@@ -59,14 +70,24 @@ def _suffix(name: str) -> str:
 
 
 def keep_previous(
-    folder: Path, current: Path, kind: str, stamp: str, *, corrupt: bool = False
+    folder: Path,
+    current: Path,
+    kind: str,
+    stamp: str,
+    *,
+    corrupt: bool = False,
+    original_version: int | None = None,
 ) -> Path | None:
-    """Copy ``current`` (if it exists) into the history folder; return the copy's path."""
+    """Copy ``current`` (if it exists) into the history folder; return the copy's path.
+
+    ``corrupt`` / ``original_version`` tag the copy (``.corrupt``, ``.v0``) so that it
+    is never pruned.
+    """
     if not current.exists():
         return None
     hdir = folder / HISTORY_DIR
     hdir.mkdir(exist_ok=True)
-    tag = ".corrupt" if corrupt else ""
+    tag = ".corrupt" if corrupt else f".v{original_version}" if original_version is not None else ""
     suffix = _suffix(current.name)
     dest = hdir / f"{kind}-{stamp}{tag}{suffix}"
     n = 1
@@ -97,16 +118,21 @@ def list_history(folder: str | os.PathLike, kind: str | None = None) -> list[His
         if not m or (kind and m["kind"] != kind):
             continue
         when = _dt.datetime.strptime(m["stamp"], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=_dt.UTC)
-        out.append(HistoryEntry(p, m["kind"], when, corrupt=bool(m["tag"])))
+        tag = m["tag"] or ""
+        version = int(tag[2:]) if tag.startswith(".v") else None
+        out.append(HistoryEntry(p, m["kind"], when, tag == ".corrupt", version))
     out.sort(key=lambda e: (e.saved_at, e.path.name))
     return out
 
 
 def prune_history(folder: Path, limit: int = DEFAULT_LIMIT) -> list[Path]:
-    """Delete all but the newest ``limit`` entries of each kind; return what was removed."""
+    """Delete all but the newest ``limit`` entries of each kind; return what was removed.
+
+    Pinned entries (unreadable or pre-migration originals) are kept and not counted.
+    """
     removed = []
     for kind in ("review", "labels"):
-        entries = list_history(folder, kind)
+        entries = [e for e in list_history(folder, kind) if not e.pinned]
         for e in entries[: max(0, len(entries) - limit)]:
             try:
                 e.path.unlink()

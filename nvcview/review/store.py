@@ -407,6 +407,7 @@ def save_review(
     with ReviewLock(folder, actor=who, timeout_s=lock_timeout_s):
         _remove_stale_temporaries(folder)
         old_doc, old_corrupt = _previous_document(file)
+        original_version: int | None = None  # set when the file on disk is an older schema
         if old_doc is not None:
             try:
                 old_version = document_version(old_doc, file)
@@ -423,6 +424,7 @@ def save_review(
                     "reopen it with reopen_review() before saving changes"
                 )
             if old_version < SCHEMA_VERSION:
+                original_version = old_version
                 try:
                     old_doc, _ = migrate(old_doc, file)
                 except SchemaError:
@@ -478,7 +480,14 @@ def save_review(
             }
             entry.update(_audit or {})
             stamp = history_stamp()
-            kept = keep_previous(folder, file, "review", stamp, corrupt=old_corrupt)
+            kept = keep_previous(
+                folder,
+                file,
+                "review",
+                stamp,
+                corrupt=old_corrupt,
+                original_version=original_version,
+            )
             new_copies.append(kept)
             if old_corrupt and kept is not None:
                 entry["note"] = f"previous review.json was unreadable; kept as {kept.name}"

@@ -115,6 +115,12 @@ def test_migrate_v0(tmp_path):
     assert json.loads((tmp_path / "review.json").read_text())["schema_version"] == 1
     (old,) = list_history(tmp_path, "review")
     assert json.loads(old.path.read_text()) == V0
+    assert old.original_version == 0 and old.path.name.endswith(".v0.json")
+    for i in range(4):  # the pre-migration original outlives the history limit
+        r.impression = f"edit {i}"
+        save_review(r, tmp_path, history_limit=2)
+    hist = list_history(tmp_path, "review")
+    assert len(hist) == 3 and hist[0].path == old.path and hist[0].pinned
 
 
 def test_v0_with_bad_landmark_is_named(tmp_path):
@@ -165,3 +171,6 @@ def test_corrupt_json_is_a_clear_error_and_saving_keeps_it(tmp_path, review, con
     (kept,) = list_history(tmp_path, "review")
     assert kept.corrupt and kept.path.read_bytes() == content
     assert load_review(tmp_path) == review
+    for _ in range(3):
+        save_review(review, tmp_path, history_limit=1)
+    assert kept.path.read_bytes() == content  # never pruned

@@ -63,12 +63,27 @@ def make_cohort(root: Path, n_cases: int, copies: int, workers: int = 2) -> int:
     return n
 
 
+def table_differences(a: Path, b: Path) -> str:
+    """Which cells of two vessel tables differ ("" when byte-identical)."""
+    if a.read_bytes() == b.read_bytes():
+        return ""
+    import pandas as pd
+
+    ta, tb = pd.read_csv(a), pd.read_csv(b)
+    if ta.shape != tb.shape:
+        return f"shapes differ {ta.shape} vs {tb.shape}"
+    ne = (ta.astype(str) != tb.astype(str)).sum()
+    cols = ", ".join(f"{c} ({int(k)} rows)" for c, k in ne.items() if k)
+    return f"differs in {cols}"
+
+
 def baseline(reviews: Path) -> float:
     """Seconds for a bare load + measure loop over every review (no batch machinery)."""
     from nvcview.batch.discover import find_reviews
     from nvcview.review.store import load_review, measure_review
 
     refs = find_reviews(reviews)
+    measure_review(load_review(refs[0].folder), refs[0].folder)  # warm-up: imports, disk cache
     t0 = time.perf_counter()
     for ref in refs:
         measure_review(load_review(ref.folder), ref.folder)
@@ -88,18 +103,24 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", type=int, default=16, help="distinct phantom cases")
     p.add_argument("--copies", type=int, default=4, help="reviews per phantom case")
-    p.add_argument("--workdir", type=Path, default=None, help="keep the cohort here")
+    p.add_argument(
+        "--workdir", type=Path, default=None, help="keep the cohort here (reused if present)"
+    )
     args = p.parse_args(argv)
 
     from distributed import LocalCluster
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="nvcview-bench-"))
     t0 = time.perf_counter()
-    n = make_cohort(work, args.cases, args.copies)
-    print(
-        f"cohort: {args.cases} phantom cases x {args.copies} = {n} reviews "
-        f"(generated in {time.perf_counter() - t0:.0f} s) in {work}"
-    )
+    if (work / "reviews").is_dir():  # --workdir of an earlier run: reuse its cohort
+        n = sum(1 for _ in (work / "reviews").glob("*/*/review.json"))
+        print(f"cohort: {n} reviews reused from {work}")
+    else:
+        n = make_cohort(work, args.cases, args.copies)
+        print(
+            f"cohort: {args.cases} phantom cases x {args.copies} = {n} reviews "
+            f"(generated in {time.perf_counter() - t0:.0f} s) in {work}"
+        )
     reviews = work / "reviews"
 
     load_before = os.getloadavg()[0]
@@ -117,23 +138,24 @@ def main(argv: list[str] | None = None) -> int:
         dask = timed_batch(reviews, work / "out3.csv", scheduler=cluster.scheduler_address)
     rows.append(("batch, Dask LocalCluster 2x1", dask))
 
-    same = all(
-        (work / f"out{i}.csv").read_bytes() == (work / "out1.csv").read_bytes() for i in (2, 3)
-    )
+    diffs = {
+        name: table_differences(work / "out1.csv", work / f"out{i}.csv")
+        for i, name in ((2, "2 local processes"), (3, "LocalCluster"))
+    }
     print(
         f"\nbaseline (bare load_review + measure_review loop): {base_s:.2f} s, "
         f"{base_s / n * 1000:.0f} ms per review, {n / base_s * 60:.0f} reviews/min"
     )
     print(
-        f"{'mode':32s} {'wall s':>7s} {'reviews/min':>12s} {'speed-up':>9s} "
-        f"{'engine ms/review':>17s} {'peak MiB/worker':>16s}"
+        f"{'mode':30s} {'wall s':>7s} {'reviews/min':>12s} {'speed-up':>9s} "
+        f"{'task ms/review':>15s} {'CPU ms/review':>14s} {'peak MiB/worker':>16s}"
     )
     for name, s in rows:
         peak = max(s.worker_peak_rss_mb.values()) if s.worker_peak_rss_mb else float("nan")
         print(
-            f"{name:32s} {s.seconds:7.2f} {n / s.seconds * 60:12.0f} "
-            f"{one.seconds / s.seconds:8.2f}x {s.compute_seconds / n * 1000:17.0f} "
-            f"{peak:16.0f}"
+            f"{name:30s} {s.seconds:7.2f} {n / s.seconds * 60:12.0f} "
+            f"{one.seconds / s.seconds:8.2f}x {s.compute_seconds / n * 1000:15.0f} "
+            f"{s.compute_cpu_seconds / n * 1000:14.0f} {peak:16.0f}"
         )
     overhead_ms = (one.seconds - base_s) / n * 1000
     print(
@@ -141,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({overhead_ms / (base_s / n * 1000) * 100:.0f}% of the measurement)"
     )
     print(f"ratio 1-worker batch / baseline: {one.seconds / base_s:.2f}")
-    print(f"tables identical across the three modes: {same}")
+    for name, d in diffs.items():
+        print(f"vessel table of {name} vs 1 worker: {d or 'identical'}")
     print(
         f"machine: {os.cpu_count()} CPUs, load average {load_before:.1f} before the timings, "
         f"{os.getloadavg()[0]:.1f} after (other work on the machine slows every mode)"

@@ -127,12 +127,25 @@ _EXPLICIT = re.compile(
 )
 
 
+def _explicit_kinds(text: str) -> dict[str, list]:
+    """``# nvcview-structure LABEL KIND VESSEL_TYPE NERVE`` comments (written by us)."""
+    return {
+        m["label"]: [None if v == "-" else v for v in (m["kind"], m["vt"], m["nerve"])]
+        for m in _EXPLICIT.finditer(text)
+    }
+
+
+def _explicit_comments(structures: list[Structure]) -> list[str]:
+    return [
+        f"# nvcview-structure {s.label} {s.kind} {s.vessel_type or '-'} {s.nerve or '-'}"
+        for s in sorted(structures, key=lambda s: s.label)
+    ]
+
+
 def parse_itksnap(text: str, source="label description") -> list[Structure]:
     """Parse an ITK-SNAP label description file (``IDX R G B A VIS MSH "LABEL"``)."""
     out = []
-    explicit = {}  # our own comments carry kind / vessel type / nerve exactly
-    for m in _EXPLICIT.finditer(text):
-        explicit[m["label"]] = [None if v == "-" else v for v in (m["kind"], m["vt"], m["nerve"])]
+    explicit = _explicit_kinds(text)  # our own comments carry kinds exactly
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -154,6 +167,7 @@ def parse_itksnap(text: str, source="label description") -> list[Structure]:
 def parse_slicer_ctbl(text: str, source="colour table") -> list[Structure]:
     """Parse a 3D Slicer colour table (``IDX NAME R G B A`` per line)."""
     out = []
+    explicit = _explicit_kinds(text)
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -170,7 +184,8 @@ def parse_slicer_ctbl(text: str, source="colour table") -> list[Structure]:
             continue
         # names may not contain spaces in Slicer tables; R G B A are the last four numbers
         name_parts = parts[1:-4] if len(parts) >= 6 else parts[1:]
-        out.append(_build(source, f"line {n}", parts[0], " ".join(name_parts).replace("_", " ")))
+        name = " ".join(name_parts).replace("_", " ")
+        out.append(_build(source, f"line {n}", parts[0], name, *explicit.get(parts[0], ())))
     return _check(out, source)
 
 
@@ -317,10 +332,7 @@ def format_itksnap(structures: list[Structure]) -> str:
         "################################################",
         '    0     0    0    0        0  0  0    "Clear Label"',
     ]
-    lines[2:2] = [
-        f"# nvcview-structure {s.label} {s.kind} {s.vessel_type or '-'} {s.nerve or '-'}"
-        for s in sorted(structures, key=lambda s: s.label)
-    ]
+    lines[2:2] = _explicit_comments(structures)
     for s in sorted(structures, key=lambda s: s.label):
         r, g, b = (round(255 * c) for c in s.color)
         name = s.name.replace('"', "'")
@@ -339,4 +351,22 @@ def write_json_table(structures: list[Structure], path: str | os.PathLike) -> Pa
     """Write the structure table as JSON (a list of structure objects, atomically)."""
     path = Path(path)
     atomic_write_text(path, json.dumps([s.to_dict() for s in structures], indent=2) + "\n")
+    return path
+
+
+def format_slicer_ctbl(structures: list[Structure]) -> str:
+    """A 3D Slicer colour table (``IDX NAME R G B A``; spaces in names become ``_``)."""
+    lines = ["# Color table file written by nvcview", *_explicit_comments(structures)]
+    lines.append("0 Background 0 0 0 0")
+    for s in sorted(structures, key=lambda s: s.label):
+        r, g, b = (round(255 * c) for c in s.color)
+        name = "_".join(s.name.split()) or f"label_{s.label}"
+        lines.append(f"{s.label} {name} {r} {g} {b} 255")
+    return "\n".join(lines) + "\n"
+
+
+def write_slicer_ctbl(structures: list[Structure], path: str | os.PathLike) -> Path:
+    """Write a 3D Slicer colour table (``.ctbl``) for a structure table (atomically)."""
+    path = Path(path)
+    atomic_write_text(path, format_slicer_ctbl(structures))
     return path

@@ -67,6 +67,14 @@ def test_itksnap_round_trip(tmp_path):
     ]
 
 
+def test_slicer_ctbl_keeps_exact_kinds(tmp_path):
+    from nvcview.review.colortable import write_slicer_ctbl
+
+    src = [Structure(3, "loop 3", "vessel", "vein"), Structure(4, "n", "nerve", nerve="VIII")]
+    back = read_label_table(write_slicer_ctbl(src, tmp_path / "t.ctbl"))
+    assert _table(back) == [(3, "loop 3", "vessel", "vein", None), (4, "n", "nerve", None, "VIII")]
+
+
 def test_slicer_color_table(tmp_path):
     f = tmp_path / "labels.ctbl"
     f.write_text(

@@ -15,6 +15,7 @@ import numpy as np
 from nvcview.errors import GeometryError, InputError
 from nvcview.fsutil import atomic_path
 from nvcview.io.image import Image, SeriesMeta, describe_orientation, make_volume
+from nvcview.io.roles import guess_role_from_name
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -105,7 +106,7 @@ def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
         shape=tuple(int(s) for s in shape),
         spacing_mm=tuple(float(s) for s in np.linalg.norm(affine[:3, :3], axis=0)),
         orientation=describe_orientation(affine),
-        role="labels" if _looks_like_labels(data) else "other",
+        role="labels" if _looks_like_labels(data) else guess_role_from_name(path.name),
     )
     return Image(volume=make_volume(data, affine), meta=meta)
 

@@ -58,3 +58,19 @@ def guess_role(rec: FrameRecord) -> str:
     if "MIP" in image_type:
         return "TOF"
     return "other"
+
+
+def guess_role_from_name(name: str) -> str:
+    """Role guess from a file name (NIfTI has no sequence headers): "t2", "ciss", "tof"...
+
+    Looser than :func:`guess_role`: a bare "t2" in a file name counts as T2.
+    """
+    stem = re.sub(r"\.(nii|hdr|img)(\.gz)?$", "", name.lower())
+    words = _normalise(stem.replace("_", " "))
+    if _TOF_WORDS.search(words):
+        return "TOF"
+    if _T2_WORDS.search(words) or re.search(r"\bt2w?\b", words):
+        return "T2"
+    if _T1_WORDS.search(words):
+        return "T1"
+    return "other"

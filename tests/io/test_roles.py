@@ -43,3 +43,21 @@ def test_guess_role(description, sequence, extra, role):
         **extra,
     )
     assert guess_role(rec) == role
+
+
+@pytest.mark.parametrize(
+    "name, role",
+    [
+        ("t2.nii.gz", "T2"),
+        ("sub-01_T2w.nii.gz", "T2"),
+        ("ciss_cpa.nii", "T2"),
+        ("tof.nii.gz", "TOF"),
+        ("sub-01_angio.nii.gz", "TOF"),
+        ("T1_post_gd.nii.gz", "T1"),
+        ("dwi.nii.gz", "other"),
+    ],
+)
+def test_guess_role_from_file_name(name, role):
+    from nvcview.io.roles import guess_role_from_name
+
+    assert guess_role_from_name(name) == role

@@ -80,6 +80,15 @@ def test_batch_stored_csv_tables(cohort, tmp_path):
     assert case.labels_voxel_k_mm == pytest.approx(0.6)
     assert case.patient_id == OTHER_PATIENT.patient_id  # identified run keeps the ids
 
+    # a second run finds nothing changed; --force redoes every review
+    again = nvcview(cohort, "--out", out, "--stored", "--workers", "1")
+    assert again.returncode == 0, again.stderr
+    assert "4 reviews: 0 computed, 4 unchanged (cached), 0 failed" in again.stderr
+    assert pd.read_csv(out).equals(vessels)
+    forced = nvcview(cohort, "--out", out, "--stored", "--workers", "1", "--force", "--quiet")
+    assert forced.returncode == 0 and forced.stderr == ""
+    assert len(list((tmp_path / "out" / "vessels_cache").glob("*.json"))) == 4
+
 
 def test_broken_review_is_recorded_and_exit_1(cohort, tmp_path):
     bad = cohort / "Broken_case" / "reader1"

@@ -37,7 +37,7 @@ def batch(*args) -> subprocess.CompletedProcess:
 def test_batch_through_scheduler_matches_local_pool(root, tmp_path):
     from distributed import Client, LocalCluster
 
-    local = batch(root, "--out", tmp_path / "local.csv", "--stored", "--workers", "2")
+    local = batch(root, "--out", tmp_path / "local.csv", "--stored", "--workers", "1")
     assert local.returncode == 1, local.stderr  # the c4 review is from a newer schema
     with LocalCluster(
         n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None

@@ -221,11 +221,26 @@ def group_stacks(
         are returned with ``error`` set, so that listing never fails.
     """
     by_series: dict[str, list[FrameRecord]] = defaultdict(list)
+    seen: dict[tuple[str, int | None], FrameRecord] = {}
+    duplicates: dict[str, list[str]] = defaultdict(list)
     for rec in records:
+        if rec.sop_instance_uid:
+            key = (rec.sop_instance_uid, rec.frame)
+            if key in seen:  # the same image exported twice: keep the first copy
+                duplicates[rec.series_uid].append(rec.label)
+                continue
+            seen[key] = rec
         by_series[rec.series_uid].append(rec)
     stacks: list[Stack] = []
     for uid, recs in by_series.items():
-        stacks.extend(_series_stacks(uid, recs, tol))
+        found = _series_stacks(uid, recs, tol)
+        if duplicates.get(uid):
+            dup = duplicates[uid]
+            for stack in found:
+                stack.warnings.append(
+                    f"{len(dup)} duplicate image(s) (same SOPInstanceUID) ignored, e.g. {dup[0]}"
+                )
+        stacks.extend(found)
     stacks.sort(
         key=lambda s: (
             s.records[0].series_number if s.records[0].series_number is not None else 1 << 30,

@@ -273,3 +273,16 @@ def test_magnitude_and_phase_at_same_positions(tmp_path):
     image = nvcview.load(tmp_path, series_uid=f"{uid}#P")
     assert_same_world(image.array, image.affine, pha.values, pha.affine)
     assert mag.series_uid == uid
+
+
+def test_same_images_exported_twice(tmp_path):
+    import shutil
+
+    series = write_series(tmp_path / "a", shape=(5, 6, 6))
+    shutil.copytree(tmp_path / "a", tmp_path / "copy")
+    image = nvcview.load(tmp_path)
+    assert image.array.shape == (5, 6, 6)
+    assert any(
+        "5 duplicate image(s) (same SOPInstanceUID) ignored" in w for w in image.meta.warnings
+    )
+    assert_same_world(image.array, image.affine, series.values, series.affine)

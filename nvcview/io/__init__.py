@@ -1,4 +1,31 @@
-"""Imaging I/O: DICOM folders/files and NIfTI into :class:`Image` (LPS affine)."""
+"""Imaging I/O: DICOM folders/files and NIfTI into :class:`Image` (LPS affine).
+
+Modules
+-------
+image
+    :class:`Image` (a ``highdicom.Volume`` + :class:`SeriesMeta` + :class:`PatientInfo`),
+    affine helpers (``index_to_lps``, ``lps_to_index``, ``describe_orientation``).
+discovery
+    Header-only scan of a folder/file into per-slice records; skips non-DICOM files,
+    DICOMDIR and non-image objects; resolves enhanced multi-frame functional groups.
+stacks
+    Splits series into stacks (orientation, size, echoes/phases/StackID), orders
+    slices along the normal and checks the grid (:class:`stacks.GeometryTolerances`).
+pixels
+    Threaded pixel reading into one preallocated array, modality rescale applied.
+resample
+    Opt-in interpolation of unevenly spaced stacks onto a regular grid.
+roles
+    Role guess (T2 CISS-like, TOF, T1, other) from headers or file names.
+dicom
+    ``load_dicom`` / ``list_dicom_series``: the pipeline above with clear errors.
+nifti
+    NIfTI in/out through nibabel (RAS on disk, LPS in memory).
+
+Array layout: DICOM volumes are ``(slice, row, column)`` with slices in increasing
+position along the normal (row x column direction), like ITK; highdicom's own
+``get_volume`` reverses the slice axis. Compare volumes through their affines.
+"""
 
 from __future__ import annotations
 

@@ -95,10 +95,8 @@ class CaseMeasurer:
             )
         self.nerve = nerve
         self.cn8 = find_cn8(self.structures)
-        self.landmarks = {
-            k: np.asarray(v, dtype=np.float64).reshape(3) for k, v in (landmarks or {}).items()
-        }
-        self._given_centreline = None if centreline is None else Centreline(centreline)
+        self.landmarks = _parse_landmarks(landmarks)
+        self._given_centreline = _parse_centreline(centreline)
         self.boxes: dict[int, Box] = label_boxes(self.grid.array)
         self._gaps: dict[tuple[int, int], GapResult] = {}
         self._boundary: dict[int, cKDTree] = {}
@@ -158,13 +156,13 @@ class CaseMeasurer:
 
     def set_landmarks(self, landmarks: Mapping[str, Sequence[float]]) -> None:
         """Replace the landmarks (LPS mm)."""
-        self.landmarks = {k: np.asarray(v, float).reshape(3) for k, v in landmarks.items()}
+        self.landmarks = _parse_landmarks(landmarks)
         self._derived = None
         self._nerve_geometry = None
 
     def set_centreline(self, centreline: np.ndarray | None) -> None:
         """Replace (or drop, with None) the reader's centreline (N, 3) LPS mm."""
-        self._given_centreline = None if centreline is None else Centreline(centreline)
+        self._given_centreline = _parse_centreline(centreline)
         self._nerve_geometry = None
 
     def _invalidate(self, changed: set[int] | None, region: Box | None = None) -> None:
@@ -383,6 +381,28 @@ class CaseMeasurer:
                     other.notes.append(f"tandem: pushed by {by_label[va.vessel_label].name} (VA)")
         for r in records:
             r.multiplicity = value
+
+
+def _parse_landmarks(landmarks: Mapping[str, Sequence[float]] | None) -> dict[str, np.ndarray]:
+    """Landmarks as (3,) LPS mm arrays; unset ones (None or empty) are left out."""
+    out = {}
+    for name, value in (landmarks or {}).items():
+        if value is None or len(value) == 0:
+            continue
+        arr = np.asarray(value, dtype=np.float64).ravel()
+        if arr.shape != (3,) or not np.all(np.isfinite(arr)):
+            raise InputError(
+                f"landmark {name!r} must be 3 finite LPS coordinates (mm), got {value!r}"
+            )
+        out[name] = arr
+    return out
+
+
+def _parse_centreline(centreline: np.ndarray | None) -> Centreline | None:
+    """A :class:`Centreline` from (N, 3) LPS mm, None when not given (None or empty)."""
+    if centreline is None or len(centreline) == 0:
+        return None
+    return Centreline(np.asarray(centreline, dtype=np.float64))
 
 
 def suggest_grade(rec: VesselMeasurement, settings: MeasureSettings) -> str:

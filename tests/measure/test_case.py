@@ -246,7 +246,9 @@ def test_errors_are_clear():
 
 def test_missing_landmarks_leave_location_empty_with_a_note():
     ph = make_nerve_phantom([VesselSpec(arc_mm=6.0, gap_mm=0.0)])
-    rec = measure_case(ph.labels, ph.structures, {"IAC": IAC})[0]
+    with pytest.raises(InputError, match="landmark 'RDP' must be 3 finite LPS"):
+        measure_case(ph.labels, ph.structures, {"RDP": [1.0, 2.0]})
+    rec = measure_case(ph.labels, ph.structures, {"IAC": IAC, "RExP": [], "RDP": None}, [])[0]
     assert rec.arc_length_from_rexp_mm is None and rec.segment is None
     assert any("RExP" in n for n in rec.notes) and any("RDP" in n for n in rec.notes)
     assert rec.contact

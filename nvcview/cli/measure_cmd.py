@@ -25,6 +25,7 @@ _COLUMNS = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``nvcview measure``."""
     parser.add_argument(
         "review",
         help="review folder (or its review.json); or a label map .nii/.nii.gz made in "
@@ -60,11 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--save-review", metavar="DIR", help="save the imported review folder here")
 
 
-def _fmt_num(v) -> str:
+def _fmt_num(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
-def _fmt_point(p) -> str:
+def _fmt_point(p: list[float] | None) -> str:
     return "-" if p is None else "(" + ", ".join(f"{v:.1f}" for v in p) + ")"
 
 
@@ -98,6 +99,7 @@ def format_table(rows: list[dict], header: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Load (or import) the review, measure it, print a table or JSON; 0 on success."""
     from nvcview.errors import InputError
     from nvcview.io.nifti import is_nifti_path
     from nvcview.review.measuring import contact_rows, measure_review_labels

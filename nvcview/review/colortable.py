@@ -92,7 +92,7 @@ def structure_from_name(
     return Structure(int(label), name, kind, vessel_type, nerve)
 
 
-def _check(structures: list[Structure], source) -> list[Structure]:
+def _check(structures: list[Structure], source: object) -> list[Structure]:
     seen: dict[int, str] = {}
     for s in structures:
         if s.label in seen:
@@ -101,7 +101,15 @@ def _check(structures: list[Structure], source) -> list[Structure]:
     return sorted(structures, key=lambda s: s.label)
 
 
-def _build(source, where: str, label, name, kind=None, vessel_type=None, nerve=None) -> Structure:
+def _build(
+    source: object,
+    where: str,
+    label: object,
+    name: object,
+    kind: str | None = None,
+    vessel_type: str | None = None,
+    nerve: str | None = None,
+) -> Structure:
     try:
         label = int(str(label).strip())
     except ValueError as exc:
@@ -142,7 +150,7 @@ def _explicit_comments(structures: list[Structure]) -> list[str]:
     ]
 
 
-def parse_itksnap(text: str, source="label description") -> list[Structure]:
+def parse_itksnap(text: str, source: object = "label description") -> list[Structure]:
     """Parse an ITK-SNAP label description file (``IDX R G B A VIS MSH "LABEL"``)."""
     out = []
     explicit = _explicit_kinds(text)  # our own comments carry kinds exactly
@@ -164,7 +172,7 @@ def parse_itksnap(text: str, source="label description") -> list[Structure]:
     return _check(out, source)
 
 
-def parse_slicer_ctbl(text: str, source="colour table") -> list[Structure]:
+def parse_slicer_ctbl(text: str, source: object = "colour table") -> list[Structure]:
     """Parse a 3D Slicer colour table (``IDX NAME R G B A`` per line)."""
     out = []
     explicit = _explicit_kinds(text)
@@ -189,7 +197,7 @@ def parse_slicer_ctbl(text: str, source="colour table") -> list[Structure]:
     return _check(out, source)
 
 
-def parse_csv(text: str, source="CSV table") -> list[Structure]:
+def parse_csv(text: str, source: object = "CSV table") -> list[Structure]:
     """Parse a CSV table with at least ``label`` and ``name`` columns."""
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows:
@@ -216,7 +224,7 @@ def parse_csv(text: str, source="CSV table") -> list[Structure]:
     return _check(out, source)
 
 
-def parse_json_table(data, source="JSON table") -> list[Structure]:
+def parse_json_table(data: object, source: object = "JSON table") -> list[Structure]:
     """Parse a JSON table: list of objects, or object label -> name / object."""
     out = []
     if isinstance(data, dict) and "structures" in data:

@@ -18,7 +18,7 @@ from nvcview.review.model import ReaderCall, Review, SeriesRef
 from nvcview.structures import Structure
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     """Convert numpy scalars/arrays and tuples into strict-JSON Python values."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -36,7 +36,7 @@ def _plain(value):
     return value
 
 
-def _points(values, what: str) -> list[list[float]]:
+def _points(values: object, what: str) -> list[list[float]]:
     arr = np.asarray(values, dtype=np.float64)
     if arr.size == 0:
         return []
@@ -105,7 +105,7 @@ def review_to_dict(review: Review, *, deidentify: bool = False) -> dict:
     return _plain(doc)
 
 
-def _build(cls, d: dict, where: str):
+def _build(cls: type, d: dict, where: str) -> object:
     names = {f.name for f in fields(cls)}
     try:
         return cls(**{k: v for k, v in d.items() if k in names})

@@ -98,6 +98,7 @@ class ReviewLock:
         self._key = ""
 
     def acquire(self) -> ReviewLock:
+        """Take the lock (see the class); returns ``self``."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self._key = os.path.realpath(self.folder)
         with _state_guard:
@@ -155,6 +156,7 @@ class ReviewLock:
         return fd
 
     def release(self) -> None:
+        """Give the lock back (the flock is dropped when the outermost holder releases)."""
         st = _state.get(self._key)
         if st is None or st.depth == 0:
             return

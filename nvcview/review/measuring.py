@@ -78,7 +78,7 @@ def measure_review(
     return measure_review_labels(review, load_labels(review, Path(folder)), settings)
 
 
-def _point(p) -> list[float] | None:
+def _point(p: object) -> list[float] | None:
     if p is None:
         return None
     return [round(float(v), 3) for v in p]
@@ -94,7 +94,7 @@ def contact_rows(measurements: list[VesselMeasurement]) -> list[dict]:
     rows = []
     for m in measurements:
 
-        def num(v):
+        def num(v: float | None) -> float | None:
             return None if v is None or not np.isfinite(v) else round(float(v), 3)
 
         rows.append(

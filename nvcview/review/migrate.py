@@ -61,7 +61,7 @@ def document_version(doc: dict, source: str | Path = "review.json") -> int:
     return v
 
 
-def _xyz(p: dict, source, i: int) -> list[float]:
+def _xyz(p: dict, source: str | Path, i: int) -> list[float]:
     try:
         return [float(p["x"]), float(p["y"]), float(p["z"])]
     except (KeyError, TypeError, ValueError) as exc:

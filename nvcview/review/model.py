@@ -98,6 +98,7 @@ class Review:
         return None
 
     def series_by_role(self, role: str) -> SeriesRef | None:
+        """The first series of a role ("T2", "TOF", ...), if any."""
         for s in self.series:
             if s.role == role:
                 return s

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
-def field_path(parts) -> str:
+def field_path(parts: Iterable[str | int]) -> str:
     """Render a jsonschema path (``deque(['landmarks', 'RDP', 1])``) as ``landmarks.RDP[1]``."""
     out = ""
     for p in parts:

@@ -110,7 +110,7 @@ def read_markups(path: str | os.PathLike) -> Markups:
     return out
 
 
-def _control_point(i: int, label: str, p) -> dict:
+def _control_point(i: int, label: str, p: np.ndarray) -> dict:
     return {
         "id": str(i + 1),
         "label": label,

@@ -171,7 +171,13 @@ def load_review(path: str | os.PathLike) -> Review:
     return review
 
 
-def _grid_mismatch(affine: np.ndarray, shape, ref_affine, ref_shape) -> str | None:
+def _grid_mismatch(
+    affine: np.ndarray,
+    shape: tuple[int, ...],
+    ref_affine: np.ndarray | list,
+    ref_shape: tuple[int, ...] | list,
+) -> str | None:
+    """Why a grid (affine + shape) differs from the reference grid, or None when equal."""
     ref_affine = np.asarray(ref_affine, dtype=np.float64)
     if tuple(int(s) for s in shape) != tuple(int(s) for s in ref_shape):
         return f"shape {tuple(shape)} != reference shape {tuple(ref_shape)}"
@@ -273,7 +279,8 @@ def load_labels(review: Review, folder: str | os.PathLike) -> Image:
 # ---------------------------------------------------------------------------- writing
 
 
-def _as_label_volume(labels, review: Review) -> hd.Volume:
+def _as_label_volume(labels: Image | hd.Volume | np.ndarray, review: Review) -> hd.Volume:
+    """Labels as an unsigned-integer volume (uint8/uint16), checked for sane values."""
     if isinstance(labels, Image):
         vol = labels.volume
     elif isinstance(labels, hd.Volume):

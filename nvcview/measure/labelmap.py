@@ -18,6 +18,9 @@ from nvcview.io.image import Image
 
 #: A bounding box: one slice per array axis (index space).
 Box = tuple[slice, slice, slice]
+#: Above this label value, labels are compacted before ``find_objects`` (which
+#: allocates one entry per value up to the maximum).
+MAX_DENSE_LABEL = 100_000
 
 
 @dataclass
@@ -128,10 +131,15 @@ def label_boxes(array: np.ndarray) -> dict[int, Box]:
     """
     if array.size == 0:
         return {}
-    arr = array
-    if arr.dtype.itemsize > 4 or arr.dtype == np.uint32:
-        arr = arr.astype(np.int32)
-    objs = ndimage.find_objects(arr)
+    top = int(array.max())
+    if top > MAX_DENSE_LABEL:  # sparse huge label values: compact them first
+        values, inverse = np.unique(array, return_inverse=True)
+        if values[0] != 0:  # no background: shift so every value gets an object
+            values = np.concatenate([[0], values])
+            inverse = inverse + 1
+        objs = ndimage.find_objects(inverse.reshape(array.shape))
+        return {int(values[i + 1]): s for i, s in enumerate(objs) if s is not None}
+    objs = ndimage.find_objects(array)
     return {i + 1: s for i, s in enumerate(objs) if s is not None}
 
 

@@ -64,3 +64,19 @@ def test_box_gap_in_mm_through_the_affine():
     assert abs(res.gap_mm - 2.0) <= 0.25
     assert res.resolution_mm == pytest.approx(0.5)
     assert res.point_b_lps[0] > res.point_a_lps[0]
+
+
+def test_boxes_of_huge_label_values():
+    arr = np.zeros((6, 6, 6), np.int64)
+    arr[1:3, 1, 1] = 7
+    arr[4, 2:5, 3] = 5_000_000
+    assert label_boxes(arr) == {
+        7: (slice(1, 3), slice(1, 2), slice(1, 2)),
+        5_000_000: (slice(4, 5), slice(2, 5), slice(3, 4)),
+    }
+    full = np.full((2, 2, 2), 200_001)
+    full[0, 0, 0] = 300_000
+    assert label_boxes(full) == {
+        200_001: (slice(0, 2), slice(0, 2), slice(0, 2)),
+        300_000: (slice(0, 1), slice(0, 1), slice(0, 1)),
+    }

@@ -114,7 +114,12 @@ def read_document(path: str | os.PathLike) -> dict:
     file = _review_file(path)
     if not file.exists():
         where = file.parent if file.name == REVIEW_NAME else file
-        raise InputError(f"{where}: no {REVIEW_NAME} here (not a review folder)")
+        hint = ""
+        if where.is_dir():  # a case folder holding one review per reader?
+            readers = sorted(p.parent.name for p in where.glob(f"*/{REVIEW_NAME}"))
+            if readers:
+                hint = f"; reviews in its subfolders: {', '.join(readers[:10])}"
+        raise InputError(f"{where}: no {REVIEW_NAME} here (not a review folder){hint}")
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -409,6 +414,8 @@ def save_review(
         Disk full or similar (``.errno`` tells which); the previous files are intact.
     """
     folder = Path(folder)
+    if folder.name == REVIEW_NAME or folder.is_file():
+        folder = folder.parent  # given the review.json itself
     file = folder / REVIEW_NAME
     who = _default_actor(review, actor)
     with ReviewLock(folder, actor=who, timeout_s=lock_timeout_s):

@@ -124,6 +124,14 @@ def test_bad_labelmap_path_is_a_schema_error(tmp_path, review):
         load_review(tmp_path)
 
 
+def test_case_folder_names_its_readers(tmp_path, review):
+    save_review(review, tmp_path / "case" / "reader-a")
+    save_review(review, tmp_path / "case" / "reader-b" / "review.json")  # file path works too
+    assert (tmp_path / "case" / "reader-b" / "review.json").is_file()
+    with pytest.raises(InputError, match="reviews in its subfolders: reader-a, reader-b"):
+        load_review(tmp_path / "case")
+
+
 def test_two_readers_side_by_side(tmp_path, labels):
     a = make_review(reader="reader-a")
     b = make_review(reader="reader-b", calls=[])

@@ -278,6 +278,78 @@ def from_display(
     return out
 
 
+def update_from_display(
+    source: np.ndarray,
+    display: np.ndarray,
+    grid: DisplayGrid,
+    affine: np.ndarray,
+    edited: np.ndarray,
+) -> int:
+    """Carry the edited voxels of a display array back to the source, in place.
+
+    Only source voxels whose nearest display voxel was edited are touched, so a
+    brush stroke on a resampled (oblique) label layer does not pass the rest of
+    the label map through a lossy nearest-neighbour round trip.
+
+    Parameters
+    ----------
+    source : ndarray
+        Source-grid array, updated in place.
+    display : ndarray
+        The edited display-grid array.
+    grid : DisplayGrid
+        Grid of ``display``.
+    affine : (4, 4) ndarray
+        Source index -> LPS mm.
+    edited : ndarray of bool
+        Display-grid mask of the voxels the edit changed.
+
+    Returns
+    -------
+    int
+        Number of source voxels whose value changed.
+    """
+    edited = np.asarray(edited, bool)
+    if not edited.any():
+        return 0
+    if not grid.oblique:
+        new = from_display(display, grid, affine, source.shape)
+        changed = int((new != source).sum())
+        source[...] = new
+        return changed
+    nz = np.argwhere(edited)
+    lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
+    affine = np.asarray(affine, float)
+    corners = np.array(
+        [[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])],
+        float,
+    )
+    world = corners * np.asarray(grid.scale) + np.asarray(grid.translate)
+    src = lps_to_index_affine(affine, world_to_lps(world))
+    s_lo = np.maximum(np.floor(src.min(axis=0)).astype(int) - 1, 0)
+    s_hi = np.minimum(np.ceil(src.max(axis=0)).astype(int) + 2, np.asarray(source.shape[:3]))
+    if np.any(s_hi <= s_lo):
+        return 0
+    grids = np.meshgrid(*[np.arange(a, b) for a, b in zip(s_lo, s_hi, strict=True)], indexing="ij")
+    idx = np.stack(grids, axis=-1).reshape(-1, 3)
+    lps = idx.astype(float) @ affine[:3, :3].T + affine[:3, 3]
+    d = np.round(grid.world_to_index(lps_to_world(lps))).astype(int)
+    inside = np.all((d >= 0) & (d < np.asarray(display.shape[:3])), axis=1)
+    idx, d = idx[inside], d[inside]
+    hit = edited[d[:, 0], d[:, 1], d[:, 2]]
+    idx, d = idx[hit], d[hit]
+    vals = display[d[:, 0], d[:, 1], d[:, 2]]
+    old = source[idx[:, 0], idx[:, 1], idx[:, 2]]
+    source[idx[:, 0], idx[:, 1], idx[:, 2]] = vals
+    return int((old != vals).sum())
+
+
+def lps_to_index_affine(affine: np.ndarray, lps: np.ndarray) -> np.ndarray:
+    """(N, 3) LPS mm -> fractional (N, 3) indices of the grid of ``affine``."""
+    inv = np.linalg.inv(np.asarray(affine, float))
+    return np.asarray(lps, float) @ inv[:3, :3].T + inv[:3, 3]
+
+
 def image_to_display(image: Image, *, labels: bool = False) -> tuple[np.ndarray, DisplayGrid]:
     """Display array and grid of an :class:`~nvcview.io.image.Image`.
 

@@ -55,7 +55,13 @@ from napari_nvcview.layers import (
     world_points_to_lps,
 )
 from nvcview.errors import NvcviewError
-from nvcview.layers_model import CaseSession, contrast_limits, open_study, to_display
+from nvcview.layers_model import (
+    CaseSession,
+    contrast_limits,
+    open_study,
+    to_display,
+    update_from_display,
+)
 from nvcview.measure.records import GRADES
 from nvcview.review.model import CONFIDENCES, LANDMARK_NAMES, SIDES
 from nvcview.structures import VESSEL_TYPES
@@ -96,6 +102,7 @@ class ReviewWidget(QWidget):
         self.measurements: list = []
         self.last_error: str = ""
         self._syncing = False
+        self._labels_shadow: np.ndarray | None = None
         self.mode = "off"
 
         self._measure_timer = QTimer(self)
@@ -663,6 +670,8 @@ class ReviewWidget(QWidget):
             lyr.data = data
             lyr.metadata = kw["metadata"]
         lyr.metadata[META_KEY]["session"] = s
+        grid = lyr.metadata[META_KEY]["grid"]
+        self._labels_shadow = np.array(lyr.data, copy=True) if grid.oblique else None
         if s.structures:
             lyr.colormap = structure_colormap(s.structures)
         lyr.refresh()
@@ -752,19 +761,34 @@ class ReviewWidget(QWidget):
             data, grid = to_display(s.labels, s.reference.affine, order=0)
             if grid.oblique or not np.shares_memory(lyr.data, s.labels):
                 lyr.data = data
+            self._labels_shadow = np.array(data, copy=True) if grid.oblique else None
             lyr.refresh()
         self._refresh_structures()
         self.edited()
 
     def _on_paint(self, event=None) -> None:
-        """A brush/eraser stroke on the labels layer: carry it back to the session."""
+        """A brush/eraser stroke: sync once napari has written it (it emits first)."""
+        QTimer.singleShot(0, self.sync_labels_from_layer)
+
+    def sync_labels_from_layer(self) -> None:
+        """Carry the labels layer's edits back to the session's label map."""
         s = self.session
         lyr = self._layer(LABELS_NAME)
         if s is None or lyr is None:
             return
         if not np.shares_memory(lyr.data, s.labels):
-            arr, _ = labels_from_layer(lyr.data, lyr.metadata, lyr.scale, lyr.translate)
-            s.labels[...] = arr
+            grid = lyr.metadata.get(META_KEY, {}).get("grid")
+            shadow = self._labels_shadow
+            if grid is not None and grid.oblique and shadow is not None:
+                # resampled display: carry back only the voxels the stroke changed
+                edited = np.asarray(lyr.data) != shadow
+                update_from_display(
+                    s.labels, np.asarray(lyr.data), grid, s.reference.affine, edited
+                )
+            else:
+                arr, _ = labels_from_layer(lyr.data, lyr.metadata, lyr.scale, lyr.translate)
+                s.labels[...] = arr
+            self._labels_shadow = np.array(lyr.data, copy=True)
         self.edited()
 
     def edited(self) -> None:

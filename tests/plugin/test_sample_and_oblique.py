@@ -42,10 +42,15 @@ def test_sample_phantom_opens_measured(make_napari_viewer, qtbot):
     assert s.structure(vessels[0].label).vessel_type == "vein"
 
 
-def test_oblique_phantom_displayed_axis_aligned_measured_on_original():
+@pytest.fixture(scope="module")
+def oblique_phantom():
     from nvcview_sample import make_phantom
 
-    ph = make_phantom(oblique=True)
+    return make_phantom(oblique=True)
+
+
+def test_oblique_phantom_displayed_axis_aligned_measured_on_original(oblique_phantom):
+    ph = oblique_phantom
     s = phantom_session(phantom=ph)
     data, kw, _ = image_layer(s.t2, "T2")
     grid = kw["metadata"]["nvcview"]["grid"]
@@ -141,3 +146,40 @@ def test_series_picker_chooses_among_several_series(make_napari_viewer, sample_s
     assert "c_t2_space" in widget.session.t2.meta.source_path
     assert "b_tof" in widget.session.tof.meta.source_path
     assert widget.session.labels.shape == widget.session.t2.array.shape
+
+
+@pytest.mark.gui
+def test_brush_on_oblique_labels_changes_only_the_stroke(
+    make_napari_viewer, qtbot, oblique_phantom
+):
+    ph = oblique_phantom
+    viewer = make_napari_viewer()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.load_session(phantom_session(phantom=ph))
+    s = widget.session
+    layer = viewer.layers[LABELS_NAME]
+    assert layer.metadata["nvcview"]["grid"].oblique
+    before = s.labels.copy()
+    aica = next(m for m in widget.measurements if m.vessel_type == "AICA")
+    coord = layer.world_to_data(np.asarray(aica.vessel_point_lps)[::-1])
+    layer.n_edit_dimensions = 3
+    layer.brush_size = 10
+    layer.mode = "erase"
+    layer.paint(coord, 0)
+    qtbot.waitUntil(lambda: (before != s.labels).any(), timeout=2000)
+    changed = before != s.labels
+    # only voxels near the stroke changed (10 display voxels across), all of them erased
+    from nvcview.io.image import index_to_lps
+
+    where = index_to_lps(s.reference.affine, np.argwhere(changed).astype(float))
+    step = layer.metadata["nvcview"]["grid"].scale[0]
+    assert np.linalg.norm(where - aica.vessel_point_lps, axis=1).max() < 6 * step + 1.0
+    assert not s.labels[changed].any()
+    qtbot.waitUntil(
+        lambda: (
+            next(float(r["gap mm"]) for r in widget.measurement_rows() if r["type"] == "AICA")
+            > aica.gap_mm + 0.3
+        ),
+        timeout=5000,
+    )

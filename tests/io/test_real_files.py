@@ -114,3 +114,31 @@ def test_pydicom_dicomdir_tree(caplog):
     # a CT series with most slices removed is refused as a missing-slice stack
     broken = [m for m in metas if any("missing slice" in w for w in m.warnings)]
     assert broken and broken[0].modality == "CT"
+
+
+NICOM_FILES = sorted(
+    f for f in os.listdir(NICOM) if f.endswith((".dcm", ".dcm.gz")) and "mprage" not in f
+)
+
+
+@pytest.mark.parametrize("name", NICOM_FILES)
+def test_nibabel_dicom_files_load_or_are_refused_clearly(tmp_path, name):
+    """Every DICOM file of nibabel's nicom test data: a listing, and load either gives a
+    volume or raises InputError naming the file (never another exception)."""
+    src = os.path.join(NICOM, name)
+    path = tmp_path / name.removesuffix(".gz")
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(src, "rb") as fin, open(path, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    try:
+        metas = nvcview.list_series(path)
+    except InputError as exc:
+        assert path.name in str(exc)
+        return
+    assert metas and all(m.shape for m in metas)
+    if any(m.loadable for m in metas):
+        image = nvcview.load(path)
+        assert image.array.ndim == 3 and image.array.shape[0] > 1
+    else:
+        with pytest.raises(InputError, match=path.name):
+            nvcview.load(path)

@@ -1,0 +1,69 @@
+"""De-identification of rows and error messages (the pieces behind --deidentify)."""
+
+from __future__ import annotations
+
+from nvcview.batch.deidentify import deidentify_record, deidentify_result
+from nvcview.batch.pseudonym import Pseudonymizer
+
+KEY = b"a-key-of-at-least-sixteen-bytes!"
+CASE = {
+    "case_id": "Smith_John",
+    "patient_id": "MRN-123",
+    "reader": "dr_a",
+    "review_folder": "Smith_John/dr_a",
+    "study_uid": "1.2.840.99.20240312.1",
+    "accession_number": "ACC-1",
+    "study_date": "20240312",
+    "review_created": "2024-03-13T09:00:00+00:00",
+    "review_modified": "2024-03-14T09:00:00+00:00",
+    "n_vessels": 3,
+}
+
+
+def test_case_row_identifiers_replaced_dates_shifted_together():
+    pz = Pseudonymizer(KEY)
+    out = deidentify_record(CASE, pz)
+    assert out["case_id"].startswith("C-") and out["patient_id"].startswith("P-")
+    assert out["review_folder"].startswith("R-") and out["study_uid"].startswith("S-")
+    assert out["accession_number"] is None
+    assert (out["reader"], out["n_vessels"]) == ("dr_a", 3)
+    shift = pz.shift_days("MRN-123")
+    assert out["study_date"] == pz.shift_date("20240312", "MRN-123") != "20240312"
+    assert out["review_created"].startswith(
+        pz.shift_date("2024-03-13T09:00:00+00:00", "MRN-123")[:10]
+    )
+    assert -365 <= shift <= -1
+    text = repr(out)
+    for secret in ("Smith", "MRN-123", "ACC-1", "20240312", "2024-03-13", "1.2.840.99"):
+        assert secret not in text, secret
+    assert CASE["case_id"] == "Smith_John"  # the input is not modified
+
+
+def test_drop_dates_mode():
+    out = deidentify_record(CASE, Pseudonymizer(KEY, shift_dates=False))
+    assert out["study_date"] is None and out["review_created"] is None
+
+
+def test_error_message_scrubbed_of_paths_and_patient_identifiers():
+    task = {
+        "folder": "/archive/Smith_John/dr_a",
+        "rel": "Smith_John/dr_a",
+        "root": "/archive",
+    }
+    result = {
+        "status": "error",
+        "stage": "measure",
+        "error_type": "InputError",
+        "message": "/archive/Smith_John/dr_a/labels.nii.gz: label map for MRN-123 is missing",
+        "case_id": "Smith_John",
+        "reader": "dr_a",
+        "phi": ["Smith^John", "MRN-123"],
+    }
+    pz = Pseudonymizer(KEY)
+    out = deidentify_result(result, task, pz)
+    assert "phi" not in out
+    assert "Smith" not in out["message"] and "MRN-123" not in out["message"]
+    assert "/archive" not in out["message"]
+    assert "labels.nii.gz: label map for [removed] is missing" in out["message"]
+    assert out["message"].startswith(pz.pseudonym("Smith_John/dr_a", "folder", "R"))
+    assert out["case_id"] == pz.pseudonym("Smith_John", kind="case", prefix="C")

@@ -1,4 +1,5 @@
-"""npe2 writer: a labels layer to NIfTI (RAS on disk, readable by 3D Slicer / ITK-SNAP)."""
+"""npe2 writers: a labels layer to NIfTI (RAS on disk, readable by 3D Slicer / ITK-SNAP),
+and the review widget's labels layer to a review folder."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_nvcview.layers import labels_from_layer
+from napari_nvcview.layers import META_KEY, labels_from_layer
 from nvcview.io.image import make_volume
 from nvcview.io.nifti import write_nifti
 
@@ -24,3 +25,28 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     top = int(arr.max()) if arr.size else 0
     arr = arr.astype(np.uint8 if top < 256 else np.uint16)
     return [str(write_nifti(make_volume(arr, affine), path))]
+
+
+def write_review(path: str, data: Any, meta: dict) -> list[str]:
+    """Save the review a labels layer belongs to into the folder ``path``.
+
+    The layer must be the review widget's labels layer (it carries the case in
+    its metadata); ``review.json`` and the label map are written by
+    :func:`nvcview.review.store.save_review` (atomic, with history and audit).
+    """
+    from nvcview.errors import InputError
+    from nvcview.review.store import save_review
+
+    nv = meta.get("metadata", {}).get(META_KEY, {})
+    session = nv.get("session")
+    if session is None:
+        raise InputError(
+            f"{path}: this labels layer holds no nvcview review; save it as NIfTI instead"
+        )
+    arr, _ = labels_from_layer(
+        np.asarray(data), meta.get("metadata", {}), meta.get("scale", (1, 1, 1)),
+        meta.get("translate", (0, 0, 0)),
+    )  # fmt: skip
+    session.labels = arr.astype(np.uint16)
+    out = save_review(session.to_review(), path, session.labels_image())
+    return [str(out.parent)]

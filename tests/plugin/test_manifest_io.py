@@ -31,7 +31,8 @@ def test_manifest_declares_reader_writer_samples_widget():
     assert {s.key for s in c.sample_data} == {"phantom", "phantom_blank"}
     assert [w.command for w in c.widgets] == ["nvcview.review_widget"]
     assert c.readers[0].accepts_directories
-    assert c.writers[0].layer_types == ["labels"]
+    assert [w.command for w in c.writers] == ["nvcview.write_labels", "nvcview.write_review"]
+    assert all(w.layer_types == ["labels"] for w in c.writers)
 
 
 def test_reader_claims_only_what_it_can_open(tmp_path, sample_study):
@@ -94,3 +95,27 @@ def test_writer_round_trips_labels_to_their_grid(tmp_path, sample_study):
     ijk = np.argwhere(back2.array == 2)[0]
     world = index_to_lps(back2.affine, ijk)[::-1]
     assert data[tuple(np.round((world - kw["translate"]) / kw["scale"]).astype(int))] == 2
+
+
+def test_review_writer_saves_the_layers_review(tmp_path, sample_study):
+    import pytest
+    from napari_nvcview._writer import write_review
+
+    from nvcview.errors import InputError
+    from nvcview.layers_model import open_study
+    from nvcview.review.store import load_labels, load_review
+
+    paths, _ = sample_study
+    s = open_study(paths.review_dir)
+    data, kw, _ = labels_layer(
+        s.labels, s.reference.affine, s.structures, extra_meta={"session": s}
+    )
+    data = np.array(data)
+    data[data == 6] = 0  # the reader erased the AICA in the viewer
+    out = write_review(str(tmp_path / "rev"), data, kw)
+    r = load_review(out[0])
+    assert [x.label for x in r.structures] == [x.label for x in s.structures]
+    saved = load_labels(r, out[0]).array
+    assert not (saved == 6).any() and (saved == 2).any()
+    with pytest.raises(InputError, match="no nvcview review"):
+        write_review(str(tmp_path / "x"), data, {"metadata": {}})

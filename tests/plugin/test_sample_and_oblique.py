@@ -12,7 +12,7 @@ from napari_nvcview._sample_data import phantom_session
 from napari_nvcview._widget import ReviewWidget
 from napari_nvcview.layers import LABELS_NAME, image_layer
 
-from nvcview.layers_model import lps_to_world
+from nvcview.layers_model import contrast_limits, lps_to_world
 
 
 @pytest.mark.gui
@@ -31,6 +31,15 @@ def test_sample_phantom_opens_measured(make_napari_viewer, qtbot):
     aica = next(r for r in rows if r["type"] == "AICA")
     assert float(aica["gap mm"]) <= float(aica["res. mm"])
     assert aica["suggested"] == "contact"
+    # named layers, window presets and the TOF fusion slider
+    t2_layer, tof_layer = widget._image_layers("T2")[0], widget._image_layers("TOF")[0]
+    assert t2_layer.name.startswith("T2 (CISS/FIESTA)") and tof_layer.name.startswith("TOF MRA")
+    wide = tuple(t2_layer.contrast_limits)
+    widget.t2_preset.setCurrentIndex(1)  # narrow: dark nerve against CSF
+    assert tuple(t2_layer.contrast_limits) == contrast_limits(t2_layer.data, 20.0, 97.0)
+    assert t2_layer.contrast_limits[0] > wide[0]
+    widget.tof_opacity.setValue(30)
+    assert tof_layer.opacity == pytest.approx(0.3) and tof_layer.blending == "additive"
     # vessel colours follow their type
     cmap = viewer.layers[LABELS_NAME].colormap
     for v in vessels:

@@ -91,6 +91,56 @@ def cohen_kappa(
     return KappaResult(_kappa(po, pe), po, pe, n, 2, "cohen")
 
 
+def weighted_kappa(
+    ratings_a: Sequence, ratings_b: Sequence, categories: Sequence, weights: str = "linear"
+) -> KappaResult:
+    """Cohen's weighted kappa for ordered categories (e.g. grades).
+
+    Parameters
+    ----------
+    ratings_a, ratings_b : sequence
+        Category of each unit by rater A and rater B.
+    categories : sequence
+        The categories in their order (none < contact < indentation < deviation).
+    weights : {"linear", "quadratic"}
+        Disagreement weight of categories ``i`` and ``j`` out of ``k``:
+        ``|i - j| / (k - 1)`` or its square.
+
+    Returns
+    -------
+    KappaResult
+        ``kappa = 1 - D_o / D_e`` with ``D_o`` the mean observed weighted
+        disagreement and ``D_e = sum_ij p_A(i) p_B(j) w_ij`` the chance one;
+        ``observed`` / ``expected`` are the agreements ``1 - D_o`` and ``1 - D_e``.
+    """
+    a = list(ratings_a)
+    b = list(ratings_b)
+    cats = list(categories)
+    if len(a) != len(b):
+        raise ValueError(f"weighted kappa: {len(a)} ratings from A but {len(b)} from B")
+    if not a:
+        raise ValueError("weighted kappa: no units rated by both raters")
+    unknown = sorted({str(x) for x in a + b if x not in cats})
+    if unknown:
+        raise ValueError(f"weighted kappa: ratings {unknown} are not among {cats}")
+    if weights not in ("linear", "quadratic"):
+        raise ValueError(f"weighted kappa: weights must be linear or quadratic, not {weights!r}")
+    k = len(cats)
+    idx = np.arange(k)
+    w = np.abs(idx[:, None] - idx[None, :]) / max(k - 1, 1)
+    if weights == "quadratic":
+        w = w**2
+    ia = np.array([cats.index(x) for x in a])
+    ib = np.array([cats.index(x) for x in b])
+    n = len(a)
+    d_obs = float(w[ia, ib].mean())
+    pa = np.bincount(ia, minlength=k) / n
+    pb = np.bincount(ib, minlength=k) / n
+    d_exp = float(pa @ w @ pb)
+    kappa = float("nan") if math.isclose(d_exp, 0.0) else 1.0 - d_obs / d_exp
+    return KappaResult(kappa, 1.0 - d_obs, 1.0 - d_exp, n, 2, f"cohen_{weights}")
+
+
 def fleiss_kappa(counts: np.ndarray) -> KappaResult:
     """Fleiss' kappa from a units x categories table of rating counts.
 

@@ -13,7 +13,8 @@ Units of agreement
 - *gap_mm*, *dist_from_rdp_mm*: vessels that at least one reader graded as a
   conflict (``all_vessels=True``: every vessel), where both have a value.
 
-For every pair of readers: Cohen's kappa (categories), ICC(2,1) and ICC(3,1)
+For every pair of readers: Cohen's kappa (categories; for the ordinal grade also
+the linearly weighted kappa), ICC(2,1) and ICC(3,1)
 and a Bland-Altman plot (measurements). With three or more readers also Fleiss'
 kappa over the units rated by the most common number of readers.
 """
@@ -36,6 +37,7 @@ from nvcview.batch.agreement import (
     cohen_kappa,
     fleiss_kappa,
     icc,
+    weighted_kappa,
 )
 from nvcview.errors import InputError
 from nvcview.fsutil import atomic_path, atomic_write_text
@@ -189,6 +191,23 @@ def compute_agreement(df: pd.DataFrame, *, all_vessels: bool = False) -> Agreeme
                     note="undefined: every rating in one category" if math.isnan(k.kappa) else "",
                 )
             )
+            if measure == "grade":  # ordinal: partial credit for neighbouring grades
+                pair = pair[pair[a].isin(GRADES) & pair[b].isin(GRADES)]
+                if not pair.empty:
+                    kw = weighted_kappa(pair[a].tolist(), pair[b].tolist(), GRADES, "linear")
+                    res.stats.append(
+                        _row(
+                            measure,
+                            "cohen_kappa_linear",
+                            label,
+                            kw.n_units,
+                            value=_clean(kw.kappa),
+                            observed_agreement=kw.observed,
+                            expected_agreement=kw.expected,
+                            note="linear weights |i - j| / 3 over none < contact < "
+                            "indentation < deviation",
+                        )
+                    )
         if len(res.readers) >= 3:
             counts = wide.notna().sum(axis=1)
             if (counts >= 2).any():
@@ -367,7 +386,7 @@ def render_summary(
 
     return env.get_template("agreement.html.j2").render(
         res=res,
-        kappas=[r for r in res.stats if r["statistic"] in ("cohen_kappa", "fleiss_kappa")],
+        kappas=[r for r in res.stats if "kappa" in r["statistic"]],
         iccs=[r for r in res.stats if r["statistic"] in ("icc2_1", "icc3_1", "icc")],
         bas=[r for r in res.stats if r["statistic"] == "bland_altman"],
         plots=plots,

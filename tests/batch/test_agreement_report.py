@@ -54,6 +54,12 @@ def test_statistics_by_hand():
     assert grade["observed_agreement"] == pytest.approx(4 / 6)
     assert grade["expected_agreement"] == pytest.approx(14 / 36)
     assert grade["value"] == pytest.approx(10 / 22)
+    # linearly weighted (|i - j| / 3 over none, contact, indentation, deviation):
+    # disagreements c2v2 (indentation/contact) and c3v3 (none/contact), 1/3 each -> D_o = 1/9
+    # D_e = 3/6 (4/6 * 1/3) + 2/6 (2/6 * 1/3) + 1/6 (2/6 * 2/3 + 4/6 * 1/3)
+    #     = 12/108 + 4/108 + 8/108 = 2/9 -> kappa_w = 1 - (1/9) / (2/9) = 1/2
+    weighted = stat(res, "grade", "cohen_kappa_linear")
+    assert weighted["n"] == 6 and weighted["value"] == pytest.approx(0.5)
 
     # segment over vessels with a conflict for either reader: c1v2, c2v2, c3v2, c3v3
     # agree on c1v2, c3v2, c3v3 -> 3/4; R1: AS 2, RDP/TZ 1, prox 1; R2: AS 3, prox 1

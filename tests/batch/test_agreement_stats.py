@@ -13,6 +13,7 @@ from nvcview.batch.agreement import (
     cohen_kappa,
     fleiss_kappa,
     icc,
+    weighted_kappa,
 )
 
 
@@ -54,6 +55,27 @@ def test_cohen_kappa_perfect_and_undefined():
     assert math.isnan(cohen_kappa(["a", "a"], ["a", "a"]).kappa)
     with pytest.raises(ValueError, match="3 ratings from A but 2 from B"):
         cohen_kappa(["a", "b", "a"], ["a", "b"])
+
+
+def test_weighted_kappa_by_hand():
+    # ordered categories 0 < 1 < 2, linear disagreement weights |i - j| / 2
+    # A: 0 1 2 2 ; B: 0 2 2 1 -> weights 0, 0.5, 0, 0.5 -> D_o = 1/4
+    # marginals of A and B alike: (1/4, 1/4, 1/2)
+    # D_e = 1/4 (1/4*0 + 1/4*.5 + 1/2*1) + 1/4 (1/4*.5 + 0 + 1/2*.5) + 1/2 (1/4*1 + 1/4*.5 + 0)
+    #     = 0.15625 + 0.09375 + 0.1875 = 0.4375
+    # kappa_w = 1 - 0.25 / 0.4375 = 3/7
+    cats = ["none", "contact", "indentation"]
+    a = ["none", "contact", "indentation", "indentation"]
+    b = ["none", "indentation", "indentation", "contact"]
+    res = weighted_kappa(a, b, cats, "linear")
+    assert res.kappa == pytest.approx(3 / 7)
+    assert (res.observed, res.expected) == pytest.approx((0.75, 0.5625))
+    # quadratic weights (|i-j|/2)^2: 0, 0.25, 0, 0.25 -> D_o = 1/8
+    # D_e = 1/4 (1/4*.25 + 1/2*1) + 1/4 (1/4*.25 + 1/2*.25) + 1/2 (1/4*1 + 1/4*.25)
+    #     = 0.140625 + 0.046875 + 0.15625 = 0.34375 -> kappa = 1 - 0.125/0.34375 = 7/11
+    assert weighted_kappa(a, b, cats, "quadratic").kappa == pytest.approx(7 / 11)
+    with pytest.raises(ValueError, match=r"ratings \['severe'\] are not among"):
+        weighted_kappa(["severe"], ["none"], cats)
 
 
 def test_fleiss_kappa_by_hand():

@@ -47,6 +47,9 @@ NON_IMAGE_SOP_PREFIXES = (
     "1.2.840.10008.5.1.4.1.1.481.",  # RT objects
 )
 
+#: Deflated Explicit VR Little Endian (the whole dataset is zlib-compressed)
+DEFLATED = "1.2.840.10008.1.2.1.99"
+
 #: transfer syntaxes whose native pixel data can be read straight from disk
 NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
 
@@ -427,7 +430,12 @@ def read_file_records(
             raise InputError(f"{path}: unreadable or truncated DICOM file ({exc})") from exc
         return [], None, "not a DICOM file"
     reason = is_non_image(ds, path)
-    if pixel_offset is None and (reason is None or reason.startswith("no image pixel")):
+    deflated = hasattr(ds, "file_meta") and _str(ds.file_meta, "TransferSyntaxUID") == DEFLATED
+    if (
+        pixel_offset is None
+        and not deflated  # inflated in memory: no file offset to find
+        and (reason is None or reason.startswith("no image pixel"))
+    ):
         sop = pydicom.uid.UID(_sop_class(ds))
         if "Rows" in ds or "Image Storage" in sop.name:
             raise InputError(

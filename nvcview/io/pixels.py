@@ -20,10 +20,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pydicom
 from pydicom.pixels import pixel_array as _pixel_array
 
 from nvcview.errors import InputError
-from nvcview.io.discovery import NATIVE_LITTLE_ENDIAN, FrameRecord
+from nvcview.io.discovery import DEFLATED, NATIVE_LITTLE_ENDIAN, FrameRecord
 
 
 def stored_dtype(rec: FrameRecord) -> np.dtype:
@@ -125,13 +126,17 @@ def _read_native(rec: FrameRecord, dest: np.ndarray) -> None:
         raise InputError(f"{rec.path}: truncated file: pixel data has {got} of {need} bytes")
 
 
+def _decode(path: str, transfer_syntax: str, index: int | None = None) -> np.ndarray:
+    """Stored values of one file (or one frame) through pydicom's pixel handlers."""
+    if transfer_syntax == DEFLATED:  # pixel_array(path) does not inflate the dataset
+        return _pixel_array(pydicom.dcmread(path), index=index, raw=True)
+    return _pixel_array(path, index=index, raw=True)
+
+
 def _read_decoded(rec: FrameRecord) -> np.ndarray:
     """Decode one slice (or one frame) through pydicom's pixel handlers."""
     try:
-        if rec.frame is None:
-            arr = _pixel_array(rec.path, raw=True)
-        else:
-            arr = _pixel_array(rec.path, index=rec.frame, raw=True)
+        arr = _decode(rec.path, rec.transfer_syntax, rec.frame)
     except Exception as exc:  # decoders raise many kinds
         raise InputError(
             f"{rec.label if rec.frame is not None else rec.path}: pixel data could not be "
@@ -214,7 +219,7 @@ def read_stack_pixels(
     def one_file(path: str) -> None:
         idx = multi[path]
         try:
-            arr = _pixel_array(path, raw=True)
+            arr = _decode(path, records[idx[0]].transfer_syntax)
         except Exception as exc:
             raise InputError(f"{path}: pixel data could not be read or decoded ({exc})") from exc
         if arr.ndim == 2:

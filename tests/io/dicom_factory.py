@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
     EnhancedMRImageStorage,
     ExplicitVRLittleEndian,
     MRImageStorage,
@@ -224,7 +225,9 @@ def write_series(
         if echo_number is not None:
             ds.EchoNumbers = echo_number
         ds.PixelData = np.ascontiguousarray(stored[k]).tobytes()
-        if compress and compress != JPEG_LOSSLESS:
+        if compress == DeflatedExplicitVRLittleEndian:
+            ds.file_meta.TransferSyntaxUID = compress  # the whole dataset is zlib-deflated
+        elif compress and compress != JPEG_LOSSLESS:
             ds.compress(compress)
         path = folder / f"{prefix}{slot + 1:04d}.dcm"
         ds.save_as(path, enforce_file_format=True)

@@ -9,7 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from dicom_factory import JPEG_LOSSLESS, assert_same_world, write_enhanced, write_series
-from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLSLossless,
+    RLELossless,
+)
 from references import dcm2niix, sitk_file, sitk_series
 
 import nvcview
@@ -94,6 +99,22 @@ def test_series_matches_highdicom(tmp_path, name):
     params = {"shape": (12, 20, 16), **CASES[name]}
     series = write_series(tmp_path, seed=len(name), **params)
     image = nvcview.load(tmp_path)
+    ref = hd.get_volume_from_series([pydicom.dcmread(p) for p in series.paths])
+    assert_same_world(image.array, image.affine, ref.array, ref.affine, label="highdicom")
+
+
+def test_deflated_series(tmp_path):
+    """Deflated explicit VR (dcm2niix refuses it): truth, SimpleITK and highdicom agree."""
+    import highdicom as hd
+    import pydicom
+
+    series = write_series(
+        tmp_path, plane="coronal", tilt_deg=(0, 6, 0), compress=DeflatedExplicitVRLittleEndian
+    )
+    image = nvcview.load(tmp_path)
+    assert_same_world(image.array, image.affine, series.values, series.affine, label="truth")
+    arr, aff = sitk_series(tmp_path)
+    assert_same_world(image.array, image.affine, arr, aff, label="SimpleITK")
     ref = hd.get_volume_from_series([pydicom.dcmread(p) for p in series.paths])
     assert_same_world(image.array, image.affine, ref.array, ref.affine, label="highdicom")
 

@@ -13,6 +13,7 @@ data, ...). Files that look like DICOM but cannot be parsed are reported in
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -336,8 +337,7 @@ def _frame_records(ds: Dataset, base: FrameRecord) -> list[FrameRecord]:
     out = []
     for k in range(n):
         pf = per_frame_seq[k] if k < len(per_frame_seq) else None
-        rec = FrameRecord(**{**base.__dict__})
-        rec.frame = k
+        rec = dataclasses.replace(base, frame=k)
         pos = _group(pf, shared, "PlanePositionSequence")
         rec.ipp = _vector(pos, "ImagePositionPatient", 3) if pos is not None else None
         ori = _group(pf, shared, "PlaneOrientationSequence")

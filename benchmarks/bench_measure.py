@@ -7,7 +7,8 @@ vessels (AICA touching it, PICA 1.5 mm away, VA 4 mm away). Timed in the same ru
   voxel sampling in mm) from the nerve, read at the vessel voxels: one pair;
 - ours, cold: ``CaseMeasurer(...)`` (one ``find_objects`` scan) + ``measure()``
   for all vessels (centreline derived from the nerve label);
-- ours, after a vessel edit: ``update(region=...)`` + ``measure()``;
+- ours, after a vessel edit: ``update(region=...)`` + ``measure()``, once far from
+  the nerve (cached pairs kept) and once at the contact (that pair recomputed);
 - ours, after a nerve edit: the same, centreline and nerve geometry recomputed.
 
 Prints medians (ms) and the ratios baseline / ours. Run: ``python benchmarks/bench_measure.py``.
@@ -117,6 +118,17 @@ def main() -> None:
         return m.measure()
 
     vessel_ms, _ = _median_ms(after_vessel_edit, args.repeat)
+    pica = next(r for r in m.measure() if r.vessel_label == 3)
+    inv = np.linalg.inv(labels.affine)
+    at = np.rint(inv[:3, :3] @ np.asarray(pica.vessel_point_lps) + inv[:3, 3]).astype(int)
+    cregion = tuple(slice(int(c) - 2, int(c) + 2) for c in at)  # a stroke at the contact
+
+    def after_contact_edit():
+        arr[cregion] = np.where(arr[cregion] == 0, 3, arr[cregion])
+        m.update(region=cregion)
+        return m.measure()
+
+    contact_ms, _ = _median_ms(after_contact_edit, args.repeat)
     nbox = m.boxes[1]
     mid = [(s.start + s.stop) // 2 for s in nbox]
     nregion = tuple(slice(c - 2, c + 2) for c in mid)
@@ -128,27 +140,23 @@ def main() -> None:
 
     nerve_ms, _ = _median_ms(after_nerve_edit, args.repeat)
 
-    print(
-        f"baseline full-volume EDT, one pair : {edt_ms:9.1f} ms  (AICA voxel gap {edt_gap:.2f} mm)"
-    )
-    print(
-        f"ours cold, all vessels              : {cold_ms:9.1f} ms  ratio {edt_ms / cold_ms:7.1f}x"
-    )
-    print(
-        f"ours after a vessel edit            : {vessel_ms:9.1f} ms  ratio {edt_ms / vessel_ms:7.1f}x"
-    )
-    print(
-        f"ours after a nerve edit             : {nerve_ms:9.1f} ms  ratio {edt_ms / nerve_ms:7.1f}x"
-    )
+    print(f"baseline full-volume EDT, one pair: {edt_ms:9.1f} ms (AICA voxel gap {edt_gap:.2f} mm)")
+    rows = [
+        ("ours cold, all vessels", cold_ms),
+        ("ours after a vessel edit, far", vessel_ms),
+        ("ours after a vessel edit at contact", contact_ms),
+        ("ours after a nerve edit", nerve_ms),
+    ]
+    for name, ms in rows:
+        print(f"{name:36s}: {ms:9.1f} ms  ratio {edt_ms / ms:7.1f}x")
     for r in recs:
         print(
             f"  {r.vessel_name:5s} gap {r.gap_mm:5.2f} mm (res {r.resolution_mm:.2f}) "
             f"{r.segment} grade {r.suggested_grade}"
         )
     target = 50.0
-    print(
-        f"target <= {target:.0f} ms after an edit: {'met' if max(vessel_ms, nerve_ms) <= target else 'NOT met'}"
-    )
+    worst = max(vessel_ms, contact_ms, nerve_ms)
+    print(f"target <= {target:.0f} ms after an edit: {'met' if worst <= target else 'NOT met'}")
 
 
 if __name__ == "__main__":

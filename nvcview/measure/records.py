@@ -99,14 +99,18 @@ class VesselMeasurement:
     crossing_angle_deg: float | None = None
     vessel_diameter_mm: float | None = None
     side_of_nerve: str | None = None  # one of SIDES_OF_NERVE
+    #: local loss of nerve thickness towards the vessel vs 2-4 mm either side (mm)
     indentation_depth_mm: float | None = None
+    #: displacement of the centreline away from the vessel vs its chord (mm)
     deviation_mm: float | None = None
     suggested_grade: str = "none"  # one of GRADES
     reader_grade: str | None = None
     #: gap from this vessel to CN VIII, and a phrase describing the relation
     gap_to_cn8_mm: float | None = None
     relation_to_cn8: str | None = None
-    #: "single", "multiple" or "tandem" (case level, filled by measure_case)
+    #: "single", "multiple" or "tandem" (case level, filled by measure_case: the same
+    #: value on every record of the case; None when no vessel is in contact).
+    #: tandem = a VA in contact with another vessel that is in contact with VII
     multiplicity: str | None = None
     notes: list[str] = field(default_factory=list)
 

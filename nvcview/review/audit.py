@@ -1,7 +1,11 @@
 """The audit trail of a review folder: ``audit.jsonl``, one JSON object per line.
 
 Each save, finalisation and reopening appends ``{"time", "actor", "action",
-"review_id", "changes": [...], ...}``. The file is opened in append mode only and
+"review_id", "changes": [...], "review_sha256", ...}``; ``review_sha256`` (and
+``labels_sha256`` when the label map was written) identify the exact files saved,
+so each entry can be matched with ``review.json`` or a kept version. The entry is
+written just before the new files replace the old ones: after a crash in between,
+the last entry names a version that never landed (its hash matches no file). The file is opened in append mode only and
 never rewritten. Changes are field-level summaries; patient identifiers and free
 text are never copied into the trail (only the fact that they changed).
 """

@@ -67,11 +67,15 @@ class ReviewSaveError(NvcviewError):
         self.errno = errno
 
 
-def _write_json_tmp(tmp: Path, doc: dict) -> None:
+def _document_bytes(doc: dict) -> bytes:
+    """The exact bytes of ``review.json`` for a document."""
+    return (json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _write_json_tmp(tmp: Path, data: bytes) -> None:
     """Write the document to a temporary file and fsync it (the rename comes later)."""
-    text = json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     with open(tmp, "wb") as fh:
-        fh.write(text.encode("utf-8"))
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -509,8 +513,10 @@ def save_review(
             # anything replaces the old version: no change without an audit record, and a
             # failure at any step (disk full) leaves the previous files untouched.
             if label_vol is None:
+                data = _document_bytes(doc)
+                entry["review_sha256"] = hashlib.sha256(data).hexdigest()
                 with atomic_path(file) as jtmp:
-                    _write_json_tmp(jtmp, doc)
+                    _write_json_tmp(jtmp, data)
                     append_audit(folder, entry)
             else:
                 new_copies.append(keep_previous(folder, label_file, "labels", stamp))
@@ -519,8 +525,10 @@ def save_review(
                     review.labelmap_sha256 = _sha256(ltmp)
                     doc["labelmap_sha256"] = review.labelmap_sha256
                     entry["labels_sha256"] = review.labelmap_sha256
+                    data = _document_bytes(doc)
+                    entry["review_sha256"] = hashlib.sha256(data).hexdigest()
                     with atomic_path(file) as jtmp:
-                        _write_json_tmp(jtmp, doc)
+                        _write_json_tmp(jtmp, data)
                         append_audit(folder, entry)
                     json_replaced = True  # renamed; the label map follows on leaving
         except OSError as exc:

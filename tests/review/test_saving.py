@@ -23,6 +23,7 @@ from nvcview.review import (
     ReviewLock,
     ReviewLockedError,
     ReviewSaveError,
+    list_history,
     load_labels,
     load_review,
     reopen_review,
@@ -88,6 +89,14 @@ def test_audit_trail_is_appended_with_field_level_changes(tmp_path, review, labe
     assert data.startswith(first)  # appended, never rewritten
     entries = read_audit(tmp_path)
     assert len(entries) == 2
+    import hashlib
+
+    assert (
+        entries[-1]["review_sha256"]
+        == hashlib.sha256((tmp_path / "review.json").read_bytes()).hexdigest()
+    )
+    (kept,) = list_history(tmp_path, "review")
+    assert entries[0]["review_sha256"] == hashlib.sha256(kept.path.read_bytes()).hexdigest()
     last = entries[-1]
     assert last["actor"] == "reader-b" and last["action"] == "save"
     fields = {c["field"]: c for c in last["changes"]}

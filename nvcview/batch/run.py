@@ -10,15 +10,18 @@
 
 Task functions take and return plain dicts. A task whose process dies (killed,
 out of memory) or that raises comes back as an error dict, never as an
-exception, so the run goes on.
+exception, so the run goes on; in the local pool the other reviews in flight
+when a process died are rerun, so only the culprit is reported.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 from nvcview.errors import InputError
 
@@ -61,22 +64,69 @@ def _one_thread_per_worker() -> None:
         os.environ.setdefault(var, "1")
 
 
-def _run_pool(fn: TaskFn, tasks: list[dict], workers: int) -> Iterator[tuple[int, dict]]:
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_one_thread_per_worker
-    ) as pool:
-        futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+def _make_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_one_thread_per_worker,
+    )
+
+
+def _run_isolated(fn: TaskFn, task: dict) -> dict:
+    """Run one task alone in a fresh process: a crash there is that task's own."""
+    with _make_pool(1) as pool:
         try:
-            for fut in as_completed(futures):
-                try:
-                    result = fut.result()
-                except Exception as exc:  # BrokenProcessPool when a worker dies
-                    result = _failure(exc, "worker process failed")
-                yield futures[fut], result
+            return pool.submit(fn, task).result()
+        except BrokenProcessPool:
+            return {
+                "status": "error",
+                "stage": "worker process died",
+                "error_type": "WorkerDied",
+                "message": "the worker process died while running this review "
+                "(killed, out of memory, or crashed in native code)",
+            }
+        except Exception as exc:
+            return _failure(exc, "worker process failed")
+
+
+def _run_pool(fn: TaskFn, tasks: list[dict], workers: int) -> Iterator[tuple[int, dict]]:
+    """Process pool with at most ``2 * workers`` tasks in flight.
+
+    When a worker process dies (a crash, the out-of-memory killer) the pool breaks
+    and every task in flight fails with it. Those few suspects are then rerun one
+    by one, each in a fresh process, so that only the review that really kills
+    its process is reported; the rest continue in a new pool.
+    """
+    queue = deque(range(len(tasks)))
+    while queue:
+        suspects: list[int] = []
+        pool = _make_pool(workers)
+        inflight: dict = {}
+        try:
+            while queue or inflight:
+                while queue and not suspects and len(inflight) < 2 * workers:
+                    i = queue.popleft()
+                    try:
+                        inflight[pool.submit(fn, tasks[i])] = i
+                    except BrokenProcessPool:
+                        suspects.append(i)
+                if not inflight:
+                    break
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = inflight.pop(fut)
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        suspects.append(i)
+                        continue
+                    except Exception as exc:
+                        result = _failure(exc, "worker process failed")
+                    yield i, result
         finally:
-            for fut in futures:
-                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+        for i in sorted(suspects):
+            yield i, _run_isolated(fn, tasks[i])
 
 
 def connect(scheduler: str, timeout_s: float = 10.0):

@@ -79,12 +79,25 @@ def test_local_pool_runs_in_other_processes():
 def _pid_task(task: dict) -> dict:  # pragma: no cover - runs in the workers
     import os
 
+    if task.get("crash"):
+        os._exit(3)  # the process dies, as under the out-of-memory killer
     return {
         "status": "ok",
         "pid": os.getpid(),
         "n": task["n"],
         "blas": os.environ.get("OPENBLAS_NUM_THREADS"),
     }
+
+
+def test_dying_worker_fails_only_its_own_task():
+    tasks = [{"n": i, "crash": i == 3} for i in range(8)]
+    got = dict(run_tasks(_pid_task, tasks, workers=2))
+    assert sorted(got) == list(range(8))
+    failed = {i for i, r in got.items() if r["status"] != "ok"}
+    assert failed == {3}
+    assert got[3]["error_type"] == "WorkerDied"
+    assert "worker process died while running this review" in got[3]["message"]
+    assert [got[i]["n"] for i in range(8) if i != 3] == [0, 1, 2, 4, 5, 6, 7]
 
 
 def test_unreachable_scheduler_is_a_clear_error():

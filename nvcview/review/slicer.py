@@ -12,6 +12,7 @@ file round-trips unchanged and Slicer places it correctly.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from dataclasses import dataclass, field
@@ -48,8 +49,56 @@ class Markups:
     curves: list[tuple[str, np.ndarray]] = field(default_factory=list)
 
 
+def read_fcsv(path: str | os.PathLike) -> Markups:
+    """Read a legacy Slicer fiducial list (``.fcsv``, Slicer <= 4.10) into LPS mm.
+
+    The ``# CoordinateSystem`` header says ``RAS``/``LPS`` (or ``0``/``1``); files
+    without it are RAS, as those Slicer versions wrote them.
+
+    Raises
+    ------
+    InputError
+        No ``x,y,z`` columns, unknown coordinate system, or a row without numbers.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text("utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot be read ({exc})") from exc
+    system = "RAS"
+    columns = ["id", "x", "y", "z", "ow", "ox", "oy", "oz", "vis", "sel", "lock", "label"]
+    out = Markups()
+    for n, line in enumerate(lines, 1):
+        if line.startswith("#"):
+            key, _, value = line[1:].partition("=")
+            key, value = key.strip().lower(), value.strip()
+            if key == "coordinatesystem":
+                system = {"0": "RAS", "1": "LPS"}.get(value, value.upper())
+                if system not in ("RAS", "LPS"):
+                    raise InputError(f"{path}: line {n}: CoordinateSystem {value!r} is unknown")
+            elif key == "columns":
+                columns = [c.strip() for c in value.split(",")]
+            continue
+        if not line.strip():
+            continue
+        cells = next(csv.reader([line]))
+        row = dict(zip(columns, cells, strict=False))
+        try:
+            p = np.array([float(row["x"]), float(row["y"]), float(row["z"])])
+        except (KeyError, ValueError) as exc:
+            raise InputError(f"{path}: line {n}: needs numeric x, y, z") from exc
+        if system == "RAS":
+            p = p * _RAS_LPS
+        out.points[row.get("label") or f"F-{len(out.points) + 1}"] = p
+    if not out.points:
+        raise InputError(f"{path}: holds no fiducials")
+    return out
+
+
 def read_markups(path: str | os.PathLike) -> Markups:
     """Read a Slicer Markups JSON file (point lists and curves) into LPS mm.
+
+    Legacy ``.fcsv`` fiducial lists are read by :func:`read_fcsv`.
 
     Raises
     ------
@@ -60,6 +109,8 @@ def read_markups(path: str | os.PathLike) -> Markups:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such markups file")
+    if path.suffix.lower() == ".fcsv":
+        return read_fcsv(path)
     try:
         doc = json.loads(path.read_text("utf-8-sig"))
     except (OSError, UnicodeDecodeError) as exc:

@@ -131,3 +131,36 @@ def test_bad_markups_files(tmp_path, content, message):
     with pytest.raises(InputError, match=message) as info:
         read_markups(f)
     assert str(f) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("header", "flip"),
+    [
+        ("# CoordinateSystem = LPS\n", [1, 1, 1]),
+        ("# CoordinateSystem = RAS\n", [-1, -1, 1]),
+        ("# CoordinateSystem = 1\n", [1, 1, 1]),
+        ("", [-1, -1, 1]),  # old files without the header are RAS
+    ],
+)
+def test_legacy_fcsv(tmp_path, header, flip):
+    f = tmp_path / "F.fcsv"
+    f.write_text(
+        "# Markups fiducial file version = 4.10\n"
+        + header
+        + "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\n"
+        + "vtkMRMLMarkupsFiducialNode_0,-19,18.5,3.5,0,0,0,1,1,1,0,RExP,,\n"
+        + "vtkMRMLMarkupsFiducialNode_1,-17.25,19,3.5,0,0,0,1,1,1,0,RDP,,\n"
+    )
+    m = read_markups(f)
+    np.testing.assert_allclose(m.points["RExP"], np.multiply([-19, 18.5, 3.5], flip))
+    np.testing.assert_allclose(m.points["RDP"], np.multiply([-17.25, 19, 3.5], flip))
+
+
+def test_bad_fcsv(tmp_path):
+    f = tmp_path / "F.fcsv"
+    f.write_text("# CoordinateSystem = IJK\n")
+    with pytest.raises(InputError, match="line 1: CoordinateSystem 'IJK'"):
+        read_markups(f)
+    f.write_text("# columns = id,x,y,z,label\nA,1,two,3,RExP\n")
+    with pytest.raises(InputError, match="line 2: needs numeric x, y, z"):
+        read_markups(f)

@@ -9,6 +9,7 @@ world axes are ``(S, P, L)`` mm (:mod:`napari_nvcview.layers`).
 from __future__ import annotations
 
 import logging
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,14 @@ LANDMARK_COLORS = {"RExP": "lime", "RDP": "cyan", "IAC": "magenta"}
 MEASURE_COLUMNS = ("vessel", "type", "gap mm", "res. mm", "segment", "suggested", "reader")
 
 
+def _remove_hook(viewer, hook) -> None:
+    """Take a mouse callback off a viewer (if the viewer is still there)."""
+    try:
+        viewer.mouse_drag_callbacks.remove(hook)
+    except (ValueError, RuntimeError):
+        pass
+
+
 class ReviewWidget(QWidget):
     """Dock widget driving one reader's review of one case.
 
@@ -118,7 +127,17 @@ class ReviewWidget(QWidget):
         self._autosave_timer.timeout.connect(self._autosave)
 
         self._build_ui()
-        self.viewer.mouse_drag_callbacks.append(self._on_click)
+        # a weak hook: a closed widget must not keep reacting to (or pin) the viewer
+        ref = weakref.ref(self)
+
+        def _click(viewer, event) -> None:
+            widget = ref()
+            if widget is not None:
+                widget._on_click(viewer, event)
+
+        self._click_hook = _click
+        self.viewer.mouse_drag_callbacks.append(_click)
+        self.destroyed.connect(lambda *_: _remove_hook(napari_viewer, _click))
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         # adopt layers already open (e.g. the sample data loaded before the widget)
         for layer in list(self.viewer.layers):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import logging
 import os
 import struct
@@ -369,27 +370,53 @@ def _frame_records(ds: Dataset, base: FrameRecord) -> list[FrameRecord]:
     return out
 
 
+_PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
+
+#: bytes read at once for a header; most image headers (and small files) fit
+HEAD_BYTES = 32 * 1024
+
+
+def _parse_header(fh) -> tuple[Dataset, int | None]:
+    """Parse an open file-like object up to its pixel data (see :func:`_read_header`)."""
+    try:
+        ds = pydicom.dcmread(fh, stop_before_pixels=True)
+    except InvalidDicomError:
+        # no 128-byte preamble / "DICM": try only files that start like a dataset
+        # (an element of group 0002 or 0008) and keep it only if it names a series
+        fh.seek(0)
+        if fh.read(2) not in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
+            raise
+        fh.seek(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+        if "SOPClassUID" not in ds and "SeriesInstanceUID" not in ds:
+            raise
+    offset = fh.tell()
+    tag = fh.read(4)
+    return ds, (offset if tag in _PIXEL_TAGS else None)
+
+
 def _read_header(path: str) -> tuple[Dataset, int | None]:
-    """Parse a file up to its pixel data; return the dataset and the pixel element offset."""
+    """Parse a file up to its pixel data; return the dataset and the pixel element offset.
+
+    The first :data:`HEAD_BYTES` are read in one call and parsed from memory (pydicom
+    issues many small reads); when the header runs past them, the file is parsed directly.
+    """
     with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+        if len(head) < HEAD_BYTES:  # the whole file is in memory
+            return _parse_header(io.BytesIO(head))
         try:
-            ds = pydicom.dcmread(fh, stop_before_pixels=True)
-        except InvalidDicomError:
-            # no 128-byte preamble / "DICM": try only files that start like a dataset
-            # (an element of group 0002 or 0008) and keep it only if it names a series
-            fh.seek(0)
-            if fh.read(2) not in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
-                raise
-            fh.seek(0)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
-            if "SOPClassUID" not in ds and "SeriesInstanceUID" not in ds:
-                raise
-        offset = fh.tell()
-        tag = fh.read(4)
-    pixel_offset = offset if tag in (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10") else None
-    return ds, pixel_offset
+                warnings.simplefilter("ignore")  # a cut header may look odd: re-read below
+                ds, offset = _parse_header(io.BytesIO(head))
+            if offset is not None:
+                return ds, offset
+        except Exception:  # header longer than the buffer: parse the file itself
+            pass
+        fh.seek(0)
+        return _parse_header(fh)
 
 
 def _looks_like_dicom(path: str) -> bool:

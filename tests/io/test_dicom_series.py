@@ -286,3 +286,19 @@ def test_same_images_exported_twice(tmp_path):
         "5 duplicate image(s) (same SOPInstanceUID) ignored" in w for w in image.meta.warnings
     )
     assert_same_world(image.array, image.affine, series.values, series.affine)
+
+
+def test_headers_longer_than_the_read_ahead(tmp_path):
+    """Siemens-style big private headers (CSA) push the pixel data far into the file."""
+    from nvcview.io.discovery import HEAD_BYTES
+
+    series = write_series(tmp_path, shape=(4, 6, 6), order="shuffle")
+    for p in series.paths:
+        ds = pydicom.dcmread(p)
+        ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True).add_new(
+            0x10, "OB", bytes(range(256)) * (HEAD_BYTES // 256 + 8)
+        )
+        ds.save_as(p, enforce_file_format=True)
+    assert all(p.stat().st_size > HEAD_BYTES + 2000 for p in series.paths)
+    image = nvcview.load(tmp_path)
+    assert_same_world(image.array, image.affine, series.values, series.affine)

@@ -100,6 +100,12 @@ def diff_documents(old: dict | None, new: dict) -> list[dict]:
     return changes
 
 
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1)
+
+
 def append_audit(folder: str | os.PathLike, entry: dict) -> None:
     """Append one entry (a line of JSON) to ``<folder>/audit.jsonl`` and fsync it.
 
@@ -108,10 +114,10 @@ def append_audit(folder: str | os.PathLike, entry: dict) -> None:
     """
     entry = {"time": now_iso(), **entry}
     line = (json.dumps(entry, sort_keys=False, allow_nan=False) + "\n").encode("utf-8")
-    fd = os.open(Path(folder) / AUDIT_NAME, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(Path(folder) / AUDIT_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
+        if size and _last_byte(Path(folder) / AUDIT_NAME) != b"\n":
             line = b"\n" + line  # a previous append was torn by a crash: start afresh
         view = memoryview(line)
         while view:

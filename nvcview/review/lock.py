@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
-import fcntl
 import json
 import os
 import socket
@@ -26,6 +25,39 @@ from pathlib import Path
 from nvcview.errors import NvcviewError
 
 LOCK_NAME = ".review.lock"
+
+try:  # POSIX (Linux, macOS): flock, released by the kernel when the holder dies
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+except ImportError:  # pragma: no cover - Windows: a byte-range lock far past the holder info
+    import msvcrt
+
+    _LOCK_OFFSET = 1 << 20
+
+    def _try_lock(fd: int) -> bool:
+        os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
 
 #: per folder (realpath): the in-process state. Threads of one process serialise on the
 #: RLock (re-entrant for the thread that holds it); processes on the flock.
@@ -126,22 +158,21 @@ class ReviewLock:
         deadline = time.monotonic() + self.timeout_s
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    holder = read_holder(self.folder)
-                    raise ReviewLockedError(
-                        f"{self.folder}: review is locked by {_describe_holder(holder)}; "
-                        "another save or editor has it open, try again when it is done",
-                        self.folder,
-                        holder,
-                    ) from None
-                time.sleep(0.05)
+                if _try_lock(fd):
+                    break
+            except OSError:
+                os.close(fd)
+                raise
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                holder = read_holder(self.folder)
+                raise ReviewLockedError(
+                    f"{self.folder}: review is locked by {_describe_holder(holder)}; "
+                    "another save or editor has it open, try again when it is done",
+                    self.folder,
+                    holder,
+                ) from None
+            time.sleep(0.05)
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -150,7 +181,8 @@ class ReviewLock:
         }
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(holder).encode("utf-8"), 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, json.dumps(holder).encode("utf-8"))
         except OSError:
             pass  # holder info is a courtesy (e.g. disk full); the flock is what counts
         return fd
@@ -165,7 +197,7 @@ class ReviewLock:
             if st.depth == 0 and st.fd is not None:
                 fd, st.fd = st.fd, None
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    _unlock(fd)
                 finally:
                     os.close(fd)
         finally:

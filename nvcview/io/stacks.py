@@ -294,7 +294,8 @@ def _series_stacks(
                 f"{worst:.2f} degrees, e.g. {odd.label}); not one volume"
             )
             return [Stack(uid, base_id, recs, error=msg)]
-    parts: list[tuple[list[str], list[FrameRecord]]] = []
+    # (volume id suffixes, records, error) for each stack
+    parts: list[tuple[list[str], list[FrameRecord], str | None]] = []
     plane_names = [_plane_name(c[0].iop) for c in clusters]
     for ci, cluster in enumerate(clusters):
         suffix_o = []
@@ -307,19 +308,15 @@ def _series_stacks(
         for size, group in by_size.items():
             suffix_s = [f"{size[0]}x{size[1]}"] if len(by_size) > 1 else []
             split, err = _split_repeats(group)
-            if err:
-                parts.append((suffix_o + suffix_s + ["!" + err], group))
-                continue
             for suffix_r, sub in split:
-                parts.append((suffix_o + suffix_s + ([suffix_r] if suffix_r else []), sub))
+                parts.append((suffix_o + suffix_s + ([suffix_r] if suffix_r else []), sub, err))
     out = []
-    for suffixes, sub in parts:
-        errors = [s[1:] for s in suffixes if s.startswith("!")]
-        suffixes = list(prefix) + [s for s in suffixes if not s.startswith("!")]
+    for suffixes, sub, err in parts:
+        suffixes = list(prefix) + suffixes
         vid = uid + ("#" + "_".join(suffixes) if suffixes else "")
         stack = Stack(uid, vid, sub)
-        if errors:
-            stack.error = f"series {vid}: {errors[0]}"
+        if err:
+            stack.error = f"series {vid}: {err}"
         else:
             _orient_stack(stack, tol)
         stack.is_localizer = _is_localizer(stack, len(clusters))

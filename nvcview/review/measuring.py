@@ -89,7 +89,9 @@ def contact_rows(measurements: list[VesselMeasurement]) -> list[dict]:
 
     Keys: ``vessel_label``, ``vessel_name``, ``vessel_type``, ``gap_mm``,
     ``resolution_mm``, ``contact``, ``nerve_point_lps``, ``vessel_point_lps`` (LPS mm),
-    ``segment``, ``dist_from_rdp_mm``, ``suggested_grade``, ``reader_grade``, ``grade``.
+    ``segment``, ``dist_from_rdp_mm``, ``suggested_grade``, ``reader_grade``, ``grade``,
+    and ``near``, ``indentation_depth_mm``, ``crossing_angle_deg`` (degrees),
+    ``vessel_diameter_mm``, ``side_of_nerve``, ``relation_to_cn8``, ``multiplicity``.
     """
     rows = []
     for m in measurements:
@@ -112,6 +114,13 @@ def contact_rows(measurements: list[VesselMeasurement]) -> list[dict]:
                 "suggested_grade": m.suggested_grade,
                 "reader_grade": m.reader_grade,
                 "grade": m.grade,
+                "near": bool(m.near),
+                "indentation_depth_mm": num(m.indentation_depth_mm),
+                "crossing_angle_deg": num(m.crossing_angle_deg),
+                "vessel_diameter_mm": num(m.vessel_diameter_mm),
+                "side_of_nerve": m.side_of_nerve,
+                "relation_to_cn8": m.relation_to_cn8,
+                "multiplicity": m.multiplicity,
             }
         )
     return rows

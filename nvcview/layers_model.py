@@ -660,6 +660,12 @@ class CaseSession:
         r.modified = now_iso()
         return r
 
+    def centre_lps(self) -> np.ndarray:
+        """LPS mm of the centre of the reference volume."""
+        ref = self.reference
+        centre = (np.asarray(ref.array.shape[:3], float) - 1) / 2
+        return ref.affine[:3, :3] @ centre + ref.affine[:3, 3]
+
     def landmarks_lps(self) -> dict[str, np.ndarray]:
         """Landmarks as (3,) LPS mm arrays."""
         return {k: np.asarray(v, float) for k, v in self.review.landmarks.items()}
@@ -744,7 +750,8 @@ class CaseSession:
 # ---------------------------------------------------------------------------
 
 
-def _guess_role(image: Image) -> str:
+def guess_role(image: Image) -> str:
+    """Display role of a volume: "T2", "TOF", "labels" or "other" (headers, then names)."""
     role = image.meta.role or "other"
     if role in ("T2", "TOF", "labels"):
         return role
@@ -754,6 +761,47 @@ def _guess_role(image: Image) -> str:
     if any(k in text for k in ("ciss", "fiesta", "space", "drive", "t2")):
         return "T2"
     return role
+
+
+def is_dicom_file(path: str | os.PathLike) -> bool:
+    """True for a file with the DICOM preamble (``DICM`` at byte 128) or a .dcm/.ima name."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM" or p.suffix.lower() in (".dcm", ".ima")
+
+
+def is_image_path(path: str | os.PathLike, limit: int = 2000) -> bool:
+    """Whether nvcview can open ``path``: a review folder, DICOM or NIfTI file, or a
+    folder with one of those among its first ``limit`` entries."""
+    from nvcview.io.nifti import is_nifti_path
+
+    p = Path(path)
+    if p.is_dir():
+        if (p / "review.json").exists():
+            return True
+        for n, q in enumerate(p.rglob("*")):
+            if n >= limit:
+                return False
+            if q.is_file() and (is_nifti_path(q) or is_dicom_file(q)):
+                return True
+        return False
+    return p.name == "review.json" or is_nifti_path(p) or is_dicom_file(p)
+
+
+def save_label_map(array: np.ndarray, affine: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a label map (smallest unsigned type that holds it) to NIfTI, atomically."""
+    from nvcview.io.nifti import write_nifti
+
+    arr = np.asarray(array)
+    top = int(arr.max()) if arr.size else 0
+    if arr.size and int(arr.min()) < 0:
+        raise InputError(f"{path}: label map holds negative labels")
+    arr = arr.astype(np.uint8 if top < 256 else np.uint16)
+    return write_nifti(make_volume(arr, affine), path)
 
 
 def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
@@ -778,7 +826,7 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
         raise InputError(f"{p}: no such file or folder")
     if p.is_file() and is_nifti_path(p):
         img = read_nifti(p)
-        return [(_guess_role(img), img)]
+        return [(guess_role(img), img)]
     out = []
     try:
         metas = list_series(p)
@@ -787,12 +835,12 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
         niftis = sorted(q for q in p.rglob("*") if q.is_file() and is_nifti_path(q))
         if not (p.is_dir() and niftis):
             raise
-        return [(_guess_role(img), img) for img in map(read_nifti, niftis)]
+        return [(guess_role(img), img) for img in map(read_nifti, niftis)]
     for meta in metas:
         uid = meta.volume_id or meta.series_uid or None
         src = meta.source_path or str(p)
         img = load(src if Path(src).exists() else p, series_uid=uid)
-        out.append((_guess_role(img), img))
+        out.append((guess_role(img), img))
     return out
 
 
@@ -837,6 +885,14 @@ def open_review_folder(folder: str | os.PathLike) -> CaseSession:
     if (folder / review.labelmap_path).exists():
         labels = load_labels(review, folder)
     return CaseSession.from_review(review, labels, t2=images.get("T2"), tof=images.get("TOF"))
+
+
+def contact_midpoint(measurement) -> np.ndarray:
+    """LPS mm halfway between a measurement's nerve and vessel closest points."""
+    return (
+        np.asarray(measurement.nerve_point_lps, float)
+        + np.asarray(measurement.vessel_point_lps, float)
+    ) / 2
 
 
 def open_study(path: str | os.PathLike) -> CaseSession:

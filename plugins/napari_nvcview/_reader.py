@@ -14,29 +14,7 @@ from pathlib import Path
 
 from napari_nvcview.layers import LayerDataTuple, image_layer, session_layers
 from nvcview.errors import InputError
-from nvcview.io.nifti import is_nifti_path
-from nvcview.layers_model import load_images, open_study
-
-
-def _is_dicom_file(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return head[128:132] == b"DICM" or path.suffix.lower() in (".dcm", ".ima")
-
-
-def _dir_has_images(folder: Path, limit: int = 2000) -> bool:
-    """True when a folder holds a review or, among its first files, DICOM or NIfTI."""
-    if (folder / "review.json").exists():
-        return True
-    for n, p in enumerate(folder.rglob("*")):
-        if n >= limit:
-            return False
-        if p.is_file() and (is_nifti_path(p) or _is_dicom_file(p)):
-            return True
-    return False
+from nvcview.layers_model import is_image_path, load_images, open_study
 
 
 def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list] | None:
@@ -44,13 +22,8 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list
     paths = [path] if isinstance(path, str) else list(path)
     if not paths:
         return None
-    for p in map(Path, paths):
-        if p.is_dir():
-            if not _dir_has_images(p):
-                return None
-            continue
-        if not (is_nifti_path(p) or _is_dicom_file(p)):
-            return None
+    if not all(is_image_path(p) for p in paths):
+        return None
     return read_study
 
 

@@ -58,6 +58,7 @@ from napari_nvcview.layers import (
 from nvcview.errors import NvcviewError
 from nvcview.layers_model import (
     CaseSession,
+    contact_midpoint,
     contrast_limits,
     open_study,
     to_display,
@@ -569,9 +570,7 @@ class ReviewWidget(QWidget):
         s = self.session
         if s is None:
             return
-        ref = s.reference
-        centre = np.asarray(ref.array.shape[:3], float) / 2 - 0.5
-        world = lps_to_world_points(ref.affine[:3, :3] @ centre + ref.affine[:3, 3])[0]
+        world = lps_to_world_points(s.centre_lps())[0]
         self.centre_on_world(world)
 
     def _on_layer_inserted(self, event) -> None:
@@ -1032,7 +1031,7 @@ class ReviewWidget(QWidget):
         def render() -> dict[str, bytes]:
             from nvcview.report.keyimages import render_nerve_reformat, render_slice
 
-            mid = (np.asarray(m.nerve_point_lps) + np.asarray(m.vessel_point_lps)) / 2
+            mid = contact_midpoint(m)
             common = {"tof": snap.tof, "labels": labels, "structures": snap.structures}
             pts = {
                 "nerve_point": np.asarray(m.nerve_point_lps),
@@ -1093,8 +1092,7 @@ class ReviewWidget(QWidget):
         """Centre the views on the contact of a measurement row and render its planes."""
         if 0 <= row < len(self.measurements):
             m = self.measurements[row]
-            mid = (np.asarray(m.nerve_point_lps) + np.asarray(m.vessel_point_lps)) / 2
-            self.centre_on_world(lps_to_world_points(mid)[0])
+            self.centre_on_world(lps_to_world_points(contact_midpoint(m))[0])
             self.render_planes(m, background=True)
             call = self.session.review.call_for(m.vessel_label) if self.session else None
             self.grade_combo.setCurrentText((call.grade if call else None) or "")

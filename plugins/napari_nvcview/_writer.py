@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from napari_nvcview.layers import META_KEY, labels_from_layer
-from nvcview.io.image import make_volume
-from nvcview.io.nifti import write_nifti
+from nvcview.layers_model import save_label_map
 
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
@@ -22,9 +21,7 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
         np.asarray(data), meta.get("metadata", {}), meta.get("scale", (1, 1, 1)),
         meta.get("translate", (0, 0, 0)),
     )  # fmt: skip
-    top = int(arr.max()) if arr.size else 0
-    arr = arr.astype(np.uint8 if top < 256 else np.uint16)
-    return [str(write_nifti(make_volume(arr, affine), path))]
+    return [str(save_label_map(arr, affine, path))]
 
 
 def write_review(path: str, data: Any, meta: dict) -> list[str]:

@@ -21,6 +21,7 @@ from nvcview.layers_model import (
     contrast_limits,
     display_to_lps_affine,
     from_display,
+    guess_role,
     lps_to_world,
     to_display,
     world_to_lps,
@@ -62,18 +63,6 @@ PLANE_TEXT = {
 }
 
 
-def role_of(image: Image) -> str:
-    """Display role of an image: T2, TOF, labels or other (from its metadata)."""
-    role = image.meta.role or "other"
-    if role == "other":
-        text = f"{image.meta.series_description} {image.meta.source_path}".lower()
-        if "tof" in text or "angio" in text:
-            return "TOF"
-        if any(k in text for k in ("ciss", "fiesta", "space", "drive", "t2")):
-            return "T2"
-    return role
-
-
 def layer_name(image: Image, role: str) -> str:
     """A layer name that says what the layer is."""
     desc = image.meta.series_description or ""
@@ -89,7 +78,7 @@ def image_layer(
     T2 is grey; TOF is a red additive overlay (fusion); labels become a labels layer.
     ``study`` tags layers read together (one study), for the widget's series picker.
     """
-    role = role or role_of(image)
+    role = role or guess_role(image)
     if role == "labels":
         return labels_layer(image.array, image.affine, [], name=name or LABELS_NAME)
     disp, grid = to_display(image.array, image.affine, order=1)

@@ -10,6 +10,7 @@ HELP = "minimum surface gap (mm, LPS closest points) between a nerve label and v
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments: LABELS, ``--nerve L``, ``--vessel L`` (repeatable), ``--json``, ``--contact-mm``."""
     parser.add_argument("labels", help="label map (NIfTI .nii/.nii.gz or a DICOM file/folder)")
     parser.add_argument("--nerve", type=int, required=True, help="label value of the nerve")
     parser.add_argument(
@@ -29,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the gap (mm), closest points (LPS mm), resolution and contact call per vessel.
+
+    With ``--json`` the output is ``{"pairs": [{"nerve_label", "vessel_label", "gap_mm",
+    "nerve_point_lps", "vessel_point_lps", "resolution_mm", "contact"}, ...]}``.
+    Bad input raises :class:`~nvcview.errors.InputError` naming the file (exit 2).
+    """
     from nvcview.errors import InputError
     from nvcview.io import load
     from nvcview.measure.case import is_contact

@@ -436,17 +436,17 @@ def save_review(
                     f"{file}: the review on disk has schema_version {old_version}, newer than "
                     f"this nvcview ({SCHEMA_VERSION}); refusing to overwrite it"
                 )
-            if old_doc.get("status") == "final" and not _allow_final:
-                raise ReviewFinalError(
-                    f"{folder}: review is final (signed off by {old_doc.get('reader') or '?'}); "
-                    "reopen it with reopen_review() before saving changes"
-                )
             if old_version < SCHEMA_VERSION:
                 original_version = old_version
                 try:
                     old_doc, _ = migrate(old_doc, file)
                 except SchemaError:
                     pass
+            if old_doc.get("status") == "final" and not _allow_final:
+                raise ReviewFinalError(
+                    f"{folder}: review is final (signed off by {old_doc.get('reader') or '?'}); "
+                    "reopen it with reopen_review() before saving changes"
+                )
 
         previous = {
             "modified": review.modified,

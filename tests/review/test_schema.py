@@ -174,3 +174,18 @@ def test_corrupt_json_is_a_clear_error_and_saving_keeps_it(tmp_path, review, con
     for _ in range(3):
         save_review(review, tmp_path, history_limit=1)
     assert kept.path.read_bytes() == content  # never pruned
+
+
+def test_final_v0_review_stays_read_only(tmp_path):
+    from nvcview.review import ReviewFinalError, reopen_review
+
+    (tmp_path / "review.json").write_text(json.dumps(dict(V0, final=True)))
+    r = load_review(tmp_path)
+    assert r.status == "final"
+    r.impression = "changed"
+    with pytest.raises(ReviewFinalError):
+        save_review(r, tmp_path)
+    assert json.loads((tmp_path / "review.json").read_text())["final"] is True
+    reopen_review(tmp_path, actor="lead", reason="migrate and amend")
+    (orig,) = list_history(tmp_path, "review")
+    assert orig.original_version == 0 and json.loads(orig.path.read_text())["final"] is True

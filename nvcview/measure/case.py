@@ -298,10 +298,9 @@ class CaseMeasurer:
             reader_grade=reader_grade,
         )
         self._locate(rec, g)
-        if rec.near:
-            self._shape(rec, v, g)
+        self._shape(rec, v, g)
         rec.suggested_grade = suggest_grade(rec, s)
-        if self.cn8 is not None and self.cn8.label in self.boxes and rec.near:
+        if self.cn8 is not None and self.cn8.label in self.boxes:
             self._relate_cn8(rec, v, g)
         return rec
 
@@ -329,6 +328,7 @@ class CaseMeasurer:
         )
 
     def _shape(self, rec: VesselMeasurement, v: Structure, g: GapResult) -> None:
+        """Angle, diameter and side for every vessel; indentation and deviation when near."""
         try:
             ng = self.nerve_geometry()
         except InputError as exc:
@@ -343,6 +343,8 @@ class CaseMeasurer:
             rec.vessel_diameter_mm = round(vg.diameter_mm, 2)
         toward = vg.centre - ng.centreline.point_at(s_contact)
         rec.side_of_nerve = geometry.side_of_nerve(t_nerve, toward)
+        if not rec.near:  # the nerve's shape there says nothing about a distant vessel
+            return
         dent = ng.indentation_mm(s_contact, toward, self.settings.indentation_ring_mm)
         if dent is not None:
             rec.indentation_depth_mm = round(dent, 2)

@@ -126,7 +126,8 @@ def test_settings_are_honoured():
     loose = measure_case(*_case(ph), settings=MeasureSettings(contact_mm=1.0))[0]
     assert loose.contact and loose.suggested_grade == "contact"
     not_near = measure_case(*_case(ph), settings=MeasureSettings(near_mm=0.5))[0]
-    assert not not_near.near and not_near.crossing_angle_deg is None
+    assert not not_near.near and not_near.indentation_depth_mm is None
+    assert not_near.crossing_angle_deg == pytest.approx(default.crossing_angle_deg)
 
 
 def test_multiple_and_tandem():

@@ -47,11 +47,12 @@ def test_every_vessel_matches_truth(params):
         assert abs(rec.gap_mm - tv["gap_mm"]) <= h / 2, (rec.vessel_name, rec.gap_mm, tv["gap_mm"])
         assert rec.segment == tv["segment"], rec.vessel_name
         assert rec.suggested_grade == expected_grade(tv, rec.resolution_mm), rec.vessel_name
+        assert rec.side_of_nerve == tv["side_of_nerve"], rec.vessel_name
+        assert abs(rec.crossing_angle_deg - tv["crossing_angle_deg"]) <= 8, rec.vessel_name
+        assert abs(rec.vessel_diameter_mm - tv["vessel_diameter_mm"]) <= h / 2, rec.vessel_name
+        assert abs(rec.gap_to_cn8_mm - tv["gap_to_cn8_mm"]) <= h / 2, rec.vessel_name
         if rec.near:
-            assert rec.side_of_nerve == tv["side_of_nerve"], rec.vessel_name
             assert abs(rec.arc_length_from_rexp_mm - tv["arc_length_from_rexp_mm"]) <= 0.5
-            assert abs(rec.crossing_angle_deg - tv["crossing_angle_deg"]) <= 8
-            assert abs(rec.vessel_diameter_mm - tv["vessel_diameter_mm"]) <= h / 2
     conflict = ph.truth["conflict"]
     aica = next(r for r in recs if r.vessel_label == conflict["vessel_label"])
     if conflict["indentation_depth_mm"]:

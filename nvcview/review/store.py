@@ -51,8 +51,9 @@ from nvcview.review.schema import validate_review_dict
 log = logging.getLogger(__name__)
 
 REVIEW_NAME = "review.json"
-#: affine entries (mm) may differ by this much and still be "the same grid"
-GRID_ATOL_MM = 1e-3
+#: a label map is on the reference grid when no voxel centre is further than this
+#: fraction of the smallest reference voxel size from the reference's
+GRID_TOL_VOXELS = 0.01
 
 
 class ReviewFinalError(NvcviewError):
@@ -186,19 +187,36 @@ def _grid_mismatch(
     ref_affine: np.ndarray | list,
     ref_shape: tuple[int, ...] | list,
 ) -> str | None:
-    """Why a grid (affine + shape) differs from the reference grid, or None when equal."""
+    """Why a grid (affine + shape) differs from the reference grid, or None when equal.
+
+    Two grids are the same when every voxel centre of the grid (checked at its 8
+    corners, the affine being linear) lies within ``GRID_TOL_VOXELS`` of the smallest
+    voxel size of the same voxel of the reference: float32 NIfTI headers and
+    rounding in other tools pass, a shift or a different spacing does not.
+    """
+    affine = np.asarray(affine, dtype=np.float64)
     ref_affine = np.asarray(ref_affine, dtype=np.float64)
     if tuple(int(s) for s in shape) != tuple(int(s) for s in ref_shape):
         return f"shape {tuple(shape)} != reference shape {tuple(ref_shape)}"
-    if not np.allclose(affine, ref_affine, atol=GRID_ATOL_MM, rtol=0):
+    corners = np.array(
+        [
+            [i, j, k]
+            for i in (0, shape[0] - 1)
+            for j in (0, shape[1] - 1)
+            for k in (0, shape[2] - 1)
+        ],
+        dtype=np.float64,
+    )
+    a = corners @ affine[:3, :3].T + affine[:3, 3]
+    b = corners @ ref_affine[:3, :3].T + ref_affine[:3, 3]
+    dist = float(np.max(np.linalg.norm(a - b, axis=1)))
+    rsp = np.linalg.norm(ref_affine[:3, :3], axis=0)
+    if dist > GRID_TOL_VOXELS * float(np.min(rsp)):
         sp = np.round(np.linalg.norm(affine[:3, :3], axis=0), 4).tolist()
-        rsp = np.round(np.linalg.norm(ref_affine[:3, :3], axis=0), 4).tolist()
-        dmax = float(np.max(np.abs(affine - ref_affine)))
         return (
-            f"affine differs from the reference grid by up to {dmax:.4g} "
-            f"(voxel size {sp} mm vs {rsp} mm, origin "
-            f"{np.round(affine[:3, 3], 3).tolist()} vs {np.round(ref_affine[:3, 3], 3).tolist()} "
-            "LPS mm)"
+            f"voxels lie up to {dist:.3g} mm away from the reference grid's "
+            f"(voxel size {sp} mm vs {np.round(rsp, 4).tolist()} mm, first voxel at "
+            f"{np.round(a[0], 3).tolist()} vs {np.round(b[0], 3).tolist()} LPS mm)"
         )
     return None
 

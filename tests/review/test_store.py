@@ -206,3 +206,24 @@ def test_invalid_review_is_not_saved(tmp_path, review, mutate, message):
         save_review(review, tmp_path)
     assert (tmp_path / "review.json").read_bytes() == before
     assert len(list_history(tmp_path)) == 0
+
+
+@pytest.mark.parametrize(
+    ("shift_mm", "scale", "accepted"),
+    [
+        (1e-4, 1.0, True),  # float32 header rounding: the same grid
+        (0.05, 1.0, False),  # a tenth of a voxel off: not the same grid
+        (0.0, 1.001, False),  # 0.1 % spacing difference adds up across the grid
+    ],
+)
+def test_grid_tolerance(tmp_path, review, labels, shift_mm, scale, accepted):
+    save_review(review, tmp_path, labels)
+    aff = labels.affine.copy()
+    aff[:3, :3] *= scale
+    aff[:3, 3] += shift_mm
+    moved = make_labels(affine=aff)
+    if accepted:
+        save_review(review, tmp_path, moved)
+    else:
+        with pytest.raises(GeometryError, match="away from the reference grid"):
+            save_review(review, tmp_path, moved)

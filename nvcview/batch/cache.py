@@ -5,8 +5,9 @@ review. An entry is reused when
 
 - the SHA-256 of the review's inputs (``review.json`` and its label map) is
   unchanged, and
-- the run *fingerprint* matches: nvcview version, ``--stored`` or recomputed,
-  and for de-identified runs the key/date-mode tag (never the key itself).
+- the run *fingerprint* matches: nvcview version, ``--stored`` or recomputed
+  (with a hash of the measurement engine's source files, so a changed engine
+  recomputes), and for de-identified runs the key/date-mode tag (never the key).
 
 Entries are written atomically as each review finishes, so an interrupted run
 resumes where it stopped. Failed reviews are not cached: they are retried.

@@ -7,6 +7,7 @@ vessel, case and error tables (:mod:`nvcview.batch.table`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import time
@@ -99,9 +100,27 @@ class BatchSummary:
     compute_cpu_seconds: float = 0.0
 
 
+def engine_fingerprint() -> str:
+    """SHA-256 (first 16 hex digits) of the measurement engine's source files.
+
+    Part of the cache key of recomputed runs, so that results computed by an
+    earlier engine are not reused after the engine changed, even within one
+    version number (development installs).
+    """
+    import nvcview.measure
+    import nvcview.review.measuring
+
+    h = hashlib.sha256()
+    files = sorted(Path(nvcview.measure.__file__).parent.glob("*.py"))
+    files.append(Path(nvcview.review.measuring.__file__))
+    for path in files:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def run_fingerprint(stored: bool, pz: Pseudonymizer | None) -> str:
     """Everything besides the input files that changes a review's rows."""
-    mode = "stored" if stored else "recomputed"
+    mode = "stored" if stored else f"recomputed-{engine_fingerprint()}"
     deid = pz.fingerprint() if pz is not None else "identified"
     return f"nvcview-{__version__}|{mode}|{deid}"
 

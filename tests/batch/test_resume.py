@@ -11,7 +11,7 @@ import pytest
 
 from nvcview.batch.cache import ResultCache, inputs_hash
 from nvcview.batch.discover import find_reviews
-from nvcview.batch.export import BatchOptions, run_batch, run_fingerprint
+from nvcview.batch.export import BatchOptions, engine_fingerprint, run_batch, run_fingerprint
 from nvcview.batch.pseudonym import Pseudonymizer
 from nvcview.io.image import make_volume
 from nvcview.io.nifti import write_nifti
@@ -90,6 +90,8 @@ def test_cache_keyed_by_mode_and_key(root, tmp_path):
         run_fingerprint(True, Pseudonymizer(b"q" * 32)),
     }
     assert len(fingerprints) == 5
+    assert engine_fingerprint() in run_fingerprint(False, None)
+    assert engine_fingerprint() not in run_fingerprint(True, None)  # stored: engine unused
     assert key.decode() not in "".join(fingerprints)
     cache = ResultCache(tmp_path / "cache", run_fingerprint(True, None))
     cache.put(refs[0].rel, h, {"status": "ok", "rows": [], "case": {"n": 1}})

@@ -520,9 +520,9 @@ class ReviewWidget(QWidget):
                 if img is not None and self._find_image_layer(img) is None:
                     data, kw, _ = image_layer(img, role)
                     self.viewer.add_image(data, **kw)
-            self._stack_fusion()
             self._ensure_labels_layer()
             self._ensure_points_layers()
+            self._stack_fusion()
             r = session.review
             self.side_combo.setCurrentText(r.side or "")
             self.reader_edit.setText(r.reader)
@@ -541,16 +541,17 @@ class ReviewWidget(QWidget):
         self._report(self._case_summary())
 
     def _stack_fusion(self) -> None:
-        """Layer order bottom-up: T2, TOF (additive fusion), then labels and points."""
+        """Layer order bottom-up: T2, TOF (additive fusion), labels, then the points."""
         s = self.session
         if s is None:
             return
         t2 = self._find_image_layer(s.t2) if s.t2 is not None else None
         tof = self._find_image_layer(s.tof) if s.tof is not None else None
-        if t2 is not None:
-            self.viewer.layers.move(self.viewer.layers.index(t2), 0)
-        if tof is not None:
-            self.viewer.layers.move(self.viewer.layers.index(tof), 1 if t2 is not None else 0)
+        n = 0
+        for lyr in (t2, tof, self._layer(LABELS_NAME)):
+            if lyr is not None:
+                self.viewer.layers.move(self.viewer.layers.index(lyr), n)
+                n += 1
 
     def _case_summary(self) -> str:
         s = self.session

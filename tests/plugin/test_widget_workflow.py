@@ -51,6 +51,7 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     widget.reader_edit.editingFinished.emit()
     viewer.reset_view()
     qtbot.wait(50)
+    assert _shot(viewer, tmp_path, "step1-open.png")[..., :3].max() > 0
 
     # 2. landmarks: click them on their axial slices
     widget.set_mode("landmark")
@@ -65,6 +66,9 @@ def test_review_workflow_open_annotate_measure_save_reopen(
         assert err[:2].max() < 0.15 and err[2] <= 0.26, (name, err)
     assert widget.landmark_table.rowCount() == 3
     assert len(viewer.layers[LANDMARKS_NAME].data) == 3
+    widget.tabs.setCurrentIndex(1)
+    viewer.dims.set_point(0, truth["landmarks"]["RDP"][2])
+    _shot(viewer, tmp_path, "step2-landmarks.png")
 
     # 3. facial nerve: trace the centreline with clicks, make CN VII from it
     widget.set_mode("path")
@@ -74,6 +78,8 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     assert len(widget.session.review.nerve_path_lps) == 10
     widget.tube_radius.setValue(truth["nerves"]["VII"]["radius_mm"])
     widget.nerve_from_path()
+    widget.tabs.setCurrentIndex(2)
+    _shot(viewer, tmp_path, "step3-nerve.png")
 
     # 4. vessel: click a seed on the AICA in TOF, grow it as AICA
     widget.set_mode("vessel")
@@ -106,7 +112,7 @@ def test_review_workflow_open_annotate_measure_save_reopen(
         pix = widget.plane_views[name].pixmap()
         assert pix is not None and not pix.isNull() and pix.width() > 100, name
     widget.tabs.setCurrentIndex(4)  # Measure tab, for the screenshot
-    img = _shot(viewer, tmp_path, "workflow-measured.png")
+    img = _shot(viewer, tmp_path, "step5-measured.png")
     assert img[..., :3].max() > 0
 
     # 6. reader's call and impression, then save (autosave target) and mark final
@@ -141,3 +147,6 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     # one labels layer, the widget's, showing the reopened label map
     assert [lyr.name for lyr in viewer2.layers if lyr._type_string == "labels"] == [LABELS_NAME]
     assert viewer2.layers[LABELS_NAME].data.max() == max(x.label for x in s2.structures)
+    order = [lyr.name for lyr in viewer2.layers]
+    assert order[2] == LABELS_NAME and order.index(CONTACT_NAME) > 2  # T2, TOF, labels, marks
+    _shot(viewer2, tmp_path, "step7-reopened.png")

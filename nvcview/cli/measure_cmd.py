@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 HELP = "measure every vessel against the facial nerve in a review (table or JSON)"
@@ -44,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="store the measurements in the review (a logged save; refused for final reviews)",
     )
     parser.add_argument("--actor", default=None, help="who saves (audit trail); default reader")
+    parser.add_argument(
+        "--export",
+        metavar="DIR",
+        help="also write the label map, Slicer colour table, ITK-SNAP label file and "
+        "Slicer markups (landmarks, nerve curve) into DIR",
+    )
     imp = parser.add_argument_group("label map input (import from Slicer / ITK-SNAP)")
     imp.add_argument(
         "--table", help="label table: ITK-SNAP label description, Slicer .ctbl, CSV or JSON"
@@ -143,6 +150,18 @@ def run(args: argparse.Namespace) -> int:
     if args.save and folder is not None:
         review.measurements = measurements
         save_review(review, folder, actor=args.actor)
+    if args.export:
+        from nvcview.review.exporting import export_for_tools
+
+        if folder is None:  # an imported label map: export from a saved copy
+            if not args.save_review:
+                raise InputError("--export of an imported label map needs --save-review DIR")
+            folder = Path(args.save_review)
+        written = export_for_tools(review, folder, args.export)
+        print(
+            f"exported {', '.join(p.name for p in written.values())} to {args.export}",
+            file=sys.stderr,
+        )
     rows = contact_rows(measurements)
     if args.json:
         doc = {

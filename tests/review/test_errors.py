@@ -100,3 +100,13 @@ def test_cli_option_misuse(tmp_path, review, labels, capsys):
     assert "--save needs a review folder" in capsys.readouterr().err
     assert main(["measure", str(tmp_path / "nothing")]) == 2
     assert "no such review folder" in capsys.readouterr().err
+
+
+def test_cli_export_for_slicer(tmp_path, review, labels, capsys):
+    save_review(review, tmp_path / "r", labels)
+    assert main(["measure", str(tmp_path / "r"), "--json", "--export", str(tmp_path / "x")]) == 0
+    names = sorted(p.name for p in (tmp_path / "x").iterdir())
+    assert names == sorted(
+        ["labels.nii.gz", "labels.ctbl", "labels.label", "landmarks.mrk.json", "nerve.mrk.json"]
+    )
+    assert json.loads(capsys.readouterr().out)["contacts"]

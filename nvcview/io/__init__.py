@@ -13,6 +13,9 @@ stacks
     slices along the normal and checks the grid (:class:`stacks.GeometryTolerances`).
 pixels
     Threaded pixel reading into one preallocated array, modality rescale applied.
+grids
+    ``conform_to`` / ``same_grid``: re-index a volume (e.g. a NIfTI label map in
+    column/row/slice order) onto a reference grid by permuting/flipping, never resampling.
 resample
     Opt-in interpolation of unevenly spaced stacks onto a regular grid.
 roles
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import os
 
+from nvcview.io.grids import conform_to, same_grid
 from nvcview.io.image import Image, PatientInfo, SeriesMeta, make_volume
 from nvcview.io.nifti import is_nifti_path, read_nifti, write_nifti
 
@@ -38,10 +42,12 @@ __all__ = [
     "Image",
     "PatientInfo",
     "SeriesMeta",
+    "conform_to",
     "list_series",
     "load",
     "make_volume",
     "read_nifti",
+    "same_grid",
     "write_nifti",
 ]
 

@@ -68,26 +68,13 @@ class ReviewSaveError(NvcviewError):
         self.errno = errno
 
 
-def _document_bytes(doc: dict) -> bytes:
-    """The exact bytes of ``review.json`` for a document."""
-    return (json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def _write_json_tmp(tmp: Path, data: bytes) -> None:
-    """Write the document to a temporary file and fsync it (the rename comes later)."""
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 __all__ = [
     "REVIEW_NAME",
     "ReviewFinalError",
     "ReviewSaveError",
     "load_labels",
-    "measure_review",
     "load_review",
+    "measure_review",
     "reopen_review",
     "restore_version",
     "review_from_dict",
@@ -304,6 +291,19 @@ def load_labels(review: Review, folder: str | os.PathLike) -> Image:
 
 
 # ---------------------------------------------------------------------------- writing
+
+
+def _document_bytes(doc: dict) -> bytes:
+    """The exact bytes of ``review.json`` for a document."""
+    return (json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _write_json_tmp(tmp: Path, data: bytes) -> None:
+    """Write the document to a temporary file and fsync it (the rename comes later)."""
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _as_label_volume(labels: Image | hd.Volume | np.ndarray, review: Review) -> hd.Volume:

@@ -189,3 +189,14 @@ def test_final_v0_review_stays_read_only(tmp_path):
     reopen_review(tmp_path, actor="lead", reason="migrate and amend")
     (orig,) = list_history(tmp_path, "review")
     assert orig.original_version == 0 and json.loads(orig.path.read_text())["final"] is True
+
+
+def test_every_review_field_is_in_the_document_and_the_schema(review):
+    """A field added to the model but not to review_to_dict/the schema would be lost."""
+    from dataclasses import fields
+
+    from nvcview.review import Review, review_to_dict
+
+    model = {f.name for f in fields(Review)}
+    assert set(review_to_dict(review)) == model
+    assert set(review_schema()["properties"]) == model

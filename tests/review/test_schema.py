@@ -200,3 +200,17 @@ def test_every_review_field_is_in_the_document_and_the_schema(review):
     model = {f.name for f in fields(Review)}
     assert set(review_to_dict(review)) == model
     assert set(review_schema()["properties"]) == model
+
+
+def test_nested_fields_match_the_schema():
+    from dataclasses import fields
+
+    from nvcview.io.image import PatientInfo
+    from nvcview.review import ReaderCall, SeriesRef
+    from nvcview.structures import Structure
+
+    defs = review_schema()["$defs"]
+    for cls, name in ((Structure, "structure"), (SeriesRef, "series"), (ReaderCall, "call")):
+        assert {f.name for f in fields(cls)} == set(defs[name]["properties"]), name
+    # patient: any string fields (all of PatientInfo is PHI and stays under "patient")
+    assert all(f.type in ("str", str) for f in fields(PatientInfo))

@@ -36,7 +36,9 @@ __all__ = [
 
 
 def discover(
-    path: str | os.PathLike, tolerances: GeometryTolerances = DEFAULT_TOLERANCES
+    path: str | os.PathLike,
+    tolerances: GeometryTolerances = DEFAULT_TOLERANCES,
+    recursive: bool = True,
 ) -> tuple[ScanResult, list[Stack]]:
     """Scan ``path`` (headers only) and split what it holds into stacks.
 
@@ -45,7 +47,7 @@ def discover(
     InputError
         Nothing that looks like a DICOM image was found (the message says what was seen).
     """
-    result = scan(path)
+    result = scan(path, recursive)
     if not result.records:
         n_seen = len(result.skipped) + len(result.unreadable)
         detail = f"{n_seen} file(s) looked at"
@@ -266,6 +268,22 @@ def load_dicom(
     stack = _choose(path, stacks, series_uid)
     if stack.file_error:
         raise InputError(f"{path}: {stack.error}")
+    extra_warning = None
+    if os.path.isfile(path) and len(stack.records) == 1 and stack.records[0].frame is None:
+        # one slice of a series picked in a file browser: take the whole series from its
+        # folder, as ITK-SNAP and dcm2niix do, when the folder holds the rest of it
+        folder = os.path.dirname(os.path.abspath(path))
+        sib_result, sib_stacks = discover(folder, tolerances, recursive=False)
+        mine = [s for s in sib_stacks if any(os.path.samefile(r.path, path) for r in s.records)]
+        if mine and len(mine[0].records) > 1:
+            result, stack = sib_result, mine[0]
+            extra_warning = (
+                f"loaded the whole series ({len(stack.records)} slices) from the folder of "
+                f"{os.path.basename(path)}"
+            )
+            path = folder
+            if stack.file_error:
+                raise InputError(f"{path}: {stack.error}")
     if len(stack.records) == 1 and stack.records[0].number_of_frames == 1:
         rec = stack.records[0]
         raise InputError(
@@ -288,6 +306,8 @@ def load_dicom(
         meta.spacing_mm = tuple(round(float(s), 6) for s in np.linalg.norm(affine[:3, :3], axis=0))
         meta.orientation = describe_orientation(affine, slice_axis=0)
         log.info("%s: %s", meta.volume_id, warning)
+    if extra_warning:
+        meta.warnings.insert(0, extra_warning)
     volume = make_volume(array, affine, first.frame_of_reference_uid or None)
     patient = result.patients.get(stack.series_uid, PatientInfo())
     log.info("loaded %s: shape %s, spacing %s mm", meta.volume_id, meta.shape, meta.spacing_mm)

@@ -487,10 +487,15 @@ def read_file_records(
     return records, patient, None
 
 
-def iter_files(path: Path) -> Iterable[str]:
-    """All regular files under ``path`` (recursively, sorted, hidden files skipped)."""
+def iter_files(path: Path, recursive: bool = True) -> Iterable[str]:
+    """All regular files under ``path`` (sorted, hidden files skipped)."""
     if path.is_file():
         yield str(path)
+        return
+    if not recursive:
+        for entry in sorted(os.scandir(path), key=lambda e: e.name):
+            if entry.is_file() and not entry.name.startswith("."):
+                yield entry.path
         return
     for dirpath, dirnames, filenames in os.walk(path):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -500,13 +505,13 @@ def iter_files(path: Path) -> Iterable[str]:
             yield os.path.join(dirpath, name)
 
 
-def scan(path: str | os.PathLike) -> ScanResult:
+def scan(path: str | os.PathLike, recursive: bool = True) -> ScanResult:
     """Read the headers of every DICOM image file under ``path``.
 
     Parameters
     ----------
     path : path-like
-        A folder (searched recursively) or a single file.
+        A folder (searched recursively unless ``recursive`` is False) or a single file.
 
     Raises
     ------
@@ -517,7 +522,7 @@ def scan(path: str | os.PathLike) -> ScanResult:
     if not root.exists():
         raise InputError(f"{root}: no such file or folder")
     result = ScanResult(root=str(root))
-    for file in iter_files(root):
+    for file in iter_files(root, recursive):
         try:
             # pydicom warns about every out-of-standard value (common in vendor files);
             # keep them out of the user's terminal

@@ -158,15 +158,31 @@ def test_file_without_preamble(tmp_path):
     assert_same_world(image.array, image.affine, series.values, series.affine)
 
 
-def test_single_file_of_a_series_is_2d(tmp_path):
-    series = write_series(tmp_path, shape=(4, 6, 5))
-    with pytest.raises(InputError, match="single 2D image .*not a volume") as err:
-        nvcview.load(series.paths[0])
-    assert series.paths[0].name in str(err.value)
-    (meta,) = nvcview.list_series(series.paths[0])
+def test_single_file_of_a_series_loads_its_series(tmp_path):
+    """One file picked from a series folder gives the whole series, with a warning."""
+    series = write_series(tmp_path / "s", shape=(4, 6, 5), order="shuffle")
+    other = write_series(tmp_path / "s", shape=(3, 6, 5), prefix="X", seed=9)
+    image = nvcview.load(series.paths[2])
+    assert image.meta.series_uid == series.series_uid
+    assert image.meta.warnings[0] == (
+        f"loaded the whole series (4 slices) from the folder of {series.paths[2].name}"
+    )
+    assert_same_world(image.array, image.affine, series.values, series.affine)
+    (meta,) = nvcview.list_series(series.paths[2])  # listing describes the file itself
     assert meta.shape == (1, 6, 5)
     assert "single 2D image, not a volume" in meta.warnings
     assert not meta.loadable
+    assert other.series_uid != series.series_uid
+
+
+def test_lone_slice_is_2d(tmp_path):
+    series = write_series(tmp_path, shape=(4, 6, 5))
+    lone = tmp_path / "lone" / "one.dcm"
+    lone.parent.mkdir()
+    series.paths[1].rename(lone)
+    with pytest.raises(InputError, match="single 2D image .*not a volume") as err:
+        nvcview.load(lone)
+    assert "one.dcm" in str(err.value)
 
 
 def test_enhanced_file_with_two_echoes_interleaved(tmp_path):

@@ -68,9 +68,10 @@ class SeriesMeta:
     warnings : list of str
         Problems found (tolerated jitter, not loadable and why, localizer, resampled...).
     loadable : bool
-        True when ``nvcview.load(source_path, series_uid=volume_id)`` gives a 3D volume;
-        False for single 2D images and stacks refused for their geometry or files
-        (the reason is in ``warnings``).
+        True when the stack itself is a 3D volume that ``nvcview.load`` accepts; False
+        for single 2D images and stacks refused for their geometry or files (the reason
+        is in ``warnings``). Listing one file of a series describes that file (a 2D
+        image), but ``nvcview.load`` of that file loads the whole series from its folder.
     """
 
     series_uid: str = ""

@@ -93,3 +93,14 @@ def test_convert_missing_slice_needs_resample(tmp_path):
     truth = series.values.transpose(2, 1, 0)
     np.testing.assert_allclose(arr[:, :, kept], truth[:, :, kept], rtol=1e-6)
     np.testing.assert_allclose(arr[:, :, 2], (truth[:, :, 1] + truth[:, :, 3]) / 2, rtol=1e-6)
+
+
+def test_convert_nifti_to_nifti_keeps_geometry(tmp_path):
+    series = write_series(tmp_path / "dcm", shape=(5, 7, 6), tilt_deg=(3, 4, 5))
+    first = tmp_path / "a.nii"
+    assert nvcview("convert", tmp_path / "dcm", first).returncode == 0
+    second = tmp_path / "b.nii.gz"
+    res = nvcview("convert", first, second)
+    assert res.returncode == 0, res.stderr
+    arr, aff = _nifti_lps(second)
+    assert_same_world(arr, aff, series.values, series.affine)

@@ -203,3 +203,13 @@ def test_random_bytes_are_not_dicom_and_quiet(tmp_path, recwarn):
     with pytest.raises(InputError, match=r"no DICOM image files found \(60 file\(s\)"):
         nvcview.list_series(tmp_path)
     assert len(recwarn) == 0, [str(w.message)[:80] for w in recwarn]
+
+
+def test_monochrome1_flagged(tmp_path):
+    series = write_series(tmp_path, shape=(3, 6, 6))
+    for p in series.paths:
+        _edit(p, PhotometricInterpretation="MONOCHROME1")
+    image = nvcview.load(tmp_path)
+    assert any(w.startswith("MONOCHROME1") for w in image.meta.warnings)
+    # values are not inverted: the same numbers at the same places
+    assert_same_world(image.array, image.affine, series.values, series.affine)

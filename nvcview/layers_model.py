@@ -537,32 +537,46 @@ class CaseSession:
         return st
 
     # ---- semi-automatic tools ------------------------------------------
-    def grow_vessel(
-        self, seed_lps: np.ndarray, vessel_type: str = "unknown", **kwargs
-    ) -> tuple[Structure, GrowResult]:
-        """Grow a vessel from a seed in the TOF (else the T2) and add it.
+    def vessel_mask(self, seed_lps: np.ndarray, **kwargs) -> tuple[np.ndarray, GrowResult]:
+        """Grow a vessel from a seed in the TOF (else the T2), without adding it.
 
-        Keyword arguments go to :func:`nvcview.segment.grow_vessel`
-        (``radius_mm``, ``threshold``, ``fraction``). The mask is carried onto
-        the reference grid through both affines.
+        Reads the series only, so it may run in a worker thread. Keyword
+        arguments go to :func:`nvcview.segment.grow_vessel` (``radius_mm``,
+        ``threshold``, ``fraction``).
+
+        Returns
+        -------
+        mask : ndarray of bool
+            The vessel on the reference grid (carried through both affines).
+        result : GrowResult
+            The grow on its own (TOF) grid.
         """
         src = self.tof if self.tof is not None else self.reference
         res = segment.grow_vessel(src.array, src.affine, seed_lps, **kwargs)
-        mask = self._to_reference(res.mask, src)
-        st = self.add_structure(
+        return self._to_reference(res.mask, src), res
+
+    def add_vessel(self, mask: np.ndarray, vessel_type: str = "unknown") -> Structure:
+        """Add a vessel mask (reference grid) as a new structure of this type."""
+        return self.add_structure(
             mask, f"{vessel_type} {self.next_label()}", "vessel", vessel_type=vessel_type
         )
-        return st, res
 
-    def grow_nerve(
-        self, seed_lps: np.ndarray, nerve: str = "VII", *, path_radius_mm: float = 1.5, **kwargs
+    def grow_vessel(
+        self, seed_lps: np.ndarray, vessel_type: str = "unknown", **kwargs
     ) -> tuple[Structure, GrowResult]:
-        """Grow a nerve (dark in the T2 cistern) from a seed and add (or extend) it.
+        """Grow a vessel from a seed (:meth:`vessel_mask`) and add it (:meth:`add_vessel`)."""
+        mask, res = self.vessel_mask(seed_lps, **kwargs)
+        return self.add_vessel(mask, vessel_type), res
+
+    def nerve_mask(
+        self, seed_lps: np.ndarray, nerve: str = "VII", *, path_radius_mm: float = 1.5, **kwargs
+    ) -> tuple[np.ndarray, GrowResult]:
+        """Grow a nerve (dark in the T2 cistern) from a seed, without adding it.
 
         When CN VII's centreline is traced (and ``nerve == "VII"``), the grow stays
         within ``path_radius_mm`` of it, which keeps it off the pons along the
         attached segment. Other keyword arguments go to
-        :func:`nvcview.segment.grow_nerve`.
+        :func:`nvcview.segment.grow_nerve`. Reads only: may run in a worker thread.
         """
         if self.t2 is None:
             raise InputError("nerve growing needs the T2 (CISS/FIESTA) series")
@@ -572,7 +586,17 @@ class CaseSession:
                 self.t2.array.shape, self.t2.affine, path, path_radius_mm
             )
         res = segment.grow_nerve(self.t2.array, self.t2.affine, seed_lps, **kwargs)
-        mask = self._to_reference(res.mask, self.t2)
+        return self._to_reference(res.mask, self.t2), res
+
+    def add_nerve(self, mask: np.ndarray, nerve: str = "VII") -> Structure:
+        """Add a mask (reference grid) to CN VII or VIII (created if missing)."""
+        return self._add_nerve(mask, nerve)
+
+    def grow_nerve(
+        self, seed_lps: np.ndarray, nerve: str = "VII", **kwargs
+    ) -> tuple[Structure, GrowResult]:
+        """Grow a nerve from a seed (:meth:`nerve_mask`) and add or extend it."""
+        mask, res = self.nerve_mask(seed_lps, nerve, **kwargs)
         return self._add_nerve(mask, nerve), res
 
     def nerve_from_path(self, radius_mm: float = 1.0, nerve: str = "VII") -> Structure:

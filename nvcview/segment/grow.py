@@ -117,6 +117,7 @@ def grow_vessel(
     fraction: float = 0.5,
     snap_mm: float = 1.0,
     connectivity: int = 1,
+    min_contrast: float = 4.0,
 ) -> GrowResult:
     """Grow a bright vessel in a TOF angiogram from a seed.
 
@@ -144,6 +145,11 @@ def grow_vessel(
         click near the lumen centre is enough.
     connectivity : int
         1 = faces (6-neighbours), 2 = edges, 3 = corners.
+    min_contrast : float
+        With the default threshold, the peak near the seed must stand this many
+        robust standard deviations (1.4826 x MAD of the ball) above the
+        background, else there is no vessel at the seed (a click in plain tissue
+        would otherwise grow noise).
 
     Returns
     -------
@@ -162,7 +168,14 @@ def grow_vessel(
     sub = np.asarray(array[box], dtype=np.float64)
     if threshold is None:
         peak = float(array[seed_idx])
-        bg = float(np.median(sub[ball]))
+        values = sub[ball]
+        bg = float(np.median(values))
+        sigma = 1.4826 * float(np.median(np.abs(values - bg)))
+        if peak - bg < min_contrast * max(sigma, 1e-9):
+            raise InputError(
+                f"no bright vessel at LPS {np.round(seed_lps, 1).tolist()} mm (peak {peak:.0f} "
+                f"vs background {bg:.0f} +- {sigma:.0f}); click inside a vessel in the TOF"
+            )
         threshold = bg + fraction * (peak - bg)
     return _grow(
         array, affine, seed_lps, radius_mm, sub >= threshold, box, ball, seed_idx,

@@ -113,6 +113,8 @@ class ReviewWidget(QWidget):
         self.last_error: str = ""
         self._syncing = False
         self._labels_shadow: np.ndarray | None = None
+        #: run seed grows in a worker thread (the window stays responsive)
+        self.background_tools = True
         self.mode = "off"
 
         self._measure_timer = QTimer(self)
@@ -882,42 +884,54 @@ class ReviewWidget(QWidget):
                 f"{st.name} from the centreline (radius {self.tube_radius.value():.1f} mm)"
             )
 
-    def grow_vessel(self, lps: np.ndarray, vessel_type: str | None = None) -> Any:
-        """Grow a vessel from a seed at ``lps`` mm with the type chosen in the Vessels tab."""
-        if self.session is None:
+    def grow_vessel(
+        self, lps: np.ndarray, vessel_type: str | None = None, background: bool | None = None
+    ) -> Any:
+        """Grow a vessel from a seed at ``lps`` mm with the type chosen in the Vessels tab.
+
+        The grow runs in a worker thread when ``background`` (default:
+        :attr:`background_tools`); the structure is added in the GUI thread.
+        """
+        s = self.session
+        if s is None:
             return None
         vt = vessel_type or self.vessel_type_combo.currentText()
-        out = self._guard(
-            self.session.grow_vessel,
-            lps,
-            vt,
-            radius_mm=self.vessel_radius.value(),
-            fraction=self.vessel_fraction.value(),
-        )
-        if out is None:
-            return None
-        st, res = out
-        self._labels_changed()
-        self._report(f"{st.name}: {res.volume_mm3:.0f} mm³ grown (threshold {res.threshold:.0f})")
-        return st
+        kw = {"radius_mm": self.vessel_radius.value(), "fraction": self.vessel_fraction.value()}
 
-    def grow_nerve(self, lps: np.ndarray, nerve: str = "VII") -> Any:
+        def done(out) -> Any:
+            mask, res = out
+            if self.session is not s:
+                return None  # the case changed while growing
+            st = s.add_vessel(mask, vt)
+            self._labels_changed()
+            self._report(
+                f"{st.name}: {res.volume_mm3:.0f} mm³ grown (threshold {res.threshold:.0f})"
+            )
+            return st
+
+        bg = self.background_tools if background is None else background
+        return self._run(lambda: s.vessel_mask(lps, **kw), (), done, "Growing the vessel", bg)
+
+    def grow_nerve(
+        self, lps: np.ndarray, nerve: str = "VII", background: bool | None = None
+    ) -> Any:
         """Grow CN VII / VIII (dark in the T2 cistern) from a seed at ``lps`` mm."""
-        if self.session is None:
+        s = self.session
+        if s is None:
             return None
-        out = self._guard(
-            self.session.grow_nerve,
-            lps,
-            nerve,
-            radius_mm=self.nerve_radius.value(),
-            fraction=self.nerve_fraction.value(),
-        )
-        if out is None:
-            return None
-        st, res = out
-        self._labels_changed()
-        self._report(f"{st.name}: {res.volume_mm3:.0f} mm³ grown")
-        return st
+        kw = {"radius_mm": self.nerve_radius.value(), "fraction": self.nerve_fraction.value()}
+
+        def done(out) -> Any:
+            mask, res = out
+            if self.session is not s:
+                return None
+            st = s.add_nerve(mask, nerve)
+            self._labels_changed()
+            self._report(f"{st.name}: {res.volume_mm3:.0f} mm³ grown")
+            return st
+
+        bg = self.background_tools if background is None else background
+        return self._run(lambda: s.nerve_mask(lps, nerve, **kw), (), done, "Growing the nerve", bg)
 
     def _selected_structure_label(self) -> int | None:
         row = self.structure_table.currentRow()

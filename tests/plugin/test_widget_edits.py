@@ -33,6 +33,13 @@ def test_brush_drag_autosave_final_export(make_napari_viewer, qtbot, tmp_path, s
     truth = next(v for v in truth_doc["vessels"] if v["vessel_type"] == "AICA")
     assert abs(gap0 - truth["gap_mm"]) <= 0.3
 
+    # a seed in plain CSF grows nothing and says why
+    n_structures = len(session.structures)
+    csf = np.asarray(truth_doc["landmarks"]["RDP"]) + [3.0, 3.0, 0.0]
+    assert widget.grow_vessel(csf, "PICA", background=False) is None
+    assert "no bright vessel" in widget.last_error
+    assert len(session.structures) == n_structures
+
     # brush: erase the AICA around its closest point (3D brush) -> the gap grows
     layer = viewer.layers[LABELS_NAME]
     m = next(x for x in widget.measurements if x.vessel_type == "AICA")

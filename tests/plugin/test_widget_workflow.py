@@ -86,6 +86,8 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     widget.vessel_type_combo.setCurrentText("AICA")
     widget.vessel_radius.setValue(8.0)
     click_world(viewer, lps_world(aica["vessel_axis_point_lps"]))
+    assert widget.background_tools  # the grow runs in a worker thread
+    qtbot.waitUntil(lambda: widget.busy == 0, timeout=10000)
     vessels = [s for s in widget.session.structures if s.kind == "vessel"]
     assert [v.vessel_type for v in vessels] == ["AICA"], widget.last_error
     labels_layer = viewer.layers[LABELS_NAME]

@@ -67,6 +67,11 @@ def test_grow_vessel_bad_seeds():
     # a seed in the background with an explicit threshold is not on a vessel
     with pytest.raises(InputError, match="not inside"):
         grow_vessel(tof, aff, lps[2, 2, 10], threshold=500.0, snap_mm=0.5)
+    # nor is a click in noisy plain tissue with the default threshold
+    noisy = tof + np.random.default_rng(1).normal(0, 20, tof.shape)
+    with pytest.raises(InputError, match="no bright vessel"):
+        grow_vessel(noisy, aff, lps[3, 3, 10], radius_mm=3.0)
+    assert grow_vessel(noisy, aff, lps[10, 10, 10], radius_mm=6.0).n_voxels > 20
 
 
 def test_grow_nerve_dark_in_csf_bounded_by_radius():

@@ -448,10 +448,13 @@ def read_file_records(
     Raises
     ------
     InputError
-        The file looks like DICOM (has the "DICM" marker) but cannot be parsed.
+        The file cannot be read, or looks like DICOM (has the "DICM" marker) but
+        cannot be parsed.
     """
     try:
         ds, pixel_offset = _read_header(path)
+    except OSError as exc:  # permissions, vanished file, I/O error: not "not DICOM"
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     except Exception as exc:  # parsers of arbitrary bytes raise many kinds
         if _looks_like_dicom(path):
             raise InputError(f"{path}: unreadable or truncated DICOM file ({exc})") from exc

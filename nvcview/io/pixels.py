@@ -240,7 +240,12 @@ def read_stack_pixels(
         futures = [pool.submit(one, i) for i in singles]
         futures += [pool.submit(one_file, p) for p in multi]
         for fut in futures:
-            fut.result()
+            try:
+                fut.result()
+            except OSError as exc:  # a file vanished or became unreadable since the scan
+                raise InputError(
+                    f"{exc.filename or first.path}: cannot be read ({exc.strerror or exc})"
+                ) from exc
             done += 1
             if progress is not None:
                 progress(done)

@@ -399,15 +399,17 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
         actual = np.array([r.ipp for r in recs])
         dev = np.linalg.norm(actual - expected, axis=1)
         if np.max(dev) > ptol:
-            med = float(np.median(gaps))
-            big = gaps > med * 1.5
-            if np.any(big) and np.allclose(gaps[~big], med, atol=ptol):
+            # missing slices: every gap is a whole multiple of the smallest one
+            base = float(np.min(gaps))
+            ratios = gaps / base
+            multiples = np.abs(ratios - np.round(ratios)) * base <= ptol
+            if np.all(multiples) and np.max(ratios) >= 1.5:
                 i = int(np.argmax(gaps))
-                n_missing = int(round(gaps[i] / med)) - 1
+                n_missing = int(np.sum(np.round(ratios) - 1))
                 stack.error = (
                     f"{label}: missing slice(s): gap of {gaps[i]:.3f} mm between "
                     f"{recs[i].label} and {recs[i + 1].label} where the spacing is "
-                    f"{med:.3f} mm (about {n_missing} slice(s) missing)"
+                    f"{base:.3f} mm ({n_missing} slice(s) missing)"
                 )
             else:
                 stack.error = (

@@ -213,3 +213,40 @@ def test_monochrome1_flagged(tmp_path):
     assert any(w.startswith("MONOCHROME1") for w in image.meta.warnings)
     # values are not inverted: the same numbers at the same places
     assert_same_world(image.array, image.affine, series.values, series.affine)
+
+
+def test_unreadable_file_is_named(tmp_path, monkeypatch):
+    """A file that cannot be opened (permissions, I/O error) is reported, not skipped."""
+    import nvcview.io.discovery as discovery
+
+    series = write_series(tmp_path, shape=(4, 6, 6))
+    real = discovery._read_header
+    bad = str(series.paths[1])
+
+    def flaky(path):
+        if path == bad:
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(discovery, "_read_header", flaky)
+    with pytest.raises(GeometryError) as err:
+        nvcview.load(tmp_path)
+    assert "missing slice" in str(err.value) and series.paths[1].name in str(err.value)
+    with pytest.raises(InputError, match="IM0002.dcm: cannot be read \\(Permission denied\\)"):
+        nvcview.load(series.paths[1])
+
+
+def test_file_vanishing_before_pixels_are_read(tmp_path, monkeypatch):
+    import nvcview.io.dicom as dicom
+
+    series = write_series(tmp_path, shape=(4, 6, 6))
+    real = dicom.discover
+
+    def then_delete(*args, **kwargs):
+        out = real(*args, **kwargs)
+        series.paths[3].unlink()
+        return out
+
+    monkeypatch.setattr(dicom, "discover", then_delete)
+    with pytest.raises(InputError, match="IM0004.dcm: cannot be read"):
+        nvcview.load(tmp_path)

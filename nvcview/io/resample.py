@@ -36,7 +36,12 @@ def regular_grid(
     """
     pos = np.asarray(irregular.positions_mm, dtype=np.float64)
     gaps = np.diff(pos)
-    spacing = float(np.median(gaps))
+    base = float(np.min(gaps))
+    ratios = gaps / base
+    if np.all(np.abs(ratios - np.round(ratios)) <= 0.02):
+        spacing = base  # missing slices: keep the acquired spacing
+    else:
+        spacing = float(np.median(gaps))  # uneven: the typical gap
     n_new = int(round(pos[-1] / spacing)) + 1
     spacing = pos[-1] / (n_new - 1)
     targets = np.arange(n_new) * spacing

@@ -250,3 +250,12 @@ def test_file_vanishing_before_pixels_are_read(tmp_path, monkeypatch):
     monkeypatch.setattr(dicom, "discover", then_delete)
     with pytest.raises(InputError, match="IM0004.dcm: cannot be read"):
         nvcview.load(tmp_path)
+
+
+def test_short_stack_missing_slice_resampled_on_the_acquired_grid(tmp_path):
+    series = write_series(tmp_path, shape=(4, 6, 6))
+    series.paths[1].unlink()  # positions 0, 1.4, 2.1 mm: gaps 1.4 and 0.7
+    image = nvcview.load(tmp_path, allow_resample=True)
+    assert image.array.shape == (4, 6, 6)
+    np.testing.assert_allclose(image.affine, series.affine, atol=1e-6)
+    np.testing.assert_array_equal(image.array[[0, 2, 3]], series.values[[0, 2, 3]])

@@ -81,3 +81,19 @@ def test_output_names(tmp_path):
         output_paths(tmp_path / "cohort.xlsx")
     with pytest.raises(InputError, match=r"nothing.csv: no such file"):
         read_table(tmp_path / "nothing.csv")
+
+
+def test_every_measurement_field_has_a_column():
+    from dataclasses import fields
+
+    from nvcview.measure.records import VesselMeasurement
+
+    missing = []
+    for f in fields(VesselMeasurement):
+        if f.name.endswith("_lps"):
+            stem = f.name[: -len("_lps")]
+            wanted = [f"{stem}_{axis}_lps_mm" for axis in "xyz"]
+        else:
+            wanted = [f.name]
+        missing += [c for c in wanted if c not in VESSEL_COLUMNS]
+    assert not missing, f"VesselMeasurement fields without a batch column: {missing}"

@@ -133,10 +133,18 @@ class ReviewWidget(QWidget):
         # a weak hook: a closed widget must not keep reacting to (or pin) the viewer
         ref = weakref.ref(self)
 
-        def _click(viewer, event) -> None:
+        def _click(viewer, event):
+            # act on release, and only for a click: a drag (> 4 px) pans as usual
             widget = ref()
-            if widget is not None:
-                widget._on_click(viewer, event)
+            if widget is None or widget.mode == "off":
+                return
+            press_world, press_px = np.asarray(event.position, float), np.asarray(event.pos)
+            yield
+            while event.type == "mouse_move":
+                yield
+            widget = ref()
+            if widget is not None and np.linalg.norm(np.asarray(event.pos) - press_px) <= 4:
+                widget._on_click(viewer, press_world)
 
         self._click_hook = _click
         self.viewer.mouse_drag_callbacks.append(_click)
@@ -412,18 +420,23 @@ class ReviewWidget(QWidget):
             raise ValueError(f"mode must be one of {MODES}")
         self.mode = mode
         self.mode_buttons[mode].setChecked(True)
+        if mode != "off":
+            # clicks belong to the widget now: no layer tool (brush, add point) takes them
+            for lyr in self.viewer.layers:
+                if getattr(lyr, "mode", "pan_zoom") != "pan_zoom":
+                    lyr.mode = "pan_zoom"
         if mode == "landmark":
             self._report(f"Click the {self.landmark_combo.currentText()} in a 2D slice.")
         elif mode != "off":
             self._report(f"Mode: {MODE_TEXT[mode]}. Click in a 2D slice.")
 
-    def _on_click(self, viewer, event) -> None:
-        if self.mode == "off" or event.type != "mouse_press" or self.session is None:
+    def _on_click(self, viewer, world: np.ndarray) -> None:
+        if self.mode == "off" or self.session is None:
             return
         if viewer.dims.ndisplay != 2:
             self._report("Switch to 2D to click on a slice (3D clicks are ambiguous).", True)
             return
-        self.click_world(np.asarray(event.position, float))
+        self.click_world(world)
 
     def click_world(self, world: np.ndarray) -> None:
         """Act on a click at viewer world position ``world`` ``(S, P, L)`` mm."""

@@ -126,3 +126,20 @@ def click_world(viewer, world, qtbot=None) -> tuple[int, int]:
 def lps_world(lps) -> np.ndarray:
     """LPS mm -> viewer world (S, P, L)."""
     return np.asarray(lps, float)[::-1]
+
+
+def drag_canvas(viewer, start_px: tuple[int, int], end_px: tuple[int, int]) -> None:
+    """Press, move and release the left button on the canvas (a pan, not a click)."""
+    from qtpy.QtCore import QPoint, Qt
+    from qtpy.QtTest import QTest
+    from qtpy.QtWidgets import QApplication
+
+    native = viewer.window._qt_viewer.canvas._scene_canvas.native
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QTest.mousePress(native, left, none, QPoint(*start_px))
+    for t in np.linspace(0.2, 1.0, 5):
+        p = np.round(np.asarray(start_px) + t * (np.asarray(end_px) - start_px)).astype(int)
+        QTest.mouseMove(native, QPoint(int(p[0]), int(p[1])))
+        QApplication.processEvents()
+    QTest.mouseRelease(native, left, none, QPoint(*end_px))
+    QApplication.processEvents()

@@ -12,7 +12,7 @@ from napari_nvcview.layers import CONTACT_NAME, LABELS_NAME, LANDMARKS_NAME, cam
 
 from nvcview.review.store import load_review
 
-from .conftest import click_world, lps_world
+from .conftest import click_world, drag_canvas, lps_world
 
 SHOTS = Path("/tmp/nvcview-shots")
 
@@ -65,6 +65,10 @@ def test_review_workflow_open_annotate_measure_save_reopen(
         err = np.abs(np.asarray(got[name]) - truth["landmarks"][name])
         assert err[:2].max() < 0.15 and err[2] <= 0.26, (name, err)
     assert widget.landmark_table.rowCount() == 3
+    # a drag in landmark mode pans the view and places nothing
+    widget.landmark_combo.setCurrentText("flocculus")
+    drag_canvas(viewer, (300, 300), (360, 330))
+    assert set(widget.session.review.landmarks) == {"RExP", "RDP", "IAC"}
     assert len(viewer.layers[LANDMARKS_NAME].data) == 3
     widget.tabs.setCurrentIndex(1)
     viewer.dims.set_point(0, truth["landmarks"]["RDP"][2])

@@ -315,6 +315,7 @@ class ReviewWidget(QWidget):
         form.addRow(b_seed)
         lay.addLayout(form)
         self.structure_table = QTableWidget(0, 4)
+        self.structure_table.cellClicked.connect(self._on_structure_row)
         self.structure_table.setHorizontalHeaderLabels(["label", "name", "kind", "type"])
         lay.addWidget(self.structure_table)
         row = QHBoxLayout()
@@ -379,6 +380,13 @@ class ReviewWidget(QWidget):
         self.impression_edit.setMaximumHeight(80)
         self.impression_edit.textChanged.connect(self._on_impression)
         lay.addWidget(self.impression_edit)
+        row_va = QHBoxLayout()
+        row_va.addWidget(QLabel("VA dominance"))
+        self.va_combo = QComboBox()
+        self.va_combo.addItems(["", "left", "right", "codominant"])
+        self.va_combo.currentTextChanged.connect(self._on_case_fields)
+        row_va.addWidget(self.va_combo)
+        lay.addLayout(row_va)
         self.final_check = QCheckBox("Mark final (signed off)")
         self.final_check.toggled.connect(self._on_final)
         self.autosave_check = QCheckBox("Autosave after edits")
@@ -543,6 +551,7 @@ class ReviewWidget(QWidget):
             self.reader_edit.setText(r.reader)
             self.case_edit.setText(r.case_id)
             self.impression_edit.setPlainText(r.impression)
+            self.va_combo.setCurrentText(r.va_dominance or "")
             self.final_check.setChecked(r.status == "final")
         finally:
             self._syncing = False
@@ -951,6 +960,13 @@ class ReviewWidget(QWidget):
         item = self.structure_table.item(row, 0) if row >= 0 else None
         return int(item.text()) if item is not None else None
 
+    def _on_structure_row(self, row: int, _col: int) -> None:
+        """Selecting a structure makes it the brush's label (to correct it)."""
+        item = self.structure_table.item(row, 0)
+        lyr = self._layer(LABELS_NAME)
+        if item is not None and lyr is not None:
+            lyr.selected_label = int(item.text())
+
     def set_vessel_type(self, label: int, vessel_type: str) -> None:
         """Assign a vessel type; the label colour follows the type."""
         if self.session is None:
@@ -1135,6 +1151,7 @@ class ReviewWidget(QWidget):
         r.side = self.side_combo.currentText() or None
         r.reader = self.reader_edit.text().strip()
         r.case_id = self.case_edit.text().strip()
+        r.va_dominance = self.va_combo.currentText() or None
         self.edited()
 
     def _on_impression(self) -> None:

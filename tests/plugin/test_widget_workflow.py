@@ -128,10 +128,17 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     widget.comment_edit.setText("AICA loop at the AS")
     widget._record_selected_call()
     widget.impression_edit.setPlainText("AICA near CN VII at the attached segment.")
+    widget.va_combo.setCurrentText("right")
+    # picking the vessel in the structure table makes it the brush label
+    row = [
+        widget.structure_table.item(i, 0).text() for i in range(widget.structure_table.rowCount())
+    ]
+    widget.structure_table.cellClicked.emit(row.index(str(vessels[0].label)), 0)
+    assert labels_layer.selected_label == vessels[0].label
     folder = tmp_path / "review-dr-test"
     assert widget.save(folder) is not None, widget.last_error
     saved = load_review(folder)
-    assert saved.reader == "dr-test" and saved.side == "left"
+    assert saved.reader == "dr-test" and saved.side == "left" and saved.va_dominance == "right"
     assert saved.call_for(vessels[0].label).grade == "contact"
     assert len(saved.measurements) == 1
 
@@ -147,7 +154,7 @@ def test_review_workflow_open_annotate_measure_save_reopen(
         assert np.allclose(s2.review.landmarks[name], p)
     assert np.allclose(s2.review.nerve_path_lps, s1.review.nerve_path_lps)
     assert s2.review.impression == s1.review.impression
-    assert widget2.reader_edit.text() == "dr-test"
+    assert widget2.reader_edit.text() == "dr-test" and widget2.va_combo.currentText() == "right"
     assert widget2.measurement_rows() == widget.measurement_rows()
     assert len(viewer2.layers[LANDMARKS_NAME].data) == 3
     # one labels layer, the widget's, showing the reopened label map

@@ -267,18 +267,27 @@ def is_non_image(ds: Dataset, path: str) -> str | None:
     return None
 
 
-def _base_record(ds: Dataset, path: str) -> FrameRecord:
-    ts = ""
-    if hasattr(ds, "file_meta"):
-        ts = _str(ds.file_meta, "TransferSyntaxUID")
-    spacing = _vector(ds, "PixelSpacing", 2)
-    return FrameRecord(
-        path=path,
-        series_uid=_str(ds, "SeriesInstanceUID"),
+#: attributes that describe the whole series: decoded once per series during a scan
+_SERIES_FIELDS = (
+    "study_uid",
+    "sop_class_uid",
+    "modality",
+    "series_description",
+    "protocol_name",
+    "sequence_name",
+    "scanning_sequence",
+    "sequence_variant",
+    "mr_acquisition_type",
+    "angio_flag",
+    "contrast_agent",
+    "series_number",
+)
+
+
+def _series_fields(ds: Dataset) -> dict:
+    return dict(
         study_uid=_str(ds, "StudyInstanceUID"),
-        frame_of_reference_uid=_str(ds, "FrameOfReferenceUID"),
         sop_class_uid=_str(ds, "SOPClassUID"),
-        sop_instance_uid=_str(ds, "SOPInstanceUID"),
         modality=_str(ds, "Modality"),
         series_description=_str(ds, "SeriesDescription"),
         protocol_name=_str(ds, "ProtocolName"),
@@ -286,10 +295,31 @@ def _base_record(ds: Dataset, path: str) -> FrameRecord:
         scanning_sequence=_str(ds, "ScanningSequence"),
         sequence_variant=_str(ds, "SequenceVariant"),
         mr_acquisition_type=_str(ds, "MRAcquisitionType"),
-        image_type=tuple(v.strip().upper() for v in _str(ds, "ImageType").split("\\") if v),
         angio_flag=_str(ds, "AngioFlag"),
         contrast_agent=_str(ds, "ContrastBolusAgent"),
         series_number=_int(ds, "SeriesNumber"),
+    )
+
+
+def _base_record(ds: Dataset, path: str, series_cache: dict | None = None) -> FrameRecord:
+    """Record of one file; series-level attributes come from ``series_cache`` when known."""
+    ts = ""
+    if hasattr(ds, "file_meta"):
+        ts = _str(ds.file_meta, "TransferSyntaxUID")
+    spacing = _vector(ds, "PixelSpacing", 2)
+    series_uid = _str(ds, "SeriesInstanceUID")
+    if series_cache is None:
+        series = _series_fields(ds)
+    else:
+        series = series_cache.get(series_uid)
+        if series is None:
+            series = series_cache[series_uid] = _series_fields(ds)
+    return FrameRecord(
+        path=path,
+        series_uid=series_uid,
+        frame_of_reference_uid=_str(ds, "FrameOfReferenceUID"),
+        sop_instance_uid=_str(ds, "SOPInstanceUID"),
+        image_type=tuple(v.strip().upper() for v in _str(ds, "ImageType").split("\\") if v),
         instance_number=_int(ds, "InstanceNumber"),
         acquisition_number=_int(ds, "AcquisitionNumber"),
         rows=_int(ds, "Rows") or 0,
@@ -313,6 +343,7 @@ def _base_record(ds: Dataset, path: str) -> FrameRecord:
         samples_per_pixel=_int(ds, "SamplesPerPixel") or 1,
         photometric=_str(ds, "PhotometricInterpretation") or "MONOCHROME2",
         transfer_syntax=ts,
+        **series,
     )
 
 
@@ -429,7 +460,9 @@ def _looks_like_dicom(path: str) -> bool:
 
 
 def read_file_records(
-    path: str, known_series: set[str] | frozenset[str] = frozenset()
+    path: str,
+    known_series: set[str] | frozenset[str] = frozenset(),
+    series_cache: dict | None = None,
 ) -> tuple[list[FrameRecord], PatientInfo | None, str | None]:
     """Read one file's header into records.
 
@@ -439,6 +472,8 @@ def read_file_records(
         File to read.
     known_series : set of str
         Series whose patient information was already collected (not read again).
+    series_cache : dict, optional
+        SeriesInstanceUID -> series-level attributes, filled and reused across calls.
 
     Returns
     -------
@@ -473,7 +508,7 @@ def read_file_records(
             )
     if reason:
         return [], None, reason
-    base = _base_record(ds, path)
+    base = _base_record(ds, path, series_cache)
     base.pixel_element_offset = pixel_offset
     try:
         base.file_size = os.path.getsize(path)
@@ -525,13 +560,16 @@ def scan(path: str | os.PathLike, recursive: bool = True) -> ScanResult:
     if not root.exists():
         raise InputError(f"{root}: no such file or folder")
     result = ScanResult(root=str(root))
+    series_cache: dict[str, dict] = {}
     for file in iter_files(root, recursive):
         try:
             # pydicom warns about every out-of-standard value (common in vendor files);
             # keep them out of the user's terminal
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                records, patient, reason = read_file_records(file, result.patients.keys())
+                records, patient, reason = read_file_records(
+                    file, result.patients.keys(), series_cache
+                )
             if caught:  # the messages may quote header values (PHI): count them only
                 log.debug("%s: %d pydicom warning(s) while reading the header", file, len(caught))
         except InputError as exc:

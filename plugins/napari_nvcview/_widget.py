@@ -763,6 +763,7 @@ class ReviewWidget(QWidget):
             return
         self._syncing = True
         try:
+            self._ensure_points_layers()  # the user may have deleted them
             names = list(s.review.landmarks)
             lm = self._layer(LANDMARKS_NAME)
             pts = [s.review.landmarks[n] for n in names]
@@ -799,6 +800,12 @@ class ReviewWidget(QWidget):
     def _labels_changed(self) -> None:
         """After a core edit of the label map: redraw the layer, tables, measure, autosave."""
         s = self.session
+        if s is not None and self._layer(LABELS_NAME) is None:
+            self._syncing = True
+            try:
+                self._ensure_labels_layer()  # the user may have deleted it
+            finally:
+                self._syncing = False
         lyr = self._layer(LABELS_NAME)
         if s is not None and lyr is not None:
             data, grid = to_display(s.labels, s.reference.affine, order=0)

@@ -33,6 +33,14 @@ def test_brush_drag_autosave_final_export(make_napari_viewer, qtbot, tmp_path, s
     truth = next(v for v in truth_doc["vessels"] if v["vessel_type"] == "AICA")
     assert abs(gap0 - truth["gap_mm"]) <= 0.3
 
+    # deleted helper layers come back when needed
+    viewer.layers.remove(LANDMARKS_NAME)
+    viewer.layers.remove(LABELS_NAME)
+    widget.place_landmark("RExP", np.asarray(truth_doc["landmarks"]["RExP"]))
+    assert len(viewer.layers[LANDMARKS_NAME].data) == 3
+    widget._labels_changed()  # what every core edit (grow, tube, delete) calls
+    assert viewer.layers[LABELS_NAME].data.max() == max(x.label for x in session.structures)
+
     # a seed in plain CSF grows nothing and says why
     n_structures = len(session.structures)
     csf = np.asarray(truth_doc["landmarks"]["RDP"]) + [3.0, 3.0, 0.0]

@@ -29,6 +29,7 @@ import numpy as np
 from nvcview import __version__
 from nvcview.errors import GeometryError, InputError, NvcviewError, SchemaError
 from nvcview.fsutil import atomic_path
+from nvcview.io.grids import conform_to
 from nvcview.io.image import Image, make_volume
 from nvcview.io.nifti import read_nifti, write_nifti
 from nvcview.review.audit import append_audit, diff_documents
@@ -208,6 +209,17 @@ def _grid_mismatch(
     return None
 
 
+def _conform_to_reference(image: Image, review: Review) -> Image | None:
+    """The label map permuted/flipped onto the review's reference grid, or None if it is not
+    the same set of voxel centres."""
+    shape = tuple(int(s) for s in review.reference_shape)
+    reference = make_volume(np.zeros(shape, dtype=np.uint8), np.asarray(review.reference_affine))
+    try:
+        return conform_to(image, reference, name=image.meta.source_path or "label map")
+    except GeometryError:
+        return None
+
+
 def _labelmap_file(review: Review, folder: Path) -> Path:
     rel = Path(review.labelmap_path)
     if rel.is_absolute() or ".." in rel.parts or not rel.parts:
@@ -267,6 +279,13 @@ def load_labels(review: Review, folder: str | os.PathLike) -> Image:
         why = _grid_mismatch(
             image.affine, image.array.shape, review.reference_affine, review.reference_shape
         )
+        if why:
+            # Slicer / ITK-SNAP / `nvcview convert` store the same grid in another axis
+            # order (column, row, slice): re-index (never resample) when that is all it is.
+            image = _conform_to_reference(image, review) or image
+            why = _grid_mismatch(
+                image.affine, image.array.shape, review.reference_affine, review.reference_shape
+            )
         if why:
             raise GeometryError(
                 f"{file}: label map does not match the reference series "
@@ -484,6 +503,10 @@ def save_review(
                     review.reference_affine,
                     review.reference_shape,
                 )
+                if why:  # same voxels in another axis order: re-index, never resample
+                    conformed = _conform_to_reference(Image(label_vol), review)
+                    if conformed is not None:
+                        label_vol, why = conformed.volume, None
                 if why:
                     raise GeometryError(
                         f"{folder}: labels to save do not match the reference series "

@@ -670,13 +670,17 @@ class ReviewWidget(QWidget):
             combo.blockSignals(True)
             combo.clear()
             combo.addItems(["", *names])
+            # the case's own series first; else keep the choice; else the first of the role
             own = getattr(s, role.lower()) if s is not None else None
             own_layer = self._find_image_layer(own) if own is not None else None
-            preferred = [own_layer.name] if own_layer is not None else []
-            preferred += [lyr.name for lyr in self._image_layers(role)]
-            combo.setCurrentText(
-                current if current in names else (preferred[0] if preferred else "")
-            )
+            of_role = [lyr.name for lyr in self._image_layers(role)]
+            if own_layer is not None:
+                choice = own_layer.name
+            elif current in names:
+                choice = current
+            else:
+                choice = of_role[0] if of_role else ""
+            combo.setCurrentText(choice)
             combo.blockSignals(False)
 
     def use_selected_series(self) -> None:
@@ -688,8 +692,10 @@ class ReviewWidget(QWidget):
                 images[role] = self.viewer.layers[name].metadata[META_KEY]["image"]
         s = self.session or CaseSession()
         if s.labels is not None and images.get("T2") is not s.t2:
+            # another reference grid: the annotations of the old one do not carry over
             s = CaseSession(review=s.review)
             s.review.structures = []
+            s.review.calls = []
         s.t2, s.tof = images.get("T2"), images.get("TOF")
         self.load_session(s)
 

@@ -561,7 +561,11 @@ class ReviewWidget(QWidget):
         set_plane(self.viewer, "axial")
         self.viewer.reset_view()
         self._centre_on_reference()
-        self.refresh_measurements()
+        if self.refresh_measurements():
+            # start at the tightest conflict
+            gaps = [m.gap_mm for m in self.measurements]
+            row = int(np.argmin(gaps))
+            self.centre_on_world(lps_to_world_points(contact_midpoint(self.measurements[row]))[0])
         self._report(self._case_summary())
 
     def _stack_fusion(self) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from napari.layers import Image as ImageLayer
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QPixmap
 from qtpy.QtWidgets import (
@@ -525,7 +526,7 @@ class ReviewWidget(QWidget):
         return [
             lyr
             for lyr in self.viewer.layers
-            if lyr._type_string == "image" and lyr.metadata.get(META_KEY, {}).get("role") == role
+            if isinstance(lyr, ImageLayer) and lyr.metadata.get(META_KEY, {}).get("role") == role
         ]
 
     def _find_image_layer(self, image) -> Any:
@@ -664,7 +665,7 @@ class ReviewWidget(QWidget):
         every = [
             lyr.name
             for lyr in self.viewer.layers
-            if lyr._type_string == "image"
+            if isinstance(lyr, ImageLayer)
             and lyr.metadata.get(META_KEY, {}).get("image") is not None
         ]
         s = self.session

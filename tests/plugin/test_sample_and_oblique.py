@@ -18,8 +18,9 @@ from nvcview.layers_model import contrast_limits, lps_to_world
 @pytest.mark.gui
 def test_sample_phantom_opens_measured(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
-    widget = ReviewWidget(viewer)
-    viewer.window.add_dock_widget(widget)
+    # the widget opens from the Plugins menu entry of the manifest
+    _dock, widget = viewer.window.add_plugin_dock_widget("nvcview", "NVC review")
+    assert isinstance(widget, ReviewWidget)
     viewer.open_sample("nvcview", "phantom")
     s = widget.session
     assert s is not None and s.t2 is not None and s.tof is not None

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 import socket
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -197,12 +197,22 @@ def _labels_voxel_mm(review: Review, folder: Path) -> list[float] | None:
     return [round(float(z), 6) for z in zooms]  # float32 header -> micrometre precision
 
 
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far (MiB); None where unknown (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # KiB on Linux, bytes on macOS
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
 def _worker_info(t0: float, c0: float) -> dict:
     return {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        # ru_maxrss is KiB on Linux
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mb": peak_rss_mb(),
         "seconds": time.perf_counter() - t0,
         "cpu_seconds": time.process_time() - c0,
     }

@@ -43,6 +43,9 @@ def test_second_run_skips_unchanged_force_redoes_changed_label_redone(root, tmp_
     out = tmp_path / "t.csv"
     first, vessels1, cases1 = batch(root, out)
     assert (first.n_reviews, first.n_computed, first.n_cached, first.n_failed) == (4, 4, 0, 0)
+    # one in-process worker; its peak memory holds at least the Python + numpy runtime
+    (peak,) = first.worker_peak_rss_mb.values()
+    assert 20 < peak < 4096
 
     second, vessels2, cases2 = batch(root, out)
     assert (second.n_computed, second.n_cached) == (0, 4)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from nvcview.batch.agreement_report import compute_agreement
 from nvcview.batch.table import CASE_COLUMNS, ERROR_COLUMNS, VESSEL_COLUMNS
 from nvcview.cli import main
 from tests.batch.cohort import PATIENT, write_review
@@ -160,6 +161,10 @@ def test_deidentified_output_has_no_identifiers(cohort, tmp_path):
     assert cases.accession_number.isna().all()
     errors = pd.read_csv(out_dir / "t_errors.csv")
     assert len(errors) == 1 and errors.review_folder.iloc[0].startswith("R-")
+    # agreement works on the de-identified table: readers still pair up per case
+    res_agr = compute_agreement(vessels)
+    grade = [r for r in res_agr.stats if r["measure"] == "grade"][0]
+    assert (grade["readers"], grade["n"]) == ("R1 vs R2", 4)
     # a second run with the same key gives the same pseudonyms (stable across runs)
     again = nvcview(cohort, *args, "--force", "--deidentify", "--key-file", key)
     assert again.returncode == 1, again.stderr

@@ -491,6 +491,16 @@ class ReviewWidget(QWidget):
         worker.start()
         return worker
 
+    @property
+    def idle(self) -> bool:
+        """No worker running and no debounced measurement or autosave pending."""
+        return (
+            self.busy == 0
+            and self._measure_worker is None
+            and not self._measure_timer.isActive()
+            and not self._autosave_timer.isActive()
+        )
+
     def _busy(self, delta: int, what: str = "") -> None:
         self.busy = max(0, self.busy + delta)
         self.progress.setVisible(self.busy > 0)
@@ -1165,12 +1175,18 @@ class ReviewWidget(QWidget):
     def _on_case_fields(self, *_args) -> None:
         if self._syncing or self.session is None:
             return
+        self._read_case_fields()
+        self.edited()
+
+    def _read_case_fields(self) -> None:
+        """Copy the Case and Review tab fields into the review (no autosave trigger)."""
+        if self.session is None:
+            return
         r = self.session.review
         r.side = self.side_combo.currentText() or None
         r.reader = self.reader_edit.text().strip()
         r.case_id = self.case_edit.text().strip()
         r.va_dominance = self.va_combo.currentText() or None
-        self.edited()
 
     def _on_impression(self) -> None:
         if not self._syncing and self.session is not None:
@@ -1217,7 +1233,7 @@ class ReviewWidget(QWidget):
         if self.review_folder is None:
             self._ask_save_as()
             return None
-        self._on_case_fields()
+        self._read_case_fields()
         review = s.to_review()
         review.measurements = list(self.measurements)
         out = self._guard(save_review, review, self.review_folder, s.labels_image())

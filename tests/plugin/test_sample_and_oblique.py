@@ -50,6 +50,7 @@ def test_sample_phantom_opens_measured(make_napari_viewer, qtbot):
     new_cmap = viewer.layers[LABELS_NAME].colormap
     assert np.allclose(new_cmap.map(vessels[0].label)[:3], (0.2, 0.4, 1.0))
     assert s.structure(vessels[0].label).vessel_type == "vein"
+    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +157,7 @@ def test_series_picker_chooses_among_several_series(make_napari_viewer, sample_s
     assert "c_t2_space" in widget.session.t2.meta.source_path
     assert "b_tof" in widget.session.tof.meta.source_path
     assert widget.session.labels.shape == widget.session.t2.array.shape
+    assert widget.idle or widget.busy == 0
 
 
 @pytest.mark.gui
@@ -193,3 +195,4 @@ def test_brush_on_oblique_labels_changes_only_the_stroke(
         ),
         timeout=5000,
     )
+    qtbot.waitUntil(lambda: widget.idle, timeout=10000)

@@ -94,3 +94,4 @@ def test_brush_drag_autosave_final_export(make_napari_viewer, qtbot, tmp_path, s
     assert widget.save() is None
     assert "final" in widget.last_error
     assert load_review(folder).impression != "changed after sign-off"
+    qtbot.waitUntil(lambda: widget.idle, timeout=10000)

@@ -163,3 +163,4 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     order = [lyr.name for lyr in viewer2.layers]
     assert order[2] == LABELS_NAME and order.index(CONTACT_NAME) > 2  # T2, TOF, labels, marks
     _shot(viewer2, tmp_path, "step7-reopened.png")
+    qtbot.waitUntil(lambda: widget.idle and widget2.idle, timeout=10000)

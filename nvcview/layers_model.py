@@ -32,7 +32,7 @@ from scipy import ndimage
 
 from nvcview import segment
 from nvcview.errors import InputError
-from nvcview.io.image import Image, SeriesMeta, make_volume
+from nvcview.io.image import Image, SeriesMeta, lps_to_index, make_volume
 from nvcview.measure.records import GRADES
 from nvcview.review.model import CONFIDENCES, ReaderCall, Review, SeriesRef, now_iso
 from nvcview.segment import GrowResult
@@ -325,7 +325,7 @@ def update_from_display(
         float,
     )
     world = corners * np.asarray(grid.scale) + np.asarray(grid.translate)
-    src = lps_to_index_affine(affine, world_to_lps(world))
+    src = lps_to_index(affine, world_to_lps(world))
     s_lo = np.maximum(np.floor(src.min(axis=0)).astype(int) - 1, 0)
     s_hi = np.minimum(np.ceil(src.max(axis=0)).astype(int) + 2, np.asarray(source.shape[:3]))
     if np.any(s_hi <= s_lo):
@@ -342,12 +342,6 @@ def update_from_display(
     old = source[idx[:, 0], idx[:, 1], idx[:, 2]]
     source[idx[:, 0], idx[:, 1], idx[:, 2]] = vals
     return int((old != vals).sum())
-
-
-def lps_to_index_affine(affine: np.ndarray, lps: np.ndarray) -> np.ndarray:
-    """(N, 3) LPS mm -> fractional (N, 3) indices of the grid of ``affine``."""
-    inv = np.linalg.inv(np.asarray(affine, float))
-    return np.asarray(lps, float) @ inv[:3, :3].T + inv[:3, 3]
 
 
 def image_to_display(image: Image, *, labels: bool = False) -> tuple[np.ndarray, DisplayGrid]:

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="local worker processes (default: the CPU cores available; 1 = no pool)",
+        help="local worker processes (default: the CPU cores available; 1 = in this process; "
+        "ignored with --scheduler)",
     )
     parser.add_argument(
         "--scheduler",

@@ -41,6 +41,15 @@ def test_brush_drag_autosave_final_export(make_napari_viewer, qtbot, tmp_path, s
     widget._labels_changed()  # what every core edit (grow, tube, delete) calls
     assert viewer.layers[LABELS_NAME].data.max() == max(x.label for x in session.structures)
 
+    # landmarks are placed on 2D slices only: a 3D click is refused
+    viewer.dims.ndisplay = 3
+    widget.set_mode("landmark")
+    widget.landmark_combo.setCurrentText("flocculus")
+    widget._on_click(viewer, np.zeros(3))
+    assert "2D" in widget.last_error and "flocculus" not in session.review.landmarks
+    viewer.dims.ndisplay = 2
+    widget.set_mode("off")
+
     # a seed in plain CSF grows nothing and says why
     n_structures = len(session.structures)
     csf = np.asarray(truth_doc["landmarks"]["RDP"]) + [3.0, 3.0, 0.0]

@@ -23,6 +23,7 @@ world, so napari never has to slice a rotated affine:
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ from nvcview.io.image import Image, SeriesMeta, lps_to_index, make_volume
 from nvcview.measure.records import GRADES
 from nvcview.review.model import CONFIDENCES, ReaderCall, Review, SeriesRef, now_iso
 from nvcview.segment import GrowResult
+
+log = logging.getLogger(__name__)
 from nvcview.structures import VESSEL_TYPES, Structure
 
 #: world axis names of the viewer, in napari axis order
@@ -854,11 +857,18 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
         if not (p.is_dir() and niftis):
             raise
         return [(guess_role(img), img) for img in map(read_nifti, niftis)]
+    skipped = []
     for meta in metas:
+        if not meta.loadable:  # 2D images, localizers, stacks refused for their geometry
+            skipped.append(f"{meta.series_description or meta.series_uid}: {meta.warnings}")
+            log.warning("skipping a volume that cannot be loaded: %s", meta.warnings)
+            continue
         uid = meta.volume_id or meta.series_uid or None
         src = meta.source_path or str(p)
         img = load(src if Path(src).exists() else p, series_uid=uid)
         out.append((guess_role(img), img))
+    if not out:
+        raise InputError(f"{p}: no loadable 3D volume; " + "; ".join(skipped))
     return out
 
 

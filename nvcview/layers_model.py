@@ -37,9 +37,9 @@ from nvcview.io.image import Image, SeriesMeta, lps_to_index, make_volume
 from nvcview.measure.records import GRADES
 from nvcview.review.model import CONFIDENCES, ReaderCall, Review, SeriesRef, now_iso
 from nvcview.segment import GrowResult
+from nvcview.structures import VESSEL_TYPES, Structure
 
 log = logging.getLogger(__name__)
-from nvcview.structures import VESSEL_TYPES, Structure
 
 #: world axis names of the viewer, in napari axis order
 WORLD_AXES = ("S", "P", "L")

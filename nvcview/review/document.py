@@ -6,34 +6,18 @@ Numbers are plain Python floats/ints; non-finite floats become ``null`` (strict 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, fields
 
 import numpy as np
 
 from nvcview.errors import SchemaError
 from nvcview.io.image import PatientInfo
+from nvcview.jsonutil import plain_json
 from nvcview.measure.records import MeasureSettings, VesselMeasurement
 from nvcview.review.model import ReaderCall, Review, SeriesRef
 from nvcview.structures import Structure
 
-
-def _plain(value: object) -> object:
-    """Convert numpy scalars/arrays and tuples into strict-JSON Python values."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    return value
+_plain = plain_json
 
 
 def _points(values: object, what: str) -> list[list[float]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nvcview.jsonutil import plain_json
 from nvcview.measure.records import MeasureSettings
 from nvcview_sample.anatomy import STRUCTURE_TABLE, Anatomy
 from nvcview_sample.geometry import arc_lengths, polyline_closest, tangent_at, unit
@@ -201,18 +202,4 @@ def compute_truth(anatomy: Anatomy, settings: MeasureSettings | None = None) -> 
     )
 
 
-def _plain(value):
-    """numpy -> plain Python (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    return value
+_plain = plain_json

@@ -1016,7 +1016,11 @@ class ReviewWidget(QWidget):
 
     # -------------------------------------------------------- measurement
     def refresh_measurements(self) -> list:
-        """Measure now (in the GUI thread) and fill the table and the contact lines."""
+        """Measure now (in the GUI thread) and fill the table and the contact lines.
+
+        Uses the session's cached measurer too (it copies the live label map);
+        waits for a background measurement holding it to finish.
+        """
         s = self.session
         if s is None:
             return []
@@ -1034,6 +1038,9 @@ class ReviewWidget(QWidget):
     def measure_in_background(self) -> None:
         """Measure a frozen copy of the session in a worker thread (after edits).
 
+        The snapshot shares the session's cached measurer
+        (:class:`nvcview.layers_model.LiveMeasurer`, locked), which takes the
+        snapshot's private label map and re-measures only what the edit can reach.
         Edits made while it runs queue one more measurement, so the table always
         ends on the latest state.
         """

@@ -7,6 +7,8 @@ when the command runs, never at import time, so the core stays headless.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 HELP = "open the napari review viewer (optionally with a study, series or review loaded)"
 
@@ -32,8 +34,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_display() -> None:
+    """Refuse clearly, before Qt aborts the process, when there is no screen to open."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        raise OSError(
+            "no display to open the viewer on (DISPLAY is not set): run it in a desktop "
+            "session, over ssh -X, or on a virtual screen with 'xvfb-run -a nvcview view ...'"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Start napari, dock the widget, load the paths; blocks until the window closes."""
+    _check_display()
     try:
         import napari
         from napari_nvcview._widget import ReviewWidget

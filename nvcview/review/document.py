@@ -97,6 +97,21 @@ def _build(cls: type, d: dict, where: str) -> object:
         raise SchemaError(f"field '{where}': {exc}") from exc
 
 
+def _settings(d: dict) -> MeasureSettings:
+    """Measurement settings, each known threshold checked to be a number (mm)."""
+    for f in fields(MeasureSettings):
+        if f.name not in d:
+            continue
+        v = d[f.name]
+        optional = f.default is None
+        if (v is None and not optional) or (
+            v is not None and (isinstance(v, bool) or not isinstance(v, int | float))
+        ):
+            need = "a number or null" if optional else "a number"
+            raise SchemaError(f"field 'settings.{f.name}': must be {need}, got {v!r}")
+    return MeasureSettings.from_dict(d)
+
+
 def review_from_dict(doc: dict) -> Review:
     """Build a :class:`Review` from a current-version document (see :func:`review_to_dict`).
 
@@ -154,6 +169,6 @@ def review_from_dict(doc: dict) -> Review:
         landmarks={k: [float(v) for v in p] for k, p in doc.get("landmarks", {}).items()},
         nerve_path_lps=[[float(v) for v in p] for p in doc.get("nerve_path_lps", [])],
         calls=[_build(ReaderCall, c, f"calls[{i}]") for i, c in enumerate(doc.get("calls", []))],
-        settings=MeasureSettings.from_dict(doc.get("settings") or {}),
+        settings=_settings(doc.get("settings") or {}),
         measurements=measurements,
     )

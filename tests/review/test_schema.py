@@ -38,6 +38,8 @@ def test_docs_copy_of_schema_is_equal():
         (lambda d: d.update(readr="x"), "unknown field.*readr"),
         (lambda d: d.update(reference_shape=[1, 2]), "reference_shape"),
         (lambda d: d["series"][0].update(role="DWI"), r"series\[0\]\.role"),
+        (lambda d: d["settings"].update(contact_mm="0.5mm"), r"settings\.contact_mm"),
+        (lambda d: d["settings"].update(near_mm=None), r"settings\.near_mm"),
     ],
 )
 def test_validation_error_names_the_field(tmp_path, review, mutate, field):

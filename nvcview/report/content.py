@@ -131,7 +131,9 @@ class ReportModel:
 def _vessel_row(m: VesselMeasurement, review: Review) -> dict:
     row = m.to_dict()
     call = review.call_for(m.vessel_label)
-    reader = m.reader_grade or (call.grade if call else None)
+    # the reader's call in review.json wins over a grade stored with old measurements
+    # (`report --stored`), as in the batch tables
+    reader = (call.grade if call and call.grade else None) or m.reader_grade
     row["reader_grade"] = reader
     row["grade"] = reader or m.suggested_grade
     row["grade_differs"] = bool(reader and reader != m.suggested_grade)

@@ -82,6 +82,16 @@ def test_report_document_validates_and_schema_rejects_bad_documents(synth_case):
         validate_report(newer)
 
 
+def test_reader_call_wins_over_a_grade_stored_with_old_measurements(synth_case):
+    # `report --stored`: measurements saved before the reader changed the call
+    stored = measurements()
+    stored[0].reader_grade = "contact"
+    doc = report_document(build_report(synth_case["review"], stored))
+    aica = next(v for v in doc["vessels"] if v["vessel_label"] == 3)
+    assert aica["reader_grade"] == "indentation"  # the call in review.json, as batch does
+    assert aica["grade"] == "indentation"
+
+
 def test_html_and_pdf_carry_the_same_numbers(synth_case, tmp_path):
     review = synth_case["review"]
     ms = measurements()

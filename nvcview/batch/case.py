@@ -274,6 +274,9 @@ def process_case(task: dict) -> dict:
             case_id, reader = case_identity(review, folder)
             if review.patient is not None:
                 phi = [v for v in review.patient.to_dict().values() if v]
+            # DICOM UIDs identify the study too (pseudonymised in the tables)
+            uids = [review.study_uid, review.reference_series_uid]
+            phi += [u for u in uids + [s.series_uid for s in review.series] if u]
         return {
             "status": "error",
             "stage": stage,

@@ -67,3 +67,22 @@ def test_error_message_scrubbed_of_paths_and_patient_identifiers():
     assert "labels.nii.gz: label map for [removed] is missing" in out["message"]
     assert out["message"].startswith(pz.pseudonym("Smith_John/dr_a", "folder", "R"))
     assert out["case_id"] == pz.pseudonym("Smith_John", kind="case", prefix="C")
+
+
+def test_error_message_keeps_no_dicom_uid_of_the_study(tmp_path):
+    import json
+
+    from nvcview.batch.case import process_case
+
+    from .cohort import write_review
+
+    folder = write_review(tmp_path / "Smith_John" / "dr_a", case_id="Smith_John", reader="dr_a")
+    doc = json.loads((folder / "review.json").read_text())
+    doc["reference_affine"][0][3] += 5.0  # label map off the reference grid: GeometryError
+    (folder / "review.json").write_text(json.dumps(doc))
+    task = {"folder": str(folder), "rel": "Smith_John/dr_a", "root": str(tmp_path)}
+    result = process_case(dict(task, stored=False))
+    assert result["status"] == "error" and doc["reference_series_uid"] in result["message"]
+    out = deidentify_result(result, task, Pseudonymizer(KEY))
+    assert "reference series" in out["message"]
+    assert doc["reference_series_uid"] not in out["message"], out["message"]

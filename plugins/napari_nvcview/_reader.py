@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from napari_nvcview.layers import LayerDataTuple, image_layer, session_layers
+from napari_nvcview.layers import META_KEY, LayerDataTuple, image_layer, session_layers
 from nvcview.errors import InputError
 from nvcview.layers_model import is_image_path, load_images, open_study
 
@@ -43,7 +43,12 @@ def read_study(path: str | list[str]) -> list[LayerDataTuple]:
     layers: list[LayerDataTuple] = []
     for p in paths:
         if (Path(p) / "review.json").exists() or Path(p).name == "review.json":
-            layers.extend(session_layers(open_study(p)))
+            folder = Path(p).parent if Path(p).name == "review.json" else Path(p)
+            for data, kw, kind in session_layers(open_study(p)):
+                if kind == "labels":
+                    # the widget autosaves into the folder the review came from
+                    kw["metadata"][META_KEY]["review_folder"] = str(folder)
+                layers.append((data, kw, kind))
         else:
             # every volume found; the widget takes the first T2 and TOF, the
             # others wait in its series picker

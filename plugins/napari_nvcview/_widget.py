@@ -629,6 +629,9 @@ class ReviewWidget(QWidget):
                 self.viewer.layers.remove(old)
             layer.name = LABELS_NAME
             layer.events.paint.connect(self._on_paint)
+            # autosave goes to this review's own folder (None: sample data, not saved yet)
+            folder = nv.get("review_folder")
+            self.review_folder = Path(folder) if folder else None
             self.load_session(nv["session"])
             return
         role, img = nv.get("role"), nv.get("image")
@@ -656,6 +659,7 @@ class ReviewWidget(QWidget):
                 )
                 return
             s = CaseSession()  # a different study: a new case (the old one stays saved)
+            self.review_folder = None  # ... and is not autosaved over by the new one
         elif s.labels is not None and role == "T2":
             # labels were made on the TOF grid; they move to the T2 (the reference)
             s = CaseSession(tof=s.tof) if s.structures else CaseSession(tof=s.tof, review=s.review)

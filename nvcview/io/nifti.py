@@ -129,6 +129,14 @@ def write_nifti(image, path: str | os.PathLike, *, dtype=None) -> Path:
         array = array.astype(np.uint8)
     elif array.dtype == np.float64:
         array = array.astype(np.float32)
+    elif array.dtype in (np.int64, np.uint64):  # nibabel refuses 64-bit integers
+        lo, hi = (int(array.min()), int(array.max())) if array.size else (0, 0)
+        info = np.iinfo(np.int32)
+        if lo < info.min or hi > info.max:
+            raise InputError(
+                f"{path}: integer values {lo}..{hi} do not fit the 32-bit NIfTI data type"
+            )
+        array = array.astype(np.int32)
     affine_ras = RAS_TO_LPS @ np.asarray(volume.affine, dtype=np.float64)
     nii = nib.Nifti1Image(array, affine_ras)
     nii.set_sform(affine_ras, code=1)

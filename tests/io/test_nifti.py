@@ -85,3 +85,16 @@ def test_not_a_nifti(tmp_path):
 def test_write_refuses_wrong_suffix(tmp_path):
     with pytest.raises(InputError, match="must end in .nii"):
         write_nifti(make_volume(np.zeros((2, 2, 2)), np.eye(4)), tmp_path / "x.img.txt")
+
+
+def test_write_int64_labels(tmp_path):
+    """numpy's default integer (int64) is written as int32, not refused by nibabel."""
+    arr = np.zeros((4, 5, 6), np.int64)
+    arr[1:3, 2, 3] = 7
+    out = write_nifti(make_volume(arr, np.diag([0.5, 0.6, 0.7, 1.0])), tmp_path / "l.nii.gz")
+    back = read_nifti(out)
+    assert back.array.dtype == np.int32
+    np.testing.assert_array_equal(back.array, arr)
+    arr[0, 0, 0] = 2**40
+    with pytest.raises(InputError, match="big.nii.gz"):
+        write_nifti(make_volume(arr, np.eye(4)), tmp_path / "big.nii.gz")

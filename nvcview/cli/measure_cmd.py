@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--contact-mm",
         type=float,
         default=None,
-        help="absolute contact threshold in mm (default: the review's settings, one voxel)",
+        help="absolute contact threshold in mm (default: the review's settings, one voxel); "
+        "with --save it is stored in the review's settings",
     )
     parser.add_argument(
         "--save",
@@ -149,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     measurements = measure_review_labels(review, labels, settings)
     if args.save and folder is not None:
         review.measurements = measurements
+        review.settings = settings  # the threshold the stored contact flags were judged by
         save_review(review, folder, actor=args.actor)
     if args.export:
         from nvcview.review.exporting import export_for_tools

@@ -93,6 +93,16 @@ def test_measure_cli_save_stores_measurements(tmp_path):
     assert read_audit(tmp_path)[-1]["actor"] == "cli-user"
 
 
+def test_measure_cli_save_with_contact_mm_stores_the_threshold_used(tmp_path):
+    review, labels, gap = _case(tmp_path)
+    save_review(review, tmp_path, labels)
+    res = _nvcview("measure", tmp_path, "--save", "--contact-mm", gap + 1.0)
+    assert res.returncode == 0, res.stderr
+    back = load_review(tmp_path)
+    assert back.measurements[0].contact  # judged with the given threshold ...
+    assert back.settings.contact_mm == pytest.approx(gap + 1.0)  # ... which is stored too
+
+
 def test_measure_cli_on_slicer_itksnap_label_map(tmp_path):
     review, labels, gap = _case(tmp_path)
     write_nifti(labels, tmp_path / "seg.nii.gz")

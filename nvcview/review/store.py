@@ -477,8 +477,9 @@ def save_review(
                 original_version = old_version
                 try:
                     old_doc, _ = migrate(old_doc, file)
-                except SchemaError:
-                    pass
+                except SchemaError:  # kept as it is in .history; a v0 "final" still counts
+                    if old_doc.get("final") is True:
+                        old_doc = {**old_doc, "status": "final"}
             if old_doc.get("status") == "final" and not _allow_final:
                 raise ReviewFinalError(
                     f"{folder}: review is final (signed off by {old_doc.get('reader') or '?'}); "

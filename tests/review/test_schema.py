@@ -216,3 +216,13 @@ def test_nested_fields_match_the_schema():
         assert {f.name for f in fields(cls)} == set(defs[name]["properties"]), name
     # patient: any string fields (all of PatientInfo is PHI and stays under "patient")
     assert all(f.type in ("str", str) for f in fields(PatientInfo))
+
+
+def test_final_v0_review_that_cannot_be_migrated_is_not_overwritten(tmp_path, review):
+    from nvcview.review import ReviewFinalError
+
+    bad = dict(V0, final=True, landmarks=[{"name": "RExP", "x": 1.0, "y": "?"}])
+    (tmp_path / "review.json").write_text(json.dumps(bad))
+    with pytest.raises(ReviewFinalError):
+        save_review(review, tmp_path)
+    assert json.loads((tmp_path / "review.json").read_text()) == bad

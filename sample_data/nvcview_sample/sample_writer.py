@@ -72,7 +72,12 @@ def truth_measurements(ph: Phantom, settings: MeasureSettings | None = None) -> 
         pn, pv = np.array(v["nerve_point_lps"]), np.array(v["vessel_point_lps"])
         axis = np.array(v["vessel_axis_point_lps"]) - np.array(v["nerve_axis_point_lps"])
         res = resolution_along(ph.t2.affine, axis / np.linalg.norm(axis))
-        limit = settings.contact_mm if settings.contact_mm is not None else res
+        # as nvcview.measure.case.contact_threshold_mm: contact_mm is absolute (no factor)
+        limit = (
+            settings.contact_mm
+            if settings.contact_mm is not None
+            else settings.contact_factor * res
+        )
         out.append(
             VesselMeasurement(
                 vessel_label=v["label"],
@@ -83,7 +88,7 @@ def truth_measurements(ph: Phantom, settings: MeasureSettings | None = None) -> 
                 nerve_point_lps=tuple(float(x) for x in pn),
                 vessel_point_lps=tuple(float(x) for x in pv),
                 resolution_mm=res,
-                contact=bool(v["gap_mm"] < settings.contact_factor * limit),
+                contact=bool(v["gap_mm"] < limit),
                 near=bool(v["gap_mm"] <= settings.near_mm),
                 arc_length_from_rexp_mm=v["arc_length_from_rexp_mm"],
                 dist_from_rdp_mm=v["dist_from_rdp_mm"],

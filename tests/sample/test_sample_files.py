@@ -125,3 +125,22 @@ def test_nifti_written_in_place(written):
         c = corners(ref.array.shape)
         np.testing.assert_allclose(world(img.affine, c), world(ref.affine, c), atol=1e-4)
         np.testing.assert_array_equal(img.array, ref.array)
+
+
+def test_truth_contact_uses_the_engine_threshold(written):
+    """An absolute contact_mm is not multiplied by contact_factor (as in measure.case)."""
+    from nvcview_sample.sample_writer import truth_measurements
+
+    from nvcview.measure.records import MeasureSettings
+
+    _, ph = written
+    aica = ph.truth["conflict"]["vessel_label"]
+
+    def call(**kw):
+        recs = truth_measurements(ph, MeasureSettings(**kw))
+        return next(r for r in recs if r.vessel_label == aica).contact
+
+    assert ph.truth["conflict"]["gap_mm"] == pytest.approx(0.6)
+    assert not call(contact_mm=0.3, contact_factor=3.0)
+    assert call(contact_mm=1.0, contact_factor=0.5)
+    assert call(contact_factor=2.0) and not call(contact_factor=1.0)

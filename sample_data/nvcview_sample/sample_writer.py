@@ -244,6 +244,9 @@ def write_sample(
     if nifti:
         paths.nifti_t2 = write_nifti(ph.t2, out / "nifti" / "t2.nii.gz")
         paths.nifti_tof = write_nifti(ph.tof, out / "nifti" / "tof.nii.gz")
+    else:  # volumes of an earlier phantom written here with nifti=True: now stale
+        for name in ("t2.nii.gz", "tof.nii.gz"):
+            (out / "nifti" / name).unlink(missing_ok=True)
     return paths
 
 

@@ -144,3 +144,13 @@ def test_truth_contact_uses_the_engine_threshold(written):
     assert not call(contact_mm=0.3, contact_factor=3.0)
     assert call(contact_mm=1.0, contact_factor=0.5)
     assert call(contact_factor=2.0) and not call(contact_factor=1.0)
+
+
+def test_rewriting_without_nifti_leaves_no_stale_nifti(written, tmp_path):
+    """NIfTI volumes of an earlier phantom in the same folder would not match truth.json."""
+    _, ph = written
+    first = write_sample(tmp_path, nifti=True, phantom=ph)
+    assert first.nifti_t2.exists() and first.nifti_tof.exists()
+    second = write_sample(tmp_path, phantom=ph)
+    assert second.nifti_t2 is None
+    assert not first.nifti_t2.exists() and not first.nifti_tof.exists()

@@ -236,6 +236,8 @@ def process_case(task: dict) -> dict:
         ``{"status": "error", "stage", "error_type", "message", "phi", "worker"}``.
         ``phi`` lists the patient identifiers of the review (when it was loaded)
         so that the caller can scrub them from the message; it is never stored.
+        ``reader_from_folder`` is true when the reader column is the folder's name
+        (no reader in review.json), which de-identification must not keep.
     """
     t0, c0 = time.perf_counter(), time.process_time()
     folder = Path(task["folder"])
@@ -264,7 +266,13 @@ def process_case(task: dict) -> dict:
             source=source,
             labels_voxel_mm=_labels_voxel_mm(review, folder),
         )
-        return {"status": "ok", "rows": rows, "case": case, "worker": _worker_info(t0, c0)}
+        return {
+            "status": "ok",
+            "rows": rows,
+            "case": case,
+            "reader_from_folder": not review.reader,
+            "worker": _worker_info(t0, c0),
+        }
     except Exception as exc:
         user_error = isinstance(exc, NvcviewError | OSError)
         message = str(exc) if user_error else f"{exc} [{_where(exc)}]"
@@ -284,6 +292,7 @@ def process_case(task: dict) -> dict:
             "message": message or type(exc).__name__,
             "case_id": case_id,
             "reader": reader,
+            "reader_from_folder": review is not None and not review.reader,
             "phi": phi,
             "worker": _worker_info(t0, c0),
         }

@@ -4,7 +4,8 @@ Applied in the main process before anything is cached or written, so the key
 never travels to workers and neither the cache nor the tables hold identifiers:
 
 - ``case_id``, ``patient_id``, ``study_uid``, ``review_folder`` -> keyed pseudonyms
-  (folder names often carry names or record numbers);
+  (folder names often carry names or record numbers); so is ``reader`` when it is
+  only the folder's name (no reader in review.json);
 - ``accession_number`` -> removed;
 - ``study_date``, ``review_created``, ``review_modified`` -> shifted by the
   patient's offset (or removed with ``shift_dates=False``);
@@ -66,11 +67,20 @@ def deidentify_result(result: dict, task: dict, pz: Pseudonymizer) -> dict:
     pz : Pseudonymizer
         Key and date mode.
     """
-    out = {k: v for k, v in result.items() if k != "phi"}
+    out = {k: v for k, v in result.items() if k not in ("phi", "reader_from_folder")}
+    from_folder = bool(result.get("reader_from_folder"))
+
+    def reader(record: dict) -> dict:
+        # a reader column filled from the folder name (folders carry names) is pseudonymised
+        if from_folder and record.get("reader"):
+            record["reader"] = pz.pseudonym(record["reader"], kind="reader", prefix="U")
+        return record
+
     if result.get("status") == "ok":
-        out["rows"] = [deidentify_record(r, pz) for r in result["rows"]]
-        out["case"] = deidentify_record(result["case"], pz)
+        out["rows"] = [reader(deidentify_record(r, pz)) for r in result["rows"]]
+        out["case"] = reader(deidentify_record(result["case"], pz))
         return out
+    reader(out)
     folder_pseudonym = pz.pseudonym(task["rel"], "folder", "R")
     paths = [task["folder"], task.get("root", "")]
     message = scrub_message(str(result.get("message", "")), paths, folder_pseudonym)

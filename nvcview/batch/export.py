@@ -245,6 +245,7 @@ def run_batch(
                 result = deidentify_result(result, tasks[i], pz)
             else:
                 result.pop("phi", None)
+                result.pop("reader_from_folder", None)
             results[i] = result
             summary.n_computed += 1
             if result.get("status") == "ok" and hashes[i] is not None:

@@ -86,3 +86,23 @@ def test_error_message_keeps_no_dicom_uid_of_the_study(tmp_path):
     out = deidentify_result(result, task, Pseudonymizer(KEY))
     assert "reference series" in out["message"]
     assert doc["reference_series_uid"] not in out["message"], out["message"]
+
+
+def test_reader_named_after_its_folder_is_pseudonymised(tmp_path):
+    from nvcview.batch.case import process_case
+
+    from .cohort import write_review
+
+    # no reader in review.json: the reader column falls back to the folder's name
+    folder = write_review(tmp_path / "Smith_John_MRN123", case_id="", reader="")
+    task = {"folder": str(folder), "rel": "Smith_John_MRN123", "root": str(tmp_path)}
+    result = process_case(dict(task, stored=True))
+    assert result["status"] == "ok" and result["case"]["reader"] == "Smith_John_MRN123"
+    out = deidentify_result(result, task, Pseudonymizer(KEY))
+    assert "Smith" not in repr(out)
+    assert out["case"]["reader"] == out["rows"][0]["reader"] != ""
+    # a reader named in review.json stays as it is
+    named = write_review(tmp_path / "case" / "dr_a", case_id="c1", reader="dr_a")
+    task = {"folder": str(named), "rel": "case/dr_a", "root": str(tmp_path)}
+    out = deidentify_result(process_case(dict(task, stored=True)), task, Pseudonymizer(KEY))
+    assert out["case"]["reader"] == "dr_a"

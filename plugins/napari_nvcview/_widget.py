@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Image as ImageLayer
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import QEvent, Qt, QTimer
 from qtpy.QtGui import QPixmap
 from qtpy.QtWidgets import (
     QButtonGroup,
@@ -151,6 +151,10 @@ class ReviewWidget(QWidget):
         self.viewer.mouse_drag_callbacks.append(_click)
         self.destroyed.connect(lambda *_: _remove_hook(napari_viewer, _click))
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        # closing the viewer must not drop an edit whose autosave is still pending
+        qt_window = getattr(getattr(napari_viewer, "window", None), "_qt_window", None)
+        if qt_window is not None:
+            qt_window.installEventFilter(self)
         # adopt layers already open (e.g. the sample data loaded before the widget)
         for layer in list(self.viewer.layers):
             self._adopt(layer)
@@ -526,6 +530,7 @@ class ReviewWidget(QWidget):
         )
 
         def done(session: CaseSession) -> CaseSession:
+            self.flush_autosave()  # the case being left keeps its last edit
             self.review_folder = folder
             self.load_session(session)
             return session
@@ -630,6 +635,7 @@ class ReviewWidget(QWidget):
             layer.name = LABELS_NAME
             layer.events.paint.connect(self._on_paint)
             # autosave goes to this review's own folder (None: sample data, not saved yet)
+            self.flush_autosave()
             folder = nv.get("review_folder")
             self.review_folder = Path(folder) if folder else None
             self.load_session(nv["session"])
@@ -659,6 +665,7 @@ class ReviewWidget(QWidget):
                 )
                 return
             s = CaseSession()  # a different study: a new case (the old one stays saved)
+            self.flush_autosave()
             self.review_folder = None  # ... and is not autosaved over by the new one
         elif s.labels is not None and role == "T2":
             # labels were made on the TOF grid; they move to the T2 (the reference)
@@ -1251,6 +1258,18 @@ class ReviewWidget(QWidget):
         if out is not None:
             self._report(f"Saved {out}")
         return out
+
+    def flush_autosave(self) -> None:
+        """Save now an edit whose autosave is still pending (before the case or folder changes)."""
+        if self._autosave_timer.isActive():
+            self._autosave_timer.stop()
+            self._autosave()
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
+        """The viewer's window is closing: save a pending edit first."""
+        if event.type() == QEvent.Type.Close:
+            self.flush_autosave()
+        return super().eventFilter(obj, event)
 
     def _autosave(self) -> None:
         if self.review_folder is not None and self.session is not None:

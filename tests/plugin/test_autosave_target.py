@@ -43,3 +43,26 @@ def test_review_opened_by_reader_autosaves_into_its_own_folder(
     ra = load_review(a)
     assert ra.reader == "dr-a"
     assert ra.landmarks["RExP"] != [1.0, 2.0, 3.0]
+
+
+@pytest.mark.gui
+def test_pending_autosave_is_not_lost_when_leaving_the_case(
+    make_napari_viewer, qtbot, sample_study
+):
+    paths, _ = sample_study
+    c, d = _copy_review(paths, "review_c_leave"), _copy_review(paths, "review_d_leave")
+    viewer = make_napari_viewer()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.open_path(c) is not None, widget.last_error
+    assert widget.save() is not None, widget.last_error
+
+    # an edit, then another review opened before the 1.5 s autosave fired
+    widget.place_landmark("RExP", np.array([1.0, 2.0, 3.0]))
+    assert widget.open_path(d) is not None, widget.last_error
+    assert load_review(c).landmarks["RExP"] == [1.0, 2.0, 3.0]
+
+    # an edit, then the viewer closed right away
+    widget.place_landmark("RDP", np.array([4.0, 5.0, 6.0]))
+    viewer.close()
+    assert load_review(d).landmarks["RDP"] == [4.0, 5.0, 6.0]

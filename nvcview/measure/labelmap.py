@@ -21,6 +21,9 @@ Box = tuple[slice, slice, slice]
 #: Above this label value, labels are compacted before ``find_objects`` (which
 #: allocates one entry per value up to the maximum).
 MAX_DENSE_LABEL = 100_000
+#: An integer volume with more distinct values than this (on a subsample) and most of
+#: its voxels non-zero is an image (T2, TOF), not a label map: refused.
+MAX_IMAGE_LIKE_VALUES = 255
 
 
 @dataclass
@@ -100,6 +103,7 @@ def as_label_grid(labels: Image | hd.Volume | LabelGrid, source: str | None = No
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise GeometryError(f"{source}: label map affine is singular or not finite")
     array = _integer_labels(array, source)
+    _refuse_image(array, source)
     return LabelGrid(array=array, affine=affine, source=source)
 
 
@@ -119,6 +123,22 @@ def _integer_labels(array: np.ndarray, source: str) -> np.ndarray:
             )
         return array.astype(np.int32)
     raise InputError(f"{source}: not a label map: unsupported data type {array.dtype}")
+
+
+def _refuse_image(array: np.ndarray, source: str) -> None:
+    """Raise when integer data looks like an MR image: mostly non-zero, many values."""
+    step = max(1, int(round((array.size / 2_000_000) ** (1 / 3))))
+    sample = array[::step, ::step, ::step]
+    nonzero = np.count_nonzero(sample) / max(1, sample.size)
+    if nonzero <= 0.5:
+        return
+    n_values = len(np.unique(sample))
+    if n_values > MAX_IMAGE_LIKE_VALUES:
+        raise InputError(
+            f"{source}: not a label map: {n_values} distinct values and "
+            f"{nonzero:.0%} of voxels non-zero (an image such as the T2 or TOF, "
+            "not a segmentation?)"
+        )
 
 
 def label_boxes(array: np.ndarray) -> dict[int, Box]:

@@ -80,3 +80,28 @@ def test_boxes_of_huge_label_values():
         200_001: (slice(0, 2), slice(0, 2), slice(0, 2)),
         300_000: (slice(0, 1), slice(0, 1), slice(0, 1)),
     }
+
+
+def test_mr_image_given_as_label_map_is_refused(tmp_path):
+    """A T2 passed by mistake (integer, noisy, every voxel non-zero) is not measured."""
+    import subprocess
+    import sys
+
+    from nvcview.io import write_nifti
+
+    rng = np.random.default_rng(3)
+    t2 = rng.integers(1, 1200, (20, 20, 12)).astype(np.uint16)
+    with pytest.raises(InputError, match=r"case7/labels.nii.gz: not a label map: .* non-zero"):
+        as_label_grid(_image(t2))
+    path = write_nifti(make_volume(t2, np.diag([0.5, 0.5, 1.0, 1.0])), tmp_path / "t2.nii.gz")
+    run = subprocess.run(
+        [sys.executable, "-m", "nvcview", "distance", str(path), "--nerve", "2", "--vessel", "5"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "t2.nii.gz: not a label map" in run.stderr
+    assert "Traceback" not in run.stderr
+    # a label map with many labels but mostly background is still a label map
+    many = np.zeros((40, 40, 12), np.uint16)
+    many[::2, ::2, ::3] = np.arange(1, 20 * 20 * 4 + 1).reshape(20, 20, 4)
+    assert as_label_grid(_image(many)).array.max() == 1600

@@ -151,6 +151,8 @@ def label_boxes(array: np.ndarray) -> dict[int, Box]:
     """
     if array.size == 0:
         return {}
+    if array.dtype == np.bool_:  # find_objects refuses booleans: a mask is label 1
+        array = array.view(np.uint8)
     top = int(array.max())
     if top > MAX_DENSE_LABEL:  # sparse huge label values: compact them first
         values, inverse = np.unique(array, return_inverse=True)

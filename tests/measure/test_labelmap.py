@@ -105,3 +105,8 @@ def test_mr_image_given_as_label_map_is_refused(tmp_path):
     many = np.zeros((40, 40, 12), np.uint16)
     many[::2, ::2, ::3] = np.arange(1, 20 * 20 * 4 + 1).reshape(20, 20, 4)
     assert as_label_grid(_image(many)).array.max() == 1600
+
+
+def test_label_boxes_of_a_boolean_mask():
+    mask = _two_blobs() == 4
+    assert label_boxes(mask) == {1: (slice(2, 8), slice(2, 8), slice(2, 8))}

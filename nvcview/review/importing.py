@@ -124,7 +124,9 @@ def review_from_labelmap(
             SeriesRef(
                 series_uid=ref.meta.series_uid,
                 role=ref.meta.role if ref.meta.role in ("T2", "TOF", "T1") else "other",
-                path=str(reference),
+                # absolute: a path relative to today's working directory would be
+                # resolved against the review folder later
+                path=str(Path(reference).absolute()),
                 description=ref.meta.series_description,
                 sequence_name=ref.meta.sequence_name,
                 voxel_size_mm=[float(s) for s in ref.spacing_mm],

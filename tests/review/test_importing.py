@@ -39,6 +39,21 @@ def test_import_with_reference_and_spec(tmp_path, labels):
     np.testing.assert_array_equal(load_labels(review, tmp_path / "rev").array, labels.array)
 
 
+def test_import_with_a_relative_reference_keeps_a_path_that_still_resolves(
+    tmp_path, labels, monkeypatch
+):
+    from nvcview.report import resolve_series_path
+
+    write_nifti(labels, tmp_path / "seg.nii.gz")
+    ref = _reference(tmp_path, labels)
+    monkeypatch.chdir(tmp_path)  # `--reference t2_0.0.nii.gz` given relative to the cwd
+    rev = tmp_path / "out" / "rev"
+    path = import_review("seg.nii.gz", rev, structures="1=facial nerve", reference=ref.name)
+    monkeypatch.chdir(tmp_path / "out")  # report run from elsewhere
+    review = load_review(path)
+    assert resolve_series_path(review.series[0], path.parent) == ref
+
+
 def test_import_refuses_labels_off_the_reference_grid(tmp_path, labels):
     write_nifti(labels, tmp_path / "seg.nii.gz")
     ref = _reference(tmp_path, labels, shift_mm=2.0)

@@ -487,13 +487,21 @@ class ReviewWidget(QWidget):
             return None if out is None else done(out)
         from napari.qt.threading import create_worker
 
-        worker = create_worker(fn, *args, _start_thread=False)
+        # errors are reported here (status line); re-raised they would land in napari's
+        # console as a traceback (or abort the process) for a click in the wrong place
+        worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
         self._busy(+1, what)
         worker.returned.connect(done)
-        worker.errored.connect(lambda exc: self._report(f"{what}: {exc}", error=True))
+        worker.errored.connect(lambda exc: self._worker_error(what, exc))
         worker.finished.connect(lambda: self._busy(-1))
         worker.start()
         return worker
+
+    def _worker_error(self, what: str, exc: BaseException) -> None:
+        """A worker failed: say it in the status line (with a traceback in the log if a bug)."""
+        if not isinstance(exc, NvcviewError):
+            log.error("%s failed", what, exc_info=(type(exc), exc, exc.__traceback__))
+        self._report(f"{what}: {exc}", error=True)
 
     @property
     def idle(self) -> bool:
@@ -1064,10 +1072,10 @@ class ReviewWidget(QWidget):
         from napari.qt.threading import create_worker
 
         snapshot = s.frozen_copy()
-        worker = create_worker(snapshot.measure, _start_thread=False)
+        worker = create_worker(snapshot.measure, _start_thread=False, _ignore_errors=True)
         self._measure_worker = worker
         worker.returned.connect(self._show_measurements)
-        worker.errored.connect(lambda exc: self._report(f"measurement: {exc}", error=True))
+        worker.errored.connect(lambda exc: self._worker_error("measurement", exc))
         worker.finished.connect(self._measure_finished)
         worker.start()
 

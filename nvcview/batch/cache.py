@@ -29,7 +29,8 @@ from nvcview.fsutil import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+#: 2: de-identified results pseudonymise a reader column taken from the folder name
+CACHE_FORMAT = 2
 
 
 def file_sha256(path: Path) -> str:

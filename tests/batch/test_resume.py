@@ -103,6 +103,19 @@ def test_cache_keyed_by_mode_and_key(root, tmp_path):
     assert ResultCache(tmp_path / "cache", run_fingerprint(False, None)).get(refs[0].rel, h) is None
 
 
+def test_entries_cached_before_the_reader_scrubbing_are_not_reused(root, tmp_path):
+    # format 1 de-identified entries may hold a reader column that is a folder name
+    refs = find_reviews(root)
+    h = inputs_hash(refs[0].folder)
+    pz = Pseudonymizer(b"k" * 32)
+    cache = ResultCache(tmp_path / "cache", run_fingerprint(True, pz), pz.key)
+    cache.put(refs[0].rel, h, {"status": "ok", "rows": [], "case": {"reader": "Smith_J"}})
+    path = next((tmp_path / "cache").glob("*.json"))
+    entry = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(entry, format=1)))
+    assert cache.get(refs[0].rel, h) is None
+
+
 def test_discovery_skips_history_and_hidden_folders(root):
     # a second save keeps the previous review.json under .history
     hidden = root / "c1" / "r1" / ".history" / "old"

@@ -55,6 +55,11 @@ def same_grid(a, b, tol_mm: float = 0.01) -> bool:
     spb = np.sort(np.linalg.norm(vb.affine[:3, :3], axis=0))
     if not np.allclose(spa, spb, atol=tol_mm):
         return False
+    # each axis of a must step one voxel along one axis of b (equal extents along
+    # swapped axes, e.g. 10 x 2 mm and 19 x 1 mm... give the same corners)
+    steps = np.abs(np.linalg.solve(vb.affine[:3, :3], va.affine[:3, :3]))
+    if not np.allclose(np.sort(steps, axis=None), [0] * 6 + [1] * 3, atol=1e-3):
+        return False
     ca, cb = _corners(va.affine, sa), _corners(vb.affine, sb)
     dist = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=2)
     return bool(np.all(dist.min(axis=1) <= tol_mm) and np.all(dist.min(axis=0) <= tol_mm))

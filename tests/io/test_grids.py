@@ -59,3 +59,15 @@ def test_rotated_grid_refused_even_with_pad_crop(t2):
     turned = make_volume(np.zeros(t2.array.shape, np.uint8), affine)
     with pytest.raises(GeometryError, match="would need resampling"):
         conform_to(turned, t2, allow_pad_crop=True)
+
+
+def test_same_corners_different_samples_is_not_the_same_grid():
+    """10 x 2 mm along x and 19 x 1 mm along y has the corners of 19 x 1 mm / 10 x 2 mm."""
+    a = make_volume(np.zeros((10, 19, 5), np.uint8), np.diag([2.0, 1.0, 1.0, 1.0]))
+    b = make_volume(np.zeros((19, 10, 5), np.uint8), np.diag([1.0, 2.0, 1.0, 1.0]))
+    assert not same_grid(a, b)
+    swapped = make_volume(
+        np.zeros((19, 10, 5), np.uint8),
+        np.array([[0, 2.0, 0, 0], [1.0, 0, 0, 0], [0, 0, -1.0, 4.0], [0, 0, 0, 1.0]]),
+    )
+    assert same_grid(a, swapped) and same_grid(swapped, a)

@@ -1074,7 +1074,10 @@ class ReviewWidget(QWidget):
         snapshot = s.frozen_copy()
         worker = create_worker(snapshot.measure, _start_thread=False, _ignore_errors=True)
         self._measure_worker = worker
-        worker.returned.connect(self._show_measurements)
+        # a result arriving after another case was opened belongs to no row of its table
+        worker.returned.connect(
+            lambda out: self._show_measurements(out) if self.session is s else None
+        )
         worker.errored.connect(lambda exc: self._worker_error("measurement", exc))
         worker.finished.connect(self._measure_finished)
         worker.start()

@@ -818,10 +818,13 @@ class CaseSession:
         confidence: str | None = None,
         comment: str | None = None,
     ) -> ReaderCall:
-        """Record the reader's grade / confidence / comment on one vessel."""
-        if grade is not None and grade not in GRADES:
+        """Record the reader's grade / confidence / comment on one vessel.
+
+        ``None`` leaves a field as it is; an empty grade or confidence clears it.
+        """
+        if grade and grade not in GRADES:
             raise InputError(f"grade must be one of {GRADES}, got {grade!r}")
-        if confidence is not None and confidence not in CONFIDENCES:
+        if confidence and confidence not in CONFIDENCES:
             raise InputError(f"confidence must be one of {CONFIDENCES}, got {confidence!r}")
         call = self.review.call_for(int(vessel_label))
         if call is None:

@@ -5,7 +5,10 @@ All positions are patient LPS mm; all lengths mm; angles degrees.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
+
+from nvcview.errors import InputError
 
 SEGMENTS = ("RExP", "AS", "RDP/TZ", "proximal cisternal", "distal cisternal")
 GRADES = ("none", "contact", "indentation", "deviation")
@@ -62,6 +65,21 @@ class MeasureSettings:
     deviation_window_mm: float = 4.0
     surface_sigma_mm: float = 0.3
     surface_min_sigma_vox: float = 0.5
+
+    def __post_init__(self) -> None:
+        # a NaN or negative threshold silently turns every call into "no contact"
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None and f.name == "contact_mm":
+                continue
+            try:
+                ok = math.isfinite(float(v)) and float(v) >= 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise InputError(
+                    f"measurement setting {f.name} must be a finite number >= 0, got {v!r}"
+                )
 
     def to_dict(self) -> dict:
         return asdict(self)

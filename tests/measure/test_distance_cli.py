@@ -132,3 +132,12 @@ def test_integer_valued_float_label_map_is_accepted(tmp_path):
     res = _run(str(path), "--nerve", "1", "--vessel", "2", "--json")
     assert res.returncode == 0, res.stderr
     assert abs(json.loads(res.stdout)["pairs"][0]["gap_mm"] - 1.0) <= 0.25
+
+
+@pytest.mark.parametrize("value", ["nan", "-0.5"])
+def test_nan_or_negative_contact_threshold_is_refused(labels_file, value):
+    """A NaN/negative threshold would silently call the touching vessel "no contact"."""
+    res = _run(str(labels_file), "--nerve", "3", "--vessel", "7", f"--contact-mm={value}")
+    assert res.returncode == 2
+    assert "contact_mm must be a finite number >= 0" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -325,6 +325,8 @@ def build_anatomy(
     """
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if segment not in CONTACT_SEGMENTS:
         raise ValueError(f"segment must be one of {CONTACT_SEGMENTS}, got {segment!r}")
     gap_mm, indent_mm = float(gap_mm), float(indent_mm)

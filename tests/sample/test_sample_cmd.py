@@ -48,3 +48,9 @@ def test_sample_command_bad_parameters_one_line_error(tmp_path):
     assert r.stderr.strip().count("\n") == 0
     assert "indent" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x" / "truth.json").exists()
+
+
+def test_sample_command_negative_seed_names_the_parameter(tmp_path):
+    r = run(str(tmp_path / "x"), "--seed", "-1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "seed must be a non-negative integer, got -1" in r.stderr

@@ -10,7 +10,7 @@ from dataclasses import asdict, fields
 
 import numpy as np
 
-from nvcview.errors import SchemaError
+from nvcview.errors import NvcviewError, SchemaError
 from nvcview.io.image import PatientInfo
 from nvcview.jsonutil import plain_json
 from nvcview.measure.records import MeasureSettings, VesselMeasurement
@@ -109,7 +109,10 @@ def _settings(d: dict) -> MeasureSettings:
         ):
             need = "a number or null" if optional else "a number"
             raise SchemaError(f"field 'settings.{f.name}': must be {need}, got {v!r}")
-    return MeasureSettings.from_dict(d)
+    try:
+        return MeasureSettings.from_dict(d)
+    except (TypeError, ValueError, NvcviewError) as exc:  # e.g. a negative threshold
+        raise SchemaError(f"field 'settings': {exc}") from exc
 
 
 def review_from_dict(doc: dict) -> Review:

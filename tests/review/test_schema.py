@@ -40,6 +40,7 @@ def test_docs_copy_of_schema_is_equal():
         (lambda d: d["series"][0].update(role="DWI"), r"series\[0\]\.role"),
         (lambda d: d["settings"].update(contact_mm="0.5mm"), r"settings\.contact_mm"),
         (lambda d: d["settings"].update(near_mm=None), r"settings\.near_mm"),
+        (lambda d: d["settings"].update(near_mm=-1.0), r"settings.*near_mm"),
     ],
 )
 def test_validation_error_names_the_field(tmp_path, review, mutate, field):

@@ -296,6 +296,12 @@ def gap_between_labels(
     margin = 3 + np.ceil(3 * np.broadcast_to(sigma_vox, (3,))).astype(int)
     window, start = _window_around(grid, near, margin)
     sub = grid.array[window]
+    # a one-slice label map has no surface across the slice: repeat the slice once on
+    # either side so that marching cubes finds the in-plane outlines (points snapped back)
+    thin = np.array(sub.shape) < 2
+    if thin.any():
+        sub = np.pad(sub, [(1, 1) if t else (0, 0) for t in thin], mode="edge")
+        start = start - thin.astype(int)
     fa = antialiased_field(sub == label_a, sigma_vox)
     fb = antialiased_field(sub == label_b, sigma_vox)
     mesh_a = mesh_from_field(fa, start, grid)
@@ -306,6 +312,11 @@ def gap_between_labels(
         res = _result(grid, pa, pb, None)
     else:
         res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start)
+    if thin.any():
+        for name in ("point_a_lps", "point_b_lps", "patch_a_lps", "patch_b_lps"):
+            idx = grid.to_index(np.asarray(getattr(res, name))[None])[0]
+            idx[thin] = 0.0
+            setattr(res, name, grid.to_lps(idx[None])[0])
     res.window = window
     res.reach_mm = coarse + slack
     return res

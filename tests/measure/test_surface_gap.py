@@ -143,3 +143,25 @@ def test_anisotropic_in_plane_and_slice_swap_is_invariant():
     res_a = surface_gap(img, 1, 2)
     res_b = surface_gap(Image(volume=make_volume(arr, aff)), 1, 2)
     assert res_a.gap_mm == pytest.approx(res_b.gap_mm, abs=1e-6)
+
+
+@pytest.mark.parametrize("thin_axis", [0, 1])
+def test_one_slice_label_map_measures_surfaces_not_voxel_centres(thin_axis):
+    """A single-slice map: gaps between voxel faces (not centres), points on the slice."""
+    shape = [20, 20, 20]
+    shape[thin_axis] = 1
+    apart, touching = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
+    block = [slice(5, 8)] * 3
+    block[thin_axis] = slice(0, 1)
+    apart[tuple(block)] = touching[tuple(block)] = 1
+    block[2] = slice(10, 13)  # two empty voxels (1.0 mm) between the faces
+    apart[tuple(block)] = 2
+    block[2] = slice(8, 11)  # face-adjacent
+    touching[tuple(block)] = 2
+    affine = np.diag([0.5, 0.5, 0.5, 1.0])
+    g = surface_gap(make_volume(apart, affine), 1, 2)
+    assert g.gap_mm == pytest.approx(1.0, abs=0.1)
+    for p in (g.point_a_lps, g.point_b_lps):
+        assert p[thin_axis] == pytest.approx(0.0, abs=1e-9)
+    t = surface_gap(make_volume(touching, affine), 1, 2)
+    assert t.touching and t.gap_mm == 0.0

@@ -689,6 +689,8 @@ def restore_version(
                     else:
                         note = "label map unchanged (same as the restored version's)"
                     break
+            else:  # the current label map stays: review.json must carry its checksum
+                review.labelmap_sha256 = _sha256(current) if current.exists() else None
         save_review(
             review,
             folder,

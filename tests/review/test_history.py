@@ -45,6 +45,26 @@ def test_restore_brings_back_review_and_its_labels(tmp_path, review, labels):
     assert kept[-1] == "third"
 
 
+def test_restore_without_its_label_map_keeps_the_current_ones_checksum(
+    tmp_path, review, labels, caplog
+):
+    review.impression = "first"
+    save_review(review, tmp_path, labels)
+    edited = labels.array.copy()
+    edited[edited == 2] = 0
+    review.impression = "second"
+    save_review(review, tmp_path, make_volume(edited, labels.affine))
+    for e in list_history(tmp_path, "labels"):  # the first label map was pruned
+        e.path.unlink()
+    (first,) = list_history(tmp_path, "review")
+    restore_version(tmp_path, first, actor="reader-a")
+    assert "not kept" in read_audit(tmp_path)[-1]["note"]
+    with caplog.at_level(logging.WARNING, logger="nvcview.review.store"):
+        img = load_labels(load_review(tmp_path), tmp_path)
+    np.testing.assert_array_equal(img.array, edited)  # the current label map stayed
+    assert "differs from the one saved" not in caplog.text  # and review.json says so
+
+
 def test_restore_refused_on_final_and_needs_actor(tmp_path, review):
     save_review(review, tmp_path)
     review.status = "final"

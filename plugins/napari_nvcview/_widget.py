@@ -641,7 +641,7 @@ class ReviewWidget(QWidget):
             if old is not None and old is not layer:
                 self.viewer.layers.remove(old)
             layer.name = LABELS_NAME
-            layer.events.paint.connect(self._on_paint)
+            self._watch_labels_layer(layer)
             # autosave goes to this review's own folder (None: sample data, not saved yet)
             self.flush_autosave()
             folder = nv.get("review_folder")
@@ -748,7 +748,7 @@ class ReviewWidget(QWidget):
             if lyr is not None:
                 self.viewer.layers.remove(lyr)
             lyr = self.viewer.add_labels(data, **kw)
-            lyr.events.paint.connect(self._on_paint)
+            self._watch_labels_layer(lyr)
         else:
             lyr.data = data
             lyr.metadata = kw["metadata"]
@@ -855,6 +855,25 @@ class ReviewWidget(QWidget):
             lyr.refresh()
         self._refresh_structures()
         self.edited()
+
+    def _watch_labels_layer(self, layer) -> None:
+        """Sync brush strokes, and their undo / redo (Ctrl+Z, Ctrl+Shift+Z), to the review.
+
+        napari emits ``paint`` for a stroke but nothing of its own for an undo or a
+        redo, which would leave the table and the autosaved labels on the undone stroke.
+        """
+        layer.events.paint.connect(self._on_paint)
+        ref = weakref.ref(self)
+        for name in ("undo", "redo"):
+            step = getattr(layer, name)
+
+            def replay(step=step) -> None:
+                step()
+                widget = ref()
+                if widget is not None:
+                    widget._on_paint()
+
+            setattr(layer, name, replay)
 
     def _on_paint(self, event=None) -> None:
         """A brush/eraser stroke: sync once napari has written it (it emits first)."""

@@ -173,7 +173,14 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     ext = path.suffix.lower()
     try:
         if ext == ".csv":
-            return pd.read_csv(path)
+            # identifiers stay text ("007" is not case 7; a reader "NA" is not missing)
+            text = {
+                k: STR
+                for cols in (VESSEL_COLUMNS, CASE_COLUMNS, ERROR_COLUMNS)
+                for k, t in cols.items()
+                if t == STR
+            }
+            return pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
         if ext == ".parquet":
             return pd.read_parquet(path, engine="pyarrow")
     except Exception as exc:  # pandas/pyarrow raise many kinds

@@ -61,6 +61,18 @@ def test_round_trip_keeps_values_and_missing(tmp_path, ext):
     assert not list(tmp_path.glob(".tmp-*"))  # atomic write left nothing behind
 
 
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_round_trip_keeps_text_identifiers_as_text(tmp_path, ext):
+    # case "007" and case "7" are two cases (agreement groups by case_id)
+    rows = [
+        {"case_id": "007", "reader": "01", "vessel_label": 4, "segment": "AS"},
+        {"case_id": "7", "reader": "NA", "vessel_label": 4, "segment": "AS"},
+    ]
+    back = read_table(write_table(make_frame(rows, VESSEL_COLUMNS), tmp_path / f"t{ext}"))
+    assert back.case_id.tolist() == ["007", "7"]
+    assert back.reader.tolist() == ["01", "NA"]
+
+
 def test_empty_tables_keep_their_columns(tmp_path):
     path = write_table(make_frame([], ERROR_COLUMNS), tmp_path / "e.parquet")
     back = pd.read_parquet(path)

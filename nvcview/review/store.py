@@ -690,7 +690,7 @@ def restore_version(
                         note = "label map unchanged (same as the restored version's)"
                     break
             else:  # the current label map stays: review.json must carry its checksum
-                review.labelmap_sha256 = _sha256(current) if current.exists() else None
+                review.labelmap_sha256 = _sha256(current) if current.exists() else ""
         save_review(
             review,
             folder,

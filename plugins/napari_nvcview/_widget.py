@@ -930,8 +930,12 @@ class ReviewWidget(QWidget):
             return
         lm = self._layer(LANDMARKS_NAME)
         names = list(lm.features["name"]) if "name" in lm.features else []
-        if len(names) != len(lm.data):
-            return  # a point added by the layer's own tools, not by us: ignore
+        if len(names) != len(lm.data) or len(set(names)) != len(names):
+            # a point added by the layer's own tools, not by us: napari names it after the
+            # last landmark, which must not move that landmark there; drop it
+            self._refresh_points()
+            self._report("Place landmarks with 'place landmark' (click the slice).")
+            return
         self.session.review.landmarks = {
             str(n): [float(v) for v in p]
             for n, p in zip(names, world_points_to_lps(lm.data), strict=True)

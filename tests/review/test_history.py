@@ -93,3 +93,13 @@ def test_non_integer_label_file_is_refused(tmp_path, review, labels):
     write_nifti(make_volume(labels.array + 0.5, labels.affine), tmp_path / "labels.nii.gz")
     with pytest.raises(InputError, match=r"labels\.nii\.gz: label map holds non-integer"):
         load_labels(load_review(tmp_path), tmp_path)
+
+
+def test_restore_with_no_label_map_left_at_all(tmp_path, review, labels):
+    save_review(review, tmp_path, labels)
+    review.impression = "second"
+    save_review(review, tmp_path)
+    (tmp_path / "labels.nii.gz").unlink()
+    (first,) = list_history(tmp_path, "review")
+    assert restore_version(tmp_path, first, actor="a").labelmap_sha256 == ""
+    assert load_review(tmp_path).impression != "second"

@@ -118,6 +118,7 @@ def grow_vessel(
     snap_mm: float = 1.0,
     connectivity: int = 1,
     min_contrast: float = 4.0,
+    background_mm: float = 6.0,
 ) -> GrowResult:
     """Grow a bright vessel in a TOF angiogram from a seed.
 
@@ -150,6 +151,10 @@ def grow_vessel(
         robust standard deviations (1.4826 x MAD of the ball) above the
         background, else there is no vessel at the seed (a click in plain tissue
         would otherwise grow noise).
+    background_mm : float
+        The background statistics come from a ball of at least this radius (mm),
+        whatever ``radius_mm``: a small grow radius inside a large vessel would
+        otherwise see only vessel around the seed and refuse it.
 
     Returns
     -------
@@ -169,6 +174,9 @@ def grow_vessel(
     if threshold is None:
         peak = float(array[seed_idx])
         values = sub[ball]
+        if background_mm > radius_mm:
+            bbox, bball = _ball_box(array.shape, affine, seed_lps, background_mm)
+            values = np.asarray(array[bbox], dtype=np.float64)[bball]
         bg = float(np.median(values))
         sigma = 1.4826 * float(np.median(np.abs(values - bg)))
         if peak - bg < min_contrast * max(sigma, 1e-9):

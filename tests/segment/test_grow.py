@@ -74,6 +74,23 @@ def test_grow_vessel_bad_seeds():
     assert grow_vessel(noisy, aff, lps[10, 10, 10], radius_mm=6.0).n_voxels > 20
 
 
+def test_grow_vessel_small_radius_inside_a_large_vessel():
+    """A short grow radius (to keep off a touching vessel) still accepts a seed in a
+    vessel wider than the ball: the background comes from the tissue around it."""
+    shape, spacing = (40, 40, 40), (0.5, 0.5, 0.5)
+    aff, lps = _grid(shape, spacing)
+    centre = lps[20, 20, 20]
+    da = _dist_to_line(lps, centre, (1, 0, 0))
+    tof = np.full(shape, 100.0) + np.random.default_rng(2).normal(0, 20, shape)
+    tof[da <= 2.5] += 800.0  # a basilar-sized artery, 5 mm across
+    for radius in (1.0, 2.0):
+        res = grow_vessel(tof, aff, centre, radius_mm=radius)
+        inside = np.linalg.norm(lps - centre, axis=-1) <= radius
+        assert res.mask[inside & (da <= 2.5)].mean() > 0.97
+        assert not res.mask[~inside].any()
+        assert 100.0 < res.threshold < 900.0
+
+
 def test_grow_nerve_dark_in_csf_bounded_by_radius():
     shape, spacing = (40, 40, 40), (0.5, 0.5, 0.5)
     aff, lps = _grid(shape, spacing)

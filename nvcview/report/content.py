@@ -117,15 +117,20 @@ class ReportModel:
         }
 
     def near_vessels(self) -> list[dict]:
-        """Rows of the vessels near the nerve (the engine's ``near`` flag), gap order."""
-        return [v for v in self.vessels if v.get("near", True)]
+        """Rows of the vessels near the nerve (the engine's ``near`` flag), gap order,
+        and of any vessel graded as a conflict (the conclusion names it)."""
+        return [v for v in self.vessels if _in_table(v)]
 
     def far_vessels(self) -> list[dict]:
         """Rows of the vessels measured but farther than the "near" threshold."""
-        return [v for v in self.vessels if not v.get("near", True)]
+        return [v for v in self.vessels if not _in_table(v)]
 
     def images_for(self, vessel_label: int | None) -> list[KeyImage]:
         return [k for k in self.key_images if k.vessel_label == vessel_label]
+
+
+def _in_table(row: dict) -> bool:
+    return bool(row.get("near", True)) or row.get("grade", "none") != "none"
 
 
 def _vessel_row(m: VesselMeasurement, review: Review) -> dict:

@@ -131,3 +131,17 @@ def test_far_vessels_leave_the_table_and_free_text_is_escaped(synth_case):
     far = re.search(r'<p id="far">([^<]*)</p>', html).group(1)
     assert f"left VA {ms[1].gap_mm:.1f} mm" in far and "gap &gt; 5.0 mm" in far
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_a_far_vessel_the_reader_graded_as_a_conflict_stays_in_the_table(synth_case):
+    import dataclasses
+
+    from nvcview.review.model import ReaderCall
+
+    ms = measurements()
+    ms[1] = dataclasses.replace(ms[1], near=False)  # the engine: beyond near_mm
+    calls = [*synth_case["review"].calls, ReaderCall(4, "contact", "low")]
+    model = build_report(dataclasses.replace(synth_case["review"], calls=calls), ms)
+    assert "vertebral artery contacts" in model.conclusion  # named in the conclusion ...
+    assert 4 in [v["vessel_label"] for v in model.near_vessels()]  # ... so in the table
+    assert 4 not in [v["vessel_label"] for v in model.far_vessels()]

@@ -219,7 +219,13 @@ def write_reports(
     labels = load_labels(review, folder)
     if measurements is None:
         if not recompute and review.measurements:
-            measurements = list(review.measurements)
+            # stored measurements: the reader's current calls win (as in the report rows)
+            measurements = [
+                dataclasses.replace(m, reader_grade=c.grade)
+                if (c := review.call_for(m.vessel_label)) is not None and c.grade
+                else m
+                for m in review.measurements
+            ]
         else:
             measurements = measure(review, labels)
     ref = _reference_ref(review)

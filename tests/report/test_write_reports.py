@@ -47,3 +47,17 @@ def test_parse_formats():
     assert parse_formats("all") == ("json", "html", "pdf", "sr", "seg")
     with pytest.raises(InputError, match="docx"):
         parse_formats("json,docx")
+
+
+def test_stored_measurements_take_the_current_calls_for_key_images(synth_case, tmp_path):
+    from nvcview.review.model import ReaderCall
+
+    # --stored: the VA was called a contact after the measurements were stored
+    calls = [*synth_case["review"].calls, ReaderCall(4, "contact", "low")]
+    review = dataclasses.replace(synth_case["review"], calls=calls)
+    written = write_reports(
+        review, synth_case["folder"], tmp_path, formats=("json",), recompute=False
+    )
+    doc = json.loads(written["json"].read_text())
+    assert "vertebral artery contacts" in doc["conclusion"]
+    assert {k["key"] for k in doc["key_images"]} >= {"vessel4-axial", "vessel3-axial"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 HELP = "open the napari review viewer (optionally with a study, series or review loaded)"
 
@@ -62,9 +63,22 @@ def run(args: argparse.Namespace) -> int:
     viewer = napari.Viewer(title="nvcview")
     widget = ReviewWidget(viewer)
     viewer.window.add_dock_widget(widget, name="NVC review", area="right")
-    for path in args.paths:
-        if widget.open_path(path) is None:
-            raise OSError(widget.last_error or f"{path}: could not be opened")
+    paths = [str(p) for p in args.paths]
+    reviews = [
+        p for p in paths if Path(p).name == "review.json" or (Path(p) / "review.json").exists()
+    ]
+    if len(paths) > 1 and not reviews:
+        # several series of one study (t2.nii.gz tof.nii.gz, or two series folders):
+        # read together, as a drop of several files, so they make one case (opened one
+        # by one, each would replace the case and leave only the last series in it)
+        try:
+            viewer.open(paths, plugin="nvcview")
+        except Exception as exc:  # napari wraps the reader's errors
+            raise OSError(f"{' '.join(paths)}: could not be opened ({exc})") from exc
+    else:
+        for path in paths:
+            if widget.open_path(path) is None:
+                raise OSError(widget.last_error or f"{path}: could not be opened")
     set_plane(viewer, args.plane)
     if args.screenshot:
         from qtpy.QtWidgets import QApplication

@@ -227,6 +227,7 @@ class CaseMeasurer:
     def centreline(self) -> Centreline:
         """The reader's centreline, or one derived from the nerve label (cached)."""
         if self._given_centreline is not None:
+            self._given_centreline = _oriented(self._given_centreline, self.landmarks)
             return self._given_centreline
         if self._derived is None:
             self._derived = derive_centreline(
@@ -405,6 +406,24 @@ def _parse_centreline(centreline: np.ndarray | None) -> Centreline | None:
     if centreline is None or len(centreline) == 0:
         return None
     return Centreline(np.asarray(centreline, dtype=np.float64))
+
+
+def _oriented(cl: Centreline, landmarks: Mapping[str, np.ndarray]) -> Centreline:
+    """The reader's centreline run RExP -> IAC: a curve drawn from the IAC is reversed.
+
+    The end nearer the RExP landmark (or farther from the IAC one) is the start;
+    without either landmark the curve is kept as given.
+    """
+    first, last = cl.points[0], cl.points[-1]
+    if "RExP" in landmarks:
+        ref = landmarks["RExP"]
+        flip = np.linalg.norm(last - ref) < np.linalg.norm(first - ref)
+    elif "IAC" in landmarks:
+        ref = landmarks["IAC"]
+        flip = np.linalg.norm(first - ref) < np.linalg.norm(last - ref)
+    else:
+        flip = False
+    return Centreline(cl.points[::-1].copy()) if flip else cl
 
 
 def suggest_grade(rec: VesselMeasurement, settings: MeasureSettings) -> str:

@@ -272,3 +272,19 @@ def test_missing_landmarks_leave_location_empty_with_a_note():
 )
 def test_segment_rules(arc, rdp, segment):
     assert classify_segment(arc, rdp, MeasureSettings()) == segment
+
+
+def test_centreline_drawn_from_the_iac_is_run_from_the_rexp():
+    """A reader's curve drawn lateral -> medial gives the same segments and distances."""
+    specs = [VesselSpec(arc_mm=arc, gap_mm=0.0) for arc, _ in SEGMENT_CASES[1:4:2]]
+    ph = make_nerve_phantom(specs)
+    forward = measure_case(*_case(ph), centreline=ph.centreline)
+    backward = measure_case(*_case(ph), centreline=ph.centreline[::-1])
+    no_rexp_marks = {k: ph.landmarks[k] for k in ("RDP", "IAC")}
+    no_rexp = measure_case(ph.labels, ph.structures, no_rexp_marks, centreline=ph.centreline[::-1])
+    assert [r.segment for r in forward] == ["AS", "proximal cisternal"]
+    for f, b, n in zip(forward, backward, no_rexp, strict=True):
+        assert (b.segment, b.dist_from_rdp_mm) == (f.segment, f.dist_from_rdp_mm)
+        assert b.arc_length_from_rexp_mm == f.arc_length_from_rexp_mm
+        assert b.side_of_nerve == f.side_of_nerve
+        assert (n.segment, n.dist_from_rdp_mm) == (f.segment, f.dist_from_rdp_mm)

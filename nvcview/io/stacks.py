@@ -351,9 +351,18 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
     iop = iops.mean(axis=0) if spread > 0 else iops[0]
     row = iop[:3] / np.linalg.norm(iop[:3])
     col = iop[3:] / np.linalg.norm(iop[3:])
-    if abs(np.dot(row, col)) > 1e-3:
+    cos = float(np.dot(row, col))
+    if abs(cos) > 1e-3:
         stack.error = f"{label}: ImageOrientationPatient row and column are not orthogonal"
         return
+    if cos != 0.0:  # cosines rounded in the header: split the correction between both
+        row, col = row - cos / 2 * col, col - cos / 2 * row
+        row, col = row / np.linalg.norm(row), col / np.linalg.norm(col)
+        if abs(cos) > tol.orientation_warn:
+            stack.warnings.append(
+                f"ImageOrientationPatient row and column are {np.degrees(abs(cos)):.3f} "
+                "degrees from orthogonal (orthogonalised)"
+            )
     normal = np.cross(row, col)
     missing_ps = [r for r in recs if r.pixel_spacing is None]
     if missing_ps:

@@ -259,3 +259,15 @@ def test_short_stack_missing_slice_resampled_on_the_acquired_grid(tmp_path):
     assert image.array.shape == (4, 6, 6)
     np.testing.assert_allclose(image.affine, series.affine, atol=1e-6)
     np.testing.assert_array_equal(image.array[[0, 2, 3]], series.values[[0, 2, 3]])
+
+
+def test_slightly_non_orthogonal_cosines_are_orthogonalised(tmp_path):
+    """Rounded cosines (row . column = 5e-4) load, instead of highdicom's unnamed ValueError."""
+    series = write_series(tmp_path, shape=(6, 8, 8))
+    for path in series.paths:
+        _edit(path, ImageOrientationPatient=[1, 0, 0, 0.0005, 1, 0])
+    image = nvcview.load(tmp_path)
+    lin = image.affine[:3, :3] / np.linalg.norm(image.affine[:3, :3], axis=0)
+    np.testing.assert_allclose(lin.T @ lin, np.eye(3), atol=1e-6)
+    assert any("orthogonalised" in w for w in image.meta.warnings)
+    assert_same_world(image.array, image.affine, series.values, series.affine, atol_mm=0.02)

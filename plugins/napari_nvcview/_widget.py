@@ -1286,6 +1286,13 @@ class ReviewWidget(QWidget):
             self._ask_save_as()
             return None
         self._read_case_fields()
+        if self._measure_timer.isActive() or self._measure_worker is not None:
+            # an edit not measured yet: the stored measurements (which the report and the
+            # batch table use) must be those of the labels saved beside them
+            self._measure_timer.stop()
+            if self._measure_worker is not None:
+                self._measure_pending = True  # the running one measures an older state
+            self.refresh_measurements()
         review = s.to_review()
         review.measurements = list(self.measurements)
         out = self._guard(save_review, review, self.review_folder, s.labels_image())

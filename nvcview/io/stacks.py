@@ -438,13 +438,17 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
                 )
             return
         lateral = step - spacing * normal
-        if np.linalg.norm(lateral) > ptol:
+        # the volume is an orthogonal grid (highdicom refuses others): every slice must
+        # lie within the tolerance of the grid stepping straight along the normal
+        ortho = recs[0].ipp + np.outer(np.arange(n), spacing * normal)
+        off_grid = float(np.max(np.linalg.norm(actual - ortho, axis=1)))
+        if np.linalg.norm(lateral) > ptol or off_grid > ptol:
             stack.error = (
                 f"{label}: slice positions are not along the slice normal (sheared stack, "
                 f"e.g. gantry tilt: {np.linalg.norm(lateral):.3f} mm lateral shift per slice)"
             )
             return
-        lin[:, 0] = step
+        lin[:, 0] = spacing * normal
     affine = np.eye(4)
     affine[:3, :3] = lin
     affine[:3, 3] = recs[0].ipp

@@ -271,3 +271,24 @@ def test_slightly_non_orthogonal_cosines_are_orthogonalised(tmp_path):
     np.testing.assert_allclose(lin.T @ lin, np.eye(3), atol=1e-6)
     assert any("orthogonalised" in w for w in image.meta.warnings)
     assert_same_world(image.array, image.affine, series.values, series.affine, atol_mm=0.02)
+
+
+def test_rounded_positions_of_a_short_oblique_stack_load(tmp_path):
+    """IPP rounded to 3 decimals tilts the slice step slightly: still the oblique grid."""
+    series = write_series(tmp_path, shape=(4, 8, 8), tilt_deg=(13, 7, 3), spacing=(0.5, 0.4, 0.4))
+    for p in series.paths:
+        ds = pydicom.dcmread(p)
+        _edit(p, ImagePositionPatient=[f"{float(v):.3f}" for v in ds.ImagePositionPatient])
+    image = nvcview.load(tmp_path)
+    assert_same_world(image.array, image.affine, series.values, series.affine, atol_mm=0.01)
+
+
+def test_slow_lateral_drift_is_a_sheared_stack(tmp_path):
+    """0.008 mm sideways per slice (0.09 mm over the stack) is no grid: a GeometryError."""
+    series = write_series(tmp_path, shape=(12, 8, 8))
+    for i, p in enumerate(series.paths):
+        ds = pydicom.dcmread(p)
+        x = float(ds.ImagePositionPatient[0]) + 0.008 * i
+        _edit(p, ImagePositionPatient=[f"{x:.4f}", *ds.ImagePositionPatient[1:]])
+    with pytest.raises(GeometryError, match="sheared stack"):
+        nvcview.load(tmp_path)

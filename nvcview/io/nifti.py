@@ -38,6 +38,13 @@ def _check_affine(affine: np.ndarray, path: Path) -> None:
             f"{path}: NIfTI affine is singular (voxel sizes {np.round(norms, 4).tolist()} mm); "
             "the file has no usable geometry"
         )
+    dirs = lin / norms
+    skew = float(np.max(np.abs(dirs.T @ dirs - np.eye(3))))
+    if skew > 1e-4:  # highdicom volumes are orthogonal grids
+        raise GeometryError(
+            f"{path}: NIfTI affine is sheared (voxel axes {np.degrees(np.arcsin(min(1.0, skew))):.2f} "
+            "degrees from perpendicular); resample the file onto an orthogonal grid"
+        )
     if not np.allclose(affine[3], [0, 0, 0, 1]):
         raise GeometryError(f"{path}: NIfTI affine last row is not [0, 0, 0, 1]")
 

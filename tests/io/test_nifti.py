@@ -49,6 +49,7 @@ def test_integer_labels_stay_integer(tmp_path):
         (np.zeros((4, 4)), "singular"),
         (np.diag([1.0, 1.0, 0.0, 1.0]), "singular"),
         (np.full((4, 4), np.nan), "not a finite 4x4"),
+        (np.array([[0.5, 0, 0.05, 0], [0, 0.5, 0, 0], [0, 0, 0.5, 0], [0, 0, 0, 1]]), "sheared"),
     ],
 )
 def test_broken_affine_refused(tmp_path, affine, problem):

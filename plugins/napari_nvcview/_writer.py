@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from napari_nvcview.layers import META_KEY, labels_from_layer
-from nvcview.layers_model import save_label_map
+from nvcview.layers_model import save_label_map, to_display, update_from_display
 
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
@@ -40,10 +40,25 @@ def write_review(path: str, data: Any, meta: dict) -> list[str]:
         raise InputError(
             f"{path}: this labels layer holds no nvcview review; save it as NIfTI instead"
         )
-    arr, _ = labels_from_layer(
-        np.asarray(data), meta.get("metadata", {}), meta.get("scale", (1, 1, 1)),
-        meta.get("translate", (0, 0, 0)),
-    )  # fmt: skip
+    grid = nv.get("grid")
+    data = np.asarray(data)
+    if (
+        grid is not None
+        and grid.oblique
+        and session.labels is not None
+        and data.shape == tuple(grid.shape)
+    ):
+        # resampled display: carry back only the voxels that differ from the label map
+        # as displayed (a whole nearest-neighbour round trip would erode every structure)
+        affine = np.asarray(nv["affine"], float)
+        arr = np.array(session.labels, copy=True)
+        shown, _ = to_display(arr, affine, order=0, grid=grid)
+        update_from_display(arr, data, grid, affine, data != shown)
+    else:
+        arr, _ = labels_from_layer(
+            data, meta.get("metadata", {}), meta.get("scale", (1, 1, 1)),
+            meta.get("translate", (0, 0, 0)),
+        )  # fmt: skip
     session.labels = arr.astype(np.uint16)
     out = save_review(session.to_review(), path, session.labels_image())
     return [str(out.parent)]

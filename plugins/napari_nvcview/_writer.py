@@ -11,12 +11,39 @@ from napari_nvcview.layers import META_KEY, labels_from_layer
 from nvcview.layers_model import save_label_map, to_display, update_from_display
 
 
+def _carry_back_oblique(data: np.ndarray, nv: dict) -> np.ndarray | None:
+    """The session's label map with the layer's edits, for a resampled (oblique) layer.
+
+    Only the voxels that differ from the label map as displayed are carried back
+    (a whole nearest-neighbour round trip would erode every structure). None when
+    the layer is not an oblique nvcview layer of a session.
+    """
+    grid, session = nv.get("grid"), nv.get("session")
+    if (
+        grid is None
+        or not grid.oblique
+        or session is None
+        or session.labels is None
+        or data.shape != tuple(grid.shape)
+    ):
+        return None
+    affine = np.asarray(nv["affine"], float)
+    arr = np.array(session.labels, copy=True)
+    shown, _ = to_display(arr, affine, order=0, grid=grid)
+    update_from_display(arr, data, grid, affine, data != shown)
+    return arr
+
+
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """Write a labels layer to ``path`` (``.nii`` / ``.nii.gz``) on its source grid.
 
     A layer made by nvcview goes back to the grid of its reference series exactly;
     any other labels layer is written on its display grid (its scale and translate).
     """
+    nv = meta.get("metadata", {}).get(META_KEY, {})
+    arr = _carry_back_oblique(np.asarray(data), nv)
+    if arr is not None:
+        return [str(save_label_map(arr, nv["affine"], path))]
     arr, affine = labels_from_layer(
         np.asarray(data), meta.get("metadata", {}), meta.get("scale", (1, 1, 1)),
         meta.get("translate", (0, 0, 0)),
@@ -40,21 +67,9 @@ def write_review(path: str, data: Any, meta: dict) -> list[str]:
         raise InputError(
             f"{path}: this labels layer holds no nvcview review; save it as NIfTI instead"
         )
-    grid = nv.get("grid")
     data = np.asarray(data)
-    if (
-        grid is not None
-        and grid.oblique
-        and session.labels is not None
-        and data.shape == tuple(grid.shape)
-    ):
-        # resampled display: carry back only the voxels that differ from the label map
-        # as displayed (a whole nearest-neighbour round trip would erode every structure)
-        affine = np.asarray(nv["affine"], float)
-        arr = np.array(session.labels, copy=True)
-        shown, _ = to_display(arr, affine, order=0, grid=grid)
-        update_from_display(arr, data, grid, affine, data != shown)
-    else:
+    arr = _carry_back_oblique(data, nv)
+    if arr is None:
         arr, _ = labels_from_layer(
             data, meta.get("metadata", {}), meta.get("scale", (1, 1, 1)),
             meta.get("translate", (0, 0, 0)),

@@ -30,3 +30,19 @@ def test_review_writer_on_oblique_labels_touches_only_the_edit(tmp_path):
     # every other structure is saved voxel for voxel (no nearest-neighbour round trip)
     keep = before != aica
     assert np.array_equal(saved[keep], before[keep])
+
+
+def test_nifti_writer_on_oblique_labels_keeps_the_label_map(tmp_path):
+    from napari_nvcview._writer import write_labels
+    from nvcview_sample import make_phantom
+
+    from nvcview.io.nifti import read_nifti
+
+    s = phantom_session(phantom=make_phantom(oblique=True))
+    data, kw, _ = labels_layer(
+        s.labels, s.reference.affine, s.structures, extra_meta={"session": s}
+    )
+    out = write_labels(str(tmp_path / "labels.nii.gz"), np.array(data), kw)
+    img = read_nifti(out[0])
+    assert np.allclose(img.affine, s.reference.affine, atol=1e-4)
+    assert np.array_equal(img.array, s.labels)

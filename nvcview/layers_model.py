@@ -803,6 +803,27 @@ class CaseSession:
             return mask
         return segment.resample_mask(mask, src.affine, ref.array.shape, ref.affine)
 
+    def add_t2(self, t2: Image) -> None:
+        """Make ``t2`` the reference series, carrying a label map made on the TOF onto it.
+
+        Every structure's mask is resampled from the old reference grid onto the T2
+        grid (:func:`nvcview.segment.resample_mask`); landmarks, the centreline and
+        the rest of the review are in LPS mm and stay as they are.
+        """
+        old_ref = self.t2 if self.t2 is not None else self.tof
+        old = self.labels
+        self.t2 = t2
+        self.live.reset()
+        if old is None or old_ref is None or old_ref is t2:
+            return
+        carried = np.zeros(t2.array.shape[:3], dtype=np.uint16)
+        for value in np.unique(old):
+            if value == 0:
+                continue
+            mask = self._to_reference(old == value, old_ref)
+            carried[mask & (carried == 0)] = value
+        self.labels = carried
+
     # ---- landmarks and calls -------------------------------------------
     def set_landmark(self, name: str, lps: np.ndarray | None) -> None:
         """Place (or with ``None`` delete) a named landmark, LPS mm."""

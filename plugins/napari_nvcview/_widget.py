@@ -675,10 +675,12 @@ class ReviewWidget(QWidget):
             s = CaseSession()  # a different study: a new case (the old one stays saved)
             self.flush_autosave()
             self.review_folder = None  # ... and is not autosaved over by the new one
-        elif s.labels is not None and role == "T2":
-            # labels were made on the TOF grid; they move to the T2 (the reference)
-            s = CaseSession(tof=s.tof) if s.structures else CaseSession(tof=s.tof, review=s.review)
-        setattr(s, slot, img)
+        if s.labels is not None and role == "T2" and s.t2 is None:
+            # labels were made on the TOF grid; they move to the T2 (the reference),
+            # with the rest of the review (landmarks, reader, calls)
+            s.add_t2(img)
+        else:
+            setattr(s, slot, img)
         self.session = s
         self._syncing = True
         try:
@@ -689,6 +691,9 @@ class ReviewWidget(QWidget):
             self._syncing = False
         set_plane(self.viewer, "axial")
         self._report(self._case_summary())
+        if s.structures:
+            self._refresh_structures()
+            self.edited()  # measured again on the new reference grid
 
     def _refresh_series_combos(self) -> None:
         every = [

@@ -997,8 +997,10 @@ class ReviewWidget(QWidget):
 
         def done(out) -> Any:
             mask, res = out
-            if self.session is not s:
-                return None  # the case changed while growing
+            if self.session is not s or mask.shape != s.ensure_labels().shape:
+                # the case, or its reference grid (a T2 arrived), changed while growing
+                self._report("The case changed while growing: click the seed again.", True)
+                return None
             st = s.add_vessel(mask, vt)
             self._labels_changed()
             self._report(
@@ -1020,7 +1022,8 @@ class ReviewWidget(QWidget):
 
         def done(out) -> Any:
             mask, res = out
-            if self.session is not s:
+            if self.session is not s or mask.shape != s.ensure_labels().shape:
+                self._report("The case changed while growing: click the seed again.", True)
                 return None
             st = s.add_nerve(mask, nerve)
             self._labels_changed()

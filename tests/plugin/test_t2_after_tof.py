@@ -52,3 +52,29 @@ def test_t2_dropped_after_tof_work_keeps_the_review(make_napari_viewer, qtbot, s
     assert (s.labels == s.structures[0].label).sum() > 50
     assert "RExP" in s.review.landmarks and s.review.reader == "dr-x"
     qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+
+
+@pytest.mark.gui
+def test_grow_finishing_after_the_t2_arrived_is_dropped_quietly(
+    make_napari_viewer, qtbot, sample_study
+):
+    import json
+
+    from qtpy.QtCore import QThreadPool
+
+    from nvcview.io import load
+
+    paths, _ = sample_study
+    truth = json.loads(paths.truth.read_text())
+    viewer = make_napari_viewer()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    s = widget.open_path(paths.tof_dir)
+    assert s is not None, widget.last_error
+    aica = next(v for v in truth["vessels"] if v["vessel_type"] == "AICA")
+    assert widget.grow_vessel(np.asarray(aica["vessel_axis_point_lps"]), "AICA") is not None
+    QThreadPool.globalInstance().waitForDone(20000)  # grown on the TOF grid, not yet shown
+    s.add_t2(load(paths.t2_dir))  # the reference grid changes before the result lands
+    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    assert s.structures == []
+    assert "again" in widget.last_error

@@ -58,6 +58,27 @@ def _looks_like_labels(data: np.ndarray, max_labels: int = 255) -> bool:
     return len(np.unique(sample)) <= max_labels
 
 
+def _check_orientation_codes(img, path: Path) -> None:
+    """Refuse files that do not say where their voxels are in patient space.
+
+    With sform_code and qform_code both 0 (and in plain Analyze files) nibabel falls back
+    to a guessed scaling affine: loading would put the volume at an invented position and
+    orientation, possibly mirrored, i.e. a silently wrong volume.
+    """
+    header = img.header
+    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
+        raise GeometryError(
+            f"{path}: {type(img).__name__} file without NIfTI orientation; its placement in "
+            "patient space is unknown (re-export it as NIfTI from the source tool)"
+        )
+    if int(header["sform_code"]) == 0 and int(header["qform_code"]) == 0:
+        raise GeometryError(
+            f"{path}: NIfTI header has no orientation (sform_code and qform_code are both 0), "
+            "so its placement in patient space is unknown; re-export it from the source "
+            "tool (dcm2niix, 3D Slicer, ITK-SNAP) with its orientation"
+        )
+
+
 def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
     """Read a 3D NIfTI file into an :class:`Image` with an index -> LPS mm affine.
 
@@ -83,6 +104,7 @@ def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
         img = nib.load(str(path))
     except Exception as exc:  # nibabel raises many kinds
         raise InputError(f"{path}: not a readable NIfTI file ({exc})") from exc
+    _check_orientation_codes(img, path)
     affine_ras = np.asarray(img.affine, dtype=np.float64)
     _check_affine(affine_ras, path)
     shape = img.shape

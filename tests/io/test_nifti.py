@@ -99,3 +99,36 @@ def test_write_int64_labels(tmp_path):
     arr[0, 0, 0] = 2**40
     with pytest.raises(InputError, match="big.nii.gz"):
         write_nifti(make_volume(arr, np.eye(4)), tmp_path / "big.nii.gz")
+
+
+def test_nifti_without_orientation_codes_is_refused(tmp_path):
+    """sform_code = qform_code = 0: nibabel would invent a placement; we refuse it."""
+    img = nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.diag([0.5, 0.5, 0.7, 1.0]))
+    img.set_sform(None, code=0)
+    img.set_qform(None, code=0)
+    path = tmp_path / "noorient.nii.gz"
+    nib.save(img, str(path))
+    assert int(nib.load(str(path)).header["sform_code"]) == 0
+    with pytest.raises(GeometryError, match=r"noorient\.nii\.gz.*no orientation"):
+        read_nifti(path)
+
+
+def test_analyze_file_is_refused(tmp_path):
+    img = nib.AnalyzeImage(np.zeros((4, 5, 6), np.int16), np.diag([0.5, 0.5, 0.7, 1.0]))
+    path = tmp_path / "old.img"
+    nib.save(img, str(path))
+    with pytest.raises(GeometryError, match=r"old\.(img|hdr).*placement"):
+        read_nifti(path)
+
+
+def test_qform_only_nifti_loads(tmp_path):
+    """ITK-style files with only a qform keep loading where the qform puts them."""
+    aff = np.diag([-0.5, -0.5, 0.7, 1.0])
+    aff[:3, 3] = [10.0, 20.0, -5.0]
+    img = nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), aff)
+    img.set_sform(None, code=0)
+    img.set_qform(aff, code=1)
+    path = tmp_path / "qform.nii.gz"
+    nib.save(img, str(path))
+    out = read_nifti(path)
+    np.testing.assert_allclose(out.affine, np.diag([-1.0, -1.0, 1.0, 1.0]) @ aff, atol=1e-5)

@@ -3,7 +3,8 @@
 One measurement group (TID 1411, volumetric ROI) per vessel, referencing the
 vessel's segment in the SEG and the source T2 series. Finding type = the
 vessel, finding site = the facial nerve with its laterality. Measurements:
-gap (DCM 121206 Distance, with the closest-point pair as SCOORD3D), its
+gap (DCM 121206 Distance; the closest-point pair in LPS mm is in the JSON report,
+not yet as SCOORD3D in the SR), its
 resolution limit, distance from the RDP along the nerve (SCT 410668003 Length,
 signed: negative = medial), crossing angle (SCT 1483009 Angle, deg), vessel
 diameter (SCT 81827009 Diameter), indentation depth. Qualitative evaluations:

@@ -810,19 +810,56 @@ class CaseSession:
         grid (:func:`nvcview.segment.resample_mask`); landmarks, the centreline and
         the rest of the review are in LPS mm and stay as they are.
         """
-        old_ref = self.t2 if self.t2 is not None else self.tof
-        old = self.labels
-        self.t2 = t2
         self.live.reset()
-        if old is None or old_ref is None or old_ref is t2:
-            return
-        carried = np.zeros(t2.array.shape[:3], dtype=np.uint16)
+        self.set_series(t2, self.tof)
+
+    def set_series(self, t2: Image | None, tof: Image | None) -> bool:
+        """Make ``t2`` / ``tof`` the case's series, keeping the review.
+
+        When the reference series (T2, else TOF) changes, the label map is carried
+        onto the new reference grid structure by structure (nearest neighbour through
+        world space, :func:`nvcview.segment.resample_mask`); landmarks, the nerve
+        path, structures and calls are in LPS mm or label values and stay as they are.
+
+        Returns
+        -------
+        bool
+            True when the label map was resampled onto another grid.
+
+        Raises
+        ------
+        InputError
+            No series left while the label map holds annotations (nothing to carry
+            them onto); the session is left unchanged.
+        """
+        old_ref = self.t2 if self.t2 is not None else self.tof
+        new_ref = t2 if t2 is not None else tof
+        old = self.labels
+        if new_ref is None and old is not None and old.any():
+            raise InputError(
+                "the case has labelled structures: choose a T2 or TOF series to keep them on"
+            )
+        self.t2, self.tof = t2, tof
+        if new_ref is old_ref:
+            return False
+        self.live.reset()
+        # the saved grid is the new reference's from now on (the store records it)
+        self.review.reference_affine = self.review.reference_shape = None
+        if old is None or old_ref is None or new_ref is None:
+            self.labels = None
+            return False
+        if old.shape == new_ref.array.shape[:3] and np.allclose(
+            old_ref.affine, new_ref.affine, atol=1e-6
+        ):
+            return False  # the same grid: the label map fits as it is
+        carried = np.zeros(new_ref.array.shape[:3], dtype=np.uint16)
         for value in np.unique(old):
             if value == 0:
                 continue
             mask = self._to_reference(old == value, old_ref)
             carried[mask & (carried == 0)] = value
         self.labels = carried
+        return True
 
     # ---- landmarks and calls -------------------------------------------
     def set_landmark(self, name: str, lps: np.ndarray | None) -> None:

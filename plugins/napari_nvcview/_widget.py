@@ -730,13 +730,14 @@ class ReviewWidget(QWidget):
             if name and name in self.viewer.layers:
                 images[role] = self.viewer.layers[name].metadata[META_KEY]["image"]
         s = self.session or CaseSession()
-        if s.labels is not None and images.get("T2") is not s.t2:
-            # another reference grid: the annotations of the old one do not carry over
-            s = CaseSession(review=s.review)
-            s.review.structures = []
-            s.review.calls = []
-        s.t2, s.tof = images.get("T2"), images.get("TOF")
+        # the review is kept; the label map is carried onto a new reference grid
+        resampled = self._guard(s.set_series, images.get("T2"), images.get("TOF"))
+        if resampled is None:
+            return  # refused (reported): the case keeps its series and annotations
         self.load_session(s)
+        if resampled:
+            self._report(self._case_summary() + "; labels resampled onto the new reference grid")
+            self.edited()  # measured and autosaved on the new grid
 
     # -------------------------------------------------------- layers state
     def _layer(self, name: str):
@@ -1254,8 +1255,30 @@ class ReviewWidget(QWidget):
             self.edited()
 
     def _on_final(self, checked: bool) -> None:
-        if not self._syncing and self.session is not None:
-            self.session.review.status = "final" if checked else "draft"
+        if self._syncing or self.session is None:
+            return
+        review = self.session.review
+        review.status = "final" if checked else "draft"
+        if not checked:
+            return
+        # signing off writes the signed review now (autosave skips final reviews,
+        # and the store keeps a final review read-only from here on)
+        self._autosave_timer.stop()
+        self.last_error = ""
+        if self.review_folder is None:
+            path = QFileDialog.getExistingDirectory(self, "Review folder (one per reader)")
+            out = self.save(path) if path else None
+        else:
+            out = self.save()
+        if out is None:  # not on disk: not signed off (the reason is on the status line)
+            review.status = "draft"
+            self._syncing = True
+            try:
+                self.final_check.setChecked(False)
+            finally:
+                self._syncing = False
+            why = self.last_error or "no review folder chosen"
+            self._report(f"Not signed off (the review was not saved): {why}", error=True)
 
     def record_call(
         self, vessel_label: int, grade: str | None, confidence: str | None, comment: str = ""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 HELP = "open the napari review viewer (optionally with a study, series or review loaded)"
 
@@ -49,45 +48,16 @@ def _check_display() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start napari, dock the widget, load the paths; blocks until the window closes."""
+    """Start napari, dock the widget, load the paths; blocks until the window closes.
+
+    The GUI code lives in the plugin (``napari_nvcview.app``); the core only checks
+    that there is a screen and that the GUI extras are installed.
+    """
     _check_display()
     try:
-        import napari
-        from napari_nvcview._widget import ReviewWidget
-        from napari_nvcview.layers import set_plane
+        from napari_nvcview.app import open_viewer
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise OSError(
             f"the viewer needs the GUI extras (pip install 'nvcview[napari]'): {exc}"
         ) from exc
-
-    viewer = napari.Viewer(title="nvcview")
-    widget = ReviewWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="NVC review", area="right")
-    paths = [str(p) for p in args.paths]
-    reviews = [
-        p for p in paths if Path(p).name == "review.json" or (Path(p) / "review.json").exists()
-    ]
-    if len(paths) > 1 and not reviews:
-        # several series of one study (t2.nii.gz tof.nii.gz, or two series folders):
-        # read together, as a drop of several files, so they make one case (opened one
-        # by one, each would replace the case and leave only the last series in it)
-        try:
-            viewer.open(paths, plugin="nvcview")
-        except Exception as exc:  # napari wraps the reader's errors
-            raise OSError(f"{' '.join(paths)}: could not be opened ({exc})") from exc
-    else:
-        for path in paths:
-            if widget.open_path(path) is None:
-                raise OSError(widget.last_error or f"{path}: could not be opened")
-    set_plane(viewer, args.plane)
-    if args.screenshot:
-        from qtpy.QtWidgets import QApplication
-
-        viewer.window._qt_window.resize(1400, 900)
-        QApplication.processEvents()
-        viewer.reset_view()
-        viewer.screenshot(args.screenshot, canvas_only=False)
-        viewer.close()
-        return 0
-    napari.run()
-    return 0
+    return open_viewer([str(p) for p in args.paths], plane=args.plane, screenshot=args.screenshot)

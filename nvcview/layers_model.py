@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from nvcview import segment
 from nvcview.errors import InputError
-from nvcview.io.image import Image, SeriesMeta, lps_to_index, make_volume
+from nvcview.io.image import Image, SeriesMeta, index_to_lps, lps_to_index, make_volume
 from nvcview.measure.records import GRADES, MeasureSettings, VesselMeasurement
 from nvcview.review.model import CONFIDENCES, ReaderCall, Review, SeriesRef, now_iso
 from nvcview.segment import GrowResult
@@ -152,7 +152,7 @@ def display_grid(affine: np.ndarray, shape: tuple[int, ...], *, tol: float = 1e-
         src0 = np.zeros(3)
         for w, a in enumerate(axes):
             src0[a] = start[w]
-        lps0 = affine[:3, :3] @ src0 + affine[:3, 3]
+        lps0 = index_to_lps(affine, src0)
         return DisplayGrid(
             shape=tuple(shape3[a] for a in axes),
             scale=tuple(float(spacing[a]) for a in axes),
@@ -172,7 +172,7 @@ def display_grid(affine: np.ndarray, shape: tuple[int, ...], *, tol: float = 1e-
         ],
         float,
     )
-    world = lps_to_world(corners @ affine[:3, :3].T + affine[:3, 3])
+    world = lps_to_world(index_to_lps(affine, corners))
     lo, hi = world.min(axis=0), world.max(axis=0)
     n = np.floor((hi - lo) / step + 1e-6).astype(int) + 1
     return DisplayGrid(
@@ -277,7 +277,7 @@ def from_display(
     jj, kk = np.meshgrid(np.arange(n1), np.arange(n2), indexing="ij")
     for i in range(out.shape[0]):
         idx = np.stack([np.full_like(jj, i), jj, kk], axis=-1).reshape(-1, 3).astype(float)
-        lps = idx @ affine[:3, :3].T + affine[:3, 3]
+        lps = index_to_lps(affine, idx)
         d = grid.world_to_index(lps_to_world(lps))
         vals = ndimage.map_coordinates(display, d.T, order=0, mode="constant", cval=0)
         out[i] = vals.reshape(n1, n2)
@@ -338,7 +338,7 @@ def update_from_display(
         return 0
     grids = np.meshgrid(*[np.arange(a, b) for a, b in zip(s_lo, s_hi, strict=True)], indexing="ij")
     idx = np.stack(grids, axis=-1).reshape(-1, 3)
-    lps = idx.astype(float) @ affine[:3, :3].T + affine[:3, 3]
+    lps = index_to_lps(affine, idx)
     d = np.round(grid.world_to_index(lps_to_world(lps))).astype(int)
     inside = np.all((d >= 0) & (d < np.asarray(display.shape[:3])), axis=1)
     idx, d = idx[inside], d[inside]
@@ -927,7 +927,7 @@ class CaseSession:
         """LPS mm of the centre of the reference volume."""
         ref = self.reference
         centre = (np.asarray(ref.array.shape[:3], float) - 1) / 2
-        return ref.affine[:3, :3] @ centre + ref.affine[:3, 3]
+        return index_to_lps(ref.affine, centre)
 
     def landmarks_lps(self) -> dict[str, np.ndarray]:
         """Landmarks as (3,) LPS mm arrays."""

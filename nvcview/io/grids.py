@@ -15,7 +15,7 @@ import highdicom as hd
 import numpy as np
 
 from nvcview.errors import GeometryError
-from nvcview.io.image import Image, SeriesMeta
+from nvcview.io.image import Image, SeriesMeta, index_to_lps
 
 __all__ = ["conform_to", "same_grid"]
 
@@ -34,7 +34,7 @@ def _corners(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         ],
         dtype=np.float64,
     )
-    return idx @ affine[:3, :3].T + affine[:3, 3]
+    return index_to_lps(affine, idx)
 
 
 def same_grid(a, b, tol_mm: float = 0.01) -> bool:

@@ -30,7 +30,7 @@ from nvcview import __version__
 from nvcview.errors import GeometryError, InputError, NvcviewError, SchemaError
 from nvcview.fsutil import atomic_path
 from nvcview.io.grids import conform_to
-from nvcview.io.image import Image, make_volume
+from nvcview.io.image import Image, index_to_lps, make_volume
 from nvcview.io.nifti import read_nifti, write_nifti
 from nvcview.review.audit import append_audit, diff_documents
 from nvcview.review.document import review_from_dict, review_to_dict
@@ -195,8 +195,8 @@ def _grid_mismatch(
         ],
         dtype=np.float64,
     )
-    a = corners @ affine[:3, :3].T + affine[:3, 3]
-    b = corners @ ref_affine[:3, :3].T + ref_affine[:3, 3]
+    a = index_to_lps(affine, corners)
+    b = index_to_lps(ref_affine, corners)
     dist = float(np.max(np.linalg.norm(a - b, axis=1)))
     rsp = np.linalg.norm(ref_affine[:3, :3], axis=0)
     if dist > GRID_TOL_VOXELS * float(np.min(rsp)):

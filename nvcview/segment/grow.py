@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from nvcview.errors import InputError
-from nvcview.io.image import lps_to_index
+from nvcview.io.image import index_to_lps, lps_to_index
 
 
 @dataclass
@@ -55,7 +55,7 @@ def _ball_box(
         raise InputError(f"seed at LPS {np.round(seed_lps, 1).tolist()} mm lies outside the volume")
     grids = np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)], indexing="ij")
     idx = np.stack(grids, axis=-1).astype(float)
-    lps = idx @ affine[:3, :3].T + affine[:3, 3]
+    lps = index_to_lps(affine, idx)
     ball = np.linalg.norm(lps - np.asarray(seed_lps, float), axis=-1) <= radius_mm
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     return box, ball
@@ -298,7 +298,7 @@ def tube_mask(
     if np.any(hi <= lo):
         return mask
     grids = np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)], indexing="ij")
-    p = np.stack(grids, axis=-1).reshape(-1, 3).astype(float) @ affine[:3, :3].T + affine[:3, 3]
+    p = index_to_lps(affine, np.stack(grids, axis=-1).reshape(-1, 3))
     best = np.full(len(p), np.inf)
     segs = [(pts[i], pts[i + 1]) for i in range(len(pts) - 1)] or [(pts[0], pts[0])]
     for a, b in segs:
@@ -355,7 +355,7 @@ def resample_mask(
         ],
         float,
     )
-    lps = corners @ src_affine[:3, :3].T + src_affine[:3, 3]
+    lps = index_to_lps(src_affine, corners)
     d = lps_to_index(dst_affine, lps)
     lo = np.maximum(np.floor(d.min(axis=0)).astype(int) - 1, 0)
     hi = np.minimum(np.ceil(d.max(axis=0)).astype(int) + 2, np.asarray(out.shape))
@@ -363,7 +363,7 @@ def resample_mask(
         return out
     grids = np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)], indexing="ij")
     idx = np.stack(grids, axis=-1).reshape(-1, 3).astype(float)
-    src = lps_to_index(src_affine, idx @ dst_affine[:3, :3].T + dst_affine[:3, 3])
+    src = lps_to_index(src_affine, index_to_lps(dst_affine, idx))
     vals = ndimage.map_coordinates(mask.astype(np.float32), src.T, order=1, mode="constant")
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     out[box] = (vals >= 0.5).reshape(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)))

@@ -102,7 +102,8 @@ def machine_ceiling(n_tasks: int = 16, n: int = 3_000_000) -> float:
 def baseline(reviews: Path) -> tuple[float, float]:
     """(wall, CPU) seconds of a bare load + measure loop over every review (no batch)."""
     from nvcview.batch.discover import find_reviews
-    from nvcview.review.store import load_review, measure_review
+    from nvcview.case.measurement import measure_review
+    from nvcview.review.store import load_review
 
     refs = find_reviews(reviews)
     measure_review(load_review(refs[0].folder), refs[0].folder)  # warm-up: imports, disk cache

@@ -2,7 +2,7 @@
 
 On the full-size phantom (``make_phantom(full_size=True)``, built once, about 35 s)
 with its ground-truth labels, landmarks and traced centreline, as a
-:class:`~nvcview.layers_model.CaseSession`. Three brush-like edits, each applied
+:class:`~nvcview.case.CaseSession`. Three brush-like edits, each applied
 and then undone (two edits per repetition):
 
 - a vessel stroke at the AICA's closest point to the nerve;
@@ -28,8 +28,8 @@ import time
 
 import numpy as np
 
+from nvcview.case import CaseSession
 from nvcview.io.image import lps_to_index
-from nvcview.layers_model import CaseSession
 from nvcview.review.model import Review
 
 

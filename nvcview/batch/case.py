@@ -253,7 +253,7 @@ def process_case(task: dict) -> dict:
             source = "stored"
         else:
             stage = "measure"
-            from nvcview.review.store import measure_review
+            from nvcview.case.measurement import measure_review
 
             measurements = measure_review(review, folder)
             source = "recomputed"

@@ -34,7 +34,10 @@ def deidentify_record(record: dict, pz: Pseudonymizer) -> dict:
     if "case_id" in out:
         out["case_id"] = pz.pseudonym(record.get("case_id") or "", kind="case", prefix="C")
     if "patient_id" in out:
-        out["patient_id"] = pz.pseudonym(patient, kind="patient", prefix="P")
+        # the one patient pseudonym, as in the report (nvcview.case.pseudonym)
+        out["patient_id"] = pz.patient(
+            record.get("patient_id"), record.get("study_uid"), record.get("case_id")
+        )
     if "review_folder" in out:
         out["review_folder"] = pz.pseudonym(record.get("review_folder") or "", "folder", "R")
     if "study_uid" in out:

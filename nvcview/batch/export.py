@@ -107,12 +107,12 @@ def engine_fingerprint() -> str:
     earlier engine are not reused after the engine changed, even within one
     version number (development installs).
     """
+    import nvcview.case.measurement
     import nvcview.measure
-    import nvcview.review.measuring
 
     h = hashlib.sha256()
     files = sorted(Path(nvcview.measure.__file__).parent.glob("*.py"))
-    files.append(Path(nvcview.review.measuring.__file__))
+    files.append(Path(nvcview.case.measurement.__file__))
     for path in files:
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]

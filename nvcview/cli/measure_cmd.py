@@ -108,9 +108,10 @@ def format_table(rows: list[dict], header: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load (or import) the review, measure it, print a table or JSON; 0 on success."""
+    from nvcview.case.measurement import measure_review_labels
     from nvcview.errors import InputError
     from nvcview.io.nifti import is_nifti_path
-    from nvcview.review.measuring import contact_rows, measure_review_labels
+    from nvcview.review.measuring import contact_rows
     from nvcview.review.store import load_labels, load_review, save_review
 
     path = Path(args.review)

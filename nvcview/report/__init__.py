@@ -12,22 +12,44 @@ import dataclasses
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from nvcview.case.measurement import can_measure, measure_review_labels
+from nvcview.case.pseudonym import DEFAULT_KEY, Pseudonymizer
+from nvcview.case.resolve import (
+    find_series_path,
+    load_review_series,
+    reference_ref,
+    resolve_series_path,
+)
+from nvcview.case.session import CaseSession
 from nvcview.errors import InputError
 from nvcview.io.image import Image
 from nvcview.measure.records import VesselMeasurement
 from nvcview.report.content import KeyImage, ReportModel, build_report
-from nvcview.review.model import Review, SeriesRef
+from nvcview.review.model import Review
 
-__all__ = ["FORMATS", "KeyImage", "ReportModel", "build_report", "write_reports"]
+__all__ = [
+    "DICOM_FORMATS",
+    "FORMATS",
+    "KeyImage",
+    "ReportModel",
+    "build_report",
+    "case_formats",
+    "patient_pseudonym",
+    "resolve_series_path",
+    "write_case_reports",
+    "write_reports",
+]
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("json", "html", "pdf", "sr", "seg")
+#: Formats that reference the source DICOM files (need the reference series on disk as DICOM)
+DICOM_FORMATS = ("sr", "seg")
 #: Output file names inside ``out_dir`` (never derived from patient data).
 FILE_NAMES = {
     "json": "report.json",
@@ -59,52 +81,8 @@ def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def resolve_series_path(ref: SeriesRef, folder: Path) -> Path:
-    """Where a review's series is on disk (absolute, or relative to the review folder)."""
-    if not ref.path:
-        raise InputError(f"{folder}: review names no path for the {ref.role} series")
-    p = Path(ref.path)
-    candidates = [p] if p.is_absolute() else [folder / p, folder.parent / p, Path.cwd() / p]
-    for c in candidates:
-        if c.exists():
-            return c
-    raise InputError(
-        f"{folder}: the {ref.role} series path {ref.path!r} named in the review does not exist"
-    )
-
-
-def _load_series(ref: SeriesRef | None, folder: Path) -> Image | None:
-    if ref is None:
-        return None
-    from nvcview import load
-
-    return load(resolve_series_path(ref, folder), series_uid=ref.series_uid or None)
-
-
-def _reference_ref(review: Review) -> SeriesRef:
-    for s in review.series:
-        if review.reference_series_uid and s.series_uid == review.reference_series_uid:
-            return s
-    ref = review.series_by_role("T2")
-    if ref is None:
-        raise InputError("the review names no T2 (reference) series")
-    return ref
-
-
-def measure(review: Review, labels: Image) -> list[VesselMeasurement]:
-    """Run the measurement engine on a review's label map and annotations."""
-    from nvcview.measure import measure_case
-
-    path = np.asarray(review.nerve_path_lps, dtype=float) if review.nerve_path_lps else None
-    grades = {c.vessel_label: c.grade for c in review.calls if c.grade}
-    return measure_case(
-        labels,
-        review.structures,
-        landmarks={k: np.asarray(v, dtype=float) for k, v in review.landmarks.items()},
-        centreline=path if path is not None and len(path) >= 2 else None,
-        settings=review.settings,
-        reader_grades=grades or None,
-    )
+#: The review -> measurement path (one, in :mod:`nvcview.case.measurement`).
+measure = measure_review_labels
 
 
 def nerve_centreline(review: Review, labels: Image) -> np.ndarray | None:
@@ -159,6 +137,15 @@ def _remove_stale_images(folder: Path, keep: set[str]) -> None:
             p.unlink()
 
 
+def patient_pseudonym(review: Review, key: bytes | None = None) -> str:
+    """The patient's pseudonym in de-identified reports: the one keyed scheme
+    (:meth:`nvcview.case.pseudonym.Pseudonymizer.patient`) the batch table uses too."""
+    p = review.patient
+    return Pseudonymizer(key or DEFAULT_KEY).patient(
+        p.patient_id if p is not None else None, review.study_uid, review.case_id
+    )
+
+
 def write_reports(
     review: Review | str | os.PathLike,
     folder: str | os.PathLike | None,
@@ -169,6 +156,8 @@ def write_reports(
     measurements: Sequence[VesselMeasurement] | None = None,
     recompute: bool = True,
     key: bytes | None = None,
+    images: Mapping[str, Image] | None = None,
+    labels: Image | None = None,
 ) -> dict[str, Path]:
     """Write the report of a review in the requested formats.
 
@@ -177,7 +166,9 @@ def write_reports(
     review : Review or path-like
         The review, or its folder / ``review.json`` (then ``folder`` may be None).
     folder : path-like or None
-        The review folder (label map, relative series paths).
+        The review folder (label map, relative series paths). May be None when
+        ``images`` and ``labels`` are given (a case in memory) and no DICOM
+        format is asked for.
     out_dir : path-like
         Output folder (created). File names are fixed (:data:`FILE_NAMES`), key
         images go to ``out_dir/images/``.
@@ -186,7 +177,8 @@ def write_reports(
         "sr" writes the SEG too.
     deidentify : bool
         No patient name, ID, birth date or accession number in any output; a
-        stable pseudonym instead; new UIDs in the DICOM outputs.
+        stable pseudonym instead (:func:`patient_pseudonym`); new UIDs in the
+        DICOM outputs.
     measurements : sequence of VesselMeasurement, optional
         Use these instead of measuring.
     recompute : bool
@@ -194,13 +186,18 @@ def write_reports(
         measurements (when it has any).
     key : bytes, optional
         Secret for the pseudonym and UID mapping (see :mod:`.deidentify`).
+    images : mapping, optional
+        Role ("T2", "TOF") -> Image already loaded (default: found through the
+        review's series references, :func:`nvcview.case.load_review_series`).
+    labels : Image, optional
+        The label map already in memory (default: read from ``folder``).
 
     Returns
     -------
     dict
         Format -> path written (plus "images" -> the key image folder when written).
     """
-    from nvcview.report.deidentify import deidentify_dataset, pseudonym
+    from nvcview.report.deidentify import deidentify_dataset
     from nvcview.report.keyimages import render_key_images
     from nvcview.review.store import load_labels, load_review
 
@@ -208,15 +205,18 @@ def write_reports(
     if not isinstance(review, Review):
         folder = Path(folder or review)
         review = load_review(review)
-    if folder is None:
+    if folder is not None:
+        folder = Path(folder)
+        if folder.is_file():
+            folder = folder.parent
+    if folder is None and (labels is None or images is None):
         raise InputError("write_reports: the review folder is needed (label map, series)")
-    folder = Path(folder)
-    if folder.is_file():
-        folder = folder.parent
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    labels = load_labels(review, folder)
+    if labels is None:
+        assert folder is not None
+        labels = load_labels(review, folder)
     if measurements is None:
         if not recompute and review.measurements:
             # stored measurements: the reader's current calls win (as in the report rows)
@@ -226,46 +226,53 @@ def write_reports(
                 else m
                 for m in review.measurements
             ]
+        elif can_measure(review.structures):
+            measurements = measure_review_labels(review, labels)
         else:
-            measurements = measure(review, labels)
-    ref = _reference_ref(review)
-    t2 = _load_series(ref, folder)
-    tof_ref = review.series_by_role("TOF")
-    tof = _load_series(tof_ref, folder) if tof_ref is not None else None
+            measurements = []  # nothing labelled to measure yet: a report of the case as it is
+    ref = reference_ref(review)
+    if images is None:
+        assert folder is not None
+        images = load_review_series(review, folder, required=("reference",))
+    base = images.get(ref.role)
+    if base is None:
+        raise InputError(f"{folder or 'case'}: the {ref.role} (reference) series is not loaded")
+    t2 = images.get("T2")
+    tof = images.get("TOF")
     if tof is None:
         log.warning("no TOF series in the review: key images show T2 only")
 
-    pseud = pseudonym(review, key) if deidentify else None
+    pseud = patient_pseudonym(review, key) if deidentify else ""
     shown = _scrubbed(review) if deidentify else review
-    images: list[KeyImage] = []
+    key_images: list[KeyImage] = []
     if {"json", "html", "pdf"} & set(formats):
         path = nerve_centreline(review, labels)
-        images = render_key_images(
-            t2,
+        key_images = render_key_images(
+            base,
             measurements,
-            tof=tof,
+            tof=tof if tof is not base else None,
             labels=labels,
             structures=review.structures,
             centreline=path,
-            landmarks=review.landmarks,
+            landmarks=dict(review.landmarks),
         )
     model = build_report(
         shown,
         measurements,
-        {"T2": t2, **({"TOF": tof} if tof is not None else {})},
+        {k: v for k, v in (("T2", t2), ("TOF", tof)) if v is not None},
         deidentify=deidentify,
-        pseudonym=pseud,
-        key_images=images,
+        pseudonym=pseud or None,
+        key_images=key_images,
     )
     written: dict[str, Path] = {}
     if "json" in formats:
         from nvcview.fsutil import atomic_write_bytes
         from nvcview.report.json_report import write_json
 
-        for k in images:
+        for k in key_images:
             atomic_write_bytes(out_dir / IMAGE_DIR / k.filename, k.png)
-        _remove_stale_images(out_dir / IMAGE_DIR, {k.filename for k in images})
-        if images:
+        _remove_stale_images(out_dir / IMAGE_DIR, {k.filename for k in key_images})
+        if key_images:
             written["images"] = out_dir / IMAGE_DIR
         written["json"] = write_json(model, out_dir / FILE_NAMES["json"], IMAGE_DIR)
     if "html" in formats:
@@ -280,12 +287,15 @@ def write_reports(
         from nvcview.report.seg import build_seg, find_series_files, write_dicom
         from nvcview.report.sr import build_sr
 
-        sources = find_series_files(resolve_series_path(ref, folder), ref.series_uid or None)
+        where = folder if folder is not None else Path.cwd()
+        sources = find_series_files(resolve_series_path(ref, where), ref.series_uid or None)
         others = []
-        if tof_ref is not None:
-            others = find_series_files(
-                resolve_series_path(tof_ref, folder), tof_ref.series_uid or None
-            )
+        other_ref = next(
+            (s for s in review.series if s.role in ("T2", "TOF") and s is not ref), None
+        )
+        other_path = find_series_path(other_ref, where) if other_ref is not None else None
+        if other_ref is not None and other_path is not None:
+            others = find_series_files(other_path, other_ref.series_uid or None)
         if deidentify:
             sources = [deidentify_dataset(ds, pseud, key) for ds in sources]
             others = [deidentify_dataset(ds, pseud, key) for ds in others]
@@ -295,3 +305,85 @@ def write_reports(
             sr = build_sr(model, sources, seg, numbers, other_evidence=others)
             written["sr"] = write_dicom(sr, out_dir / FILE_NAMES["sr"])
     return written
+
+
+def case_formats(session: CaseSession, formats: Sequence[str]) -> tuple[tuple[str, ...], str]:
+    """Which of ``formats`` a case can be reported in now, and why the others cannot.
+
+    The DICOM SR and SEG reference the reference series' DICOM files: a case
+    whose reference series is not DICOM on disk (the practice phantom, NIfTI)
+    gets the JSON / HTML / PDF report only.
+
+    Returns
+    -------
+    formats : tuple of str
+        The formats that can be written.
+    note : str
+        Why some were left out ("" when none was).
+    """
+    wanted = parse_formats(formats)
+    ref = session.reference
+    path = ref.meta.source_path
+    dicom = bool(path) and Path(path).exists() and not _is_nifti(path)
+    if dicom:
+        return wanted, ""
+    kept = tuple(f for f in wanted if f not in DICOM_FORMATS)
+    dropped = [f for f in wanted if f in DICOM_FORMATS]
+    note = ""
+    if dropped:
+        note = (
+            f"{'/'.join(f.upper() for f in dropped)} not written: the reference series is not "
+            "a DICOM series on disk"
+        )
+    return kept, note
+
+
+def _is_nifti(path: str) -> bool:
+    from nvcview.io.nifti import is_nifti_path
+
+    return bool(is_nifti_path(Path(path)))
+
+
+def write_case_reports(
+    session: CaseSession,
+    out_dir: str | os.PathLike,
+    formats: Sequence[str] = FORMATS,
+    deidentify: bool = False,
+    *,
+    key: bytes | None = None,
+) -> tuple[dict[str, Path], str]:
+    """Report a case as it is now, from any state the core can report on.
+
+    A draft with unsaved edits and a review folder is saved first (with fresh
+    measurements); a signed review or a case never saved (the practice phantom)
+    is reported from memory. The measurements are always those of the current
+    state. Formats the case cannot give (:func:`case_formats`) are left out.
+
+    Returns
+    -------
+    written : dict
+        Format -> path written.
+    note : str
+        What was left out and why ("" when nothing was).
+    """
+    if not session.has_series:
+        raise InputError("no series loaded: nothing to report")
+    if session.folder is not None and session.dirty and session.editable:
+        session.save()
+    review = session.to_review()
+    kept, note = case_formats(session, formats)
+    if not kept:
+        raise InputError(note or "no report format left to write")
+    images = {k: v for k, v in (("T2", session.t2), ("TOF", session.tof)) if v is not None}
+    written = write_reports(
+        review,
+        session.folder,
+        out_dir,
+        kept,
+        deidentify,
+        measurements=session.fresh_measurements(),
+        key=key,
+        images=images,
+        labels=session.labels_image(),
+    )
+    return written, note

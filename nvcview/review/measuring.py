@@ -1,90 +1,25 @@
-"""Run the measurement engine on a review and turn the results into contact rows.
+"""Measurements as contact rows (what ``nvcview measure --json`` prints).
 
-Used by ``nvcview measure`` and the batch runner. Positions LPS mm, lengths mm.
+The review -> measurement path itself is :mod:`nvcview.case.measurement` (one path
+for the CLI, report, batch and viewer). Positions LPS mm, lengths mm.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 
-from nvcview.errors import InputError
-from nvcview.io.image import Image
-from nvcview.measure.records import MeasureSettings, VesselMeasurement
-from nvcview.review.model import Review
-from nvcview.structures import find_facial_nerve
+from nvcview.measure.records import VesselMeasurement
 
 
-def reader_grades(review: Review) -> dict[int, str]:
-    """The reader's grades by vessel label (calls without a grade are left out)."""
-    return {c.vessel_label: c.grade for c in review.calls if c.grade}
-
-
-def measure_review_labels(
-    review: Review, labels: Image, settings: MeasureSettings | None = None
-) -> list[VesselMeasurement]:
-    """Measure a review against a label map already in memory (see :func:`measure_review`)."""
-    from nvcview.measure import measure_case
-
-    if find_facial_nerve(review.structures) is None:
-        raise InputError(
-            f"review {review.case_id or review.review_id}: the structure table has no "
-            "facial nerve (a structure of kind 'nerve' with nerve 'VII'); nothing to measure"
-        )
-    landmarks = {k: np.asarray(v, dtype=np.float64) for k, v in review.landmarks.items()}
-    centreline = (
-        np.asarray(review.nerve_path_lps, dtype=np.float64)
-        if len(review.nerve_path_lps) >= 2
-        else None
-    )
-    return measure_case(
-        labels,
-        review.structures,
-        landmarks,
-        centreline=centreline,
-        settings=settings or review.settings,
-        reader_grades=reader_grades(review),
-    )
-
-
-def measure_review(
-    review: Review, folder: str | os.PathLike, settings: MeasureSettings | None = None
-) -> list[VesselMeasurement]:
-    """Run :func:`nvcview.measure.measure_case` on a saved review.
-
-    Parameters
-    ----------
-    review : Review
-        The review (structures, landmarks in LPS mm, nerve path, reader calls).
-    folder : path-like
-        Its folder, holding the label map named by ``review.labelmap_path``.
-    settings : MeasureSettings, optional
-        Engine thresholds; defaults to the review's own ``settings``.
-
-    Returns
-    -------
-    list of VesselMeasurement
-        One per vessel with voxels, reader grades attached.
-
-    Raises
-    ------
-    InputError, GeometryError
-        Missing or misaligned label map, or no facial nerve in the structure table.
-    """
-    from nvcview.review.store import load_labels
-
-    return measure_review_labels(review, load_labels(review, Path(folder)), settings)
-
-
-def _point(p: object) -> list[float] | None:
+def _point(p: Sequence[float] | np.ndarray | None) -> list[float] | None:
     if p is None:
         return None
     return [round(float(v), 3) for v in p]
 
 
-def contact_rows(measurements: list[VesselMeasurement]) -> list[dict]:
+def contact_rows(measurements: Sequence[VesselMeasurement]) -> list[dict]:
     """One JSON-able dict per vessel: what ``nvcview measure --json`` prints as contacts.
 
     Keys: ``vessel_label``, ``vessel_name``, ``vessel_type``, ``gap_mm``,

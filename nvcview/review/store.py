@@ -44,7 +44,6 @@ from nvcview.review.history import (
     prune_history,
 )
 from nvcview.review.lock import ReviewLock
-from nvcview.review.measuring import measure_review  # re-exported: pinned API
 from nvcview.review.migrate import document_version, migrate
 from nvcview.review.model import SCHEMA_VERSION, Review, now_iso
 from nvcview.review.schema import validate_review_dict
@@ -75,7 +74,6 @@ __all__ = [
     "ReviewSaveError",
     "load_labels",
     "load_review",
-    "measure_review",
     "reopen_review",
     "restore_version",
     "review_from_dict",

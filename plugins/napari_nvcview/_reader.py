@@ -1,6 +1,6 @@
 """npe2 reader: DICOM folders/files, NIfTI files and nvcview review folders.
 
-Thin: :func:`nvcview.layers_model.open_study` does the loading; this module only
+Thin: :func:`nvcview.case.open_study` does the loading; this module only
 turns the session into layers (T2 grey, TOF red additive, labels by type colour).
 A folder with several series loads every volume as a layer; the review widget
 takes the first T2 and TOF and its series picker chooses among the others.
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
-from napari_nvcview.layers import META_KEY, LayerDataTuple, image_layer, session_layers
+from napari_nvcview.layers import LayerDataTuple, image_layer, session_layers
+from nvcview.case import is_review_path, open_study
 from nvcview.errors import InputError
-from nvcview.layers_model import is_image_path, load_images, open_study
+from nvcview.io.sniff import is_image_path, load_images
 
 
 def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list] | None:
@@ -41,20 +41,16 @@ def read_study(path: str | list[str]) -> list[LayerDataTuple]:
     """
     paths = [path] if isinstance(path, str) else list(path)
     layers: list[LayerDataTuple] = []
+    study = uuid.uuid4().hex  # paths read together are one study
     for p in paths:
-        if (Path(p) / "review.json").exists() or Path(p).name == "review.json":
-            folder = Path(p).parent if Path(p).name == "review.json" else Path(p)
-            for data, kw, kind in session_layers(open_study(p)):
-                if kind == "labels":
-                    # the widget autosaves into the folder the review came from
-                    kw["metadata"][META_KEY]["review_folder"] = str(folder)
-                layers.append((data, kw, kind))
+        if is_review_path(p):
+            # the session knows its folder: the widget autosaves into it
+            layers.extend(session_layers(open_study(p)))
         else:
             # every volume found; the widget takes the first T2 and TOF, the
             # others wait in its series picker
             images = load_images(p)
             if not images:
                 raise InputError(f"{p}: no image volume found")
-            study = uuid.uuid4().hex
             layers.extend(image_layer(img, role, study=study) for role, img in images)
     return layers

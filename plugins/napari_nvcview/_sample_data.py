@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from napari_nvcview.layers import LayerDataTuple, session_layers
-from nvcview.layers_model import CaseSession
+from nvcview.case import CaseSession
 from nvcview.review.model import Review
 
 

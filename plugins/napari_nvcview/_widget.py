@@ -1,15 +1,20 @@
 """The NVC review dock widget: case -> landmarks -> nerve -> vessels -> measurements -> review.
 
-Thin front end. State lives in a headless :class:`nvcview.layers_model.CaseSession`;
-this module turns clicks into session calls and session state into layers and
-tables. Positions are patient LPS mm everywhere except inside napari, whose
-world axes are ``(S, P, L)`` mm (:mod:`napari_nvcview.layers`).
+A thin view of :class:`nvcview.case.CaseSession`: clicks become session calls,
+and the widget redraws its layers and tables when the session's events
+(:class:`nvcview.case.CaseEvents`) say something changed. The rules (what an edit
+of a signed review does, when to re-measure, what a save stores) are the core's.
+One case at a time: opening another study closes the first one's layers.
+Positions are patient LPS mm everywhere except inside napari, whose world axes
+are ``(S, P, L)`` mm (:mod:`napari_nvcview.layers`).
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,15 +61,10 @@ from napari_nvcview.layers import (
     structure_colormap,
     world_points_to_lps,
 )
+from nvcview.case import CaseSession, contact_midpoint, open_study, same_study
+from nvcview.display import contrast_limits, refresh_display, to_display, update_from_display
 from nvcview.errors import NvcviewError
-from nvcview.layers_model import (
-    CaseSession,
-    contact_midpoint,
-    contrast_limits,
-    open_study,
-    to_display,
-    update_from_display,
-)
+from nvcview.measure.live import changed_box
 from nvcview.measure.records import GRADES
 from nvcview.review.model import CONFIDENCES, LANDMARK_NAMES, SIDES
 from nvcview.structures import VESSEL_TYPES
@@ -86,6 +86,8 @@ MODE_TEXT = {
 }
 LANDMARK_COLORS = {"RExP": "lime", "RDP": "cyan", "IAC": "magenta"}
 MEASURE_COLUMNS = ("vessel", "type", "gap mm", "res. mm", "segment", "suggested", "reader")
+#: layer names the widget owns for the case it shows (removed when another case opens)
+CASE_LAYER_NAMES = (LABELS_NAME, LANDMARKS_NAME, PATH_NAME, CONTACT_NAME)
 
 
 def _remove_hook(viewer, hook) -> None:
@@ -96,8 +98,22 @@ def _remove_hook(viewer, hook) -> None:
         pass
 
 
+class _Alive:
+    """Whether the widget's Qt object still exists (set False when Qt destroys it).
+
+    Worker results arrive through queued signals; one arriving after the widget
+    closed must not touch its (deleted) Qt children.
+    """
+
+    def __init__(self) -> None:
+        self.ok = True
+
+    def kill(self, *_args: object) -> None:
+        self.ok = False
+
+
 class ReviewWidget(QWidget):
-    """Dock widget driving one reader's review of one case.
+    """Dock widget showing one reader's review of one case.
 
     Parameters
     ----------
@@ -109,11 +125,12 @@ class ReviewWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.session: CaseSession | None = None
-        self.review_folder: Path | None = None
         self.measurements: list = []
         self.last_error: str = ""
         self._syncing = False
         self._labels_shadow: np.ndarray | None = None
+        self._alive = _Alive()
+        self.destroyed.connect(self._alive.kill)
         #: run seed grows in a worker thread (the window stays responsive)
         self.background_tools = True
         self.mode = "off"
@@ -151,13 +168,56 @@ class ReviewWidget(QWidget):
         self.viewer.mouse_drag_callbacks.append(_click)
         self.destroyed.connect(lambda *_: _remove_hook(napari_viewer, _click))
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
-        # closing the viewer must not drop an edit whose autosave is still pending
-        qt_window = getattr(getattr(napari_viewer, "window", None), "_qt_window", None)
-        if qt_window is not None:
-            qt_window.installEventFilter(self)
         # adopt layers already open (e.g. the sample data loaded before the widget)
         for layer in list(self.viewer.layers):
             self._adopt(layer)
+
+    # ---------------------------------------------------- the review folder
+    @property
+    def review_folder(self) -> Path | None:
+        """The folder the case saves (and autosaves) into: the session's."""
+        return self.session.folder if self.session is not None else None
+
+    @review_folder.setter
+    def review_folder(self, folder: str | Path | None) -> None:
+        if self.session is not None:
+            self.session.folder = Path(folder) if folder is not None else None
+
+    # -------------------------------------------- closing the viewer window
+    def _watch_window(self) -> None:
+        """Filter the events of every ancestor (Qt API), up to the top-level window.
+
+        Docking reparents the widget into a dock, then the dock into the viewer's
+        main window: each reparenting is seen, and the window's close flushes an edit.
+        """
+        watched = self.__dict__.setdefault("_watched", weakref.WeakSet())
+        w = self.parentWidget()
+        while w is not None:
+            if w not in watched:
+                w.installEventFilter(self)
+                watched.add(w)
+            w = w.parentWidget()
+
+    def event(self, ev) -> bool:  # noqa: N802 (Qt override)
+        """Once docked, watch the ancestors (see :meth:`_watch_window`)."""
+        if ev.type() in (QEvent.Type.ParentChange, QEvent.Type.Show):
+            self._watch_window()
+        return super().event(ev)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
+        """The viewer's window is closing: save a pending edit first."""
+        kind = event.type()
+        if kind == QEvent.Type.ParentChange:
+            self._watch_window()
+        elif kind == QEvent.Type.Close and obj is self.window():
+            self.flush_autosave()
+        return super().eventFilter(obj, event)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        """The widget closes: save a pending edit, stop listening to the case."""
+        self.flush_autosave()
+        self._measure_timer.stop()
+        super().closeEvent(event)
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -396,7 +456,16 @@ class ReviewWidget(QWidget):
         self.final_check.toggled.connect(self._on_final)
         self.autosave_check = QCheckBox("Autosave after edits")
         self.autosave_check.setChecked(True)
-        lay.addWidget(self.final_check)
+        self.reopen_button = QPushButton("Reopen (signed review)…")
+        self.reopen_button.setToolTip(
+            "Make the signed review a draft again to edit it (logged in its audit trail)"
+        )
+        self.reopen_button.clicked.connect(lambda: self.reopen())
+        self.reopen_button.setEnabled(False)
+        row_final = QHBoxLayout()
+        row_final.addWidget(self.final_check)
+        row_final.addWidget(self.reopen_button)
+        lay.addLayout(row_final)
         lay.addWidget(self.autosave_check)
         row = QHBoxLayout()
         b_save = QPushButton("Save review")
@@ -477,10 +546,13 @@ class ReviewWidget(QWidget):
         if path:
             self.open_path(path, background=True)
 
-    def _run(self, fn, args: tuple, done, what: str, background: bool) -> Any:
+    def _run(self, fn, args: tuple, done, what: str, background: bool, *, case=None) -> Any:
         """Run ``fn(*args)`` now, or in a worker thread with a busy indicator.
 
-        ``done(result)`` runs in the GUI thread; nvcview errors become a status message.
+        ``done(result)`` runs in the GUI thread, and only while the widget exists
+        and (given ``case``) still shows that case: a result arriving after the
+        widget closed or another case opened is dropped. nvcview errors become a
+        status message.
         """
         if not background:
             out = self._guard(fn, *args)
@@ -491,11 +563,33 @@ class ReviewWidget(QWidget):
         # console as a traceback (or abort the process) for a click in the wrong place
         worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
         self._busy(+1, what)
-        worker.returned.connect(done)
-        worker.errored.connect(lambda exc: self._worker_error(what, exc))
-        worker.finished.connect(lambda: self._busy(-1))
+        worker.returned.connect(self._deliver(done, case))
+        worker.errored.connect(self._deliver(lambda exc: self._worker_error(what, exc)))
+        worker.finished.connect(self._deliver(lambda: self._busy(-1)))
         worker.start()
         return worker
+
+    def _deliver(self, fn: Callable, case: CaseSession | None = None) -> Callable:
+        """A worker callback that does nothing once the widget is gone (or shows another case).
+
+        Holds the widget weakly: a worker never keeps a closed widget alive.
+        """
+        alive, ref = self._alive, weakref.ref(self)
+
+        def call(*args: Any) -> Any:
+            widget = ref()
+            if widget is None or not alive.ok:
+                return None
+            if case is not None and widget.session is not case:
+                return None
+            try:
+                return fn(*args)
+            except RuntimeError as exc:  # a Qt child deleted under us: the widget is closing
+                if "deleted" not in str(exc):
+                    raise
+                return None
+
+        return call
 
     def _worker_error(self, what: str, exc: BaseException) -> None:
         """A worker failed: say it in the status line (with a traceback in the log if a bug)."""
@@ -522,7 +616,7 @@ class ReviewWidget(QWidget):
             self._report(self.status.text()[:-2] + ": done")
 
     def open_path(self, path: str | Path, background: bool = False) -> Any:
-        """Open a study, series or review folder and show it.
+        """Open a study, series or review folder as the case shown (closing the previous one).
 
         Parameters
         ----------
@@ -533,13 +627,8 @@ class ReviewWidget(QWidget):
             shown when loading finishes. Returns the worker instead of the session.
         """
         p = Path(path)
-        folder = (
-            p.parent if p.name == "review.json" else (p if (p / "review.json").exists() else None)
-        )
 
         def done(session: CaseSession) -> CaseSession:
-            self.flush_autosave()  # the case being left keeps its last edit
-            self.review_folder = folder
             self.load_session(session)
             return session
 
@@ -558,11 +647,71 @@ class ReviewWidget(QWidget):
                 return lyr
         return None
 
-    def load_session(self, session: CaseSession) -> None:
-        """Show a session: image layers (reused if present), labels, points, tables."""
+    # ------------------------------------------------------- one case at a time
+    def _study_tokens(self, session: CaseSession) -> set[str]:
+        tokens = set()
+        for img in (session.t2, session.tof):
+            lyr = self._find_image_layer(img) if img is not None else None
+            if lyr is not None and lyr.metadata.get(META_KEY, {}).get("study"):
+                tokens.add(lyr.metadata[META_KEY]["study"])
+        return tokens
+
+    def _belongs_to(self, layer, session: CaseSession, tokens: set[str]) -> bool:
+        nv = layer.metadata.get(META_KEY, {})
+        img = nv.get("image")
+        if img is None:
+            return True
+        if img is session.t2 or img is session.tof:
+            return True
+        if nv.get("study") and nv["study"] in tokens:
+            return True  # another series of the same study, waiting in the series picker
+        ref = session.t2 if session.t2 is not None else session.tof
+        return ref is not None and not nv.get("study") and same_study(img, ref)
+
+    def _set_case(self, session: CaseSession) -> None:
+        """Make ``session`` the case shown; the previous case is saved (if due) and closed.
+
+        Its image layers, labels, landmarks and contact lines leave the viewer:
+        two patients are never shown together.
+        """
+        old = self.session
+        if old is session:
+            return
+        if old is not None:
+            self.flush_autosave()
+            self._measure_timer.stop()
+            self._measure_pending = False
+            old.close()  # drops our callbacks; a late worker result for it is ignored
+        self.session = session
+        self.measurements = []
+        tokens = self._study_tokens(session)
         self._syncing = True
         try:
-            self.session = session
+            for lyr in list(self.viewer.layers):
+                nv = lyr.metadata.get(META_KEY, {})
+                stale_case = lyr.name in CASE_LAYER_NAMES and nv.get("session") is not session
+                stale_image = nv.get("image") is not None and not self._belongs_to(
+                    lyr, session, tokens
+                )
+                if old is not None and (stale_case or stale_image):
+                    self.viewer.layers.remove(lyr)
+        finally:
+            self._syncing = False
+        ev = session.events
+        ev.changed.connect(self._on_case_changed)
+        ev.labels.connect(self._on_labels_event)
+        ev.structures.connect(self._on_structures_event)
+        ev.landmarks.connect(self._on_points_event)
+        ev.path.connect(self._on_points_event)
+        ev.measured.connect(self._on_measured)
+        ev.status.connect(self._on_status)
+        ev.saved.connect(self._on_saved)
+
+    def load_session(self, session: CaseSession) -> None:
+        """Show a session: image layers (reused if present), labels, points, tables."""
+        self._set_case(session)
+        self._syncing = True
+        try:
             for role, img in (("T2", session.t2), ("TOF", session.tof)):
                 if img is not None and self._find_image_layer(img) is None:
                     data, kw, _ = image_layer(img, role)
@@ -570,18 +719,13 @@ class ReviewWidget(QWidget):
             self._ensure_labels_layer()
             self._ensure_points_layers()
             self._stack_fusion()
-            r = session.review
-            self.side_combo.setCurrentText(r.side or "")
-            self.reader_edit.setText(r.reader)
-            self.case_edit.setText(r.case_id)
-            self.impression_edit.setPlainText(r.impression)
-            self.va_combo.setCurrentText(r.va_dominance or "")
-            self.final_check.setChecked(r.status == "final")
+            self._show_fields()
         finally:
             self._syncing = False
         self._refresh_series_combos()
         self._refresh_points()
         self._refresh_structures()
+        self._show_status()
         set_plane(self.viewer, "axial")
         self.viewer.reset_view()
         self._centre_on_reference()
@@ -591,6 +735,17 @@ class ReviewWidget(QWidget):
             row = int(np.argmin(gaps))
             self.centre_on_world(lps_to_world_points(contact_midpoint(self.measurements[row]))[0])
         self._report(self._case_summary())
+
+    def _show_fields(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        r = s.review
+        self.side_combo.setCurrentText(r.side or "")
+        self.reader_edit.setText(r.reader)
+        self.case_edit.setText(r.case_id)
+        self.impression_edit.setPlainText(r.impression)
+        self.va_combo.setCurrentText(r.va_dominance or "")
 
     def _stack_fusion(self) -> None:
         """Layer order bottom-up: T2, TOF (additive fusion), labels, then the points."""
@@ -617,11 +772,12 @@ class ReviewWidget(QWidget):
                     " (oblique: resampled for display)" if "oblique" in img.meta.orientation else ""
                 )
                 parts.append(f"{role} {vox} mm{obl}")
-        return "Case loaded: " + "; ".join(parts)
+        signed = "; signed off (Reopen to edit)" if s.signed else ""
+        return "Case loaded: " + "; ".join(parts) + signed
 
     def _centre_on_reference(self) -> None:
         s = self.session
-        if s is None:
+        if s is None or not s.has_series:
             return
         world = lps_to_world_points(s.centre_lps())[0]
         self.centre_on_world(world)
@@ -635,17 +791,17 @@ class ReviewWidget(QWidget):
         """Take over layers that readers or sample data put into the viewer."""
         nv = layer.metadata.get(META_KEY, {})
         if nv.get("session") is not None and self.session is not nv["session"]:
-            # a labels layer from the reader or the sample data: it becomes the
-            # widget's labels layer (replacing one made for the bare series)
+            # a labels layer from the reader or the sample data: a whole case, which
+            # becomes the case shown (the previous one is closed)
             old = self._layer(LABELS_NAME)
             if old is not None and old is not layer:
-                self.viewer.layers.remove(old)
+                self._syncing = True
+                try:
+                    self.viewer.layers.remove(old)
+                finally:
+                    self._syncing = False
             layer.name = LABELS_NAME
             self._watch_labels_layer(layer)
-            # autosave goes to this review's own folder (None: sample data, not saved yet)
-            self.flush_autosave()
-            folder = nv.get("review_folder")
-            self.review_folder = Path(folder) if folder else None
             self.load_session(nv["session"])
             return
         role, img = nv.get("role"), nv.get("image")
@@ -655,33 +811,31 @@ class ReviewWidget(QWidget):
         s = self.session
         if s is not None and getattr(s, slot) is img:
             return
-        if s is None:
-            s = CaseSession()
-        elif getattr(s, slot) is not None:
-            cur = getattr(s, slot)
-            frame = cur.meta.frame_of_reference_uid
-            # one study: the same frame of reference, or read together (NIfTI has no frame)
-            same_study = bool(frame) and frame == img.meta.frame_of_reference_uid
-            cur_layer = self._find_image_layer(cur)
+        if s is not None:
+            ref = s.t2 if s.t2 is not None else s.tof
             token = nv.get("study")
-            if token and cur_layer is not None:
-                same_study |= cur_layer.metadata.get(META_KEY, {}).get("study") == token
-            if same_study:
+            tokens = self._study_tokens(s)
+            same = (bool(token) and token in tokens) or (ref is not None and same_study(img, ref))
+            if getattr(s, slot) is not None and not same:
+                # the slot is taken by another study's series: a new case (the old one
+                # is saved and closed); an empty slot takes the series into the case
+                s = None
+            elif getattr(s, slot) is not None:
                 self._report(
                     f"Another {role} series is open ({img.meta.series_description}); "
                     "choose it in the Case tab's series picker."
                 )
                 return
-            s = CaseSession()  # a different study: a new case (the old one stays saved)
-            self.flush_autosave()
-            self.review_folder = None  # ... and is not autosaved over by the new one
+        if s is None:
+            s = CaseSession()
+            self._set_case(s)
         if s.labels is not None and role == "T2" and s.t2 is None:
             # labels were made on the TOF grid; they move to the T2 (the reference),
             # with the rest of the review (landmarks, reader, calls)
-            s.add_t2(img)
+            if self._guard(s.add_t2, img) is None and s.t2 is not img:
+                return
         else:
             setattr(s, slot, img)
-        self.session = s
         self._syncing = True
         try:
             self._ensure_labels_layer()
@@ -693,7 +847,7 @@ class ReviewWidget(QWidget):
         self._report(self._case_summary())
         if s.structures:
             self._refresh_structures()
-            self.edited()  # measured again on the new reference grid
+            self._schedule()  # measured again on the new reference grid
 
     def _refresh_series_combos(self) -> None:
         every = [
@@ -737,7 +891,6 @@ class ReviewWidget(QWidget):
         self.load_session(s)
         if resampled:
             self._report(self._case_summary() + "; labels resampled onto the new reference grid")
-            self.edited()  # measured and autosaved on the new grid
 
     # -------------------------------------------------------- layers state
     def _layer(self, name: str):
@@ -745,7 +898,7 @@ class ReviewWidget(QWidget):
 
     def _ensure_labels_layer(self) -> None:
         s = self.session
-        if s is None or (s.t2 is None and s.tof is None):
+        if s is None or not s.has_series:
             return
         labels = s.ensure_labels()
         lyr = self._layer(LABELS_NAME)
@@ -763,6 +916,7 @@ class ReviewWidget(QWidget):
         self._labels_shadow = np.array(lyr.data, copy=True) if grid.oblique else None
         if s.structures:
             lyr.colormap = structure_colormap(s.structures)
+        lyr.editable = s.editable
         lyr.refresh()
 
     def _ensure_points_layers(self) -> None:
@@ -802,6 +956,9 @@ class ReviewWidget(QWidget):
                 projection_mode="all",
                 vector_style="line",
             )
+        editable = self.session is None or self.session.editable
+        for name in (LANDMARKS_NAME, PATH_NAME):
+            self._layer(name).editable = editable
 
     def _refresh_points(self) -> None:
         s = self.session
@@ -843,24 +1000,84 @@ class ReviewWidget(QWidget):
             lyr.colormap = structure_colormap(rows)
             lyr.refresh()
 
-    def _labels_changed(self) -> None:
-        """After a core edit of the label map: redraw the layer, tables, measure, autosave."""
+    # ------------------------------------------------------ case events
+    def _on_case_changed(self, event) -> None:
+        """Any edit of the case: measure soon (debounced) and autosave a little later."""
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._measure_timer.start()
         s = self.session
-        if s is not None and self._layer(LABELS_NAME) is None:
+        if s is not None and s.folder is not None and self.autosave_check.isChecked():
+            self._autosave_timer.start()
+
+    def edited(self) -> None:
+        """Measure soon and autosave later (kept for callers; edits schedule this themselves)."""
+        self._schedule()
+
+    def _on_structures_event(self, event) -> None:
+        self._refresh_structures()
+
+    def _on_points_event(self, event) -> None:
+        self._refresh_points()
+
+    def _on_labels_event(self, event) -> None:
+        """The case's label map changed: redraw only what the change reaches.
+
+        An axis-aligned labels layer is a view of the label map (nothing to copy);
+        an oblique one is re-sampled over the edited box only.
+        """
+        s = self.session
+        if s is None or self._syncing:
+            return
+        lyr = self._layer(LABELS_NAME)
+        if lyr is None or not s.has_series:
             self._syncing = True
             try:
                 self._ensure_labels_layer()  # the user may have deleted it
             finally:
                 self._syncing = False
-        lyr = self._layer(LABELS_NAME)
-        if s is not None and lyr is not None:
-            data, grid = to_display(s.labels, s.reference.affine, order=0)
-            if grid.oblique or not np.shares_memory(lyr.data, s.labels):
-                lyr.data = data
-            self._labels_shadow = np.array(data, copy=True) if grid.oblique else None
-            lyr.refresh()
-        self._refresh_structures()
-        self.edited()
+            return
+        labels = s.ensure_labels()
+        grid = lyr.metadata.get(META_KEY, {}).get("grid")
+        box = getattr(event, "box", None)
+        if grid is not None and grid.oblique and tuple(lyr.data.shape) == tuple(grid.shape):
+            if box is None:
+                data, _ = to_display(labels, s.reference.affine, order=0, grid=grid)
+                lyr.data[...] = data
+                self._labels_shadow = np.array(data, copy=True)
+            else:
+                dbox = refresh_display(lyr.data, labels, s.reference.affine, grid, box)
+                if dbox is not None and self._labels_shadow is not None:
+                    self._labels_shadow[dbox] = lyr.data[dbox]
+        elif not np.shares_memory(lyr.data, labels):
+            data, _ = to_display(labels, s.reference.affine, order=0)
+            lyr.data = data
+        lyr.refresh()
+
+    def _on_measured(self, event) -> None:
+        self._show_measurements(event.measurements)
+
+    def _on_status(self, event) -> None:
+        self._show_status()
+
+    def _on_saved(self, event) -> None:
+        self._report(f"Saved {event.path}")
+
+    def _show_status(self) -> None:
+        """Final checkbox, Reopen button and editability of the layers follow the case."""
+        s = self.session
+        signed = s is not None and s.signed
+        self._syncing = True
+        try:
+            self.final_check.setChecked(signed)
+        finally:
+            self._syncing = False
+        self.reopen_button.setEnabled(signed)
+        for name in (LABELS_NAME, LANDMARKS_NAME, PATH_NAME):
+            lyr = self._layer(name)
+            if lyr is not None:
+                lyr.editable = not signed
 
     def _watch_labels_layer(self, layer) -> None:
         """Sync brush strokes, and their undo / redo (Ctrl+Z, Ctrl+Shift+Z), to the review.
@@ -883,17 +1100,19 @@ class ReviewWidget(QWidget):
 
     def _on_paint(self, event=None) -> None:
         """A brush/eraser stroke: sync once napari has written it (it emits first)."""
-        QTimer.singleShot(0, self.sync_labels_from_layer)
+        QTimer.singleShot(0, self._deliver(self.sync_labels_from_layer))
 
     def sync_labels_from_layer(self) -> None:
-        """Carry the labels layer's edits back to the session's label map."""
+        """Carry the labels layer's edits back to the case (refused on a signed review)."""
         s = self.session
         lyr = self._layer(LABELS_NAME)
-        if s is None or lyr is None:
+        if s is None or lyr is None or s.labels is None:
             return
+        box = None
         if not np.shares_memory(lyr.data, s.labels):
             grid = lyr.metadata.get(META_KEY, {}).get("grid")
             shadow = self._labels_shadow
+            before = s.labels.copy()
             if grid is not None and grid.oblique and shadow is not None:
                 # resampled display: carry back only the voxels the stroke changed
                 edited = np.asarray(lyr.data) != shadow
@@ -903,33 +1122,41 @@ class ReviewWidget(QWidget):
             else:
                 arr, _ = labels_from_layer(lyr.data, lyr.metadata, lyr.scale, lyr.translate)
                 s.labels[...] = arr
+            box = changed_box(before, s.labels)
             self._labels_shadow = np.array(lyr.data, copy=True)
-        self.edited()
-
-    def edited(self) -> None:
-        """Something changed: measure soon (debounced) and autosave a little later."""
-        self._measure_timer.start()
-        if self.review_folder is not None and self.autosave_check.isChecked():
-            self._autosave_timer.start()
+        self._syncing = True  # the layer already shows the stroke
+        try:
+            ok = self._guard(s.labels_edited, box)
+        finally:
+            self._syncing = False
+        if ok is None and s.signed:
+            # refused: the label map is back as signed; show it so
+            self._on_labels_event(type("E", (), {"box": None})())
+            self._report("The review is signed off: reopen it (Review tab) before painting.", True)
 
     # ------------------------------------------------------------ actions
+    def _try(self, fn, *args, **kwargs) -> bool:
+        """Call a session edit; True when it was applied, False when refused (reported)."""
+        try:
+            fn(*args, **kwargs)
+        except NvcviewError as exc:
+            self._report(str(exc), error=True)
+            return False
+        return True
+
     def place_landmark(self, name: str, lps: np.ndarray) -> None:
         """Place (or move) the landmark ``name`` at ``lps`` (mm)."""
         if self.session is None:
             return
-        self.session.set_landmark(name, lps)
-        self._refresh_points()
-        self._report(f"{name} at LPS ({', '.join(f'{v:.1f}' for v in lps)}) mm")
-        self.edited()
+        if self._try(self.session.set_landmark, name, lps):
+            self._report(f"{name} at LPS ({', '.join(f'{v:.1f}' for v in lps)}) mm")
 
     def _delete_selected_landmark(self) -> None:
         row = self.landmark_table.currentRow()
         if self.session is None or row < 0:
             return
         name = self.landmark_table.item(row, 0).text()
-        self.session.set_landmark(name, None)
-        self._refresh_points()
-        self.edited()
+        self._try(self.session.set_landmark, name, None)
 
     def _on_landmarks_moved(self, event=None) -> None:
         if self._syncing or self.session is None:
@@ -942,12 +1169,9 @@ class ReviewWidget(QWidget):
             self._refresh_points()
             self._report("Place landmarks with 'place landmark' (click the slice).")
             return
-        self.session.review.landmarks = {
-            str(n): [float(v) for v in p]
-            for n, p in zip(names, world_points_to_lps(lm.data), strict=True)
-        }
-        self._refresh_points()
-        self.edited()
+        moved = {str(n): p for n, p in zip(names, world_points_to_lps(lm.data), strict=True)}
+        if not self._try(self.session.set_landmarks, moved):
+            self._refresh_points()  # refused: the points go back
 
     def _on_landmark_row(self, row: int, _col: int) -> None:
         item = self.landmark_table.item(row, 0)
@@ -958,18 +1182,13 @@ class ReviewWidget(QWidget):
 
     def add_path_point(self, lps: np.ndarray) -> None:
         """Append a centreline point (trace from the RExP towards the IAC)."""
-        if self.session is None:
-            return
-        self.session.review.nerve_path_lps.append([float(v) for v in lps])
-        self._refresh_points()
-        self.edited()
+        if self.session is not None:
+            self._try(self.session.add_path_point, lps)
 
     def clear_path(self) -> None:
         """Remove the traced centreline."""
         if self.session is not None:
-            self.session.review.nerve_path_lps = []
-            self._refresh_points()
-            self.edited()
+            self._try(self.session.set_path, np.zeros((0, 3)))
 
     def nerve_from_path(self) -> None:
         """Make CN VII a tube around the traced centreline."""
@@ -977,7 +1196,6 @@ class ReviewWidget(QWidget):
             return
         st = self._guard(self.session.nerve_from_path, self.tube_radius.value())
         if st is not None:
-            self._labels_changed()
             self._report(
                 f"{st.name} from the centreline (radius {self.tube_radius.value():.1f} mm)"
             )
@@ -993,6 +1211,9 @@ class ReviewWidget(QWidget):
         s = self.session
         if s is None:
             return None
+        if not s.editable:
+            self._report("The review is signed off: reopen it before growing a vessel.", True)
+            return None
         vt = vessel_type or self.vessel_type_combo.currentText()
         kw = {"radius_mm": self.vessel_radius.value(), "fraction": self.vessel_fraction.value()}
 
@@ -1002,15 +1223,17 @@ class ReviewWidget(QWidget):
                 # the case, or its reference grid (a T2 arrived), changed while growing
                 self._report("The case changed while growing: click the seed again.", True)
                 return None
-            st = s.add_vessel(mask, vt)
-            self._labels_changed()
-            self._report(
-                f"{st.name}: {res.volume_mm3:.0f} mm³ grown (threshold {res.threshold:.0f})"
-            )
+            st = self._guard(s.add_vessel, mask, vt)
+            if st is not None:
+                self._report(
+                    f"{st.name}: {res.volume_mm3:.0f} mm³ grown (threshold {res.threshold:.0f})"
+                )
             return st
 
         bg = self.background_tools if background is None else background
-        return self._run(lambda: s.vessel_mask(lps, **kw), (), done, "Growing the vessel", bg)
+        return self._run(
+            lambda: s.vessel_mask(lps, **kw), (), done, "Growing the vessel", bg, case=s
+        )
 
     def grow_nerve(
         self, lps: np.ndarray, nerve: str = "VII", background: bool | None = None
@@ -1019,6 +1242,9 @@ class ReviewWidget(QWidget):
         s = self.session
         if s is None:
             return None
+        if not s.editable:
+            self._report("The review is signed off: reopen it before growing a nerve.", True)
+            return None
         kw = {"radius_mm": self.nerve_radius.value(), "fraction": self.nerve_fraction.value()}
 
         def done(out) -> Any:
@@ -1026,13 +1252,15 @@ class ReviewWidget(QWidget):
             if self.session is not s or mask.shape != s.ensure_labels().shape:
                 self._report("The case changed while growing: click the seed again.", True)
                 return None
-            st = s.add_nerve(mask, nerve)
-            self._labels_changed()
-            self._report(f"{st.name}: {res.volume_mm3:.0f} mm³ grown")
+            st = self._guard(s.add_nerve, mask, nerve)
+            if st is not None:
+                self._report(f"{st.name}: {res.volume_mm3:.0f} mm³ grown")
             return st
 
         bg = self.background_tools if background is None else background
-        return self._run(lambda: s.nerve_mask(lps, nerve, **kw), (), done, "Growing the nerve", bg)
+        return self._run(
+            lambda: s.nerve_mask(lps, nerve, **kw), (), done, "Growing the nerve", bg, case=s
+        )
 
     def _selected_structure_label(self) -> int | None:
         row = self.structure_table.currentRow()
@@ -1048,11 +1276,8 @@ class ReviewWidget(QWidget):
 
     def set_vessel_type(self, label: int, vessel_type: str) -> None:
         """Assign a vessel type; the label colour follows the type."""
-        if self.session is None:
-            return
-        if self._guard(self.session.set_vessel_type, label, vessel_type) is not None:
-            self._refresh_structures()
-            self.edited()
+        if self.session is not None:
+            self._try(self.session.set_vessel_type, label, vessel_type)
 
     def _set_selected_type(self) -> None:
         label = self._selected_structure_label()
@@ -1062,8 +1287,7 @@ class ReviewWidget(QWidget):
     def _delete_selected_structure(self) -> None:
         label = self._selected_structure_label()
         if label is not None and self.session is not None:
-            self._guard(self.session.remove_structure, label)
-            self._labels_changed()
+            self._try(self.session.remove_structure, label)
 
     # -------------------------------------------------------- measurement
     def refresh_measurements(self) -> list:
@@ -1075,25 +1299,21 @@ class ReviewWidget(QWidget):
         s = self.session
         if s is None:
             return []
-        return self._show_measurements(self._measure(s))
-
-    def _measure(self, session: CaseSession) -> list:
         try:
-            return session.measure()
+            return s.measure()  # the table follows through the 'measured' event
         except NvcviewError as exc:
             self._report(f"measurement: {exc}", error=True)
-        except ImportError:
-            self._report("The measurement engine is not available in this version.", True)
         return []
 
     def measure_in_background(self) -> None:
         """Measure a frozen copy of the session in a worker thread (after edits).
 
         The snapshot shares the session's cached measurer
-        (:class:`nvcview.layers_model.LiveMeasurer`, locked), which takes the
+        (:class:`nvcview.measure.live.LiveMeasurer`, locked), which takes the
         snapshot's private label map and re-measures only what the edit can reach.
         Edits made while it runs queue one more measurement, so the table always
-        ends on the latest state.
+        ends on the latest state; a result for an older state, another case or a
+        closed widget is dropped.
         """
         s = self.session
         if s is None:
@@ -1104,14 +1324,17 @@ class ReviewWidget(QWidget):
         from napari.qt.threading import create_worker
 
         snapshot = s.frozen_copy()
+        version = snapshot.version
         worker = create_worker(snapshot.measure, _start_thread=False, _ignore_errors=True)
         self._measure_worker = worker
-        # a result arriving after another case was opened belongs to no row of its table
-        worker.returned.connect(
-            lambda out: self._show_measurements(out) if self.session is s else None
-        )
-        worker.errored.connect(lambda exc: self._worker_error("measurement", exc))
-        worker.finished.connect(self._measure_finished)
+
+        def returned(out: list) -> None:
+            if not s.accept_measurements(out, version):
+                self._measure_pending = True  # edited meanwhile: measure the latest state
+
+        worker.returned.connect(self._deliver(returned, s))
+        worker.errored.connect(self._deliver(lambda exc: self._worker_error("measurement", exc)))
+        worker.finished.connect(self._deliver(self._measure_finished))
         worker.start()
 
     def _measure_finished(self) -> None:
@@ -1233,61 +1456,98 @@ class ReviewWidget(QWidget):
             self.comment_edit.setText(call.comment if call else "")
 
     # ------------------------------------------------------------- review
+    # ------------------------------------------------------------- review
+    def _actor(self) -> str:
+        """Who acts (audit trail): the reader named in the Case tab, else the OS user."""
+        name = self.reader_edit.text().strip()
+        if name:
+            return name
+        try:
+            return getpass.getuser()
+        except (OSError, KeyError):
+            return "unknown"
+
     def _on_case_fields(self, *_args) -> None:
         if self._syncing or self.session is None:
             return
-        self._read_case_fields()
-        self.edited()
+        if self._read_case_fields() is False:
+            self._syncing = True
+            try:
+                self._show_fields()  # refused (signed): the fields show the review again
+            finally:
+                self._syncing = False
 
-    def _read_case_fields(self) -> None:
-        """Copy the Case and Review tab fields into the review (no autosave trigger)."""
+    def _read_case_fields(self) -> bool:
+        """Copy the Case and Review tab fields into the review; False when refused."""
         if self.session is None:
-            return
-        r = self.session.review
-        r.side = self.side_combo.currentText() or None
-        r.reader = self.reader_edit.text().strip()
-        r.case_id = self.case_edit.text().strip()
-        r.va_dominance = self.va_combo.currentText() or None
+            return True
+        return self._try(
+            self.session.set_fields,
+            side=self.side_combo.currentText(),
+            reader=self.reader_edit.text(),
+            case_id=self.case_edit.text(),
+            va_dominance=self.va_combo.currentText(),
+            impression=self.impression_edit.toPlainText(),
+        )
 
     def _on_impression(self) -> None:
-        if not self._syncing and self.session is not None:
-            self.session.review.impression = self.impression_edit.toPlainText()
-            self.edited()
+        self._on_case_fields()
 
     def _on_final(self, checked: bool) -> None:
         if self._syncing or self.session is None:
             return
-        review = self.session.review
-        review.status = "final" if checked else "draft"
-        if not checked:
-            return
-        # signing off writes the signed review now (autosave skips final reviews,
-        # and the store keeps a final review read-only from here on)
+        if checked:
+            self.sign_off()
+        else:
+            self.reopen()
+        self._show_status()
+
+    def sign_off(self, folder: str | Path | None = None) -> Path | None:
+        """Sign the review off: saved as final (logged), read-only until reopened.
+
+        Asks for a review folder when the case has none. None when not signed
+        (the reason is on the status line).
+        """
+        s = self.session
+        if s is None:
+            return None
         self._autosave_timer.stop()
         self.last_error = ""
-        if self.review_folder is None:
-            path = QFileDialog.getExistingDirectory(self, "Review folder (one per reader)")
-            out = self.save(path) if path else None
-        else:
-            out = self.save()
-        if out is None:  # not on disk: not signed off (the reason is on the status line)
-            review.status = "draft"
-            self._syncing = True
-            try:
-                self.final_check.setChecked(False)
-            finally:
-                self._syncing = False
-            why = self.last_error or "no review folder chosen"
+        if folder is None and s.folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Review folder (one per reader)")
+            if not folder:
+                self._report("Not signed off: no review folder chosen.", error=True)
+                self._show_status()
+                return None
+        if self._read_case_fields() is False:
+            return None
+        out = self._guard(s.sign_off, folder, actor=self._actor())
+        if out is None:
+            why = self.last_error or "not saved"
             self._report(f"Not signed off (the review was not saved): {why}", error=True)
+        else:
+            self._report(f"Signed off and saved {out}")
+        self._show_status()
+        return out
+
+    def reopen(self, reason: str = "reopened in the viewer") -> bool:
+        """Reopen the signed review for editing (a logged action, as in the core)."""
+        s = self.session
+        if s is None or not s.signed:
+            self._show_status()
+            return False
+        ok = self._try(s.reopen, actor=self._actor(), reason=reason)
+        self._show_status()
+        if ok:
+            self._report("Review reopened: a draft again (logged in its audit trail).")
+        return ok
 
     def record_call(
         self, vessel_label: int, grade: str | None, confidence: str | None, comment: str = ""
     ) -> None:
         """Record the reader's grade, confidence and comment on one vessel."""
-        if self.session is None:
-            return
-        if self._guard(self.session.set_call, vessel_label, grade or "", confidence or "", comment):
-            self.edited()
+        if self.session is not None:
+            self._try(self.session.set_call, vessel_label, grade or "", confidence or "", comment)
 
     def _record_selected_call(self) -> None:
         row = self.measure_table.currentRow()
@@ -1305,31 +1565,19 @@ class ReviewWidget(QWidget):
             self.save(path)
 
     def save(self, folder: str | Path | None = None) -> Path | None:
-        """Save the review (review.json + labels) into ``folder`` (or the current one)."""
-        from nvcview.review.store import save_review
-
+        """Save the review (review.json + labels, fresh measurements) into ``folder``
+        (or the case's own). None when not saved (the reason is on the status line)."""
         s = self.session
         if s is None:
             return None
-        if folder is not None:
-            self.review_folder = Path(folder)
-        if self.review_folder is None:
+        if folder is None and s.folder is None:
             self._ask_save_as()
             return None
-        self._read_case_fields()
-        if self._measure_timer.isActive() or self._measure_worker is not None:
-            # an edit not measured yet: the stored measurements (which the report and the
-            # batch table use) must be those of the labels saved beside them
-            self._measure_timer.stop()
-            if self._measure_worker is not None:
-                self._measure_pending = True  # the running one measures an older state
-            self.refresh_measurements()
-        review = s.to_review()
-        review.measurements = list(self.measurements)
-        out = self._guard(save_review, review, self.review_folder, s.labels_image())
-        if out is not None:
-            self._report(f"Saved {out}")
-        return out
+        if self._read_case_fields() is False:
+            return None
+        self._measure_timer.stop()
+        # the save measures the state it stores itself (the one save path of the core)
+        return self._guard(s.save, folder, actor=self._actor())
 
     def flush_autosave(self) -> None:
         """Save now an edit whose autosave is still pending (before the case or folder changes)."""
@@ -1337,16 +1585,10 @@ class ReviewWidget(QWidget):
             self._autosave_timer.stop()
             self._autosave()
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
-        """The viewer's window is closing: save a pending edit first."""
-        if event.type() == QEvent.Type.Close:
-            self.flush_autosave()
-        return super().eventFilter(obj, event)
-
     def _autosave(self) -> None:
-        if self.review_folder is not None and self.session is not None:
-            if self.session.review.status != "final":
-                self.save()
+        s = self.session
+        if s is not None and s.folder is not None and s.dirty and s.editable:
+            self.save()
 
     def _ask_export(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Report output folder")
@@ -1359,24 +1601,34 @@ class ReviewWidget(QWidget):
         formats: tuple[str, ...] = ("json", "html", "pdf", "sr"),
         background: bool = False,
     ) -> Any:
-        """Save the review, then write the report files (``nvcview.report.write_reports``).
+        """Write the report of the case as it is (``nvcview.report.write_case_reports``).
 
+        Works from any state the core can report on: a draft (saved first when it
+        has a folder), a signed review, the practice case, a TOF-only case.
         Returns {format: path} (or the worker when ``background``).
         """
-        try:
-            from nvcview.report import write_reports
-        except ImportError:
-            self._report("Report export is not available in this version.", True)
+        from nvcview.report import write_case_reports
+
+        s = self.session
+        if s is None:
+            self._report("Open a case first.", True)
             return {}
-        if self.save() is None:
+        if self._read_case_fields() is False and s.editable:
             return {}
 
-        def done(out: dict) -> dict:
-            self._report("Report: " + ", ".join(str(p) for p in out.values()))
-            return out
+        def done(out: tuple[dict, str]) -> dict:
+            written, note = out
+            text = "Report: " + ", ".join(str(p) for p in written.values())
+            self._report(text + (f" ({note})" if note else ""))
+            return written
 
-        args = (self.session.to_review(), self.review_folder, Path(out_dir), formats)
-        out = self._run(write_reports, args, done, "Exporting the report", background)
+        if background and s.dirty and s.folder is not None and s.editable:
+            if self.save() is None:  # save in the GUI thread; the worker only reads
+                return {}
+        out = self._run(
+            write_case_reports, (s, Path(out_dir), formats), done, "Exporting the report",
+            background, case=s,
+        )  # fmt: skip
         return {} if out is None else out
 
     # ----------------------------------------------------------- display

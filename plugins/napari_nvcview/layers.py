@@ -1,6 +1,6 @@
-"""nvcview Image <-> napari layer conversion (thin: geometry lives in nvcview.layers_model).
+"""nvcview Image <-> napari layer conversion (thin: geometry lives in nvcview.display).
 
-World axes of the viewer are ``(S, P, L)`` mm (see :mod:`nvcview.layers_model`):
+World axes of the viewer are ``(S, P, L)`` mm (see :mod:`nvcview.display`):
 an axial slice shows anterior up and the patient's left on the screen's right
 (radiological). Each layer is placed by its own affine through a display grid
 (scale + translate only), so a TOF overlays its T2 in patient space and napari
@@ -13,19 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from nvcview.io.image import Image
-from nvcview.layers_model import (
+from nvcview.case import CaseSession
+from nvcview.display import (
     WORLD_AXES,
-    CaseSession,
     DisplayGrid,
     contrast_limits,
     display_to_lps_affine,
     from_display,
-    guess_role,
     lps_to_world,
     to_display,
     world_to_lps,
 )
+from nvcview.io.image import Image
+from nvcview.io.sniff import guess_role
 from nvcview.structures import Structure
 
 LayerDataTuple = tuple[Any, dict, str]

@@ -23,7 +23,7 @@ CASE = {
 def test_case_row_identifiers_replaced_dates_shifted_together():
     pz = Pseudonymizer(KEY)
     out = deidentify_record(CASE, pz)
-    assert out["case_id"].startswith("C-") and out["patient_id"].startswith("P-")
+    assert out["case_id"].startswith("C-") and out["patient_id"].startswith("NVC-")
     assert out["review_folder"].startswith("R-") and out["study_uid"].startswith("S-")
     assert out["accession_number"] is None
     assert (out["reader"], out["n_vessels"]) == ("dr_a", 3)

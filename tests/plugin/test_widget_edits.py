@@ -38,7 +38,7 @@ def test_brush_drag_autosave_final_export(make_napari_viewer, qtbot, tmp_path, s
     viewer.layers.remove(LABELS_NAME)
     widget.place_landmark("RExP", np.asarray(truth_doc["landmarks"]["RExP"]))
     assert len(viewer.layers[LANDMARKS_NAME].data) == 3
-    widget._labels_changed()  # what every core edit (grow, tube, delete) calls
+    session.events.labels.emit(box=None)  # what every core edit (grow, tube, delete) emits
     assert viewer.layers[LABELS_NAME].data.max() == max(x.label for x in session.structures)
 
     # landmarks are placed on 2D slices only: a 3D click is refused

@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
+from nvcview.case.measurement import measure_review
 from nvcview.io.image import index_to_lps, lps_to_index, make_volume
 from nvcview.io.nifti import write_nifti
 from nvcview.review import ReaderCall, load_review, save_review
 from nvcview.review.colortable import write_itksnap
 from nvcview.review.slicer import write_markups
-from nvcview.review.store import measure_review
 from nvcview.structures import Structure
 
 from .conftest import make_review, oblique_affine

@@ -12,7 +12,7 @@ from napari_nvcview._sample_data import phantom_session
 from napari_nvcview._widget import ReviewWidget
 from napari_nvcview.layers import LABELS_NAME, image_layer
 
-from nvcview.layers_model import contrast_limits, lps_to_world
+from nvcview.display import contrast_limits, lps_to_world
 
 
 @pytest.mark.gui

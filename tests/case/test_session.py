@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from nvcview.errors import InputError
+from nvcview.case import CaseSession, ReviewSignedError
+from nvcview.errors import InputError, NvcviewError
 from nvcview.io.image import index_to_lps
-from nvcview.layers_model import CaseSession
 from nvcview.review.store import load_labels, load_review, save_review
 
 
@@ -87,3 +89,91 @@ def test_review_round_trip_through_store(tmp_path, minicase):
     # deleting a structure removes its voxels and its call
     s2.remove_structure(vessel.label)
     assert not (s2.labels == vessel.label).any() and s2.review.call_for(vessel.label) is None
+
+
+def _case(minicase) -> CaseSession:
+    s = CaseSession(t2=minicase.t2, tof=minicase.tof)
+    s.set_fields(reader="dr-a", side="left", case_id="mini")
+    s.set_landmark("RExP", minicase.nerve_start)
+    s.set_landmark("RDP", minicase.nerve_start + [3.0, 0, 0])
+    s.set_path([minicase.nerve_start, minicase.nerve_end])
+    s.nerve_from_path(1.0)
+    s.grow_vessel(minicase.vessel_seed, "AICA", radius_mm=6.0)
+    return s
+
+
+def test_save_stores_the_measurements_of_the_state_saved(minicase, tmp_path):
+    s = _case(minicase)
+    s.measure()
+    (vessel,) = [x for x in s.structures if x.kind == "vessel"]
+    # an edit written straight into the label map (as a brush sharing the array does),
+    # never announced to the session: the save must still measure what it stores
+    s.labels[s.labels == vessel.label] = 0
+    s.save(tmp_path / "r")
+    assert load_review(tmp_path / "r").measurements == []
+    assert not s.dirty
+
+
+def test_signed_review_refuses_every_edit_until_reopened(minicase, tmp_path):
+    s = _case(minicase)
+    folder = tmp_path / "r"
+    s.sign_off(folder, actor="dr-a")
+    assert load_review(folder).status == "final" and s.signed
+    signed_labels = s.labels.copy()
+    (vessel,) = [x for x in s.structures if x.kind == "vessel"]
+    edits = [
+        lambda: s.set_landmark("IAC", minicase.nerve_end),
+        lambda: s.set_call(vessel.label, grade="contact"),
+        lambda: s.set_fields(impression="changed after sign-off"),
+        lambda: s.remove_structure(vessel.label),
+        lambda: s.add_path_point(minicase.nerve_end),
+    ]
+    for edit in edits:
+        with pytest.raises(ReviewSignedError):
+            edit()
+    # a brush stroke painted into the shared array is put back
+    s.labels[s.labels == vessel.label] = 0
+    with pytest.raises(ReviewSignedError):
+        s.labels_edited()
+    assert np.array_equal(s.labels, signed_labels)
+    assert "IAC" not in s.review.landmarks and s.review.impression == ""
+
+    s.reopen(actor="dr-b", reason="second look")
+    assert not s.signed and load_review(folder).status == "draft"
+    s.set_fields(impression="AICA contact")
+    s.save()
+    assert load_review(folder).impression == "AICA contact"
+    actions = [json.loads(line) for line in (folder / "audit.jsonl").read_text().splitlines()]
+    assert [a["action"] for a in actions] == ["finalise", "reopen", "save"]
+    assert actions[0]["changes"] and actions[1]["actor"] == "dr-b"
+    assert actions[1]["reason"] == "second look"
+
+
+def test_sign_off_that_cannot_save_leaves_a_draft(minicase, tmp_path):
+    s = _case(minicase)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(NvcviewError):
+        s.sign_off(blocker / "r", actor="dr-a")
+    assert not s.signed and s.editable
+
+
+def test_events_tell_front_ends_what_changed(minicase):
+    s = CaseSession(t2=minicase.t2, tof=minicase.tof)
+    seen: list[tuple[str, object]] = []
+    s.events.changed.connect(lambda e: seen.append(("changed", e.what)))
+    s.events.labels.connect(lambda e: seen.append(("labels", e.box)))
+    s.events.measured.connect(lambda e: seen.append(("measured", len(e.measurements))))
+    s.set_landmark("RExP", minicase.nerve_start)
+    s.set_path([minicase.nerve_start, minicase.nerve_end])
+    st = s.nerve_from_path(1.0)
+    box = next(b for kind, b in seen if kind == "labels")
+    assert box is not None and np.all(s.labels[tuple(box)].max() == st.label)
+    assert (s.labels[tuple(box)] == st.label).sum() == (s.labels == st.label).sum()
+    s.measure()
+    assert ("changed", "landmarks") in seen and ("changed", "path") in seen
+    assert seen[-1] == ("measured", 0)  # a nerve and no vessel: nothing to measure yet
+    # measurements of an older state (a worker that finished late) are refused
+    snap = s.frozen_copy()
+    s.set_landmark("RDP", minicase.nerve_start + [3.0, 0, 0])
+    assert not s.accept_measurements(snap.measure(), snap.version)

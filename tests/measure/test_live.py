@@ -6,9 +6,16 @@ import threading
 
 import numpy as np
 import pytest
+from case.minicase import make_minicase
 
+from nvcview.case import CaseSession
 from nvcview.io.image import lps_to_index
-from nvcview.layers_model import CaseSession, changed_box
+from nvcview.measure.live import changed_box
+
+
+@pytest.fixture
+def minicase():
+    return make_minicase()
 
 
 def _same(live: list, full: list) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nvcview.io.image import index_to_lps, lps_to_index
-from nvcview.layers_model import (
+from nvcview.display import (
     from_display,
     lps_to_world,
     to_display,
     world_to_lps,
 )
+from nvcview.io.image import index_to_lps, lps_to_index
 
 
 def _affine(lin: np.ndarray, origin) -> np.ndarray:
@@ -88,7 +88,7 @@ def test_oblique_is_resampled_onto_axis_aligned_grid():
 
 
 def test_oblique_brush_edit_touches_only_the_edited_region():
-    from nvcview.layers_model import update_from_display
+    from nvcview.display import update_from_display
 
     t = np.radians(25.0)
     rot = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
@@ -115,41 +115,3 @@ def test_oblique_brush_edit_touches_only_the_edited_region():
     assert (src == 7).sum() == changed
     roundtrip = from_display(disp, grid, aff, shape)
     assert (roundtrip != original).any()  # the lossy path this function avoids
-
-
-def _dicom_factory():
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).parents[1] / "io" / "dicom_factory.py"
-    spec = importlib.util.spec_from_file_location("nvc_dicom_factory", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_load_images_skips_2d_images_beside_a_volume(tmp_path):
-    from nvcview.layers_model import load_images
-
-    factory = _dicom_factory()
-    t2 = factory.write_series(tmp_path / "t2", description="T2 CISS 3D", prefix="T2_")
-    factory.write_series(
-        tmp_path / "sc", description="key image", shape=(1, 10, 10), series_number=9, seed=2
-    )
-    loaded = load_images(tmp_path)
-    assert len(loaded) == 1
-    role, img = loaded[0]
-    assert img.meta.series_uid == t2.series_uid
-    assert img.array.shape[0] == 12
-
-
-def test_load_images_with_only_2d_images_says_why(tmp_path):
-    from nvcview.errors import InputError
-    from nvcview.layers_model import load_images
-
-    factory = _dicom_factory()
-    factory.write_series(tmp_path / "sc", description="key image", shape=(1, 10, 10))
-    with pytest.raises(InputError, match="no loadable 3D volume"):
-        load_images(tmp_path)

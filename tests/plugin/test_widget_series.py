@@ -7,9 +7,9 @@ import pytest
 from napari_nvcview._widget import ReviewWidget
 from napari_nvcview.layers import image_layer
 
+from nvcview.case import CaseSession
 from nvcview.errors import InputError
 from nvcview.io.image import index_to_lps
-from nvcview.layers_model import CaseSession
 
 
 def _centre(affine, mask):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from napari_nvcview._widget import ReviewWidget
 
-from nvcview.layers_model import CaseSession
+from nvcview.case import CaseSession
 
 
 def test_add_t2_carries_tof_labels_onto_the_t2_grid(minicase):

@@ -10,9 +10,9 @@ from napari_nvcview._reader import napari_get_reader
 from napari_nvcview._writer import write_labels
 from napari_nvcview.layers import image_layer, labels_layer
 
+from nvcview.display import lps_to_world
 from nvcview.io.image import index_to_lps
 from nvcview.io.nifti import read_nifti
-from nvcview.layers_model import lps_to_world
 
 
 def test_npe2_validate():
@@ -59,7 +59,7 @@ def test_reader_places_nifti_and_dicom_identically(sample_study):
 
 def test_tof_overlays_t2_in_world(sample_study):
     """Truth AICA voxels (T2 grid) and bright TOF voxels near them coincide in world mm."""
-    from nvcview.layers_model import open_study
+    from nvcview.case import open_study
 
     paths, truth = sample_study
     s = open_study(paths.review_dir)
@@ -79,7 +79,7 @@ def test_tof_overlays_t2_in_world(sample_study):
 
 
 def test_writer_round_trips_labels_to_their_grid(tmp_path, sample_study):
-    from nvcview.layers_model import open_study
+    from nvcview.case import open_study
 
     paths, _ = sample_study
     s = open_study(paths.review_dir)
@@ -101,8 +101,8 @@ def test_review_writer_saves_the_layers_review(tmp_path, sample_study):
     import pytest
     from napari_nvcview._writer import write_review
 
+    from nvcview.case import open_study
     from nvcview.errors import InputError
-    from nvcview.layers_model import open_study
     from nvcview.review.store import load_labels, load_review
 
     paths, _ = sample_study

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from napari_nvcview._widget import ReviewWidget
 
-from nvcview.layers_model import CaseSession
+from nvcview.case import CaseSession
 
 
 def test_set_call_blank_fields_clear_instead_of_failing():

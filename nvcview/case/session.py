@@ -1,0 +1,824 @@
+"""The case session: one reader's work on one case, its edits, saving and sign-off.
+
+Qt-free. A front end (the napari widget, a script) edits the case only through
+:class:`CaseSession` methods and listens to :attr:`CaseSession.events`
+(:class:`~nvcview.case.events.CaseEvents`). The rules of a review live here:
+
+- every edit of a signed (final) review is refused (:class:`ReviewSignedError`);
+  :meth:`CaseSession.reopen` makes it a draft again, logged in the review's audit;
+- :meth:`CaseSession.save` always stores the measurements of the state it saves
+  (re-measured when anything changed since the last measurement);
+- :meth:`CaseSession.sign_off` saves the signed review (logged as "finalise").
+
+Every position is patient LPS mm; the label map lies on the reference series
+(the T2 when there is one, else the TOF).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nvcview import segment
+from nvcview.case.events import CaseEvents
+from nvcview.case.grids import same_grid
+from nvcview.case.measurement import (
+    can_measure,
+    reader_grades,
+    review_centreline,
+    review_landmarks,
+)
+from nvcview.errors import InputError, NvcviewError
+from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
+from nvcview.measure.live import LiveMeasurer
+from nvcview.measure.records import GRADES, VesselMeasurement
+from nvcview.review.model import CONFIDENCES, SIDES, ReaderCall, Review, SeriesRef, now_iso
+from nvcview.segment import GrowResult
+from nvcview.structures import VESSEL_TYPES, Structure
+from nvcview.types import Box, PointLPS, PointsLPS
+
+__all__ = ["CASE_FIELDS", "CaseSession", "ReviewSignedError"]
+
+log = logging.getLogger(__name__)
+
+#: review fields a front end edits as text: name -> allowed values (None: free text)
+CASE_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "side": SIDES,
+    "reader": None,
+    "case_id": None,
+    "impression": None,
+    "va_dominance": ("left", "right", "codominant"),
+}
+
+
+class ReviewSignedError(NvcviewError):
+    """The review is signed off (final): reopen it before editing."""
+
+
+def _points(values: npt.ArrayLike) -> list[float]:
+    return [float(v) for v in np.asarray(values, dtype=np.float64).reshape(3)]
+
+
+@dataclass
+class CaseSession:
+    """One reader's work on one case, held as arrays for interactive editing.
+
+    :meth:`to_review` turns the session into a :class:`~nvcview.review.model.Review`
+    (and :meth:`labels_image` into the label map to save beside it);
+    :func:`nvcview.case.open_review_folder` goes back.
+
+    Attributes
+    ----------
+    t2, tof : Image or None
+        The loaded series.
+    labels : ndarray or None
+        Integer label map on the reference grid (0 = background).
+    review : Review
+        Everything else of the review (reader, side, structures, landmarks,
+        nerve path, calls, impression, status).
+    folder : Path or None
+        The review folder it was opened from or last saved to (None: not saved yet).
+    live : LiveMeasurer
+        The session's cached measurement engine (shared with its frozen copies).
+    frozen : bool
+        True for a :meth:`frozen_copy`: its label map is private to it.
+    events : CaseEvents
+        Change events (see :class:`~nvcview.case.events.CaseEvents`).
+    dirty : bool
+        Edits not saved yet.
+    measurements : list of VesselMeasurement
+        The latest measurements (:meth:`measure`); fresh when :attr:`measured_fresh`.
+    """
+
+    t2: Image | None = None
+    tof: Image | None = None
+    labels: np.ndarray | None = None
+    review: Review = field(default_factory=Review)
+    folder: Path | None = None
+    live: LiveMeasurer = field(default_factory=LiveMeasurer, repr=False, compare=False)
+    frozen: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.events = CaseEvents(self)
+        self.dirty = False
+        self.version = 0
+        self.measurements: list[VesselMeasurement] = []
+        self._measured_version: int | None = None
+        self._signed_labels: np.ndarray | None = None
+        if self.folder is not None:
+            self.folder = Path(self.folder)
+        if self.signed and self.labels is not None:
+            self._signed_labels = self.labels.copy()
+
+    # ---- state ------------------------------------------------------------
+    @property
+    def signed(self) -> bool:
+        """True when the review is final (signed off)."""
+        return self.review.status == "final"
+
+    @property
+    def editable(self) -> bool:
+        """False for a signed review (every edit is refused until :meth:`reopen`)."""
+        return not self.signed
+
+    @property
+    def measured_fresh(self) -> bool:
+        """True when :attr:`measurements` are those of the current state."""
+        return self._measured_version == self.version
+
+    def _check_editable(self, what: str = "edit") -> None:
+        if self.signed:
+            raise ReviewSignedError(
+                f"the review is signed off (final): reopen it before you {what}"
+            )
+
+    def _changed(self, what: str, **details: Any) -> None:
+        """Bookkeeping after an edit: new version, unsaved, events."""
+        self.version += 1
+        self.dirty = True
+        self.review.modified = now_iso()
+        getattr(self.events, what).emit(**details)
+        self.events.changed.emit(what=what)
+
+    # ---- geometry -------------------------------------------------------
+    @property
+    def reference(self) -> Image:
+        """The series the label map is aligned to (T2, else TOF)."""
+        ref = self.t2 if self.t2 is not None else self.tof
+        if ref is None:
+            raise InputError("no series loaded: open a T2 (CISS/FIESTA) or TOF series first")
+        return ref
+
+    @property
+    def has_series(self) -> bool:
+        """True when a T2 or TOF series is loaded."""
+        return self.t2 is not None or self.tof is not None
+
+    def ensure_labels(self) -> np.ndarray:
+        """The label map, created empty (uint16) on the reference grid if missing."""
+        if self.labels is None:
+            self.labels = np.zeros(self.reference.array.shape[:3], dtype=np.uint16)
+        return self.labels
+
+    def labels_image(self) -> Image:
+        """The label map as an :class:`Image` on the reference grid."""
+        ref = self.reference
+        labels = self.ensure_labels()
+        meta = SeriesMeta(
+            series_description="nvcview labels",
+            role="labels",
+            frame_of_reference_uid=ref.meta.frame_of_reference_uid,
+            shape=tuple(labels.shape),
+            spacing_mm=ref.spacing_mm,
+        )
+        vol = make_volume(labels, ref.affine, ref.volume.frame_of_reference_uid)
+        return Image(volume=vol, meta=meta)
+
+    def centre_lps(self) -> np.ndarray:
+        """LPS mm of the centre of the reference volume."""
+        ref = self.reference
+        centre = (np.asarray(ref.array.shape[:3], float) - 1) / 2
+        return index_to_lps(ref.affine, centre)
+
+    # ---- structures -----------------------------------------------------
+    @property
+    def structures(self) -> list[Structure]:
+        """The structure table (label -> name, kind, vessel type)."""
+        return self.review.structures
+
+    def structure(self, label: int) -> Structure:
+        """The structure with this label value."""
+        for s in self.review.structures:
+            if s.label == int(label):
+                return s
+        raise InputError(f"no structure with label {label}")
+
+    def next_label(self) -> int:
+        """Smallest label value not used by a structure or the label map."""
+        used = {s.label for s in self.review.structures}
+        if self.labels is not None and self.labels.any():
+            used |= {int(v) for v in np.unique(self.labels) if v}
+        n = 1
+        while n in used:
+            n += 1
+        return n
+
+    def add_structure(
+        self,
+        mask: npt.ArrayLike,
+        name: str,
+        kind: str,
+        *,
+        vessel_type: str | None = None,
+        nerve: str | None = None,
+        label: int | None = None,
+        overwrite: bool = False,
+    ) -> Structure:
+        """Put a mask (reference grid) into the label map as a new structure.
+
+        Voxels already labelled keep their label unless ``overwrite``.
+        Giving the ``label`` of an existing structure adds the mask to it.
+        """
+        self._check_editable("add a structure")
+        labels = self.ensure_labels()
+        m = np.asarray(mask, bool)
+        if m.shape != labels.shape:
+            raise InputError(f"mask shape {m.shape} is not the label map's {labels.shape}")
+        if label is not None and any(s.label == int(label) for s in self.structures):
+            st = self.structure(label)
+        else:
+            st = Structure(
+                label=label or self.next_label(),
+                name=name,
+                kind=kind,
+                vessel_type=vessel_type,
+                nerve=nerve,
+            )
+            self.review.structures.append(st)
+            self.events.structures.emit(label=st.label)
+        where = m if overwrite else (m & (labels == 0))
+        labels[where] = st.label
+        self._changed("labels", box=_box_of(where))
+        return st
+
+    def remove_structure(self, label: int) -> None:
+        """Delete a structure, its voxels and its reader call."""
+        self._check_editable("delete a structure")
+        st = self.structure(label)
+        box = None
+        if self.labels is not None:
+            where = self.labels == st.label
+            box = _box_of(where)
+            self.labels[where] = 0
+        self.review.structures = [s for s in self.structures if s.label != st.label]
+        self.review.calls = [c for c in self.review.calls if c.vessel_label != st.label]
+        self.events.structures.emit(label=st.label)
+        self._changed("labels", box=box)
+
+    def set_vessel_type(self, label: int, vessel_type: str) -> Structure:
+        """Assign a vessel type (one of :data:`nvcview.structures.VESSEL_TYPES`)."""
+        self._check_editable("change a vessel type")
+        if vessel_type not in VESSEL_TYPES:
+            raise InputError(f"vessel type must be one of {VESSEL_TYPES}, got {vessel_type!r}")
+        st = self.structure(label)
+        if st.kind != "vessel":
+            raise InputError(f"structure {st.name!r} is a {st.kind}, not a vessel")
+        old = st.vessel_type
+        st.vessel_type = vessel_type
+        if st.name in ("", "vessel", f"{old}", f"{old} {st.label}", f"vessel {st.label}"):
+            st.name = f"{vessel_type} {st.label}"
+        self._changed("structures", label=st.label)
+        return st
+
+    def labels_edited(self, box: Box | None = None) -> None:
+        """The label map was edited in place (a brush stroke): record it.
+
+        Parameters
+        ----------
+        box : tuple of slice, optional
+            Index box of the edited voxels (None: anywhere).
+
+        Raises
+        ------
+        ReviewSignedError
+            The review is signed: the label map is put back as it was signed.
+        """
+        if self.signed:
+            if self._signed_labels is not None and self.labels is not None:
+                self.labels[...] = self._signed_labels
+            self.events.labels.emit(box=None)
+            self._check_editable("paint")
+        self._changed("labels", box=box)
+
+    # ---- semi-automatic tools ------------------------------------------
+    def vessel_mask(self, seed_lps: PointLPS, **kwargs: Any) -> tuple[np.ndarray, GrowResult]:
+        """Grow a vessel from a seed in the TOF (else the T2), without adding it.
+
+        Reads the series only, so it may run in a worker thread. Keyword
+        arguments go to :func:`nvcview.segment.grow_vessel` (``radius_mm``,
+        ``threshold``, ``fraction``).
+
+        Returns
+        -------
+        mask : ndarray of bool
+            The vessel on the reference grid (carried through both affines).
+        result : GrowResult
+            The grow on its own (TOF) grid.
+        """
+        src = self.tof if self.tof is not None else self.reference
+        res = segment.grow_vessel(src.array, src.affine, np.asarray(seed_lps, float), **kwargs)
+        return self._to_reference(res.mask, src), res
+
+    def add_vessel(self, mask: npt.ArrayLike, vessel_type: str = "unknown") -> Structure:
+        """Add a vessel mask (reference grid) as a new structure of this type."""
+        return self.add_structure(
+            mask, f"{vessel_type} {self.next_label()}", "vessel", vessel_type=vessel_type
+        )
+
+    def grow_vessel(
+        self, seed_lps: PointLPS, vessel_type: str = "unknown", **kwargs: Any
+    ) -> tuple[Structure, GrowResult]:
+        """Grow a vessel from a seed (:meth:`vessel_mask`) and add it (:meth:`add_vessel`)."""
+        self._check_editable("grow a vessel")
+        mask, res = self.vessel_mask(seed_lps, **kwargs)
+        return self.add_vessel(mask, vessel_type), res
+
+    def nerve_mask(
+        self,
+        seed_lps: PointLPS,
+        nerve: str = "VII",
+        *,
+        path_radius_mm: float = 1.5,
+        **kwargs: Any,
+    ) -> tuple[np.ndarray, GrowResult]:
+        """Grow a nerve (dark in the T2 cistern) from a seed, without adding it.
+
+        When CN VII's centreline is traced (and ``nerve == "VII"``), the grow stays
+        within ``path_radius_mm`` of it, which keeps it off the pons along the
+        attached segment. Other keyword arguments go to
+        :func:`nvcview.segment.grow_nerve`. Reads only: may run in a worker thread.
+        """
+        if self.t2 is None:
+            raise InputError("nerve growing needs the T2 (CISS/FIESTA) series")
+        path = self.centreline_lps()
+        if nerve == "VII" and path is not None and "within" not in kwargs:
+            kwargs["within"] = segment.tube_mask(
+                self.t2.array.shape, self.t2.affine, path, path_radius_mm
+            )
+        res = segment.grow_nerve(self.t2.array, self.t2.affine, np.asarray(seed_lps), **kwargs)
+        return self._to_reference(res.mask, self.t2), res
+
+    def add_nerve(self, mask: npt.ArrayLike, nerve: str = "VII") -> Structure:
+        """Add a mask (reference grid) to CN VII or VIII (created if missing)."""
+        return self._add_nerve(mask, nerve)
+
+    def grow_nerve(
+        self, seed_lps: PointLPS, nerve: str = "VII", **kwargs: Any
+    ) -> tuple[Structure, GrowResult]:
+        """Grow a nerve from a seed (:meth:`nerve_mask`) and add or extend it."""
+        self._check_editable("grow a nerve")
+        mask, res = self.nerve_mask(seed_lps, nerve, **kwargs)
+        return self._add_nerve(mask, nerve), res
+
+    def nerve_from_path(self, radius_mm: float = 1.0, nerve: str = "VII") -> Structure:
+        """Make (or extend) the facial nerve as a tube (radius mm) around the centreline."""
+        self._check_editable("make the nerve")
+        pts = np.asarray(self.review.nerve_path_lps, float).reshape(-1, 3)
+        if len(pts) < 2:
+            raise InputError("trace at least two centreline points along the nerve first")
+        ref = self.reference
+        mask = segment.tube_mask(ref.array.shape, ref.affine, pts, radius_mm)
+        return self._add_nerve(mask, nerve)
+
+    def _add_nerve(self, mask: npt.ArrayLike, nerve: str) -> Structure:
+        existing = next(
+            (s for s in self.structures if s.kind == "nerve" and s.nerve == nerve), None
+        )
+        name = "facial nerve" if nerve == "VII" else "vestibulocochlear nerve"
+        return self.add_structure(
+            mask, name, "nerve", nerve=nerve, label=existing.label if existing else None
+        )
+
+    def _to_reference(self, mask: np.ndarray, src: Image) -> np.ndarray:
+        ref = self.reference
+        if src is ref or same_grid(src, ref):
+            return mask
+        return segment.resample_mask(mask, src.affine, ref.array.shape, ref.affine)
+
+    # ---- series ---------------------------------------------------------
+    def add_t2(self, t2: Image) -> None:
+        """Make ``t2`` the reference series, carrying a label map made on the TOF onto it.
+
+        Every structure's mask is carried from the old reference grid onto the T2
+        grid (:func:`nvcview.segment.resample_mask`); landmarks, the centreline and
+        the rest of the review are in LPS mm and stay as they are.
+        """
+        self.live.reset()
+        self.set_series(t2, self.tof)
+
+    def set_series(self, t2: Image | None, tof: Image | None) -> bool:
+        """Make ``t2`` / ``tof`` the case's series, keeping the review.
+
+        When the reference series (T2, else TOF) changes, the label map is carried
+        onto the new reference grid structure by structure (nearest neighbour through
+        world space, :func:`nvcview.segment.resample_mask`); landmarks, the nerve
+        path, structures and calls are in LPS mm or label values and stay as they are.
+
+        Returns
+        -------
+        bool
+            True when the label map was resampled onto another grid.
+
+        Raises
+        ------
+        InputError
+            No series left while the label map holds annotations (nothing to carry
+            them onto); the session is left unchanged.
+        ReviewSignedError
+            The label map would move to another grid on a signed review.
+        """
+        old_ref = self.t2 if self.t2 is not None else self.tof
+        new_ref = t2 if t2 is not None else tof
+        old = self.labels
+        if new_ref is None and old is not None and old.any():
+            raise InputError(
+                "the case has labelled structures: choose a T2 or TOF series to keep them on"
+            )
+        moves = (
+            new_ref is not old_ref
+            and old is not None
+            and old_ref is not None
+            and new_ref is not None
+            and not same_grid(old_ref, new_ref)
+        )
+        if moves:
+            self._check_editable("move the label map onto another series")
+        self.t2, self.tof = t2, tof
+        if new_ref is old_ref:
+            self.events.series.emit(resampled=False)
+            return False
+        self.live.reset()
+        # the saved grid is the new reference's from now on (the store records it)
+        self.review.reference_affine = self.review.reference_shape = None
+        if old is None or old_ref is None or new_ref is None:
+            self.labels = None
+            self._changed("series", resampled=False)
+            return False
+        if not moves:
+            self._changed("series", resampled=False)
+            return False  # the same grid: the label map fits as it is
+        carried = np.zeros(new_ref.array.shape[:3], dtype=np.uint16)
+        for value in np.unique(old):
+            if value == 0:
+                continue
+            mask = segment.resample_mask(
+                old == value, old_ref.affine, new_ref.array.shape, new_ref.affine
+            )
+            carried[mask & (carried == 0)] = value
+        self.labels = carried
+        self._changed("series", resampled=True)
+        return True
+
+    # ---- landmarks, path, calls, fields ---------------------------------
+    def set_landmark(self, name: str, lps: PointLPS | None) -> None:
+        """Place (or with ``None`` delete) a named landmark, LPS mm."""
+        self._check_editable("move a landmark")
+        if lps is None:
+            self.review.landmarks.pop(name, None)
+        else:
+            self.review.landmarks[name] = _points(lps)
+        self._changed("landmarks", name=name)
+
+    def set_landmarks(self, landmarks: Mapping[str, PointLPS]) -> None:
+        """Replace every landmark (name -> LPS mm), e.g. after points were dragged."""
+        self._check_editable("move a landmark")
+        self.review.landmarks = {str(k): _points(v) for k, v in landmarks.items()}
+        self._changed("landmarks", name=None)
+
+    def add_path_point(self, lps: PointLPS) -> None:
+        """Append a centreline point (trace from the RExP towards the IAC), LPS mm."""
+        self._check_editable("trace the nerve")
+        self.review.nerve_path_lps.append(_points(lps))
+        self._changed("path")
+
+    def set_path(self, points: npt.ArrayLike) -> None:
+        """Replace the traced centreline ((N, 3) LPS mm, RExP -> IAC; empty clears it)."""
+        self._check_editable("trace the nerve")
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        self.review.nerve_path_lps = [[float(v) for v in p] for p in pts]
+        self._changed("path")
+
+    def set_call(
+        self,
+        vessel_label: int,
+        grade: str | None = None,
+        confidence: str | None = None,
+        comment: str | None = None,
+    ) -> ReaderCall:
+        """Record the reader's grade / confidence / comment on one vessel.
+
+        ``None`` leaves a field as it is; an empty grade or confidence clears it.
+        """
+        self._check_editable("record a call")
+        if grade and grade not in GRADES:
+            raise InputError(f"grade must be one of {GRADES}, got {grade!r}")
+        if confidence and confidence not in CONFIDENCES:
+            raise InputError(f"confidence must be one of {CONFIDENCES}, got {confidence!r}")
+        call = self.review.call_for(int(vessel_label))
+        if call is None:
+            call = ReaderCall(vessel_label=int(vessel_label))
+            self.review.calls.append(call)
+        if grade is not None:
+            call.grade = grade or None
+        if confidence is not None:
+            call.confidence = confidence or None
+        if comment is not None:
+            call.comment = comment
+        self._changed("calls", vessel_label=int(vessel_label))
+        return call
+
+    def set_fields(self, **values: str | None) -> bool:
+        """Set case fields (:data:`CASE_FIELDS`: side, reader, case_id, impression,
+        va_dominance); empty text clears an optional one.
+
+        Returns
+        -------
+        bool
+            True when anything changed (unchanged values are no edit).
+        """
+        changes: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in CASE_FIELDS:
+                raise InputError(f"unknown case field {name!r}; one of {tuple(CASE_FIELDS)}")
+            allowed = CASE_FIELDS[name]
+            text = (value or "").strip() if name != "impression" else (value or "")
+            new: str | None = text
+            if allowed is not None:
+                if text and text not in allowed:
+                    raise InputError(f"{name} must be one of {allowed}, got {text!r}")
+                new = text or None
+            if getattr(self.review, name) != new:
+                changes[name] = new
+        if not changes:
+            return False
+        self._check_editable("change the case fields")
+        for name, new in changes.items():
+            setattr(self.review, name, new)
+        self._changed("fields", names=tuple(changes))
+        return True
+
+    # ---- review <-> session --------------------------------------------
+    def to_review(self) -> Review:
+        """The review document (series references filled from the loaded series)."""
+        r = self.review
+        refs = []
+        for role, img in (("T2", self.t2), ("TOF", self.tof)):
+            if img is None:
+                continue
+            m = img.meta
+            refs.append(
+                SeriesRef(
+                    series_uid=m.series_uid,
+                    role=role,
+                    path=m.source_path,
+                    description=m.series_description,
+                    sequence_name=m.sequence_name,
+                    voxel_size_mm=[float(v) for v in img.spacing_mm],
+                )
+            )
+        if refs:
+            r.series = refs
+            r.reference_series_uid = self.reference.meta.series_uid
+            r.study_uid = r.study_uid or self.reference.meta.study_uid
+        r.fusion_used = self.t2 is not None and self.tof is not None
+        return r
+
+    def landmarks_lps(self) -> dict[str, np.ndarray]:
+        """Landmarks as (3,) LPS mm arrays."""
+        return {k: np.asarray(v, float) for k, v in self.review.landmarks.items()}
+
+    def centreline_lps(self) -> PointsLPS | None:
+        """The traced nerve centreline (N, 3) LPS mm, or None."""
+        return review_centreline(self.review)
+
+    def reader_grades(self) -> dict[int, str]:
+        """{vessel label: reader grade} of the calls that have a grade."""
+        return reader_grades(self.review)
+
+    @classmethod
+    def from_review(
+        cls,
+        review: Review,
+        labels: Image | None = None,
+        t2: Image | None = None,
+        tof: Image | None = None,
+        *,
+        folder: str | os.PathLike | None = None,
+    ) -> CaseSession:
+        """Rebuild a session from a saved review and its label map.
+
+        The label map must lie on the reference series by the one grid rule
+        (:func:`nvcview.case.grids.same_grid`), the rule the review store uses.
+        """
+        arr = None
+        if labels is not None:
+            ref = t2 if t2 is not None else tof
+            if ref is not None and not same_grid(labels, ref):
+                from nvcview.case.grids import grid_mismatch
+
+                why = grid_mismatch(labels.affine, labels.array.shape, ref.affine, ref.array.shape)
+                raise InputError(
+                    "the review's label map does not lie on the loaded reference series "
+                    f"({why}); open the series the review was made on"
+                )
+            arr = np.asarray(labels.array).astype(np.uint16)
+        return cls(
+            t2=t2,
+            tof=tof,
+            labels=arr,
+            review=review,
+            folder=Path(folder) if folder is not None else None,
+        )
+
+    def frozen_copy(self) -> CaseSession:
+        """An independent copy (label map and review copied, series shared read-only).
+
+        Lets a worker thread measure a consistent state while the reader edits on.
+        The copy shares :attr:`live` (the cached measurer, which locks itself) and,
+        being ``frozen``, hands it its label map instead of a second copy. It has
+        its own (unconnected) events.
+        """
+        snap = CaseSession(
+            t2=self.t2,
+            tof=self.tof,
+            labels=None if self.labels is None else self.labels.copy(),
+            review=copy.deepcopy(self.review),
+            folder=self.folder,
+            live=self.live,
+            frozen=True,
+        )
+        snap.version = self.version
+        return snap
+
+    # ---- measurement ---------------------------------------------------
+    def can_measure(self) -> bool:
+        """True when a facial nerve and at least one vessel are labelled."""
+        return can_measure(self.structures)
+
+    def measure(self) -> list[VesselMeasurement]:
+        """Run the measurement engine on the current state (cached, see :attr:`live`).
+
+        Only what changed since the session's previous measurement is re-measured
+        (:class:`~nvcview.measure.live.LiveMeasurer`); the result equals
+        :meth:`measure_full`. Sets :attr:`measurements` and emits ``measured``.
+
+        Returns
+        -------
+        list of VesselMeasurement
+            One per vessel (empty when there is no facial nerve or no vessel).
+        """
+        version = self.version
+        out: list[VesselMeasurement] = []
+        if self.can_measure() and self.has_series:
+            out = self.live.measure(
+                self.labels_image(),
+                self.structures,
+                review_landmarks(self.review),
+                centreline=self.centreline_lps(),
+                settings=self.review.settings,
+                reader_grades=self.reader_grades(),
+                owned=self.frozen,
+            )
+        self.accept_measurements(out, version)
+        return out
+
+    def accept_measurements(self, measurements: Sequence[VesselMeasurement], version: int) -> bool:
+        """Take measurements made (e.g. in a worker, on a :meth:`frozen_copy`) of ``version``.
+
+        Returns
+        -------
+        bool
+            False (and nothing kept) when the case changed since that version.
+        """
+        if version != self.version:
+            return False
+        self.measurements = list(measurements)
+        self._measured_version = version
+        self.events.measured.emit(measurements=self.measurements)
+        return True
+
+    def fresh_measurements(self) -> list[VesselMeasurement]:
+        """The measurements of the current state, whatever changed it.
+
+        Always asks the cached engine (:meth:`measure`): it compares the label map,
+        landmarks and centreline with those it measured last, so even an edit made
+        behind the session's back (a brush writing into a shared array) is measured,
+        and an unchanged case costs one array comparison.
+        """
+        return self.measure()
+
+    def measure_full(self) -> list[VesselMeasurement]:
+        """One-shot :func:`nvcview.measure.measure_case` on the current state (no cache)."""
+        if not self.can_measure():
+            return []
+        from nvcview.measure import measure_case
+
+        return measure_case(
+            self.labels_image(),
+            self.structures,
+            review_landmarks(self.review),
+            centreline=self.centreline_lps(),
+            settings=self.review.settings,
+            reader_grades=self.reader_grades(),
+        )
+
+    # ---- saving, sign-off, reopening -------------------------------------
+    def save(self, folder: str | os.PathLike | None = None, *, actor: str | None = None) -> Path:
+        """Save the review with the measurements of exactly the state saved.
+
+        Parameters
+        ----------
+        folder : path-like, optional
+            Review folder (default: :attr:`folder`); becomes :attr:`folder`.
+        actor : str, optional
+            Who saves (audit trail); defaults to the reader.
+
+        Returns
+        -------
+        Path
+            The ``review.json`` written.
+
+        Raises
+        ------
+        InputError
+            No folder given and none known.
+        ReviewFinalError, ReviewLockedError, ReviewSaveError, GeometryError
+            From :func:`nvcview.review.store.save_review` (nothing is marked saved).
+        """
+        from nvcview.review.store import ReviewSaveError, save_review
+
+        target = Path(folder) if folder is not None else self.folder
+        if target is None:
+            raise InputError("choose a review folder to save into (one folder per reader)")
+        if not self.has_series:
+            raise InputError("nothing to save: no series loaded")
+        review = self.to_review()
+        review.measurements = list(self.fresh_measurements())
+        try:
+            path = save_review(review, target, self.labels_image(), actor=actor)
+        except OSError as exc:  # the folder cannot be made (a file in the way, permissions)
+            raise ReviewSaveError(
+                f"{target}: cannot save the review there ({exc.strerror or exc})",
+                errno=exc.errno,
+            ) from exc
+        self.folder = target
+        self.dirty = False
+        self.events.saved.emit(path=path)
+        return path
+
+    def sign_off(
+        self, folder: str | os.PathLike | None = None, *, actor: str | None = None
+    ) -> Path:
+        """Mark the review final and save it (logged as "finalise" in the audit).
+
+        On failure the review stays a draft (nothing on disk says final).
+        """
+        if self.signed:
+            raise ReviewSignedError("the review is already signed off")
+        self.review.status = "final"
+        try:
+            path = self.save(folder, actor=actor)
+        except BaseException:
+            self.review.status = "draft"
+            raise
+        self._signed_labels = None if self.labels is None else self.labels.copy()
+        self.events.status.emit(status="final")
+        return path
+
+    def reopen(self, *, actor: str, reason: str = "") -> None:
+        """Make a signed review a draft again (logged as "reopen" in the audit trail).
+
+        Parameters
+        ----------
+        actor : str
+            Who reopens it (required: reopening a signed review is accountable).
+        reason : str
+            Why; stored in the audit trail.
+        """
+        from nvcview.review.store import load_review, reopen_review
+
+        if not self.signed:
+            raise InputError("the review is not signed off (it is a draft)")
+        if not actor:
+            raise InputError("reopening a signed review needs the name of who reopens it")
+        if self.folder is not None and (self.folder / "review.json").exists():
+            if load_review(self.folder).status == "final":
+                reopen_review(self.folder, actor=actor, reason=reason)
+        self.review.status = "draft"
+        self._signed_labels = None
+        self.events.status.emit(status="draft")
+
+    def close(self) -> None:
+        """Close the case: tell the front ends (``closed``) and drop their callbacks."""
+        self.events.closed.emit()
+        self.events.disconnect_all()
+
+
+def _box_of(mask: np.ndarray) -> Box | None:
+    """Index box of the True voxels of a mask (None when empty)."""
+    if not mask.any():
+        return None
+    box = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)

@@ -1,0 +1,484 @@
+"""Display geometry for viewers: volumes on an axis-aligned (S, P, L) world grid.
+
+Headless (no Qt, no napari). The napari plugin calls these functions and only
+hands their plain arrays, scales and translations to napari.
+
+The viewer's world axes are ``(S, P, L)``: world axis 0 is the patient's z
+(superior), axis 1 is y (posterior), axis 2 is x (left), all in mm. napari shows
+the last two world axes of a 3D scene, rows downwards and columns to the right,
+so an axial slice shows anterior at the top and the patient's **left on the
+screen's right** (radiological convention). For coronal and sagittal views the
+viewer flips its vertical axis so that superior is up.
+
+Each volume is shown on its own display grid, a pure scale + translation of the
+world, so napari never has to slice a rotated affine:
+
+- a volume whose axes are along L, P, S (in any order and sign) is transposed and
+  flipped exactly (no interpolation, the inverse is exact, label edits map back
+  voxel for voxel);
+- an oblique volume is resampled onto an axis-aligned grid (isotropic, the
+  smallest voxel size) for display only; measurements stay on the original data
+  (:func:`from_display` maps label edits back by nearest neighbour).
+
+Display grids are computed once per series geometry (:func:`display_grid` is
+cached on the affine and shape), and an edit of an oblique label map is
+re-sampled over its bounding box only (:func:`refresh_display`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from nvcview.display.sampling import sample_lps
+from nvcview.io.image import Image, index_to_lps, lps_to_index
+from nvcview.types import Box
+
+__all__ = [
+    "WORLD_AXES",
+    "DisplayGrid",
+    "contrast_limits",
+    "display_grid",
+    "display_to_lps_affine",
+    "from_display",
+    "image_to_display",
+    "lps_to_world",
+    "refresh_display",
+    "to_display",
+    "update_from_display",
+    "world_to_lps",
+]
+
+#: world axis names of the viewer, in napari axis order
+WORLD_AXES = ("S", "P", "L")
+#: LPS component (0=x=L, 1=y=P, 2=z=S) shown on each world axis
+_LPS_OF_WORLD = (2, 1, 0)
+
+
+def lps_to_world(xyz: npt.ArrayLike) -> np.ndarray:
+    """Map (..., 3) LPS mm to viewer world (..., 3) ``(S, P, L)`` mm."""
+    return np.asarray(xyz, dtype=np.float64)[..., ::-1].copy()
+
+
+def world_to_lps(world: npt.ArrayLike) -> np.ndarray:
+    """Map viewer world (..., 3) ``(S, P, L)`` mm to (..., 3) LPS mm."""
+    return np.asarray(world, dtype=np.float64)[..., ::-1].copy()
+
+
+@dataclass(frozen=True)
+class DisplayGrid:
+    """An axis-aligned display grid for one volume.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Display array shape along world axes ``(S, P, L)``.
+    scale : tuple of float
+        Display voxel size in mm along ``(S, P, L)`` (all positive).
+    translate : tuple of float
+        World position ``(S, P, L)`` mm of display index ``(0, 0, 0)``.
+    source_axes : tuple of int or None
+        For an exact (non-oblique) grid, the source array axis shown on each
+        world axis; ``None`` when the volume was resampled.
+    flips : tuple of bool or None
+        For an exact grid, whether each display axis runs against its source axis.
+    oblique : bool
+        True when the source volume is tilted and was resampled for display.
+    """
+
+    shape: tuple[int, int, int]
+    scale: tuple[float, float, float]
+    translate: tuple[float, float, float]
+    source_axes: tuple[int, int, int] | None = None
+    flips: tuple[bool, bool, bool] | None = None
+    oblique: bool = False
+
+    @property
+    def affine(self) -> np.ndarray:
+        """4x4 mapping display index to world ``(S, P, L)`` mm (diagonal)."""
+        a = np.diag([*self.scale, 1.0])
+        a[:3, 3] = self.translate
+        return a
+
+    @property
+    def lps_affine(self) -> np.ndarray:
+        """4x4 mapping display index to LPS mm."""
+        return display_to_lps_affine(self.scale, self.translate)
+
+    def world_to_index(self, world: npt.ArrayLike) -> np.ndarray:
+        """Fractional display indices of (..., 3) world ``(S, P, L)`` mm points."""
+        w = np.asarray(world, dtype=np.float64)
+        return (w - np.asarray(self.translate)) / np.asarray(self.scale)
+
+
+def _triple(values: npt.ArrayLike, kind: type) -> tuple:
+    v = [kind(x) for x in np.ravel(values)]
+    return (v[0], v[1], v[2])
+
+
+def _axis_aligned(
+    affine: np.ndarray, tol: float
+) -> tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None:
+    """Source axis and sign for each world axis when the affine is axis-aligned."""
+    lin = np.asarray(affine, dtype=np.float64)[:3, :3]
+    unit = lin / np.linalg.norm(lin, axis=0)
+    axes: list[int] = []
+    flips: list[bool] = []
+    for comp in _LPS_OF_WORLD:
+        row = unit[comp]
+        a = int(np.argmax(np.abs(row)))
+        if abs(abs(row[a]) - 1.0) > tol:
+            return None
+        axes.append(a)
+        flips.append(bool(row[a] < 0))
+    if sorted(axes) != [0, 1, 2]:
+        return None
+    return (axes[0], axes[1], axes[2]), (flips[0], flips[1], flips[2])
+
+
+def display_grid(
+    affine: npt.ArrayLike, shape: tuple[int, ...], *, tol: float = 1e-6
+) -> DisplayGrid:
+    """Choose the display grid of a volume (cached: once per series geometry).
+
+    Parameters
+    ----------
+    affine : (4, 4) array-like
+        Source array index -> LPS mm.
+    shape : tuple of int
+        Source array shape (three spatial axes).
+    tol : float
+        Largest deviation of a direction cosine's magnitude from 1 still treated
+        as axis-aligned. 1e-6 is a tilt of about 0.08 degree (0.14 mm over
+        100 mm): header rounding noise, not an oblique plan.
+
+    Returns
+    -------
+    DisplayGrid
+    """
+    a = np.ascontiguousarray(np.asarray(affine, dtype=np.float64))
+    shape3 = tuple(int(s) for s in shape[:3])
+    return _display_grid(a.tobytes(), shape3, float(tol))
+
+
+@lru_cache(maxsize=64)
+def _display_grid(affine_bytes: bytes, shape3: tuple[int, ...], tol: float) -> DisplayGrid:
+    affine = np.frombuffer(affine_bytes, dtype=np.float64).reshape(4, 4)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    aligned = _axis_aligned(affine, tol)
+    if aligned is not None:
+        axes, flips = aligned
+        start = np.array(
+            [(shape3[a] - 1) if f else 0 for a, f in zip(axes, flips, strict=True)], float
+        )
+        # source index of display index 0: put each component on its source axis
+        src0 = np.zeros(3)
+        for w, a in enumerate(axes):
+            src0[a] = start[w]
+        lps0 = index_to_lps(affine, src0)
+        return DisplayGrid(
+            shape=(shape3[axes[0]], shape3[axes[1]], shape3[axes[2]]),
+            scale=_triple([spacing[a] for a in axes], float),
+            translate=_triple(lps_to_world(lps0), float),
+            source_axes=axes,
+            flips=flips,
+            oblique=False,
+        )
+    # oblique: bounding box of the voxel centres, isotropic at the finest spacing
+    step = float(spacing.min())
+    corners = np.array(
+        [
+            [i, j, k]
+            for i in (0, shape3[0] - 1)
+            for j in (0, shape3[1] - 1)
+            for k in (0, shape3[2] - 1)
+        ],
+        float,
+    )
+    world = lps_to_world(index_to_lps(affine, corners))
+    lo, hi = world.min(axis=0), world.max(axis=0)
+    n = np.floor((hi - lo) / step + 1e-6).astype(int) + 1
+    return DisplayGrid(
+        shape=_triple(n, int),
+        scale=(step, step, step),
+        translate=_triple(lo, float),
+        oblique=True,
+    )
+
+
+def _display_lps(grid: DisplayGrid, box: Box) -> np.ndarray:
+    """LPS mm of the display voxel centres inside ``box`` (display index space), (..., 3)."""
+    axes = [np.arange(s.start, s.stop) for s in box]
+    idx = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).astype(np.float64)
+    world = idx * np.asarray(grid.scale) + np.asarray(grid.translate)
+    return world_to_lps(world)
+
+
+def _sample_box(
+    array: np.ndarray, src_affine: np.ndarray, grid: DisplayGrid, box: Box, order: int
+) -> np.ndarray:
+    """Resample the display voxels inside ``box`` slab by slab (bounded memory)."""
+    shape = tuple(s.stop - s.start for s in box)
+    dtype = array.dtype if order == 0 else np.result_type(array.dtype, np.float32)
+    out = np.empty(shape, dtype=dtype)
+    for n, i in enumerate(range(box[0].start, box[0].stop)):
+        lps = _display_lps(grid, (slice(i, i + 1), box[1], box[2]))[0]
+        out[n] = sample_lps(array, src_affine, lps, order=order)
+    return out
+
+
+def to_display(
+    array: npt.ArrayLike,
+    affine: npt.ArrayLike,
+    *,
+    order: int = 1,
+    grid: DisplayGrid | None = None,
+) -> tuple[np.ndarray, DisplayGrid]:
+    """Reorder (or, if oblique, resample) a volume onto its display grid.
+
+    Parameters
+    ----------
+    array : array-like
+        Source array (three spatial axes).
+    affine : (4, 4) array-like
+        Source index -> LPS mm.
+    order : int
+        Interpolation order when resampling an oblique volume (0 for labels).
+    grid : DisplayGrid, optional
+        Grid to use (default :func:`display_grid` of the source).
+
+    Returns
+    -------
+    display : ndarray
+        Array on the display grid, axes ``(S, P, L)``. For an axis-aligned source
+        this is a view (transpose + flips) of ``array``, no copy.
+    grid : DisplayGrid
+    """
+    arr = np.asarray(array)
+    aff = np.asarray(affine, dtype=np.float64)
+    grid = grid or display_grid(aff, arr.shape)
+    if not grid.oblique:
+        assert grid.source_axes is not None and grid.flips is not None
+        disp = np.transpose(arr, grid.source_axes)
+        sl = tuple(slice(None, None, -1) if f else slice(None) for f in grid.flips)
+        return disp[sl], grid
+    whole = tuple(slice(0, n) for n in grid.shape)
+    return _sample_box(arr, aff, grid, whole, order), grid
+
+
+def refresh_display(
+    display: np.ndarray,
+    source: npt.ArrayLike,
+    affine: npt.ArrayLike,
+    grid: DisplayGrid,
+    source_box: Box,
+    *,
+    order: int = 0,
+) -> Box | None:
+    """Re-sample, in place, the part of a display array that an edit of ``source`` reaches.
+
+    For an oblique grid only the display voxels inside the (one-voxel padded)
+    bounding box of the edited source box are sampled again; an axis-aligned
+    display is a view of the source and needs nothing.
+
+    Parameters
+    ----------
+    display : ndarray
+        The display array (on ``grid``), updated in place.
+    source : array-like
+        The edited source array.
+    affine : (4, 4) array-like
+        Source index -> LPS mm.
+    grid : DisplayGrid
+        Grid of ``display``.
+    source_box : tuple of slice
+        Source index box holding every edited voxel.
+    order : int
+        Interpolation order (0 for label maps).
+
+    Returns
+    -------
+    tuple of slice or None
+        The display box re-sampled (None when nothing needed it).
+    """
+    if not grid.oblique:
+        return None
+    src = np.asarray(source)
+    aff = np.asarray(affine, dtype=np.float64)
+    lo = np.array([s.start for s in source_box], float) - 1
+    hi = np.array([s.stop for s in source_box], float)  # stop - 1 + 1 padding
+    corners = np.array(
+        [[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])]
+    )
+    d = grid.world_to_index(lps_to_world(index_to_lps(aff, corners)))
+    d_lo = np.maximum(np.floor(d.min(axis=0)).astype(int) - 1, 0)
+    d_hi = np.minimum(np.ceil(d.max(axis=0)).astype(int) + 2, np.asarray(grid.shape))
+    if np.any(d_hi <= d_lo):
+        return None
+    box = tuple(slice(int(a), int(b)) for a, b in zip(d_lo, d_hi, strict=True))
+    display[box] = _sample_box(src, aff, grid, box, order)
+    return box
+
+
+def from_display(
+    display: npt.ArrayLike,
+    grid: DisplayGrid,
+    affine: npt.ArrayLike,
+    shape: tuple[int, ...],
+) -> np.ndarray:
+    """Map a display-grid array (e.g. an edited label layer) back to the source grid.
+
+    Exact for axis-aligned grids; nearest neighbour for oblique ones.
+
+    Parameters
+    ----------
+    display : array-like
+        Array on ``grid`` (axes ``(S, P, L)``).
+    grid : DisplayGrid
+        The grid ``display`` lives on.
+    affine : (4, 4) array-like
+        Source index -> LPS mm.
+    shape : tuple of int
+        Source array shape.
+
+    Returns
+    -------
+    ndarray
+        Array on the source grid, same dtype as ``display``.
+    """
+    disp = np.asarray(display)
+    if not grid.oblique:
+        assert grid.source_axes is not None and grid.flips is not None
+        sl = tuple(slice(None, None, -1) if f else slice(None) for f in grid.flips)
+        unflipped = disp[sl]
+        return np.ascontiguousarray(np.transpose(unflipped, np.argsort(grid.source_axes)))
+    aff = np.asarray(affine, dtype=np.float64)
+    out = np.empty(tuple(int(s) for s in shape[:3]), dtype=disp.dtype)
+    n1, n2 = out.shape[1], out.shape[2]
+    jj, kk = np.meshgrid(np.arange(n1), np.arange(n2), indexing="ij")
+    for i in range(out.shape[0]):
+        idx = np.stack([np.full_like(jj, i), jj, kk], axis=-1).astype(float)
+        out[i] = sample_lps(disp, grid.lps_affine, index_to_lps(aff, idx), order=0)
+    return out
+
+
+def update_from_display(
+    source: np.ndarray,
+    display: npt.ArrayLike,
+    grid: DisplayGrid,
+    affine: npt.ArrayLike,
+    edited: npt.ArrayLike,
+) -> int:
+    """Carry the edited voxels of a display array back to the source, in place.
+
+    Only source voxels whose nearest display voxel was edited are touched, so a
+    brush stroke on a resampled (oblique) label layer does not pass the rest of
+    the label map through a lossy nearest-neighbour round trip.
+
+    Parameters
+    ----------
+    source : ndarray
+        Source-grid array, updated in place.
+    display : array-like
+        The edited display-grid array.
+    grid : DisplayGrid
+        Grid of ``display``.
+    affine : (4, 4) array-like
+        Source index -> LPS mm.
+    edited : array-like of bool
+        Display-grid mask of the voxels the edit changed.
+
+    Returns
+    -------
+    int
+        Number of source voxels whose value changed.
+    """
+    disp = np.asarray(display)
+    mask = np.asarray(edited, bool)
+    aff = np.asarray(affine, dtype=np.float64)
+    if not mask.any():
+        return 0
+    if not grid.oblique:
+        new = from_display(disp, grid, aff, source.shape)
+        changed = int((new != source).sum())
+        source[...] = new
+        return changed
+    nz = np.argwhere(mask)
+    lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
+    corners = np.array(
+        [[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])],
+        float,
+    )
+    world = corners * np.asarray(grid.scale) + np.asarray(grid.translate)
+    src = lps_to_index(aff, world_to_lps(world))
+    s_lo = np.maximum(np.floor(src.min(axis=0)).astype(int) - 1, 0)
+    s_hi = np.minimum(np.ceil(src.max(axis=0)).astype(int) + 2, np.asarray(source.shape[:3]))
+    if np.any(s_hi <= s_lo):
+        return 0
+    grids = np.meshgrid(*[np.arange(a, b) for a, b in zip(s_lo, s_hi, strict=True)], indexing="ij")
+    idx = np.stack(grids, axis=-1).reshape(-1, 3)
+    lps = index_to_lps(aff, idx)
+    d = np.round(grid.world_to_index(lps_to_world(lps))).astype(int)
+    inside = np.all((d >= 0) & (d < np.asarray(disp.shape[:3])), axis=1)
+    idx, d = idx[inside], d[inside]
+    hit = mask[d[:, 0], d[:, 1], d[:, 2]]
+    idx, d = idx[hit], d[hit]
+    vals = disp[d[:, 0], d[:, 1], d[:, 2]]
+    old = source[idx[:, 0], idx[:, 1], idx[:, 2]]
+    source[idx[:, 0], idx[:, 1], idx[:, 2]] = vals
+    return int((old != vals).sum())
+
+
+def image_to_display(image: Image, *, labels: bool = False) -> tuple[np.ndarray, DisplayGrid]:
+    """Display array and grid of an :class:`~nvcview.io.image.Image`.
+
+    Parameters
+    ----------
+    image : Image
+        Volume with an index -> LPS affine.
+    labels : bool
+        Nearest-neighbour resampling (label maps) when the volume is oblique.
+    """
+    return to_display(image.array, image.affine, order=0 if labels else 1)
+
+
+def contrast_limits(
+    array: npt.ArrayLike, low_pct: float = 1.0, high_pct: float = 99.5
+) -> tuple[float, float]:
+    """Robust display window (percentiles of the non-zero voxels, image units)."""
+    a = np.asarray(array)
+    sample = a[:: max(1, a.shape[0] // 32)].ravel()
+    nz = sample[sample != 0]
+    if nz.size == 0:
+        return (0.0, 1.0)
+    lo, hi = np.percentile(nz, [low_pct, high_pct])
+    if hi <= lo:
+        hi = lo + 1.0
+    return (float(lo), float(hi))
+
+
+def display_to_lps_affine(
+    scale: tuple[float, ...] | npt.ArrayLike, translate: tuple[float, ...] | npt.ArrayLike
+) -> np.ndarray:
+    """Index -> LPS affine of a display-grid array (e.g. a viewer layer's data).
+
+    Parameters
+    ----------
+    scale, translate : tuple of float
+        Display voxel size and origin along world ``(S, P, L)``, mm.
+
+    Returns
+    -------
+    (4, 4) ndarray
+        Maps the display array index ``(s, p, l)`` to LPS mm.
+    """
+    sc, tr = np.ravel(np.asarray(scale, float)), np.ravel(np.asarray(translate, float))
+    a = np.zeros((4, 4))
+    a[3, 3] = 1.0
+    for w, comp in enumerate(_LPS_OF_WORLD):
+        a[comp, w] = float(sc[w])
+        a[comp, 3] = float(tr[w])
+    return a

@@ -372,6 +372,10 @@ def write_case_reports(
         session.save()
     review = session.to_review()
     kept, note = case_formats(session, formats)
+    measurements = session.fresh_measurements()
+    if not measurements and "sr" in kept:
+        kept = tuple(f for f in kept if f != "sr")  # a TID 1500 SR needs a measurement
+        note = "; ".join(x for x in (note, "SR not written: no measurement to report") if x)
     if not kept:
         raise InputError(note or "no report format left to write")
     images = {k: v for k, v in (("T2", session.t2), ("TOF", session.tof)) if v is not None}
@@ -381,7 +385,7 @@ def write_case_reports(
         out_dir,
         kept,
         deidentify,
-        measurements=session.fresh_measurements(),
+        measurements=measurements,
         key=key,
         images=images,
         labels=session.labels_image(),

@@ -663,6 +663,9 @@ class ReviewWidget(QWidget):
             return True
         if img is session.t2 or img is session.tof:
             return True
+        own = {x.meta.series_uid for x in (session.t2, session.tof) if x is not None}
+        if img.meta.series_uid and img.meta.series_uid in own:
+            return False  # the previous case's copy of a series the new case shows itself
         if nv.get("study") and nv["study"] in tokens:
             return True  # another series of the same study, waiting in the series picker
         ref = session.t2 if session.t2 is not None else session.tof
@@ -827,7 +830,7 @@ class ReviewWidget(QWidget):
                 )
                 return
         if s is None:
-            s = CaseSession()
+            s = CaseSession(**{slot: img})  # the new case holds its first series already
             self._set_case(s)
         if s.labels is not None and role == "T2" and s.t2 is None:
             # labels were made on the TOF grid; they move to the T2 (the reference),

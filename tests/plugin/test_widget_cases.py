@@ -80,3 +80,28 @@ def test_sample_opened_twice_shows_one_case(make_napari_viewer, qtbot):
     assert len([lyr for lyr in viewer.layers if isinstance(lyr, Labels)]) == 1
     assert viewer.layers[LABELS_NAME].metadata["nvcview"]["session"] is widget.session
     qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+
+
+@pytest.mark.gui
+def test_label_map_shifted_by_header_rounding_opens(make_napari_viewer, qtbot, sample_study):
+    """A label map 0.003 mm off the T2 grid (what `nvcview measure` accepts) opens too."""
+    import shutil
+
+    import nibabel as nib
+    import numpy as np
+
+    paths, _ = sample_study
+    folder = paths.review_dir.parent / "review_shift_viewer"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(paths.review_dir, folder)
+    img = nib.load(folder / "labels.nii.gz")
+    aff = img.affine.copy()
+    aff[0, 3] += 0.003
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), aff, img.header), folder / "labels.nii.gz")
+    viewer = make_napari_viewer()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    session = widget.open_path(folder)
+    assert session is not None, widget.last_error
+    assert viewer.layers[LABELS_NAME].data.any() and widget.measurements
+    qtbot.waitUntil(lambda: widget.idle, timeout=10000)

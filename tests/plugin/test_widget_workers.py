@@ -23,3 +23,70 @@ def test_background_grow_in_csf_reports_without_raising(make_napari_viewer, qtbo
     qtbot.waitUntil(lambda: widget.idle, timeout=10000)
     assert "no bright vessel" in widget.last_error
     assert len(session.structures) == n_structures
+
+
+class _FakeWorker:
+    """Stands in for napari's worker: the test decides when it 'finishes' (no thread race)."""
+
+    def __init__(self, fn, *args, **_kwargs):
+        from qtpy.QtCore import QObject, Signal
+
+        class Signals(QObject):
+            returned = Signal(object)
+            errored = Signal(object)
+            finished = Signal()
+
+        self._signals = Signals()
+        self.returned = self._signals.returned
+        self.errored = self._signals.errored
+        self.finished = self._signals.finished
+        self.fn, self.args = fn, args
+
+    def start(self):
+        pass
+
+
+@pytest.mark.gui
+def test_measurement_finishing_after_the_widget_closed_is_ignored(
+    make_napari_viewer, qtbot, sample_study, monkeypatch
+):
+    import napari.qt.threading as nqt
+    from qtpy.QtWidgets import QApplication
+
+    paths, _ = sample_study
+    started = []
+
+    def create_worker(fn, *args, **kwargs):
+        started.append(_FakeWorker(fn, *args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(nqt, "create_worker", create_worker)
+    viewer = make_napari_viewer()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    import shutil
+
+    folder = paths.review_dir.parent / "review_late_worker"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(paths.review_dir, folder)
+    session = widget.open_path(folder)
+    assert session is not None, widget.last_error
+    widget.place_landmark("RDP", np.asarray(session.review.landmarks["RDP"]) + 0.5)
+    widget.measure_in_background()  # an edit's measurement, still running ...
+    (worker,) = started
+    result = worker.fn(*worker.args)
+    # ... when the widget is closed and its Qt children deleted
+    widget.close()
+    widget.deleteLater()
+    QApplication.processEvents()
+    from qtpy.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    worker.returned.emit(result)  # the late result: dropped, no 'has been deleted' error
+    worker.finished.emit()
+    QApplication.processEvents()
+    # (pytest-qt fails the test on any exception raised in a Qt slot)
+    # the pending edit was saved when the widget closed, with its own measurements
+    from nvcview.review.store import load_review
+
+    assert load_review(folder).landmarks["RDP"] == session.review.landmarks["RDP"]

@@ -71,3 +71,37 @@ def test_key_file_errors_name_the_file(tmp_path):
     short.write_bytes(b"abc")
     with pytest.raises(InputError, match="short.key: key file holds 3 bytes"):
         read_key_file(short)
+
+
+def test_report_and_batch_row_of_one_patient_share_the_pseudonym(sample_study, tmp_path):
+    """`nvcview report --deidentify` and `nvcview batch --deidentify` with one key."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    paths, _ = sample_study
+    (tmp_path / "keys").mkdir()
+    key = tmp_path / "keys" / "secret.key"
+    key.write_text("k" * 40)
+    root = tmp_path / "cohort"
+    # the review beside its study, as write_sample leaves it (relative series paths)
+    shutil.copytree(paths.out_dir, root / "patient1")
+
+    def run(*args):
+        res = subprocess.run(
+            [sys.executable, "-m", "nvcview", *map(str, args)], capture_output=True, text=True
+        )
+        assert res.returncode == 0, res.stderr
+        return res
+
+    review = root / "patient1" / "review"
+    run("report", review, "--out", tmp_path / "rep", "--format", "json", "--deidentify",
+        "--key-file", key)  # fmt: skip
+    run("batch", root, "--out", tmp_path / "out" / "t.csv", "--stored", "--deidentify",
+        "--key-file", key)  # fmt: skip
+    in_report = json.loads((tmp_path / "rep" / "report.json").read_text())["header"]["case"]
+    in_table = set(pd.read_csv(tmp_path / "out" / "t.csv").patient_id)
+    assert in_report.startswith("NVC-") and in_table == {in_report}

@@ -11,21 +11,80 @@ from dataclasses import asdict, dataclass
 KINDS = ("nerve", "vessel", "brainstem", "other")
 #: Which nerve a "nerve" structure is.
 NERVES = ("VII", "VIII")
-VESSEL_TYPES = ("AICA", "PICA", "VA", "basilar", "vein", "other", "unknown")
-ARTERIES = ("AICA", "PICA", "VA", "basilar")
 
+#: Coding scheme of the codes nvcview defines where no standard one was found.
+PRIVATE_SCHEME = "99NVCVIEW"
+
+
+@dataclass(frozen=True)
+class VesselType:
+    """One vessel type: everything about it in one row of :data:`VESSEL_TABLE`.
+
+    Attributes
+    ----------
+    name : str
+        The value stored in reviews (``Structure.vessel_type``, the review schema enum).
+    phrase : str
+        How reports name it ("vertebral artery").
+    color : tuple of float
+        Display colour (RGB 0-1) in the viewer, key images and reports: distinct from
+        every other structure's and far from the red TOF overlay.
+    code : tuple of str
+        SR property code ``(value, scheme designator, meaning)``: SNOMED CT ("SCT")
+        where one exists, else the private scheme :data:`PRIVATE_SCHEME`.
+    artery : bool
+        An artery (vs a vein or an unidentified vessel).
+    """
+
+    name: str
+    phrase: str
+    color: tuple[float, float, float]
+    code: tuple[str, str, str]
+    artery: bool = False
+
+
+#: The one vessel-type table. Adding a vessel type means adding a row here (and the
+#: value to the review schema's ``vessel_type`` enum, which a test checks).
+VESSEL_TABLE: tuple[VesselType, ...] = (
+    VesselType(
+        "AICA", "AICA", (1.00, 0.72, 0.00),
+        ("NVC001", PRIVATE_SCHEME, "Anterior inferior cerebellar artery"), artery=True,
+    ),
+    VesselType(
+        "PICA", "PICA", (0.15, 0.80, 0.15),
+        ("NVC002", PRIVATE_SCHEME, "Posterior inferior cerebellar artery"), artery=True,
+    ),
+    VesselType(
+        "VA", "vertebral artery", (0.00, 0.45, 1.00),
+        ("85234005", "SCT", "Vertebral artery"), artery=True,
+    ),
+    VesselType(
+        "basilar", "basilar artery", (0.00, 0.75, 0.75),
+        ("59011009", "SCT", "Basilar artery"), artery=True,
+    ),
+    VesselType("vein", "vein", (0.25, 0.55, 0.55), ("29092000", "SCT", "Vein")),
+    VesselType("other", "vessel", (0.60, 0.60, 0.60), ("59820001", "SCT", "Blood Vessel")),
+    VesselType(
+        "unknown", "unidentified vessel", (0.70, 1.00, 0.35),
+        ("59820001", "SCT", "Blood Vessel"),
+    ),
+)  # fmt: skip
+
+VESSEL_TYPES = tuple(v.name for v in VESSEL_TABLE)
+ARTERIES = tuple(v.name for v in VESSEL_TABLE if v.artery)
 #: Fixed display colours (RGB 0-1), shared by the viewer and the report images.
-VESSEL_COLORS = {
-    "AICA": (1.0, 0.2, 0.2),
-    "PICA": (1.0, 0.6, 0.0),
-    "VA": (0.8, 0.0, 0.6),
-    "basilar": (0.6, 0.0, 0.9),
-    "vein": (0.2, 0.4, 1.0),
-    "other": (0.6, 0.6, 0.6),
-    "unknown": (0.9, 0.9, 0.3),
-}
-NERVE_COLORS = {"VII": (1.0, 1.0, 0.0), "VIII": (0.0, 0.9, 0.9)}
-BRAINSTEM_COLOR = (0.55, 0.45, 0.35)
+VESSEL_COLORS = {v.name: v.color for v in VESSEL_TABLE}
+NERVE_COLORS = {"VII": (1.0, 1.0, 0.0), "VIII": (0.65, 0.85, 1.0)}
+BRAINSTEM_COLOR = (0.60, 0.55, 0.40)
+OTHER_COLOR = (0.85, 0.85, 0.85)
+
+
+def vessel_type(name: str) -> VesselType:
+    """The row of :data:`VESSEL_TABLE` for a vessel type name."""
+    for v in VESSEL_TABLE:
+        if v.name == name:
+            return v
+    raise KeyError(f"unknown vessel type {name!r}; one of {VESSEL_TYPES}")
 
 
 @dataclass
@@ -69,19 +128,22 @@ class Structure:
 
     @property
     def color(self) -> tuple[float, float, float]:
+        """Display colour (RGB 0-1): by vessel type, nerve, or kind."""
         if self.kind == "vessel":
             return VESSEL_COLORS[self.vessel_type or "unknown"]
         if self.kind == "nerve":
             return NERVE_COLORS.get(self.nerve or "VII", (1.0, 1.0, 0.0))
         if self.kind == "brainstem":
             return BRAINSTEM_COLOR
-        return (0.5, 0.5, 0.5)
+        return OTHER_COLOR
 
     def to_dict(self) -> dict:
+        """The structure as a JSON-able dict (the review's structure table row)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> Structure:
+        """A structure from its :meth:`to_dict` form."""
         return cls(
             label=d["label"],
             name=d["name"],

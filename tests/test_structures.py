@@ -1,0 +1,88 @@
+"""The one vessel-type table: schema enum, report codes and names, colours agree with it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+from nvcview.structures import (
+    ARTERIES,
+    BRAINSTEM_COLOR,
+    NERVE_COLORS,
+    OTHER_COLOR,
+    VESSEL_COLORS,
+    VESSEL_TABLE,
+    VESSEL_TYPES,
+    Structure,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the TOF overlay (napari colormap "red", additive) and its blend with bright T2: magenta
+TOF_COLORS = {"TOF red": (1.0, 0.0, 0.0), "TOF on T2 (magenta)": (1.0, 0.0, 1.0)}
+
+
+def _lab(rgb) -> np.ndarray:
+    return rgb2lab(np.asarray(rgb, float).reshape(1, 1, 3))[0, 0]
+
+
+def _schema_enum(path: Path) -> set:
+    doc = json.loads(path.read_text())
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "vessel_type" in node and isinstance(node["vessel_type"], dict):
+                if "enum" in node["vessel_type"]:
+                    found.append(set(node["vessel_type"]["enum"]) - {None})
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    assert found, f"{path}: no vessel_type enum"
+    return set.union(*found)
+
+
+def test_review_schemas_list_exactly_the_table():
+    for path in (ROOT / "nvcview/review/review.schema.json", ROOT / "docs/review-schema.json"):
+        assert _schema_enum(path) == set(VESSEL_TYPES), path
+
+
+def test_report_codes_and_names_agree_with_the_table():
+    from nvcview.report import codes
+    from nvcview.report.conclusion import VESSEL_NAMES
+
+    for v in VESSEL_TABLE:
+        c = codes.VESSEL_CODES[v.name]
+        assert (c.value, c.scheme_designator, c.meaning) == v.code, v.name
+        assert VESSEL_NAMES[v.name] == v.phrase, v.name
+        st = Structure(label=1, name=v.name, kind="vessel", vessel_type=v.name)
+        assert codes.structure_code(st).value == v.code[0]
+        if v.code[1] == codes.PRIVATE_SCHEME:
+            assert codes.PRIVATE_CODES[v.code[0]] == v.code[2]
+    assert set(codes.VESSEL_CODES) == set(VESSEL_TYPES)
+    assert set(ARTERIES) == {"AICA", "PICA", "VA", "basilar"}
+
+
+def test_every_structure_has_its_own_colour_far_from_the_tof_overlay():
+    colours = {
+        **{f"vessel {k}": v for k, v in VESSEL_COLORS.items()},
+        **{f"nerve {k}": v for k, v in NERVE_COLORS.items()},
+        "brainstem": BRAINSTEM_COLOR,
+        "other": OTHER_COLOR,
+    }
+    # distinct from each other: CIEDE2000 colour difference above 15
+    for (a, ca), (b, cb) in itertools.combinations(colours.items(), 2):
+        d = float(deltaE_ciede2000(_lab(ca), _lab(cb)))
+        assert d > 15, f"{a} and {b} look alike (dE {d:.1f})"
+    # far from what the TOF overlay paints: above 30
+    for name, c in colours.items():
+        for what, t in TOF_COLORS.items():
+            d = float(deltaE_ciede2000(_lab(c), _lab(t)))
+            assert d > 30, f"{name} is close to the {what} (dE {d:.1f})"

@@ -11,6 +11,7 @@ from napari_nvcview._widget import ReviewWidget
 from napari_nvcview.layers import CONTACT_NAME, LABELS_NAME, LANDMARKS_NAME, camera
 
 from nvcview.review.store import load_review
+from nvcview.structures import VESSEL_COLORS
 
 from .conftest import click_world, drag_canvas, lps_world
 
@@ -95,7 +96,7 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     vessels = [s for s in widget.session.structures if s.kind == "vessel"]
     assert [v.vessel_type for v in vessels] == ["AICA"], widget.last_error
     labels_layer = viewer.layers[LABELS_NAME]
-    assert np.allclose(labels_layer.colormap.map(vessels[0].label)[:3], (1.0, 0.2, 0.2))
+    assert np.allclose(labels_layer.colormap.map(vessels[0].label)[:3], VESSEL_COLORS["AICA"])
 
     # 5. the live table refreshes after the edit (debounced): one row, the truth gap
     qtbot.waitUntil(lambda: widget.measure_table.rowCount() == 1, timeout=5000)

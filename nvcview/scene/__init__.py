@@ -1,0 +1,1 @@
+"""Surfaces for 3D viewers and files: meshes, heat map, exports, headless rendering."""

@@ -203,8 +203,10 @@ def mesh_structure(
 ) -> tuple[Mesh | None, np.ndarray, np.ndarray]:
     """Engine surface of one label over its whole bounding box (LPS mm).
 
-    The box is padded by the Gaussian's reach (and one voxel), so the field equals
-    the one the engine smooths in its window, voxel for voxel (thin wrapper over
+    The box is padded by the Gaussian's reach (and two voxels), so the field equals
+    the one the engine smooths in its window, voxel for voxel, except within the
+    Gaussian's reach of the array's edge, where the mask is padded with background
+    so that the surface closes (the engine repeats the edge voxels). Thin wrapper over
     :func:`nvcview.measure.surface.antialiased_field` and
     :func:`~nvcview.measure.surface.mesh_from_field`).
 
@@ -219,15 +221,16 @@ def mesh_structure(
     """
     pad = 2 + np.ceil(3.0 * np.asarray(sigma_vox)).astype(int)
     shape = np.asarray(grid.array.shape)
-    lo = np.clip(np.array([s.start for s in box]) - pad, 0, shape)
-    hi = np.clip(np.array([s.stop for s in box]) + pad, 0, shape)
-    win = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    sub = grid.array[win] == label
+    lo = np.array([s.start for s in box]) - pad
+    hi = np.array([s.stop for s in box]) + pad
+    win = tuple(
+        slice(int(a), int(b)) for a, b in zip(np.maximum(lo, 0), np.minimum(hi, shape), strict=True)
+    )
+    # beyond the array the structure is unknown: pad with background so every surface
+    # is closed (a flat cap at the edge of the volume; watertight for STL)
+    outside = [(int(max(0, -a)), int(max(0, b - n))) for a, b, n in zip(lo, hi, shape, strict=True)]
+    sub = np.pad(grid.array[win] == label, outside)
     start = lo.copy()
-    thin = np.array(sub.shape) < 2
-    if thin.any():  # a one-slice map: repeat the slice so marching cubes sees outlines
-        sub = np.pad(sub, [(1, 1) if t else (0, 0) for t in thin], mode="edge")
-        start = start - thin.astype(int)
     fld = antialiased_field(sub, sigma_vox)
     return mesh_from_field(fld, start, grid), fld, start
 

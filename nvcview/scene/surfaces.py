@@ -232,7 +232,23 @@ def mesh_structure(
     sub = np.pad(grid.array[win] == label, outside)
     start = lo.copy()
     fld = antialiased_field(sub, sigma_vox)
-    return mesh_from_field(fld, start, grid), fld, start
+    mesh = mesh_from_field(fld, start, grid)
+    if mesh is not None:
+        mesh = _outward(mesh)
+    return mesh, fld, start
+
+
+def _outward(mesh: Mesh) -> Mesh:
+    """The mesh with faces wound counter-clockwise seen from outside (right-hand rule).
+
+    marching cubes winds faces in index space; an index -> LPS affine with a negative
+    determinant (common for DICOM and NIfTI grids) mirrors them.
+    """
+    v = mesh.verts[mesh.faces]
+    fn = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+    if float(np.sum(fn * mesh.normals[mesh.faces].sum(axis=1))) < 0:
+        return Mesh(verts=mesh.verts, faces=mesh.faces[:, ::-1].copy(), normals=mesh.normals)
+    return mesh
 
 
 def _inside(cached: _Cached, grid: LabelGrid, xyz: np.ndarray) -> np.ndarray:

@@ -48,6 +48,8 @@ GAP_RANGE_MM = 3.0
 #: matplotlib / napari colormap of the gap heat map (dark blue-violet at contact,
 #: yellow far away): distinct from the fixed vessel colours.
 GAP_COLORMAP = "plasma"
+#: field value given to labelled voxels the anti-aliasing erased (see mesh_structure)
+WEAK_LEVEL = 0.6
 #: colour of the closest-point lines (the report's key images use the same green)
 PAIR_COLOR = (0.0, 1.0, 0.4)
 
@@ -232,6 +234,14 @@ def mesh_structure(
     sub = np.pad(grid.array[win] == label, outside)
     start = lo.copy()
     fld = antialiased_field(sub, sigma_vox)
+    # thin parts the smoothing erases (a one-voxel taper, a speck): keep them visible as
+    # small blobs around their voxel centres. Only voxels with no inside voxel (> 0.5)
+    # in their 3x3x3 neighbourhood are raised, so no marching cube that the engine's
+    # surface passes through changes: that surface stays exactly the measured one.
+    weak = sub & (ndimage.maximum_filter(fld, size=3, mode="constant") <= 0.5)
+    if weak.any():
+        fld = fld.copy()
+        fld[weak] = WEAK_LEVEL
     mesh = mesh_from_field(fld, start, grid)
     if mesh is not None:
         mesh = _outward(mesh)

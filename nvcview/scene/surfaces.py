@@ -332,9 +332,16 @@ def insert_points(mesh: Mesh, points: np.ndarray) -> Mesh:
         j = int(np.argmin(np.linalg.norm(foot - p, axis=1)))
         f = int(cand[j])
         i0, i1, i2 = faces[f]
+        # strictly inside the face (a foot on an edge or vertex would give degenerate
+        # triangles): barycentric weights of at least 1e-3, a shift below a micrometre
+        a, b, c = verts[i0], verts[i1], verts[i2]
+        uv, *_ = np.linalg.lstsq(np.stack([b - a, c - a], axis=1), foot[j] - a, rcond=None)
+        bary = np.clip(np.array([1.0 - uv.sum(), uv[0], uv[1]]), 1e-3, None)
+        bary /= bary.sum()
+        point = bary @ np.stack([a, b, c])
         n_new = len(verts)
-        w = normals[[i0, i1, i2]].mean(axis=0)
-        verts = np.vstack([verts, foot[j]])
+        w = bary @ normals[[i0, i1, i2]]
+        verts = np.vstack([verts, point])
         normals = np.vstack([normals, w / (np.linalg.norm(w) + 1e-12)])
         split = np.array([[i0, i1, n_new], [i1, i2, n_new], [i2, i0, n_new]], dtype=faces.dtype)
         faces = np.vstack([np.delete(faces, f, axis=0), split])

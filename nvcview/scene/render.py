@@ -287,26 +287,6 @@ def rasterise_ghosted(
     return Raster(rgb, ids, v, full.centre_lps, full.mm_per_pixel)
 
 
-def _edge_letters(v: View) -> dict[str, str]:
-    """Patient directions at the screen edges, e.g. {"right": "RP", "top": "S"}."""
-
-    def letters(vec: np.ndarray) -> str:
-        names = (("L", "R"), ("P", "A"), ("S", "I"))
-        order = np.argsort(-np.abs(vec))
-        out = ""
-        for i in order:
-            if abs(vec[i]) > 0.3:
-                out += names[i][0] if vec[i] > 0 else names[i][1]
-        return out
-
-    return {
-        "right": letters(v.right),
-        "left": letters(-v.right),
-        "top": letters(v.up),
-        "bottom": letters(-v.up),
-    }
-
-
 def key_image(
     scene: Scene,
     view_name: str = "retrosigmoid",
@@ -385,7 +365,7 @@ def key_image(
             fontsize=9,
             path_effects=halo,
         )
-    letters = _edge_letters(v)
+    letters = v.edge_letters()
     txt = {"color": "white", "fontsize": 13, "weight": "bold", "path_effects": halo}
     ax.text(panel_w - 8, h_px / 2, letters["right"], ha="right", va="center", **txt)
     ax.text(8, h_px / 2, letters["left"], ha="left", va="center", **txt)

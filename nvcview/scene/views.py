@@ -64,6 +64,28 @@ class View:
         r = np.cross(self.sight, self.up)
         return r / np.linalg.norm(r)
 
+    def edge_letters(self) -> dict[str, str]:
+        """Patient directions at the screen edges, e.g. ``{"right": "RP", "top": "S"}``.
+
+        Each edge gets the letters of the LPS components above 0.3 of its direction,
+        the largest first (as DICOM orientation labels).
+        """
+
+        def letters(vec: np.ndarray) -> str:
+            names = (("L", "R"), ("P", "A"), ("S", "I"))
+            out = ""
+            for i in np.argsort(-np.abs(vec), kind="stable"):
+                if abs(vec[i]) > 0.3:
+                    out += names[i][0] if vec[i] > 0 else names[i][1]
+            return out
+
+        return {
+            "right": letters(self.right),
+            "left": letters(-self.right),
+            "top": letters(self.up),
+            "bottom": letters(-self.up),
+        }
+
 
 def view(name: str, side: str | None = None) -> View:
     """The camera preset ``name``.

@@ -26,6 +26,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -366,7 +367,7 @@ def key_image(
             path_effects=halo,
         )
     letters = v.edge_letters()
-    txt = {"color": "white", "fontsize": 13, "weight": "bold", "path_effects": halo}
+    txt: dict[str, Any] = {"color": "white", "fontsize": 13, "weight": "bold", "path_effects": halo}
     ax.text(panel_w - 8, h_px / 2, letters["right"], ha="right", va="center", **txt)
     ax.text(8, h_px / 2, letters["left"], ha="left", va="center", **txt)
     ax.text(panel_w / 2, 8, letters["top"], ha="center", va="top", **txt)
@@ -407,7 +408,7 @@ def key_image(
     cb = fig.colorbar(sm, cax=cax)
     cb.set_label("facial nerve: gap to nearest vessel (mm)", color="white", fontsize=8)
     ticks = np.linspace(0.0, scene.gap_range_mm, 4)
-    cb.set_ticks(ticks)
+    cb.set_ticks([float(t) for t in ticks])
     cb.set_ticklabels([f"{t:.0f}" for t in ticks[:-1]] + [f">={ticks[-1]:.0f}"])
     cb.ax.tick_params(colors="white", labelsize=8)
     fig.text(

@@ -414,7 +414,7 @@ class SurfaceBuilder:
         sigma = smoothing_sigma_vox(grid.spacing_mm, self.sigma_mm, self.min_sigma_vox)
         boxes = label_boxes(grid.array)
         self.last_meshed = []
-        table = {}
+        table: dict[int, Structure] = {}
         for s in structures:
             if s.label in table:
                 raise InputError(

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 import highdicom as hd
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from nvcview.errors import InputError
 from nvcview.io.image import Image
@@ -254,9 +253,10 @@ def _outward(mesh: Mesh) -> Mesh:
     marching cubes winds faces in index space; an index -> LPS affine with a negative
     determinant (common for DICOM and NIfTI grids) mirrors them.
     """
-    v = mesh.verts[mesh.faces]
+    faces = mesh.faces[:: max(1, len(mesh.faces) // 2000)]  # the winding is global
+    v = mesh.verts[faces]
     fn = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-    if float(np.sum(fn * mesh.normals[mesh.faces].sum(axis=1))) < 0:
+    if float(np.sum(fn * mesh.normals[faces].sum(axis=1))) < 0:
         return Mesh(verts=mesh.verts, faces=mesh.faces[:, ::-1].copy(), normals=mesh.normals)
     return mesh
 
@@ -273,8 +273,16 @@ def _inside(cached: _Cached, grid: LabelGrid, xyz: np.ndarray) -> np.ndarray:
     return out
 
 
+def _max_edge(mesh: Mesh) -> float:
+    """Longest triangle edge of a mesh, mm."""
+    v = mesh.verts[mesh.faces]
+    return float(np.linalg.norm(v - np.roll(v, 1, axis=1), axis=-1).max())
+
+
 def nerve_gap_map(
-    nerve: Mesh, vessel_meshes: Sequence[tuple[Mesh, np.ndarray]]
+    nerve: Mesh,
+    vessel_meshes: Sequence[tuple[Mesh, np.ndarray]],
+    exact_within_mm: float = GAP_RANGE_MM + 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distance of every nerve vertex to the nearest vessel surface, mm.
 
@@ -286,11 +294,16 @@ def nerve_gap_map(
         Each vessel's surface and a boolean (N,) array: which nerve vertices lie
         inside that vessel's smoothed surface (distance 0 there, as the engine
         calls interpenetrating surfaces touching).
+    exact_within_mm : float
+        Exact point-to-triangle distances where a vessel is this close (mm); farther
+        vertices keep the distance to the nearest vessel vertex (at most one edge
+        longer), beyond the colour range anyway.
 
     Returns
     -------
     gap : numpy.ndarray
-        (N,) exact point-to-triangle distance to the nearest vessel, mm.
+        (N,) distance to the nearest vessel surface, mm (exact within
+        ``exact_within_mm``).
     nearest : numpy.ndarray
         (N,) index into ``vessel_meshes`` of that vessel (-1 without vessels).
     """
@@ -298,7 +311,10 @@ def nerve_gap_map(
     gap = np.full(n, np.inf)
     nearest = np.full(n, -1, dtype=np.int64)
     for i, (mesh, inside) in enumerate(vessel_meshes):
-        d, _ = mesh.closest(nerve.verts, k=4)
+        d, _ = mesh.tree.query(nerve.verts)  # vertex to vertex: an upper bound
+        near = d <= exact_within_mm + _max_edge(mesh)
+        if near.any():
+            d[near], _ = mesh.closest(nerve.verts[near], k=4)
         d = np.where(inside, 0.0, d)
         better = d < gap
         gap[better] = d[better]
@@ -320,11 +336,12 @@ def insert_points(mesh: Mesh, points: np.ndarray) -> Mesh:
         (P, 3) LPS mm points on or near the surface.
     """
     verts, faces, normals = mesh.verts, mesh.faces, mesh.normals
+    tree, adj = mesh.tree, mesh.adjacency  # of the original mesh: new vertices are not needed
     for p in np.atleast_2d(np.asarray(points, dtype=np.float64)):
-        _, nn = cKDTree(verts).query(p, k=min(4, len(verts)))
-        cand = np.unique(
-            np.concatenate([np.nonzero((faces == v).any(axis=1))[0] for v in np.atleast_1d(nn)])
-        )
+        _, nn = tree.query(p, k=min(4, len(mesh.verts)))
+        near = adj[np.atleast_1d(nn)].ravel()
+        # a split face keeps its index (first part) and appends its other two parts
+        cand = np.unique(np.concatenate([near[near >= 0], np.arange(len(mesh.faces), len(faces))]))
         if len(cand) == 0:
             continue
         tri = verts[faces[cand]]
@@ -344,7 +361,9 @@ def insert_points(mesh: Mesh, points: np.ndarray) -> Mesh:
         verts = np.vstack([verts, point])
         normals = np.vstack([normals, w / (np.linalg.norm(w) + 1e-12)])
         split = np.array([[i0, i1, n_new], [i1, i2, n_new], [i2, i0, n_new]], dtype=faces.dtype)
-        faces = np.vstack([np.delete(faces, f, axis=0), split])
+        faces = faces.copy()
+        faces[f] = split[0]
+        faces = np.vstack([faces, split[1:]])
     return Mesh(verts=verts, faces=faces, normals=normals)
 
 
@@ -494,7 +513,7 @@ class SurfaceBuilder:
                 assert c.mesh is not None
                 tests.append((c.mesh, _inside(c, grid, mesh.verts)))
             if tests:
-                gap, _ = nerve_gap_map(mesh, tests)
+                gap, _ = nerve_gap_map(mesh, tests, self.gap_range_mm + 1.0)
             else:
                 gap = np.full(len(mesh.verts), np.inf)
             self._gap_cache = (key, mesh, gap)

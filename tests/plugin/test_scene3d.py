@@ -86,6 +86,13 @@ def test_sample_case_in_3d(make_napari_viewer):
     shot = viewer.screenshot(str(SHOTS / "scene3d-retrosigmoid.png"), canvas_only=False)
     assert shot[..., :3].std() > 10, "blank 3D screenshot"
     assert ctl.scene is not None and ctl.scene.side == "left"
+    # the TOF as a maximum intensity projection in the same world
+    from napari_nvcview.layers import image_layer
+
+    data, kw, _ = image_layer(p.tof, "TOF")
+    tof = viewer.add_image(data, **kw)
+    ctl.set_mip(tof)
+    assert tof.rendering == "mip"
 
 
 @pytest.mark.gui

@@ -118,14 +118,19 @@ def obj_bytes(surf: StructureSurface, gap_range_mm: float) -> bytes:
 
 
 def stl_bytes(surf: StructureSurface) -> bytes:
-    """Binary STL of one surface: LPS mm, ``SPACE=LPS`` in the 80-byte header."""
-    from trimesh.exchange.stl import export_stl
+    """Binary STL of one surface: LPS mm, ``SPACE=LPS`` in the 80-byte header.
 
-    data = bytearray(export_stl(_trimesh(surf, 3.0)))
+    The layout is the standard one (header, triangle count, then per triangle a unit
+    normal, three vertices as float32 and a zero attribute word).
+    """
+    tri = np.asarray(surf.verts, dtype=np.float64)[np.asarray(surf.faces)]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-30
+    rec = np.zeros(len(tri), dtype=[("n", "<f4", (3,)), ("v", "<f4", (3, 3)), ("attr", "<u2")])
+    rec["n"], rec["v"] = normal, tri
     # must not start with "solid" (readers would take it for ASCII STL)
     header = f"nvcview SPACE=LPS units=mm {file_stem(surf.name)}".encode("ascii")[:80]
-    data[:80] = header.ljust(80, b" ")
-    return bytes(data)
+    return header.ljust(80, b" ") + np.uint32(len(tri)).tobytes() + rec.tobytes()
 
 
 def glb_bytes(scene: Scene, stems: dict[int, str] | None = None) -> bytes:

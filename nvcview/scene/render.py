@@ -150,16 +150,16 @@ def rasterise(
     scale = w / float(width_mm)  # pixels per mm
     right, up, sight = v.right, v.up, v.sight
     zbuf = np.full(w * h, np.inf)
-    rgb = np.tile(np.asarray(BACKGROUND, dtype=np.float64), (w * h, 1))
+    rgb = np.tile(np.asarray(BACKGROUND, dtype=np.float32), (w * h, 1))
     ids = np.zeros(w * h, dtype=np.int32)
+    # one triangle soup of every surface shown: vertices, shaded colours, face labels
+    all_px, all_py, all_pz, all_col, all_f, all_lab = [], [], [], [], [], []
+    offset = 0
     for surf in scene.surfaces:
         if labels is not None and surf.label not in labels:
             continue
         rel = surf.verts - centre
-        px = rel @ right * scale + w / 2
-        py = h / 2 - rel @ up * scale
         pz = rel @ sight
-        shaded = _shade(surf, v, scene.gap_range_mm)
         f = surf.faces
         front = surf.normals[f].mean(axis=1) @ sight < 0.0
         if near_clip_mm is not None:
@@ -167,6 +167,17 @@ def rasterise(
         f = f[front]
         if len(f) == 0:
             continue
+        all_px.append(rel @ right * scale + w / 2)
+        all_py.append(h / 2 - rel @ up * scale)
+        all_pz.append(pz)
+        all_col.append(_shade(surf, v, scene.gap_range_mm))
+        all_f.append(f + offset)
+        all_lab.append(np.full(len(f), surf.label, dtype=np.int32))
+        offset += len(surf.verts)
+    if all_f:
+        px, py, pz = np.concatenate(all_px), np.concatenate(all_py), np.concatenate(all_pz)
+        shaded, f = np.concatenate(all_col).astype(np.float32), np.concatenate(all_f)
+        face_label = np.concatenate(all_lab)
         fx, fy = px[f].astype(np.float32), py[f].astype(np.float32)
         ix0 = np.ceil(fx.min(axis=1) - 0.5).astype(np.int64)
         ix1 = np.floor(fx.max(axis=1) - 0.5).astype(np.int64)
@@ -186,7 +197,23 @@ def rasterise(
             for c0 in range(0, len(sel), step):
                 t = sel[c0 : c0 + step]
                 _raster_chunk(
-                    t, f, fx, fy, pz, shaded, ix0, iy0, ix1, iy1, ox, oy, w, zbuf, rgb, ids, surf
+                    t,
+                    f,
+                    fx,
+                    fy,
+                    pz,
+                    shaded,
+                    ix0,
+                    iy0,
+                    ix1,
+                    iy1,
+                    ox,
+                    oy,
+                    w,
+                    zbuf,
+                    rgb,
+                    ids,
+                    face_label,
                 )
     img = rgb.reshape(h, w, 3)
     idimg = ids.reshape(h, w)
@@ -215,7 +242,7 @@ def _raster_chunk(
     zbuf: np.ndarray,
     rgb: np.ndarray,
     ids: np.ndarray,
-    surf: StructureSurface,
+    face_label: np.ndarray,
 ) -> None:
     """Rasterise triangles ``t`` (pixel bounding boxes within k x k) into the buffers."""
     ix = ix0[t, None] + ox[None, :]
@@ -242,7 +269,7 @@ def _raster_chunk(
     win = z <= zbuf[pix]
     pix, bb, tri = pix[win], bb[win], tri[win]
     rgb[pix] = np.einsum("ij,ijk->ik", bb, shaded[tri])
-    ids[pix] = surf.label
+    ids[pix] = face_label[t[rows[win]]]
 
 
 def _outline(img: np.ndarray, ids: np.ndarray, depth: np.ndarray, jump_mm: float) -> np.ndarray:

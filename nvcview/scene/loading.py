@@ -1,0 +1,70 @@
+"""A scene from a saved review: its label map, structure table and the engine's results."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from nvcview.errors import InputError
+from nvcview.io.image import Image
+from nvcview.review.measuring import measure_review_labels
+from nvcview.review.model import Review
+from nvcview.scene.surfaces import Scene, SurfaceBuilder
+from nvcview.structures import find_facial_nerve
+
+log = logging.getLogger(__name__)
+
+
+def scene_from_review(
+    review: Review,
+    labels: Image,
+    *,
+    builder: SurfaceBuilder | None = None,
+    measurements: list | None = None,
+) -> Scene:
+    """Surfaces, nerve gap map and closest-point pairs of a review (LPS mm).
+
+    Parameters
+    ----------
+    review : Review
+        Structure table, side, landmarks (LPS mm), nerve path.
+    labels : Image
+        Its label map (:func:`nvcview.review.store.load_labels`).
+    builder : SurfaceBuilder, optional
+        Reuse its cached meshes.
+    measurements : list of VesselMeasurement, optional
+        The engine's results; measured here (:func:`measure_review_labels`) when
+        omitted and the review has a facial nerve.
+    """
+    if measurements is None and find_facial_nerve(review.structures) is not None:
+        measurements = measure_review_labels(review, labels)
+    landmarks = {k: np.asarray(v, dtype=np.float64) for k, v in review.landmarks.items()}
+    return (builder or SurfaceBuilder()).build(
+        labels, review.structures, measurements, side=review.side, landmarks=landmarks
+    )
+
+
+def load_review_scene(path: str | os.PathLike) -> tuple[Scene, Review, Image]:
+    """Load a review folder (or its review.json) and build its scene.
+
+    Raises
+    ------
+    InputError, SchemaError
+        No review there, a missing or misaligned label map, an empty structure table.
+    """
+    from nvcview.review.store import load_labels, load_review
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such review folder or file")
+    review = load_review(path)
+    folder = path if path.is_dir() else path.parent
+    labels = load_labels(review, folder)
+    if not review.structures:
+        raise InputError(f"{path}: the review's structure table is empty: nothing to mesh")
+    if find_facial_nerve(review.structures) is None:
+        log.warning("%s: no facial nerve in the structure table: no gap map", path)
+    return scene_from_review(review, labels), review, labels

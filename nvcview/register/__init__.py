@@ -1,0 +1,27 @@
+"""Rigid T2 <- TOF (and T1) registration in the CPA region (patient LPS mm).
+
+Re-exports only; see :mod:`nvcview.register.rigid`, :mod:`nvcview.register.model`,
+:mod:`nvcview.register.resample`.
+"""
+
+from __future__ import annotations
+
+from nvcview.register.model import (
+    Registration,
+    RegistrationError,
+    RegistrationRefusedError,
+    apply_to_points,
+    describe_registration,
+)
+from nvcview.register.rigid import estimate_misalignment, identity_registration, register_series
+
+__all__ = [
+    "Registration",
+    "RegistrationError",
+    "RegistrationRefusedError",
+    "apply_to_points",
+    "describe_registration",
+    "estimate_misalignment",
+    "identity_registration",
+    "register_series",
+]

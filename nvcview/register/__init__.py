@@ -13,6 +13,7 @@ from nvcview.register.model import (
     apply_to_points,
     describe_registration,
 )
+from nvcview.register.resample import resample_to
 from nvcview.register.rigid import estimate_misalignment, identity_registration, register_series
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "estimate_misalignment",
     "identity_registration",
     "register_series",
+    "resample_to",
 ]

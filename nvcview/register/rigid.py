@@ -86,12 +86,23 @@ def to_sitk(array: np.ndarray, affine: np.ndarray) -> sitk.Image:
     import SimpleITK as sitk
 
     img = sitk.GetImageFromArray(np.ascontiguousarray(array))
-    cols = np.asarray(affine, dtype=np.float64)[:3, :3][:, ::-1]
-    spacing = np.linalg.norm(cols, axis=0)
-    img.SetSpacing([float(s) for s in spacing])
-    img.SetDirection([float(v) for v in (cols / spacing).ravel()])
-    img.SetOrigin([float(v) for v in affine[:3, 3]])
+    spacing, direction, origin = sitk_geometry(affine)
+    img.SetSpacing(spacing)
+    img.SetDirection(direction)
+    img.SetOrigin(origin)
     return img
+
+
+def sitk_geometry(affine: np.ndarray) -> tuple[list[float], list[float], list[float]]:
+    """SimpleITK (spacing, direction, origin) of an index -> LPS affine of a numpy array."""
+    a = np.asarray(affine, dtype=np.float64)
+    cols = a[:3, :3][:, ::-1]
+    spacing = np.linalg.norm(cols, axis=0)
+    return (
+        [float(s) for s in spacing],
+        [float(v) for v in (cols / spacing).ravel()],
+        [float(v) for v in a[:3, 3]],
+    )
 
 
 def _matrix_of(transform: sitk.Transform) -> np.ndarray:

@@ -74,7 +74,7 @@ def resample_to(
         spacing,
         direction,
         float(fill),
-        sitk.sitkUnknown,
+        sitk.sitkUnknown if order == 0 else sitk.sitkFloat32,
     )
     arr = sitk.GetArrayFromImage(out)
     if np.issubdtype(src.dtype, np.integer) and order > 0:

@@ -35,7 +35,7 @@ def _now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Registration:
     """A rigid transform between two series of one study and its quality.
 
@@ -100,6 +100,14 @@ class Registration:
         object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
         if self.method not in METHODS:
             raise InputError(f"registration: unknown method {self.method!r} (one of {METHODS})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Registration):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(repr(self.to_dict()))
 
     @property
     def rotation_deg(self) -> float:

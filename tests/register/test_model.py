@@ -84,3 +84,38 @@ def test_describe_registration_sentences():
     text = describe_registration(warned)
     assert text.startswith("TOF registered to T2 (rigid, estimated residual 0.20 mm)")
     assert "forced" in text and "different frames" in text
+
+
+def test_review_stores_a_registration_per_series(tmp_path):
+    from nvcview.review import Review, load_review, save_review
+
+    reg = Registration(
+        moving_to_fixed_lps=_rot_z(1.5, (0.8, -0.3, 0.2)),
+        residual_mm=0.08,
+        metric_value=-0.8,
+        iterations=60,
+        region_lps=[[-5.0, -20.0, -10.0], [31.0, 17.0, 14.0]],
+        moving_series_uid="1.2.3.tof",
+        fixed_series_uid="1.2.3.t2",
+        warnings=("the series have different frames of reference",),
+        who="dr reader",
+    )
+    review = Review(case_id="c1", reader="dr reader", registrations=[reg])
+    save_review(review, tmp_path)
+    doc = json.loads((tmp_path / "review.json").read_text())
+    assert doc["registrations"][0]["moving_to_fixed_lps"][0][3] == pytest.approx(0.8)
+    back = load_review(tmp_path)
+    assert back.registrations == [reg]
+    assert back.registration_for("1.2.3.tof") == reg
+    assert back.registration_for("other") is None
+    # older documents without the field load with no registration
+    del doc["registrations"]
+    (tmp_path / "review.json").write_text(json.dumps(doc))
+    assert load_review(tmp_path).registrations == []
+    # a broken stored transform is a clear schema error naming the field
+    doc["registrations"] = [dict(reg.to_dict(), moving_to_fixed_lps=[[1, 0, 0, 0]] * 4)]
+    (tmp_path / "review.json").write_text(json.dumps(doc))
+    from nvcview.errors import SchemaError
+
+    with pytest.raises(SchemaError, match="registrations"):
+        load_review(tmp_path)

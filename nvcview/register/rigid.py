@@ -105,7 +105,7 @@ def sitk_geometry(affine: np.ndarray) -> tuple[list[float], list[float], list[fl
     )
 
 
-def _matrix_of(transform: sitk.Transform) -> np.ndarray:
+def _matrix_of(transform: sitk.Euler3DTransform) -> np.ndarray:
     """4x4 matrix of a SimpleITK matrix-offset transform (maps fixed -> moving points)."""
     m = np.eye(4)
     m[:3, :3] = np.asarray(transform.GetMatrix(), dtype=np.float64).reshape(3, 3)
@@ -121,7 +121,7 @@ def _euler(centre: np.ndarray, params: ArrayLike | None = None) -> sitk.Euler3DT
     tx = sitk.Euler3DTransform()
     tx.SetCenter([float(c) for c in centre])
     if params is not None:
-        tx.SetParameters([float(p) for p in params])
+        tx.SetParameters([float(p) for p in np.asarray(params, dtype=np.float64).ravel()])
     return tx
 
 
@@ -139,9 +139,7 @@ def _run(
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=schedule.bins)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(schedule.sampling, schedule.seed)
-    reg.SetInterpolator(
-        sitk.sitkBSpline if schedule.interpolator == "bspline" else sitk.sitkLinear
-    )
+    reg.SetInterpolator(sitk.sitkBSpline if schedule.interpolator == "bspline" else sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=schedule.learning_rate_mm,
         minStep=schedule.min_step_mm,
@@ -362,8 +360,8 @@ def _residual(
     rad = math.radians(PERTURB_DEG)
     results = [moving_to_fixed]
     for sign in (1.0, -1.0):
-        delta = sign * np.array([rad, -rad, rad, PERTURB_MM, PERTURB_MM, -PERTURB_MM]) / math.sqrt(
-            3.0
+        delta = (
+            sign * np.array([rad, -rad, rad, PERTURB_MM, PERTURB_MM, -PERTURB_MM]) / math.sqrt(3.0)
         )
         start = _euler(centre, base + delta)
         out, _, _, _ = _run(f_img, m_img, start, fine, names)

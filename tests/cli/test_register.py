@@ -40,7 +40,9 @@ def _landmark_args(s) -> list[str]:
 
 def test_register_json_recovers_the_motion(study):
     s, d = study
-    res = nvcview("register", str(d / "t2.nii.gz"), str(d / "tof.nii.gz"), "--json", *_landmark_args(s))
+    res = nvcview(
+        "register", str(d / "t2.nii.gz"), str(d / "tof.nii.gz"), "--json", *_landmark_args(s)
+    )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     for key in ("moving_to_fixed_lps", "residual_mm", "metric", "iterations", "region_lps"):

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-
-from nvcview.io.image import Image, make_volume
 from nvcview_sample import make_phantom
 from nvcview_sample.geometry import rotation_matrix
 from nvcview_sample.phantom import Phantom
 from nvcview_sample.render import render
+
+from nvcview.io.image import Image, make_volume
 
 #: rotations are about the head centre (LPS mm), as a head turns on the pillow
 HEAD_CENTRE = np.array([0.0, 5.0, 2.0])
@@ -116,7 +116,9 @@ def moved_study(
     rng = np.random.default_rng([seed, 77])
     for_uid = ph.t2.meta.frame_of_reference_uid
     t2 = Image(
-        volume=make_volume(_corrupt(t2_clean, ph.t2.affine, "T2", rng, bias), ph.t2.affine, for_uid),
+        volume=make_volume(
+            _corrupt(t2_clean, ph.t2.affine, "T2", rng, bias), ph.t2.affine, for_uid
+        ),
         meta=dataclasses.replace(ph.t2.meta),
         patient=ph.t2.patient,
     )

@@ -68,7 +68,9 @@ def test_apply_to_points_and_rotation_angle():
     pts = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 0.0]])
     assert np.allclose(apply_to_points(pts, m), [[0.0, 0.0, 2.0], [1.0, 1.0, 0.0]])
     assert rotation_angle_deg(_rot_z(3.0)) == pytest.approx(3.0)
-    reg = Registration(moving_to_fixed_lps=_rot_z(0.0, (0.3, 0.4, 0.0)), region_lps=[[0] * 3, [2] * 3])
+    reg = Registration(
+        moving_to_fixed_lps=_rot_z(0.0, (0.3, 0.4, 0.0)), region_lps=[[0] * 3, [2] * 3]
+    )
     assert np.allclose(reg.translation_mm, [0.3, 0.4, 0.0])
 
 

@@ -99,7 +99,9 @@ def test_register_refuses_more_than_10_mm_unless_forced(still):
 
 def test_register_accepts_8_mm_without_force(still):
     reg = register_series(
-        still.t2, shifted(still.tof, [8.0, 3.0, 0.0]), landmarks=still.phantom.landmarks,
+        still.t2,
+        shifted(still.tof, [8.0, 3.0, 0.0]),
+        landmarks=still.phantom.landmarks,
         estimate_residual=False,
     )
     assert not reg.forced
@@ -117,8 +119,10 @@ def test_register_empty_region_is_an_error(still):
     far = {"IAC": [300.0, 0.0, 0.0], "RExP": [300.0, 0.0, 0.0]}
     with pytest.raises(RegistrationError, match="outside .*empty region"):
         register_series(still.t2, still.tof, landmarks=far)
-    flat = Image(volume=make_volume(np.full(still.t2.array.shape, 7, np.uint16), still.t2.affine),
-                 meta=still.t2.meta)
+    flat = Image(
+        volume=make_volume(np.full(still.t2.array.shape, 7, np.uint16), still.t2.affine),
+        meta=still.t2.meta,
+    )
     with pytest.raises(RegistrationError, match="empty"):
         register_series(flat, still.tof)
 

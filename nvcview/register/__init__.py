@@ -1,11 +1,13 @@
 """Rigid T2 <- TOF (and T1) registration in the CPA region (patient LPS mm).
 
 Re-exports only; see :mod:`nvcview.register.rigid`, :mod:`nvcview.register.model`,
-:mod:`nvcview.register.resample`.
+:mod:`nvcview.register.resample`,
+:mod:`nvcview.register.check`.
 """
 
 from __future__ import annotations
 
+from nvcview.register.check import checkerboard, edge_overlay
 from nvcview.register.model import (
     Registration,
     RegistrationError,
@@ -21,7 +23,9 @@ __all__ = [
     "RegistrationError",
     "RegistrationRefusedError",
     "apply_to_points",
+    "checkerboard",
     "describe_registration",
+    "edge_overlay",
     "estimate_misalignment",
     "identity_registration",
     "register_series",

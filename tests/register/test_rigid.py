@@ -87,14 +87,14 @@ def test_register_warns_on_different_frame_of_reference(still):
 
 
 def test_register_refuses_more_than_10_mm_unless_forced(still):
-    tof = shifted(still.tof, [0.0, 0.0, 11.0])
+    tof = shifted(still.tof, [11.0, 0.0, 0.0])
     with pytest.raises(RegistrationRefusedError, match=r"11\.\d mm .*refused"):
         register_series(still.t2, tof, landmarks=still.phantom.landmarks)
     reg = register_series(
         still.t2, tof, landmarks=still.phantom.landmarks, force=True, estimate_residual=False
     )
     assert reg.forced and any("forced" in w for w in reg.warnings)
-    assert np.allclose(reg.translation_mm, [0.0, 0.0, -11.0], atol=0.15)
+    assert np.allclose(reg.translation_mm, [-11.0, 0.0, 0.0], atol=0.15)
 
 
 def test_register_accepts_8_mm_without_force(still):

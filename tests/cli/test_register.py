@@ -77,3 +77,17 @@ def test_register_bad_input_is_one_line_exit_2(study, tmp_path):
     assert res.returncode == 2
     assert "empty region" in res.stderr and "t2.nii.gz" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_register_dicom_series_folders_without_motion(tmp_path):
+    from nvcview_sample import write_sample
+
+    paths = write_sample(tmp_path / "study")  # one frame of reference, no motion
+    res = nvcview("register", str(paths.t2_dir), str(paths.tof_dir), "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    truth = json.loads(paths.truth.read_text())
+    rexp = np.asarray(truth["landmarks"]["RExP"])
+    err = tre_mm(np.asarray(out["moving_to_fixed_lps"]), np.eye(4), rexp)
+    assert err.max() <= 0.1, err.max()
+    assert out["warnings"] == []

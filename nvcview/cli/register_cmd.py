@@ -30,8 +30,12 @@ def _landmark(text: str) -> tuple[str, list[float]]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments: FIXED, MOVING, ``--json``, ``--landmark``, ``--side``, ``--region-mm``, ``--force``."""
-    parser.add_argument("fixed", metavar="FIXED", help="reference series (T2): DICOM folder/file or NIfTI")
-    parser.add_argument("moving", metavar="MOVING", help="series to align (TOF): DICOM folder/file or NIfTI")
+    parser.add_argument(
+        "fixed", metavar="FIXED", help="reference series (T2): DICOM folder/file or NIfTI"
+    )
+    parser.add_argument(
+        "moving", metavar="MOVING", help="series to align (TOF): DICOM folder/file or NIfTI"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument(
         "--landmark",

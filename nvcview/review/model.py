@@ -86,8 +86,8 @@ class Review:
     #: measurements stored at the last save (recomputed by the engine on demand)
     measurements: list[VesselMeasurement] = field(default_factory=list)
     #: registrations of the other series onto the reference series (one per moving
-    #: series; see nvcview.register.Registration), applied by display, carried labels,
-    #: seeds and measurements. Empty: overlaid by DICOM geometry only.
+    #: series; see nvcview.register.Registration): what display, carried labels, seeds
+    #: and measurements of that series go through. Empty: DICOM geometry only.
     registrations: list[Registration] = field(default_factory=list)
     review_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created: str = field(default_factory=now_iso)

@@ -28,6 +28,7 @@ COMMANDS = {
     "agreement": "agreement_cmd",
     "view": "view_cmd",
     "scene": "scene_cmd",
+    "register": "register_cmd",
 }
 
 

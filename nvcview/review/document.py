@@ -14,6 +14,7 @@ from nvcview.errors import NvcviewError, SchemaError
 from nvcview.io.image import PatientInfo
 from nvcview.jsonutil import plain_json
 from nvcview.measure.records import MeasureSettings, VesselMeasurement
+from nvcview.register.model import Registration
 from nvcview.review.model import ReaderCall, Review, SeriesRef
 from nvcview.structures import Structure
 
@@ -82,6 +83,7 @@ def review_to_dict(review: Review, *, deidentify: bool = False) -> dict:
         "fusion_used": bool(review.fusion_used),
         "settings": review.settings.to_dict(),
         "measurements": [m.to_dict() for m in review.measurements],
+        "registrations": [r.to_dict() for r in review.registrations],
         "created": review.created,
         "modified": review.modified,
         "software_version": review.software_version,
@@ -140,6 +142,12 @@ def review_from_dict(doc: dict) -> Review:
             measurements.append(VesselMeasurement.from_dict(m))
         except (KeyError, TypeError, ValueError) as exc:
             raise SchemaError(f"field 'measurements[{i}]': {exc}") from exc
+    registrations = []
+    for i, r in enumerate(doc.get("registrations", [])):
+        try:
+            registrations.append(Registration.from_dict(r))
+        except (KeyError, TypeError, ValueError, NvcviewError) as exc:
+            raise SchemaError(f"field 'registrations[{i}]': {exc}") from exc
     kw = {
         k: doc[k]
         for k in (
@@ -174,4 +182,5 @@ def review_from_dict(doc: dict) -> Review:
         calls=[_build(ReaderCall, c, f"calls[{i}]") for i, c in enumerate(doc.get("calls", []))],
         settings=_settings(doc.get("settings") or {}),
         measurements=measurements,
+        registrations=registrations,
     )

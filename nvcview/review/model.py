@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from nvcview import __version__
 from nvcview.io.image import PatientInfo
 from nvcview.measure.records import MeasureSettings, VesselMeasurement
+from nvcview.register.model import Registration
 from nvcview.structures import Structure
 
 SCHEMA_VERSION = 1
@@ -84,6 +85,10 @@ class Review:
     settings: MeasureSettings = field(default_factory=MeasureSettings)
     #: measurements stored at the last save (recomputed by the engine on demand)
     measurements: list[VesselMeasurement] = field(default_factory=list)
+    #: registrations of the other series onto the reference series (one per moving
+    #: series; see nvcview.register.Registration): what display, carried labels, seeds
+    #: and measurements of that series go through. Empty: DICOM geometry only.
+    registrations: list[Registration] = field(default_factory=list)
     review_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created: str = field(default_factory=now_iso)
     modified: str = field(default_factory=now_iso)
@@ -95,6 +100,13 @@ class Review:
         for c in self.calls:
             if c.vessel_label == vessel_label:
                 return c
+        return None
+
+    def registration_for(self, moving_series_uid: str) -> Registration | None:
+        """The registration stored for a moving series (by SeriesInstanceUID), if any."""
+        for r in self.registrations:
+            if r.moving_series_uid == moving_series_uid:
+                return r
         return None
 
     def series_by_role(self, role: str) -> SeriesRef | None:

@@ -1,0 +1,42 @@
+"""Checkerboard and edge overlay arrays for checking a registration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nvcview.errors import InputError
+from nvcview.io.image import Image, make_volume
+from nvcview.register.check import checkerboard, edge_overlay
+
+
+def _img(arr, spacing=(0.5, 0.5, 0.5)):
+    return Image(volume=make_volume(arr, np.diag([*spacing, 1.0])))
+
+
+def test_checkerboard_alternates_mm_tiles_of_both_images():
+    fixed = _img(np.zeros((32, 32, 32), np.float32))
+    moving = _img(
+        np.full((32, 32, 32), 5.0, np.float32) + np.random.default_rng(0).random((32,) * 3)
+    )
+    fixed.array[0, 0, 0] = 1.0  # give the fixed image a range
+    board = checkerboard(fixed, moving, tile_mm=4.0)  # 8 voxels per tile
+    assert board.shape == (32, 32, 32)
+    assert board[1, 1, 1] == 0.0  # tile (0, 0, 0): fixed
+    assert board[9, 1, 1] > 0.0  # tile (1, 0, 0): moving
+    assert board[9, 9, 1] == 0.0  # tile (1, 1, 0): fixed again
+    assert board[9, 9, 9] > 0.0
+    with pytest.raises(InputError, match="resample_to"):
+        checkerboard(fixed, _img(np.zeros((16, 16, 16), np.float32)))
+
+
+def test_edge_overlay_lies_on_the_surface_of_a_cube():
+    arr = np.zeros((40, 40, 40), np.float32)
+    arr[10:30, 10:30, 10:30] = 100.0
+    edges = edge_overlay(_img(arr))
+    assert edges.any()
+    idx = np.argwhere(edges)
+    # every edge voxel is within 2 voxels (1 mm) of a cube face
+    face_dist = np.min(np.abs(np.concatenate([idx - 9.5, idx - 29.5], axis=1)), axis=1)
+    assert face_dist.max() <= 2.0
+    assert not edges[20, 20, 20] and not edges[0, 0, 0]

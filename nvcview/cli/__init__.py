@@ -27,6 +27,7 @@ COMMANDS = {
     "batch": "batch_cmd",
     "agreement": "agreement_cmd",
     "view": "view_cmd",
+    "segment": "segment_cmd",
 }
 
 

@@ -79,6 +79,38 @@ def estimate_brainstem(
     return ndimage.binary_opening(dark, structure=_ellipsoid(opening_mm, spacing))
 
 
+def brainstem_estimate(
+    t2: np.ndarray,
+    affine: np.ndarray,
+    points_lps: np.ndarray,
+    *,
+    nerve_points_lps: np.ndarray,
+    margin_mm: float = 8.0,
+    smooth_mm: float = 0.2,
+    opening_mm: float = 1.5,
+) -> np.ndarray:
+    """Brainstem (and bone) estimate on the whole grid, computed around some points.
+
+    The nerve level is sampled at ``nerve_points_lps`` (the landmarks); see
+    :func:`estimate_brainstem`. Used to keep every structure of a study out of the pons.
+    """
+    t2 = np.asarray(t2)
+    affine = np.asarray(affine, float)
+    spacing = grid_spacing(affine)
+    pts = np.asarray(points_lps, float).reshape(-1, 3)
+    box = region_box(t2.shape, affine, pts, margin_mm)
+    baff = _box_affine(affine, box)
+    sub = np.asarray(t2[box], np.float32)
+    sm = ndimage.gaussian_filter(sub, smooth_mm / spacing, mode="nearest")
+    broad = ndimage.gaussian_filter(sub, 0.8 / spacing, mode="nearest")
+    csf = ndimage.maximum_filter(broad, size=_size(3.0, spacing))
+    idx = lps_to_index(baff, np.asarray(nerve_points_lps, float).reshape(-1, 3))
+    level = float(np.median(ndimage.map_coordinates(sm, idx.T, order=1, mode="nearest")))
+    out = np.zeros(t2.shape[:3], bool)
+    out[box] = estimate_brainstem(sm, csf, level, spacing, opening_mm)
+    return out
+
+
 def _smooth_path(pts: np.ndarray, window_mm: float, step_mm: float = 0.25) -> np.ndarray:
     seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
     s = np.concatenate([[0.0], np.cumsum(seg)])

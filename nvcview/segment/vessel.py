@@ -277,6 +277,7 @@ def grow_vessels(
     cut_planes: Sequence[Plane] = (),
     branch_penalty: float = 8.0,
     snap_mm: float = 1.0,
+    bright: bool = True,
     vessel_field_: VesselField | None = None,
     **field_kwargs: float,
 ) -> VesselGrowResult:
@@ -309,6 +310,10 @@ def grow_vessels(
         ``k`` of the calibre cost ``1 + k |ln(r / r_seed)|`` (0 = plain geodesic).
     snap_mm : float
         A seed moves to the brightest vessel voxel within this distance, mm.
+    bright : bool
+        True for bright vessels (TOF); False for flow voids (veins on the T2: then
+        pass the T2 as both the image and the reference, and keep the nerve and the
+        brainstem out of ``allowed``).
     vessel_field_ : VesselField, optional
         A field from an earlier call holding every seed (skips step 1-2).
     **field_kwargs
@@ -333,7 +338,7 @@ def grow_vessels(
     labels = list(seeds)
     seeds_tof = {k: _apply(ref_to_tof, np.asarray(seeds[k], float)[None])[0] for k in labels}
     f = vessel_field_ or vessel_field(
-        tof, tof_affine, np.array(list(seeds_tof.values())), **field_kwargs
+        tof, tof_affine, np.array(list(seeds_tof.values())), bright=bright, **field_kwargs
     )
     spacing = f.spacing
     ok = _allowed_on_field(f, allowed, ref_affine, tof_to_ref)

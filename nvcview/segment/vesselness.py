@@ -133,7 +133,8 @@ def vesselness(
     alpha, beta : float
         Frangi's plate (Ra) and blob (Rb) sensitivities.
     c_fraction : float
-        Structureness constant as a fraction of the largest Hessian norm per scale.
+        Structureness constant as a fraction of the largest scale-normalised Hessian
+        norm over all scales (one constant, so the scales compete fairly).
 
     Returns
     -------
@@ -147,18 +148,22 @@ def vesselness(
         sub = -sub
     best = np.zeros(sub.shape, np.float32)
     best_scale = np.zeros(sub.shape, np.float32)
+    eig = []
     for s in scales_mm:
-        h = hessian_mm(sub, spacing, float(s))
-        l1, l2, l3 = symmetric_eigenvalues(*h)
-        frob = np.sqrt(l1**2 + l2**2 + l3**2)
-        c = max(c_fraction * float(frob.max()), 1e-12)
+        l1, l2, l3 = symmetric_eigenvalues(*hessian_mm(sub, spacing, float(s)))
+        eig.append((float(s), l1.astype(np.float32), l2.astype(np.float32), l3.astype(np.float32)))
+    # one structureness constant for all scales, so responses compare across scales
+    c = max(c_fraction * max(float(np.sqrt(a**2 + b**2 + d**2).max()) for _, a, b, d in eig),
+            1e-12)  # fmt: skip
+    for s, l1, l2, l3 in eig:
+        frob2 = l1**2 + l2**2 + l3**2
         a3 = np.abs(l3) + 1e-12
         ra2 = (l2 / a3) ** 2
         rb2 = l1**2 / (np.abs(l2 * l3) + 1e-12)
         v = (
             (1.0 - np.exp(-ra2 / (2 * alpha**2)))
             * np.exp(-rb2 / (2 * beta**2))
-            * (1.0 - np.exp(-(frob**2) / (2 * c**2)))
+            * (1.0 - np.exp(-frob2 / (2 * c**2)))
         )
         v = np.where((l2 < 0) & (l3 < 0), v, 0.0).astype(np.float32)
         better = v > best

@@ -28,7 +28,7 @@ from nvcview.segment.study import segment_study
 VARIANTS = [
     dict(seed=s, oblique=bool(s % 2), side="left" if s % 3 else "right",
          segment=("AS", "RExP", "RDP", "cisternal")[s % 4],
-         gap_mm=(0.0, 0.5, 1.0, 0.0, 2.0)[s % 5], indent_mm=0.3 if s % 5 == 3 else 0.0)
+         gap_mm=(0.0, 0.5, 1.0, 0.0, 1.4)[s % 5], indent_mm=0.3 if s % 5 == 3 else 0.0)
     for s in range(40)
 ]  # fmt: skip
 
@@ -67,7 +67,9 @@ def evaluate(ph) -> dict:
         own = truth_by_type[s.vessel_type]["label"]
         for v in ph.truth["vessels"]:
             if v["label"] != own and m.any():
-                worst_contam = max(worst_contam, float((m & (truth_l == v["label"])).sum() / m.sum()))
+                worst_contam = max(
+                    worst_contam, float((m & (truth_l == v["label"])).sum() / m.sum())
+                )
     recs = measure_case(make_volume(lab, ph.t2.affine), seg.structures, ph.landmarks,
                         centreline=seg.centreline_lps)  # fmt: skip
     errs, aica = [], {}
@@ -143,8 +145,10 @@ def speed() -> int:
     t = time.perf_counter()
     res = grow_vessels(big, aff, {6: seed}, t2.array.shape, t2.affine)
     ours = time.perf_counter() - t
-    print(f"vessel grow (vesselness + local threshold + geodesic + onto T2): {ours:.2f} s, "
-          f"{int(res.masks[6].sum())} voxels")
+    print(
+        f"vessel grow (vesselness + local threshold + geodesic + onto T2): {ours:.2f} s, "
+        f"{int(res.masks[6].sum())} voxels"
+    )
     box = res.field.box
     img = sitk.GetImageFromArray(np.asarray(big[box], np.float32))
     img.SetSpacing(tuple(float(s) for s in np.linalg.norm(aff[:3, :3], axis=0)[::-1]))
@@ -163,15 +167,19 @@ def speed() -> int:
     fm = sitk.FastMarching(speed_img, trialPoints=[k[::-1]], stoppingValue=15.0)
     t_fm = time.perf_counter() - t
     fmm = sitk.GetArrayFromImage(fm) < 15.0
-    print(f"  SimpleITK FastMarching (sigmoid speed, stop at 15 mm): {t_fm:.2f} s, "
-          f"{int(fmm.sum())} voxels ({ours / max(t_fm, 1e-9):.1f}x our time)")
+    print(
+        f"  SimpleITK FastMarching (sigmoid speed, stop at 15 mm): {t_fm:.2f} s, "
+        f"{int(fmm.sum())} voxels ({ours / max(t_fm, 1e-9):.1f}x our time)"
+    )
 
     lm = ph.landmarks
     big_t2 = np.concatenate([t2.array] * int(np.ceil(170 / t2.array.shape[0])))[:170]
     t = time.perf_counter()
     nr = segment_nerve(big_t2, t2.affine, [lm["RExP"], lm["RDP"], lm["IAC"]])
-    print(f"nerve segmentation on {big_t2.shape}: {time.perf_counter() - t:.2f} s, "
-          f"{int(nr.mask.sum())} voxels")
+    print(
+        f"nerve segmentation on {big_t2.shape}: {time.perf_counter() - t:.2f} s, "
+        f"{int(nr.mask.sum())} voxels"
+    )
 
     vbox = region_box(big.shape, aff, seed, 20.0)  # a 40 mm region
     t = time.perf_counter()
@@ -188,8 +196,10 @@ def speed() -> int:
                                                           brightObject=True))  # fmt: skip
         best = o if best is None else np.maximum(best, o)
     t_sv = time.perf_counter() - t
-    print(f"  SimpleITK HessianRecursiveGaussian + ObjectnessMeasure, same scales: {t_sv:.2f} s "
-          f"(ours {ours_v / max(t_sv, 1e-9):.2f}x)")
+    print(
+        f"  SimpleITK HessianRecursiveGaussian + ObjectnessMeasure, same scales: {t_sv:.2f} s "
+        f"(ours {ours_v / max(t_sv, 1e-9):.2f}x)"
+    )
     return 0
 
 

@@ -45,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nvcview.errors import InputError
     from nvcview_sample import write_sample
+
+    from nvcview.errors import InputError
 
     if args.motion and not args.realistic:
         raise InputError("--motion needs --realistic (the clean phantom has no motion)")

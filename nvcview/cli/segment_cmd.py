@@ -72,9 +72,9 @@ def _pick(metas: list, role: str, study: str):
 def run(args: argparse.Namespace) -> int:
     from nvcview.errors import InputError
     from nvcview.io import list_series, load
+    from nvcview.io.image import make_volume
     from nvcview.review.model import Review, SeriesRef
     from nvcview.review.store import save_review
-    from nvcview.io.image import make_volume
     from nvcview.segment.study import segment_study
 
     landmarks = dict(_named(t, "--landmark") for t in args.landmark)

@@ -10,10 +10,11 @@ contact" over them. Pure functions; positions LPS mm.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import highdicom as hd
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
 from nvcview.io.image import Image
@@ -29,7 +30,7 @@ DEFAULT_MIN_FRACTION = 0.8
 def nerve_coverage(
     labels: Image | hd.Volume | LabelGrid,
     nerve_label: int,
-    landmarks: Mapping[str, Sequence[float]],
+    landmarks: Mapping[str, ArrayLike],
     centreline: np.ndarray,
     settings: MeasureSettings | None = None,
     *,

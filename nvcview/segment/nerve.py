@@ -19,10 +19,10 @@ between them). The nerve is the dark cord in bright CSF joining them:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
@@ -130,7 +130,7 @@ def _smooth_path(pts: np.ndarray, window_mm: float, step_mm: float = 0.25) -> np
 def segment_nerve(
     t2: np.ndarray,
     affine: np.ndarray,
-    points_lps: Sequence[Sequence[float]],
+    points_lps: ArrayLike,
     *,
     allowed: np.ndarray | None = None,
     brainstem: np.ndarray | None = None,
@@ -213,7 +213,7 @@ def segment_nerve(
     cost = np.where(ok, 0.02 + (1.0 - dark) ** 2, np.inf)
     from skimage.graph import MCP_Geometric
 
-    path_idx = []
+    path_idx: list[np.ndarray] = []
     for a, b in zip(idx_pts[:-1], idx_pts[1:], strict=True):
         ia = tuple(int(v) for v in np.clip(np.rint(a), 0, np.asarray(sub.shape) - 1))
         ib = tuple(int(v) for v in np.clip(np.rint(b), 0, np.asarray(sub.shape) - 1))
@@ -241,9 +241,9 @@ def segment_nerve(
     c_idx = lps_to_index(baff, centre)
     level_c = ndimage.map_coordinates(sm, c_idx.T, order=1, mode="nearest")
     level_c = ndimage.median_filter(level_c, size=min(len(level_c), 9), mode="nearest")
-    nerve_at = np.full(len(lps), np.nan)
-    nerve_at[np.isfinite(d)] = level_c[near[np.isfinite(d)]]
-    nerve_at = nerve_at.reshape(shape)
+    flat = np.full(len(lps), np.nan)
+    flat[np.isfinite(d)] = level_c[near[np.isfinite(d)]]
+    nerve_at = flat.reshape(shape)
     thr = nerve_at + fraction * (csf - nerve_at)
     inside = tube & ok & (sm <= np.where(tube, thr, -np.inf))
     lab, n = ndimage.label(inside, structure=ndimage.generate_binary_structure(3, 1))

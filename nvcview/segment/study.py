@@ -20,11 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nvcview.errors import InputError
-from nvcview.structures import VESSEL_TYPES, Structure
 from nvcview.segment.nerve import brainstem_estimate, segment_nerve
 from nvcview.segment.vessel import grow_vessels
+from nvcview.structures import VESSEL_TYPES, Structure
 
 #: label values written by :func:`segment_study`; vessels from VESSEL_LABEL_START on
 NERVE_LABEL = 2
@@ -70,12 +71,12 @@ def segment_study(
     t2_affine: np.ndarray,
     tof: np.ndarray | None,
     tof_affine: np.ndarray | None,
-    landmarks: Mapping[str, Sequence[float]],
-    vessels: Sequence[tuple[str, Sequence[float]]],
+    landmarks: Mapping[str, ArrayLike],
+    vessels: Sequence[tuple[str, ArrayLike]],
     side: str,
     *,
     moving_to_fixed_lps: np.ndarray | None = None,
-    centreline_clicks: Sequence[Sequence[float]] = (),
+    centreline_clicks: Sequence[ArrayLike] = (),
     vein_length_mm: float = 12.0,
 ) -> StudySegmentation:
     """Segment the facial nerve and the given vessels of one study.
@@ -155,7 +156,11 @@ def segment_study(
             labels[m & (labels == 0)] = k
             notes.append(f"label {k}: {int(m.sum())} voxels grown on the TOF")
     all_pts = np.array([*path, *arteries.values(), *veins.values()])
-    brainstem = brainstem_estimate(t2, t2_affine, all_pts, nerve_points_lps=np.array(path))
+    # the estimate must reach as far as a vein may grow from its seed
+    brainstem = brainstem_estimate(
+        t2, t2_affine, all_pts, nerve_points_lps=np.array(path),
+        margin_mm=max(8.0, vein_length_mm + 3.0),
+    )  # fmt: skip
     nerve = segment_nerve(t2, t2_affine, path, allowed=labels == 0, brainstem=brainstem)
     labels[nerve.mask & (labels == 0)] = NERVE_LABEL
     notes.append(f"facial nerve: {int(nerve.mask.sum())} voxels along {len(path)} points")

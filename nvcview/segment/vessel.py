@@ -31,9 +31,12 @@ commit a result with :func:`nvcview.segment.history.paint`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from nvcview.errors import InputError
@@ -47,7 +50,7 @@ from nvcview.segment.vesselness import (
 )
 
 #: a plane (point LPS mm, normal) on the reference grid's frame
-Plane = tuple[Sequence[float], Sequence[float]]
+Plane = tuple[ArrayLike, ArrayLike]
 
 
 @dataclass
@@ -109,7 +112,7 @@ class VesselGrowResult:
     seed_index: dict[int, tuple[int, int, int]]
     length_mm: dict[int, float]
     field: VesselField
-    tof_masks: dict[int, np.ndarray] = field(default_factory=dict)
+    tof_masks: dict[int, np.ndarray] = dc_field(default_factory=dict)
 
 
 def _box_affine(affine: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
@@ -256,18 +259,10 @@ def _cut(f: VesselField, planes: Sequence[Plane], ref_to_tof: np.ndarray) -> np.
     return cut
 
 
-def _geodesic(cost: np.ndarray, seed: tuple[int, int, int], spacing: np.ndarray) -> np.ndarray:
-    from skimage.graph import MCP_Geometric
-
-    mcp = MCP_Geometric(cost, fully_connected=True, sampling=tuple(float(s) for s in spacing))
-    dist, _ = mcp.find_costs([seed])
-    return np.asarray(dist)
-
-
 def grow_vessels(
     tof: np.ndarray,
     tof_affine: np.ndarray,
-    seeds: Mapping[int, Sequence[float]],
+    seeds: Mapping[int, ArrayLike],
     ref_shape: tuple[int, ...],
     ref_affine: np.ndarray,
     *,
@@ -279,7 +274,7 @@ def grow_vessels(
     snap_mm: float = 1.0,
     bright: bool = True,
     vessel_field_: VesselField | None = None,
-    **field_kwargs: float,
+    **field_kwargs: Any,
 ) -> VesselGrowResult:
     """Grow one or more vessels on the TOF from one seed each; masks on the reference grid.
 
@@ -352,21 +347,39 @@ def grow_vessels(
     edt = ndimage.distance_transform_edt(keep, sampling=spacing)
     radius = ndimage.maximum_filter(edt, size=_size(1.2, spacing))
     radius = np.maximum(radius, 0.5 * float(spacing.min()))
-    dists = []
+    graph = _VoxelGraph(keep, spacing)
+    r_nodes = radius[tuple(graph.idx.T)]
+    node_dists = []
     limits = []
     for k in labels:
         r0 = float(radius[seed_idx[k]])
-        cost = np.where(keep, 1.0 + branch_penalty * np.abs(np.log(radius / r0)), np.inf)
-        d = _geodesic(cost, seed_idx[k], spacing)
-        d[~keep] = np.inf
-        dists.append(d)
+        node_cost = 1.0 + branch_penalty * np.abs(np.log(r_nodes / r0))
+        node_dists.append(graph.distances(node_cost, graph.node(seed_idx[k])))
         if isinstance(max_length_mm, Mapping):
             limits.append(float(max_length_mm.get(k, np.inf)))
         else:
             limits.append(np.inf if max_length_mm is None else float(max_length_mm))
-    stack = np.stack(dists)
-    owner = np.argmin(stack, axis=0)
-    best = np.min(stack, axis=0)
+    nd = np.stack(node_dists)
+    node_owner = np.argmin(nd, axis=0)
+    # a seed owns the whole branch it sits on, up to the junction where, seen from
+    # another seed, the vessel tree forks: the geodesic Voronoi line alone would cut
+    # an artery midway between two seeds (VA and basilar), or hand a branch reached
+    # through a touching neighbour to that neighbour's seed
+    claims = []
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            tj = graph.node(seed_idx[labels[j]])
+            if i != j and np.isfinite(nd[i][tj]):
+                branch = graph.branch_beyond_fork(nd[i], tj, float(spacing.max()))
+                if branch is not None:
+                    claims.append((int(branch.sum()), i, j, branch))
+    for _, _i, j, branch in sorted(claims, key=lambda c: -c[0]):
+        node_owner[branch & np.isfinite(nd[j])] = j
+    node_best = nd[node_owner, np.arange(nd.shape[1])]
+    owner = np.full(keep.shape, -1, np.int64)
+    best = np.full(keep.shape, np.inf)
+    owner[tuple(graph.idx.T)] = node_owner
+    best[tuple(graph.idx.T)] = node_best
     masks: dict[int, np.ndarray] = {}
     tof_masks: dict[int, np.ndarray] = {}
     lengths: dict[int, float] = {}
@@ -383,12 +396,116 @@ def grow_vessels(
     return VesselGrowResult(masks, seed_idx, lengths, f, tof_masks)
 
 
+class _VoxelGraph:
+    """The 26-connected graph of a mask's voxels (edges weighted by length in mm)."""
+
+    def __init__(self, mask: np.ndarray, spacing: np.ndarray) -> None:
+        from scipy.sparse import csr_matrix  # noqa: F401  (imported for the type)
+
+        self.idx = np.argwhere(mask)
+        n = len(self.idx)
+        self.shape = mask.shape
+        lin = np.full(mask.shape, -1, np.int64)
+        lin[tuple(self.idx.T)] = np.arange(n)
+        self.lin = lin
+        offsets = [np.array(o) for o in np.ndindex(3, 3, 3)]
+        offsets = [o - 1 for o in offsets]
+        offsets = [o for o in offsets if tuple(o) > (0, 0, 0)]  # half of the 26
+        us, vs, ls = [], [], []
+        for o in offsets:
+            nb = self.idx + o
+            ok = np.all((nb >= 0) & (nb < np.asarray(mask.shape)), axis=1)
+            j = np.full(n, -1, np.int64)
+            j[ok] = lin[tuple(nb[ok].T)]
+            good = j >= 0
+            us.append(np.flatnonzero(good))
+            vs.append(j[good])
+            ls.append(np.full(int(good.sum()), float(np.linalg.norm(o * spacing))))
+        self.u = np.concatenate(us) if us else np.zeros(0, np.int64)
+        self.v = np.concatenate(vs) if vs else np.zeros(0, np.int64)
+        self.length = np.concatenate(ls) if ls else np.zeros(0)
+        self.n = n
+
+    def node(self, ijk: tuple[int, int, int]) -> int:
+        return int(self.lin[ijk])
+
+    def distances(self, node_cost: np.ndarray, source: int) -> np.ndarray:
+        """Cost-weighted geodesic distance (mm) from one node to every node (inf: unreachable)."""
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import dijkstra
+
+        w = self.length * 0.5 * (node_cost[self.u] + node_cost[self.v])
+        g = csr_matrix((w, (self.u, self.v)), shape=(self.n, self.n))
+        return np.asarray(dijkstra(g, directed=False, indices=source))
+
+    def branch_beyond_fork(
+        self, dist: np.ndarray, target: int, step: float, min_branch_mm: float = 1.5
+    ) -> np.ndarray | None:
+        """Nodes of the branch holding ``target`` beyond the nearest fork seen from the source.
+
+        The reachable nodes are cut into shells of geodesic distance (``step`` thick);
+        a shell's connected pieces are the nodes of a tree whose parent is the piece of
+        the previous shell they touch. Walking from the target's piece towards the
+        source, the first piece with two or more children that each continue at least
+        ``min_branch_mm`` is the fork; the subtree on the target's side is returned
+        (None when the way to the target never forks).
+        """
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        fin = np.isfinite(dist)
+        shell = np.where(fin, np.floor(np.where(fin, dist, 0) / step), -1).astype(np.int64)
+        same = (shell[self.u] == shell[self.v]) & (shell[self.u] >= 0)
+        g = csr_matrix((np.ones(int(same.sum())), (self.u[same], self.v[same])),
+                       shape=(self.n, self.n))  # fmt: skip
+        _, comp = connected_components(g, directed=False)
+        up = (shell[self.u] - shell[self.v] == 1) & (shell[self.v] >= 0)
+        down = (shell[self.v] - shell[self.u] == 1) & (shell[self.u] >= 0)
+        child = np.concatenate([comp[self.u[up]], comp[self.v[down]]])
+        par = np.concatenate([comp[self.v[up]], comp[self.u[down]]])
+        parent: dict[int, int] = {}
+        if len(child):
+            pairs, counts = np.unique(np.stack([child, par], 1), axis=0, return_counts=True)
+            for (c, p), _ in sorted(zip(map(tuple, pairs), counts, strict=True),
+                                    key=lambda x: x[1]):  # fmt: skip
+                parent[int(c)] = int(p)  # the most-touching parent wins (sorted last)
+        comp_shell = np.full(int(comp.max()) + 1, -1, np.int64)
+        comp_shell[comp[fin]] = shell[fin]
+        depth = comp_shell.copy()
+        for c in np.argsort(-comp_shell):
+            p = parent.get(int(c))
+            if p is not None:
+                depth[p] = max(depth[p], depth[c])
+        children: dict[int, list[int]] = {}
+        for c, p in parent.items():
+            children.setdefault(p, []).append(c)
+        min_shells = max(1, int(np.ceil(min_branch_mm / step)))
+        node = int(comp[target])
+        seen = set()
+        while node in parent and node not in seen:
+            seen.add(node)
+            p = parent[node]
+            real = [c for c in children.get(p, []) if depth[c] - comp_shell[c] >= min_shells]
+            if len(real) >= 2 and node in real:
+                sub = {node}
+                frontier = [node]
+                while frontier:
+                    x = frontier.pop()
+                    for c in children.get(x, []):
+                        if c not in sub:
+                            sub.add(c)
+                            frontier.append(c)
+                return np.isin(comp, np.fromiter(sub, dtype=np.int64)) & fin
+            node = p
+        return None
+
+
 def _snap(
     f: VesselField,
     cand: np.ndarray,
     seed_tof: np.ndarray,
     snap_mm: float,
-    seed_ref: Sequence[float],
+    seed_ref: ArrayLike,
 ) -> tuple[int, int, int]:
     shape = np.asarray(f.level.shape)
     c = lps_to_index(f.affine, seed_tof)
@@ -462,7 +579,7 @@ def _resolve_overlaps(masks: dict[int, np.ndarray]) -> None:
 def preview_vessel(
     tof: np.ndarray,
     tof_affine: np.ndarray,
-    seed_lps: Sequence[float],
+    seed_lps: ArrayLike,
     ref_shape: tuple[int, ...],
     ref_affine: np.ndarray,
     *,
@@ -482,7 +599,7 @@ def preview_vessel(
     return res.masks[1]
 
 
-def keep_island(mask: np.ndarray, affine: np.ndarray, point_lps: Sequence[float]) -> np.ndarray:
+def keep_island(mask: np.ndarray, affine: np.ndarray, point_lps: ArrayLike) -> np.ndarray:
     """The connected part of ``mask`` under (or nearest to) a clicked point, LPS mm.
 
     Raises

@@ -267,9 +267,7 @@ def make_phantom(
             if lab is not None:
                 label_array = lab
         else:
-            arr, lab = render(
-                anatomy, affine, shape, spec.role, rng, with_labels=spec.role == "T2"
-            )
+            arr, lab = render(anatomy, affine, shape, spec.role, rng, with_labels=spec.role == "T2")
             if lab is not None:
                 label_array = lab
         meta = SeriesMeta(

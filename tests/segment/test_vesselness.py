@@ -11,7 +11,7 @@ from nvcview.segment.vesselness import symmetric_eigenvalues, vesselness
 
 def tube_volume(spacing, radius=1.0, size_mm=14.0):
     shape = tuple(int(size_mm / s) for s in spacing)
-    g = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij")
+    g = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing, strict=True)], indexing="ij")
     c = size_mm / 2
     # a tube along axis 0 (through-slice), centred in the others
     r = np.hypot(g[1] - c, g[2] - c)

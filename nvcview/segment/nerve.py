@@ -32,6 +32,11 @@ from nvcview.segment.vessel import _box_affine, _size, noise_sigma
 from nvcview.segment.vesselness import grid_spacing, region_box
 
 
+#: the CSF level of the brainstem estimate is the brightest (smoothed) value within this
+#: distance, mm: wide enough to reach CSF from deep inside the pons
+CSF_WINDOW_MM = 12.0
+
+
 @dataclass
 class NerveResult:
     """Outcome of :func:`segment_nerve`.
@@ -103,7 +108,7 @@ def brainstem_estimate(
     sub = np.asarray(t2[box], np.float32)
     sm = ndimage.gaussian_filter(sub, smooth_mm / spacing, mode="nearest")
     broad = ndimage.gaussian_filter(sub, 0.8 / spacing, mode="nearest")
-    csf = ndimage.maximum_filter(broad, size=_size(3.0, spacing))
+    csf = ndimage.maximum_filter(broad, size=_size(CSF_WINDOW_MM, spacing))
     idx = lps_to_index(baff, np.asarray(nerve_points_lps, float).reshape(-1, 3))
     level = float(np.median(ndimage.map_coordinates(sm, idx.T, order=1, mode="nearest")))
     out = np.zeros(t2.shape[:3], bool)
@@ -202,7 +207,8 @@ def segment_nerve(
             "and that the series is the heavily T2-weighted one)"
         )
     if brainstem is None:
-        bs = estimate_brainstem(sm, csf, nerve_level, spacing, opening_mm)
+        wide = ndimage.maximum_filter(broad, size=_size(CSF_WINDOW_MM, spacing))
+        bs = estimate_brainstem(sm, wide, nerve_level, spacing, opening_mm)
     else:
         bs = np.asarray(brainstem, bool)[box]
     ok = ~bs

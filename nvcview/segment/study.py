@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 from numpy.typing import ArrayLike
 
 from nvcview.errors import InputError
@@ -165,9 +166,12 @@ def segment_study(
     labels[nerve.mask & (labels == 0)] = NERVE_LABEL
     notes.append(f"facial nerve: {int(nerve.mask.sum())} voxels along {len(path)} points")
     if veins:
+        # a vein runs on the pons surface and is as dark as it: keep one voxel off the
+        # estimate, whose edge can lie a voxel inside the true surface next to a vein
+        off_pons = ~ndimage.binary_dilation(brainstem)
         rv = grow_vessels(
             t2, t2_affine, veins, labels.shape, t2_affine,
-            allowed=(labels == 0) & ~brainstem, bright=False, max_length_mm=vein_length_mm,
+            allowed=(labels == 0) & off_pons, bright=False, max_length_mm=vein_length_mm,
         )  # fmt: skip
         for k, m in rv.masks.items():
             labels[m & (labels == 0)] = k

@@ -31,7 +31,6 @@ from nvcview.io.image import index_to_lps, lps_to_index
 from nvcview.segment.vessel import _box_affine, _size, noise_sigma
 from nvcview.segment.vesselness import grid_spacing, region_box
 
-
 #: the CSF level of the brainstem estimate is the brightest (smoothed) value within this
 #: distance, mm: wide enough to reach CSF from deep inside the pons
 CSF_WINDOW_MM = 12.0

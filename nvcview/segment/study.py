@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 from numpy.typing import ArrayLike
+from scipy import ndimage
 
 from nvcview.errors import InputError
 from nvcview.segment.nerve import brainstem_estimate, segment_nerve

@@ -29,6 +29,7 @@ COMMANDS = {
     "view": "view_cmd",
     "scene": "scene_cmd",
     "register": "register_cmd",
+    "segment": "segment_cmd",
 }
 
 

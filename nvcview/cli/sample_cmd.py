@@ -30,12 +30,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--oblique", action="store_true", help="tilt both series a few degrees")
     parser.add_argument("--full-size", action="store_true", help="512 x 512 matrices")
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="realistic variant: Rician noise at CISS-like SNR, bias field, partial volume, "
+        "TOF inflow fall-off, veins dark on TOF",
+    )
+    parser.add_argument(
+        "--motion",
+        action="store_true",
+        help="with --realistic: small rigid motion between T2 and TOF (truth in truth.json)",
+    )
     parser.add_argument("--nifti", action="store_true", help="also write nifti/t2, nifti/tof")
 
 
 def run(args: argparse.Namespace) -> int:
     from nvcview_sample import write_sample
 
+    from nvcview.errors import InputError
+
+    if args.motion and not args.realistic:
+        raise InputError("--motion needs --realistic (the clean phantom has no motion)")
     paths = write_sample(
         args.out_dir,
         nifti=args.nifti,
@@ -46,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         indent_mm=args.indent_mm,
         oblique=args.oblique,
         full_size=args.full_size,
+        realistic=args.realistic,
+        motion=True if args.motion else None,
     )
     print(f"wrote the nvcview phantom to {paths.out_dir}")
     for line in paths.lines():

@@ -71,11 +71,11 @@ def _snap_seed(
         # the seed is between voxel centres closer than snap_mm: use the nearest voxel
         ijk = np.round(lps_to_index(affine, seed_lps)).astype(int)
         ijk = np.clip(ijk, 0, np.asarray(array.shape[:3]) - 1)
-        return tuple(int(v) for v in ijk)
+        return tuple(int(v) for v in ijk)  # type: ignore[return-value]
     vals = np.where(ball, sub, -np.inf if bright else np.inf)
     flat = int(np.argmax(vals) if bright else np.argmin(vals))
     local = np.unravel_index(flat, sub.shape)
-    return tuple(int(s.start + v) for s, v in zip(box, local, strict=True))
+    return tuple(int(s.start + v) for s, v in zip(box, local, strict=True))  # type: ignore[return-value]
 
 
 def _grow(

@@ -11,6 +11,7 @@ from nvcview.io.image import Image, PatientInfo, SeriesMeta, make_volume
 from nvcview.structures import Structure
 from nvcview_sample.anatomy import Anatomy, build_anatomy
 from nvcview_sample.geometry import rotation_matrix
+from nvcview_sample.realistic import random_motion, realistic_description, render_realistic
 from nvcview_sample.render import grid_affine, render
 from nvcview_sample.truth import compute_truth
 
@@ -107,9 +108,15 @@ def settings_dict(
     indent_mm: float,
     oblique: bool,
     full_size: bool,
+    realistic: bool = False,
+    motion: bool = False,
 ) -> dict:
-    """The parameters of a phantom as recorded in truth.json."""
-    return {
+    """The parameters of a phantom as recorded in truth.json.
+
+    ``realistic`` and ``motion`` are recorded only when set, so the clean phantom's
+    settings (and the UIDs drawn from them) are those of earlier versions.
+    """
+    out = {
         "seed": int(seed),
         "side": side,
         "gap_mm": float(gap_mm),
@@ -118,6 +125,11 @@ def settings_dict(
         "oblique": bool(oblique),
         "full_size": bool(full_size),
     }
+    if realistic:
+        out["realistic"] = True
+    if motion:
+        out["motion"] = True
+    return out
 
 
 def phantom_uid(settings: dict, what: str) -> str:
@@ -173,6 +185,8 @@ def make_phantom(
     indent_mm: float = 0.0,
     oblique: bool = False,
     full_size: bool = False,
+    realistic: bool = False,
+    motion: bool | np.ndarray | None = None,
 ) -> Phantom:
     """Build the synthetic cerebellopontine-angle study in memory.
 
@@ -194,6 +208,16 @@ def make_phantom(
         Rotate both acquisition grids by a few degrees about two axes (same anatomy).
     full_size : bool
         512 x 512 matrices instead of the small CPA slab.
+    realistic : bool
+        Render the realistic variant (:mod:`nvcview_sample.realistic`): supersampled
+        partial volume, TOF inflow signal falling along the arteries, veins dark on
+        TOF, a smooth bias field, Rician noise at CISS-like SNR. The anatomy, labels
+        and truth are those of the clean phantom with the same parameters.
+    motion : None, True or (4, 4) array
+        Only with ``realistic``: the patient moves between the T2 and the TOF. True
+        draws a small rigid motion from the seed (<= 1.5 degrees, <= 1.2 mm); an
+        array is the map TOF LPS -> T2 LPS itself. Stored as
+        ``truth["motion"]["tof_to_t2_lps"]`` (what a registration should find).
 
     Returns
     -------
@@ -205,7 +229,12 @@ def make_phantom(
         Parameters out of range (unknown side or segment, negative gap, an
         indentation deeper than 60% of the nerve radius).
     """
-    settings = settings_dict(seed, side, gap_mm, segment, indent_mm, oblique, full_size)
+    has_motion = motion is not None and motion is not False
+    if has_motion and not realistic:
+        raise ValueError("motion between the series needs realistic=True")
+    settings = settings_dict(
+        seed, side, gap_mm, segment, indent_mm, oblique, full_size, realistic, has_motion
+    )
     anatomy = build_anatomy(
         seed=seed, side=side, gap_mm=gap_mm, segment=segment, indent_mm=indent_mm
     )
@@ -215,12 +244,32 @@ def make_phantom(
     images = {}
     label_array = None
     series_info = {}
+    tof_to_t2 = None
+    if has_motion:
+        if motion is True:
+            centre = SLAB_CENTRE_LEFT * np.array([1.0 if side == "left" else -1.0, 1.0, 1.0])
+            tof_to_t2 = random_motion(np.random.default_rng([int(seed), 5]), centre)
+        else:
+            tof_to_t2 = np.asarray(motion, dtype=np.float64)
+            if tof_to_t2.shape != (4, 4) or not np.allclose(
+                tof_to_t2[:3, :3] @ tof_to_t2[:3, :3].T, np.eye(3), atol=1e-6
+            ):
+                raise ValueError("motion must be True or a rigid 4x4 matrix (TOF LPS -> T2 LPS)")
     for spec, stream in ((T2_SPEC, 2), (TOF_SPEC, 3)):
         affine, shape = series_grid(spec, side, oblique, full_size)
         rng = np.random.default_rng([int(seed), stream])
-        arr, lab = render(anatomy, affine, shape, spec.role, rng, with_labels=spec.role == "T2")
-        if lab is not None:
-            label_array = lab
+        if realistic:
+            rng = np.random.default_rng([int(seed), stream, 7])
+            moved = tof_to_t2 if spec.role == "TOF" else None
+            arr, lab = render_realistic(
+                anatomy, affine, shape, spec.role, rng, moved, with_labels=spec.role == "T2"
+            )
+            if lab is not None:
+                label_array = lab
+        else:
+            arr, lab = render(anatomy, affine, shape, spec.role, rng, with_labels=spec.role == "T2")
+            if lab is not None:
+                label_array = lab
         meta = SeriesMeta(
             series_uid=phantom_uid(settings, f"series-{spec.role}"),
             study_uid=study_uid,
@@ -271,6 +320,12 @@ def make_phantom(
     truth["frame_of_reference_uid"] = for_uid
     truth["series"] = series_info
     truth["reference_series_uid"] = t2.meta.series_uid
+    if realistic:
+        truth["realistic"] = realistic_description()
+        truth["motion"] = {
+            "tof_to_t2_lps": (np.eye(4) if tof_to_t2 is None else tof_to_t2).tolist(),
+            "moved": bool(has_motion),
+        }
     structures = [Structure.from_dict(s) for s in truth["structures"]]
     return Phantom(
         t2=t2,

@@ -174,6 +174,8 @@ def write_sample(
     indent_mm: float = 0.0,
     oblique: bool = False,
     full_size: bool = False,
+    realistic: bool = False,
+    motion: bool | np.ndarray | None = None,
     phantom: Phantom | None = None,
 ) -> SamplePaths:
     """Build the phantom and write it under ``out_dir``.
@@ -184,7 +186,7 @@ def write_sample(
         Output folder (created; existing phantom files are overwritten).
     nifti : bool
         Also write ``nifti/t2.nii.gz`` and ``nifti/tof.nii.gz``.
-    seed, side, gap_mm, segment, indent_mm, oblique, full_size
+    seed, side, gap_mm, segment, indent_mm, oblique, full_size, realistic, motion
         As :func:`nvcview_sample.make_phantom`.
     phantom : Phantom, optional
         Write this already built phantom instead (the other parameters are then
@@ -204,6 +206,8 @@ def write_sample(
         indent_mm=indent_mm,
         oblique=oblique,
         full_size=full_size,
+        realistic=realistic,
+        motion=motion,
     )
     out = Path(out_dir).absolute()
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,99 @@
+"""``nvcview segment`` driven as a user would: sample -> segment -> measure, by subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def nv(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "nvcview", *args], capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+def fmt(p):
+    return ",".join(f"{x:.3f}" for x in p)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seg") / "case"
+    r = nv("sample", str(out), "--realistic", "--seed", "1", "--oblique", "--segment", "RExP",
+           "--gap-mm", "0.5")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return out, json.loads((out / "truth.json").read_text())
+
+
+def test_segment_then_measure_finds_the_offending_aica(study, tmp_path):
+    out, truth = study
+    args = [f"--landmark={k}={fmt(v)}" for k, v in truth["landmarks"].items()]
+    # one click per vessel where a reader would put it: on the vessel next to the nerve
+    args += [f"--vessel={v['vessel_type']}={fmt(v['vessel_axis_point_lps'])}"
+             for v in truth["vessels"]]  # fmt: skip
+    review = tmp_path / "review"
+    r = nv("segment", str(out / "dicom"), "--out", str(review), "--side", "left",
+           "--no-register", *args)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (review / "review.json").is_file() and (review / "labels.nii.gz").is_file()
+    m = nv("measure", str(review), "--json")
+    assert m.returncode == 0, m.stderr
+    rows = {c["vessel_type"]: c for c in json.loads(m.stdout)["contacts"]}
+    t = {v["vessel_type"]: v for v in truth["vessels"]}
+    assert set(rows) == set(t)
+    aica = rows["AICA"]
+    assert abs(aica["gap_mm"] - t["AICA"]["gap_mm"]) <= 0.3
+    assert aica["segment"] == t["AICA"]["segment"]
+    assert aica["grade"] == t["AICA"]["grade"]
+    near = [abs(rows[k]["gap_mm"] - t[k]["gap_mm"]) for k in t if t[k]["gap_mm"] <= 5.0]
+    assert near and float(sum(near) / len(near)) <= 0.25
+    # the nerve label spans the nerve: no unsegmented segment behind a "none"
+    from nvcview.measure.coverage import nerve_coverage, uncovered_segments
+    from nvcview.review.store import load_labels, load_review
+
+    rv = load_review(review)
+    cov = nerve_coverage(load_labels(rv, review), 2, rv.landmarks, rv.nerve_path_lps)
+    assert uncovered_segments(cov) == []
+
+
+def test_without_register_module_one_line_error(study, tmp_path):
+    out, truth = study
+    lm = [f"--landmark={k}={fmt(v)}" for k, v in truth["landmarks"].items()]
+    aica = next(v for v in truth["vessels"] if v["vessel_type"] == "AICA")
+    r = nv("segment", str(out / "dicom"), "--out", str(tmp_path / "r"), "--side", "left", *lm,
+           f"--vessel=AICA={fmt(aica['vessel_axis_point_lps'])}")  # fmt: skip
+    try:
+        import nvcview.register  # noqa: F401
+    except ImportError:
+        assert r.returncode == 2
+        assert (
+            r.stderr.strip()
+            == "nvcview segment: error: registration is not available in this build"
+        )
+    else:  # the lead's merged build: registration runs
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--vessel=SCA=1,2,3"], "unknown type 'SCA'"),
+        (["--landmark=RExP=1,2"], "expected X,Y,Z"),
+        (["--landmark=FOO=1,2,3"], "unknown name 'FOO'"),
+    ],
+)
+def test_bad_arguments_one_line(study, tmp_path, extra, words):
+    out, _ = study
+    r = nv("segment", str(out / "dicom"), "--out", str(tmp_path / "r"), "--side", "left",
+           "--no-register", *extra)  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert words in r.stderr and r.stderr.strip().count("\n") == 0
+
+
+def test_missing_landmark_named(study, tmp_path):
+    out, truth = study
+    r = nv("segment", str(out / "dicom"), "--out", str(tmp_path / "r"), "--side", "left",
+           "--no-register", f"--landmark=RExP={fmt(truth['landmarks']['RExP'])}")  # fmt: skip
+    assert r.returncode == 2 and "RDP, IAC" in r.stderr

@@ -1,0 +1,18 @@
+"""Realistic phantoms shared by the segmentation tests (each takes a few seconds)."""
+
+from __future__ import annotations
+
+import pytest
+from nvcview_sample import make_phantom
+
+
+@pytest.fixture(scope="session")
+def realistic_axial():
+    """Realistic left study, AICA touching VII on the attached segment."""
+    return make_phantom(seed=0, realistic=True)
+
+
+@pytest.fixture(scope="session")
+def realistic_oblique():
+    """Realistic oblique study, AICA 0.5 mm from VII at the RExP."""
+    return make_phantom(seed=1, realistic=True, oblique=True, segment="RExP", gap_mm=0.5)

@@ -129,10 +129,15 @@ def _check_strings(doc: dict, source: str | Path) -> None:
                     f"{source}: field '{_field(path)}': {len(v)} characters, more than the "
                     f"{limit} allowed"
                 )
-        elif isinstance(v, float) and path and path[0] in (
-            "landmarks",
-            "nerve_path_lps",
-            "reference_affine",
+        elif (
+            isinstance(v, float)
+            and path
+            and path[0]
+            in (
+                "landmarks",
+                "nerve_path_lps",
+                "reference_affine",
+            )
         ):
             if math.isfinite(v) and abs(v) > MAX_COORD_MM:
                 raise SchemaError(
@@ -226,8 +231,10 @@ def check_document(doc: dict, source: str | Path) -> None:
     shape = doc.get("reference_shape")
     affine = doc.get("reference_affine")
     try:
-        if isinstance(shape, list) and len(shape) == 3 and all(
-            isinstance(s, int) and not isinstance(s, bool) for s in shape
+        if (
+            isinstance(shape, list)
+            and len(shape) == 3
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in shape)
         ):
             check_grid(None, shape, source)
         if (

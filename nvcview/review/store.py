@@ -551,9 +551,7 @@ def _check_unchanged(review: Review, file: Path, data: bytes | None) -> None:
     with _written_guard:
         if now in _written.get(os.path.realpath(file), set()):
             return  # our own save (from a copy of this review)
-    by = next(
-        (e for e in reversed(read_audit(file.parent)) if e.get("review_sha256") == now), None
-    )
+    by = next((e for e in reversed(read_audit(file.parent)) if e.get("review_sha256") == now), None)
     if by is not None:
         who = (
             f"saved by {by.get('actor') or '?'!r} at {by.get('time') or '?'} "

@@ -77,12 +77,39 @@ def json_depth(value: object) -> int:
     return deepest
 
 
-def check_review_file_size(size: int, source: str | Path) -> None:
-    """Refuse a ``review.json`` larger than :data:`MAX_REVIEW_BYTES` before reading it."""
+def largest_field(path: str | Path, keys: list[str]) -> tuple[str, int] | None:
+    """The field taking most bytes of a large JSON file, guessed without parsing it.
+
+    Finds where each ``"key":`` first occurs (memory-mapped, nothing loaded) and
+    measures the span to the next one. Returns ``(key, bytes)`` or None.
+    """
+    import mmap
+
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            at = sorted((pos, k) for k in keys if (pos := mm.find(b'"' + k.encode() + b'"')) >= 0)
+            size = len(mm)
+    except (OSError, ValueError):
+        return None
+    if not at:
+        return None
+    spans = [(nxt - pos, k) for (pos, k), (nxt, _) in zip(at, [*at[1:], (size, "")], strict=True)]
+    n, k = max(spans)
+    return k, n
+
+
+def check_review_file_size(size: int, source: str | Path, keys: list[str] | None = None) -> None:
+    """Refuse a ``review.json`` larger than :data:`MAX_REVIEW_BYTES` before reading it.
+
+    With ``keys`` (the schema's top-level fields) the message names the field that
+    takes most of the file.
+    """
     if size > MAX_REVIEW_BYTES:
+        big = largest_field(source, keys) if keys else None
+        where = f"field '{big[0]}' takes {big[1] / 1e6:.1f} MB; " if big else ""
         raise SchemaError(
-            f"{source}: file is {size / 1e6:.1f} MB, larger than the {MAX_REVIEW_BYTES // 2**20} "
-            "MiB a review.json may have (not a review, or free text pasted in bulk)"
+            f"{source}: {where}file is {size / 1e6:.1f} MB, larger than the "
+            f"{MAX_REVIEW_BYTES // 2**20} MiB a review.json may have"
         )
 
 

@@ -63,7 +63,7 @@ from nvcview.review.lock import ReviewLock
 from nvcview.review.measuring import measure_review  # re-exported: pinned API
 from nvcview.review.migrate import document_version, migrate
 from nvcview.review.model import SCHEMA_VERSION, Review, now_iso
-from nvcview.review.schema import validate_review_dict
+from nvcview.review.schema import review_schema, validate_review_dict
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,9 @@ def _read_review_bytes(file: Path) -> bytes:
     check_inside(file.parent, file, "review document")
     try:
         with open(file, "rb") as fh:
-            limits.check_review_file_size(os.fstat(fh.fileno()).st_size, file)
+            limits.check_review_file_size(
+                os.fstat(fh.fileno()).st_size, file, list(review_schema()["properties"])
+            )
             return fh.read(limits.MAX_REVIEW_BYTES + 1)
     except OSError as exc:
         raise InputError(f"{file}: cannot be read ({exc.strerror})") from exc

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         message = str(exc)
-        if getattr(args, "deidentify", False):  # no folder paths or UIDs on a de-identified run
+        if args.command == "report" and getattr(args, "deidentify", False):  # no paths, UIDs
             from nvcview.report.deidentify import scrub_error_message
 
             message = scrub_error_message(message, [getattr(args, "review", "") or ""])

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -173,7 +175,9 @@ def _check_strings(doc: dict, source: str | Path) -> None:
                 )
 
 
-def check_grid(affine: object, shape: object, source: str | Path, what: str = "reference") -> None:
+def check_grid(
+    affine: object, shape: Sequence[int] | None, source: str | Path, what: str = "reference"
+) -> None:
     """Refuse a grid that is too large, degenerate or not orthogonal.
 
     Parameters
@@ -191,7 +195,7 @@ def check_grid(affine: object, shape: object, source: str | Path, what: str = "r
     shape_field = f"field '{what}_shape'" if what == "reference" else what
     aff_field = f"field '{what}_affine'" if what == "reference" else what
     if shape is not None:
-        dims = [int(s) for s in shape]  # type: ignore[union-attr]
+        dims = [int(s) for s in shape]
         if any(d < 1 or d > MAX_AXIS for d in dims):
             raise SchemaError(
                 f"{source}: {shape_field}: {dims} has an axis outside 1..{MAX_AXIS} voxels"
@@ -283,7 +287,9 @@ def check_document(doc: dict, source: str | Path) -> None:
 # ------------------------------------------------------------------ NIfTI label maps
 
 
-def check_nifti_header(path: str | os.PathLike, reference_shape: object = None) -> tuple[int, ...]:
+def check_nifti_header(
+    path: str | os.PathLike, reference_shape: Sequence[int] | None = None
+) -> tuple[int, ...]:
     """Read only the header of a label map and refuse what cannot be loaded safely.
 
     Checks, before any voxel is read: the declared shape is 3D (or 4D with one
@@ -316,7 +322,7 @@ def check_nifti_header(path: str | os.PathLike, reference_shape: object = None) 
     try:
         size = os.stat(path).st_size
         img = nib.load(str(path))  # lazy: the header only, no voxel is read
-        header = img.header
+        header: Any = img.header
         shape = tuple(int(s) for s in header.get_data_shape())
         itemsize = int(np.dtype(header.get_data_dtype()).itemsize)
         offset = int(getattr(header, "get_data_offset", lambda: 352)())
@@ -333,9 +339,9 @@ def check_nifti_header(path: str | os.PathLike, reference_shape: object = None) 
     except SchemaError as exc:
         raise InputError(str(exc)) from None
     if reference_shape is not None:
-        ref = sorted(int(s) for s in reference_shape)  # type: ignore[union-attr]
+        ref = sorted(int(s) for s in reference_shape)
         if sorted(shape) != ref:
-            want = tuple(int(s) for s in reference_shape)  # type: ignore[union-attr]
+            want = tuple(int(s) for s in reference_shape)
             raise GeometryError(
                 f"{path}: label map does not match the reference grid (NIfTI header dim, "
                 f"field 'reference_shape'): shape {shape} != reference shape {want}"

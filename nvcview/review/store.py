@@ -289,7 +289,7 @@ def _grid_mismatch(
 def _conform_to_reference(image: Image, review: Review) -> Image | None:
     """The label map permuted/flipped onto the review's reference grid, or None if it is not
     the same set of voxel centres."""
-    shape = tuple(int(s) for s in review.reference_shape)
+    shape = tuple(int(s) for s in review.reference_shape or ())
     reference = make_volume(np.zeros(shape, dtype=np.uint8), np.asarray(review.reference_affine))
     try:
         return conform_to(image, reference, name=image.meta.source_path or "label map")

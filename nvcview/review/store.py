@@ -900,6 +900,8 @@ def restore_version(
         raise InputError(f"{folder}: restoring a version needs an actor (who restores it)")
     with ReviewLock(folder, actor=actor, timeout_s=lock_timeout_s):
         review = load_review(path)
+        # a deliberate replacement of whatever is current (under the lock): not stale
+        setattr(review, _ORIGIN_ATTR, None)
         labels = None
         note = "label map of that version not kept; current label map unchanged"
         if review.labelmap_sha256:

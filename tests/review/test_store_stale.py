@@ -105,3 +105,32 @@ def test_measure_save_refused_when_the_review_changed_meanwhile(tmp_path, monkey
     monkeypatch.setattr(store, "load_review", load_then_someone_saves)
     assert main(["measure", str(folder), "--save"]) == 2
     assert load_review(folder).impression == "edited by B meanwhile"
+
+
+RESTORE_IN_OTHER_PROCESS = """
+import sys
+from nvcview.review import list_history, restore_version
+folder = sys.argv[1]
+first = list_history(folder, "review")[0]
+restore_version(folder, first, actor="reader-c")
+print("restored")
+"""
+
+
+def test_restore_version_from_another_process_is_not_stale(tmp_path):
+    folder = tmp_path / "r"
+    review = make_review(impression="first")
+    save_review(review, folder, make_labels())
+    review.impression = "second"
+    save_review(review, folder)
+    proc = subprocess.run(
+        [sys.executable, "-c", RESTORE_IN_OTHER_PROCESS, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and "restored" in proc.stdout, proc.stderr[-2000:]
+    assert load_review(folder).impression == "first"
+    with pytest.raises(ReviewChangedError, match="'reader-c'.*restore"):
+        review.impression = "third, from a stale copy"
+        save_review(review, folder)

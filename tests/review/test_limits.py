@@ -197,6 +197,7 @@ def test_hostile_input_is_one_line_under_1GB(outcomes, name):
     needles = FOLDER_CASES[name][1] if name in FOLDER_CASES else [f"{name}.nii.gz", "NIfTI header"]
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+    print(f"{name}: peak RSS {got['peak_mb']:.0f} MB: {lines[0][-120:]}")
     assert got["peak_mb"] < PEAK_LIMIT_MB, got["peak_mb"]
 
 

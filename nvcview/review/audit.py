@@ -42,14 +42,14 @@ def _by_key(items: list, key: str) -> dict:
 
 def _diff_keyed(field: str, old: list, new: list, key: str, what: str) -> list[dict]:
     a, b = _by_key(old or [], key), _by_key(new or [], key)
-    out = []
+    out: list[dict] = []
     for k in sorted(set(a) | set(b), key=str):
         if k not in a:
             out.append({"field": f"{field}[{what} {k}]", "change": "added"})
         elif k not in b:
             out.append({"field": f"{field}[{what} {k}]", "change": "removed"})
         elif a[k] != b[k]:
-            entry = {"field": f"{field}[{what} {k}]", "change": "changed"}
+            entry: dict[str, object] = {"field": f"{field}[{what} {k}]", "change": "changed"}
             if field == "calls":
                 for sub in ("grade", "confidence"):
                     if a[k].get(sub) != b[k].get(sub):

@@ -55,14 +55,14 @@ except ImportError:  # pragma: no cover - Windows: a byte-range lock far past th
     def _try_lock(fd: int) -> bool:
         os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
             return True
         except OSError:
             return False
 
     def _unlock(fd: int) -> None:
         os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
 
 
 #: per folder (realpath): the in-process state. Threads of one process serialise on the

@@ -285,6 +285,8 @@ def process_case(task: dict) -> dict:
             # DICOM UIDs identify the study too (pseudonymised in the tables)
             uids = [review.study_uid, review.reference_series_uid]
             phi += [u for u in uids + [s.series_uid for s in review.series] if u]
+        else:  # it did not load: whatever identifiers its raw document holds
+            phi = raw_identifiers(folder)
         return {
             "status": "error",
             "stage": stage,
@@ -296,6 +298,60 @@ def process_case(task: dict) -> dict:
             "phi": phi,
             "worker": _worker_info(t0, c0),
         }
+
+
+#: fields of a review.json (current and version 0) that may carry identifiers
+_ID_FIELDS = (
+    "case_id",
+    "case",
+    "study_uid",
+    "reference_series_uid",
+    "reference_series",
+    "patient_name",
+    "patient_id",
+    "patient_birth_date",
+    "accession_number",
+    "study_date",
+)
+
+
+def _scalars(value: object, out: list[str], budget: list[int]) -> None:
+    stack = [value]
+    while stack and budget[0] > 0:
+        v = stack.pop()
+        budget[0] -= 1
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str | int | float) and not isinstance(v, bool) and str(v).strip():
+            out.append(str(v))
+
+
+def raw_identifiers(folder: Path) -> list[str]:
+    """Identifier values of a ``review.json`` that failed to load (for scrubbing only).
+
+    Read leniently (any type: a case id typed as a number is still an identifier);
+    ``[]`` when it cannot be parsed at all. Never stored.
+    """
+    from nvcview.review.store import read_document
+
+    try:
+        doc = read_document(folder)
+    except Exception:  # unreadable: its message cannot echo values it does not parse
+        return []
+    out: list[str] = []
+    budget = [10_000]
+    for key in _ID_FIELDS:
+        if key in doc:
+            _scalars(doc[key], out, budget)
+    _scalars(doc.get("patient"), out, budget)
+    series = doc.get("series")
+    for s in series.values() if isinstance(series, dict) else series or []:
+        if isinstance(s, dict):
+            for k in ("series_uid", "uid", "path"):
+                _scalars(s.get(k), out, budget)
+    return out
 
 
 def _where(exc: BaseException) -> str:

@@ -9,13 +9,19 @@ never travels to workers and neither the cache nor the tables hold identifiers:
 - ``accession_number`` -> removed;
 - ``study_date``, ``review_created``, ``review_modified`` -> shifted by the
   patient's offset (or removed with ``shift_dates=False``);
-- error messages: the folder path and any patient identifier of the review are
-  replaced by the review's pseudonym / ``[removed]``.
+- error messages: the folder path (and folder names where they stand in a path)
+  is replaced by the review's pseudonym, and every identifier of the review, also
+  of one that failed to load (read from its raw ``review.json``), by ``[removed]``;
+  schema errors never echo field values in the first place
+  (:func:`nvcview.review.schema.validate_review_dict`). Ordinary words of a
+  message are left alone even when a folder has the same name ("review").
 
 Patient names and birth dates are never exported in the first place.
 """
 
 from __future__ import annotations
+
+import re
 
 from nvcview.batch.pseudonym import Pseudonymizer
 
@@ -51,9 +57,36 @@ def deidentify_record(record: dict, pz: Pseudonymizer) -> dict:
 
 
 def scrub_message(message: str, secrets_: list[str], replacement: str) -> str:
-    """Replace every occurrence of the given strings (longest first) in a message."""
+    """Replace every occurrence of the given strings (longest first) in a message.
+
+    A value is replaced where it stands on its own (not inside a longer word or
+    number: "12" in "2012" is kept), which is where identifiers appear.
+    """
     for value in sorted({s for s in secrets_ if s and len(s) >= 2}, key=len, reverse=True):
-        message = message.replace(value, replacement)
+        message = re.sub(
+            rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", replacement, message
+        )
+    return message
+
+
+def _looks_like_identifier(part: str) -> bool:
+    """A folder name that may name a patient: not one plain lower-case word."""
+    return not re.fullmatch(r"[a-z]+", part)
+
+
+def scrub_folder_names(message: str, parts: list[str], replacement: str) -> str:
+    """Replace folder names where they stand in a path (next to ``/``), and anywhere
+    they stand alone when they look like identifiers (digits, capitals, ``_``...).
+
+    A folder called ``review`` is replaced in ``review/labels.nii.gz`` but not in the
+    words "invalid review".
+    """
+    for part in sorted({p for p in parts if p and len(p) >= 2}, key=len, reverse=True):
+        e = re.escape(part)
+        if _looks_like_identifier(part):
+            message = re.sub(rf"(?<![A-Za-z0-9]){e}(?![A-Za-z0-9])", replacement, message)
+        else:
+            message = re.sub(rf"(?<=/){e}(?![A-Za-z0-9])|{e}(?=/)", replacement, message)
     return message
 
 
@@ -85,10 +118,12 @@ def deidentify_result(result: dict, task: dict, pz: Pseudonymizer) -> dict:
         return out
     reader(out)
     folder_pseudonym = pz.pseudonym(task["rel"], "folder", "R")
-    paths = [task["folder"], task.get("root", "")]
-    message = scrub_message(str(result.get("message", "")), paths, folder_pseudonym)
+    message = str(result.get("message", ""))
+    for path in sorted((task["folder"], task.get("root", "")), key=len, reverse=True):
+        if path and len(path) >= 2:
+            message = message.replace(path, folder_pseudonym)
     rel_parts = [p for p in task["rel"].split("/") if p not in ("", ".")]
-    message = scrub_message(message, [task["rel"], *rel_parts], folder_pseudonym)
+    message = scrub_folder_names(message, [task["rel"], *rel_parts], folder_pseudonym)
     message = scrub_message(message, list(result.get("phi") or []), "[removed]")
     case_id = result.get("case_id") or ""
     message = scrub_message(message, [case_id], "[case]")

@@ -84,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     except (NvcviewError, OSError, ValueError) as exc:
         if debug:
             raise
-        print(f"nvcview {args.command}: error: {exc}", file=sys.stderr)
+        message = str(exc)
+        if args.command == "report" and getattr(args, "deidentify", False):  # no paths, UIDs
+            from nvcview.report.deidentify import scrub_error_message
+
+            message = scrub_error_message(message, [getattr(args, "review", "") or ""])
+        print(f"nvcview {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

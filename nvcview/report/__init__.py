@@ -114,18 +114,10 @@ def nerve_centreline(review: Review, labels: Image) -> np.ndarray | None:
     return np.asarray(line.points, dtype=float)
 
 
-def _scrubbed(review: Review) -> Review:
-    from nvcview.report.deidentify import scrub_text
+def _scrubbed(review: Review, headers: Sequence = ()) -> Review:
+    from nvcview.report.deidentify import scrub_review_text
 
-    calls = [
-        dataclasses.replace(c, comment=scrub_text(c.comment, review.patient, review.case_id))
-        for c in review.calls
-    ]
-    return dataclasses.replace(
-        review,
-        impression=scrub_text(review.impression, review.patient, review.case_id),
-        calls=calls,
-    )
+    return scrub_review_text(review, headers)
 
 
 def _remove_stale_images(folder: Path, keep: set[str]) -> None:
@@ -243,7 +235,8 @@ def write_reports(
         log.warning("no TOF series in the review: key images show T2 only")
 
     pseud = patient_pseudonym(review, key) if deidentify else ""
-    shown = _scrubbed(review) if deidentify else review
+    headers = [im.patient for im in (t2, tof) if im is not None]  # DICOM identifiers
+    shown = _scrubbed(review, headers) if deidentify else review
     key_images: list[KeyImage] = []
     if {"json", "html", "pdf"} & set(formats):
         path = nerve_centreline(review, labels)

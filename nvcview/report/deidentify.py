@@ -9,6 +9,12 @@ patient id recompute its pseudonym: pass a secret key for real exports.
 New DICOM UIDs are derived the same way (``2.25.`` UIDs from the key and the
 original UID), so the SR and SEG of one de-identified study agree with each
 other across runs without revealing the original UIDs.
+
+Free text (impression, comments) is scrubbed of the patient's identifiers, taken
+from the review's patient block and from the DICOM headers of its series, of every
+full date in the usual written forms, and of numbers announced as record numbers;
+the report then says so (:data:`SCRUB_NOTE`). Error messages of a de-identified run
+lose paths and UIDs (:func:`scrub_error_message`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import base64
 import copy
 import hashlib
 import hmac
+import re
 import uuid
+from collections.abc import Sequence
 
 import pydicom
 
@@ -152,19 +160,136 @@ def deidentify_dataset(
     return out
 
 
-def scrub_text(text: str, patient: PatientInfo | None, case_id: str = "") -> str:
-    """Remove the patient's identifiers from free text (impression, comments)."""
+_MONTHS = (
+    "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?"
+    "|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+    "|janv(?:ier)?|f[ée]vr(?:ier)?|mars|avr(?:il)?|mai|juin|juil(?:let)?|ao[uû]t"
+    "|d[ée]c(?:embre)?|januar|februar|m[äa]rz|juni|juli|oktober|dezember"
+)
+#: full dates in the forms people write them (ISO, DICOM DA, dotted, slashed, words)
+DATE_PATTERNS = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"(?<!\d)(?:18|19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?!\d)",
+        r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:\d{4}|\d{2})(?!\d)",
+        r"(?<!\d)(?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:\d{4}|\d{2})(?!\d)",
+        r"(?<!\d)(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?!\d)",
+        rf"\b(?:{_MONTHS})\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?,?\s+\d{{4}}\b",
+        rf"\b(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\.?\s+(?:of\s+)?(?:{_MONTHS})\.?,?\s+\d{{4}}\b",
+    )
+]
+#: a record number announced as one ("MRN 998877", "Patient ID: AB-1234", "Acc# 55")
+ID_PATTERN = re.compile(
+    r"\b(?:MRN|PID|NHS|IPP|patient\s+id|record(?:\s+(?:no|number))?|acc(?:ession)?"
+    r"(?:\s+(?:no|number))?|ID)\b\.?\s*[:#]?\s*(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{2,}",
+    re.IGNORECASE,
+)
+#: said in every de-identified report whose free text was scrubbed
+SCRUB_NOTE = (
+    "[De-identified: patient names, record numbers and dates were removed from this text "
+    "by pattern matching; check before sharing.]"
+)
+
+
+def identifiers_of(*patients: PatientInfo | None) -> list[str]:
+    """Identifier values (name and its parts, ids, accession, institution) to remove."""
+    values: list[str] = []
+    for patient in patients:
+        if patient is None:
+            continue
+        values += [
+            patient.patient_id,
+            patient.patient_birth_date,
+            patient.accession_number,
+            patient.institution_name,
+        ]
+        for name in (patient.patient_name, patient.referring_physician_name):
+            name = name or ""
+            values += [name, name.replace("^", " ").strip()]
+            values += [p for p in re.split(r"[\^\s,]+", name) if len(p) > 1]
+    return [v for v in values if v and v.strip()]
+
+
+def scrub_text(
+    text: str,
+    patient: PatientInfo | None,
+    case_id: str = "",
+    *,
+    also: Sequence[PatientInfo | None] = (),
+) -> str:
+    """Remove identifiers and dates from free text (impression, comments).
+
+    Parameters
+    ----------
+    text : str
+        The free text.
+    patient : PatientInfo or None
+        The review's patient block.
+    case_id : str
+        The case id (often a record number).
+    also : sequence of PatientInfo
+        Identifiers read from the DICOM headers of the review's series (used when the
+        review carries no patient block, e.g. one made by ``measure --save-review``).
+
+    Returns
+    -------
+    str
+        Names, ids and accession numbers of the patient replaced by ``[removed]``;
+        every full date (``1958-03-14``, ``14.03.1958``, ``03/14/1958``, ``19580314``,
+        ``March 14, 1958``, ``14 March 1958``) by ``[date]``; numbers announced as
+        record numbers (``MRN 998877``) by ``[removed]``.
+    """
     if not text:
         return text
-    values = []
-    if patient is not None:
-        values += [patient.patient_id, patient.patient_birth_date, patient.accession_number]
-        name = patient.patient_name or ""
-        values += [name] + [p for p in name.replace("^", " ").split() if len(p) > 1]
-    values.append(case_id)
+    values = identifiers_of(patient, *also) + [case_id]
     for v in sorted({v for v in values if v}, key=len, reverse=True):
         text = _replace_ci(text, v, "[removed]")
-    return text
+    for pat in DATE_PATTERNS:
+        text = pat.sub("[date]", text)
+    return ID_PATTERN.sub("[removed]", text)
+
+
+def scrub_review_text(review: Review, headers: Sequence[PatientInfo | None] = ()) -> Review:
+    """A copy of the review whose free text (impression, call comments) is scrubbed.
+
+    The impression ends with :data:`SCRUB_NOTE`, so every report format says so.
+    ``headers`` are the patient blocks of the loaded DICOM series.
+    """
+    import dataclasses
+
+    calls = [
+        dataclasses.replace(
+            c, comment=scrub_text(c.comment, review.patient, review.case_id, also=headers)
+        )
+        for c in review.calls
+    ]
+    impression = scrub_text(review.impression, review.patient, review.case_id, also=headers)
+    if impression or any(c.comment for c in calls):
+        impression = (impression.rstrip() + "\n\n" if impression else "") + SCRUB_NOTE
+    return dataclasses.replace(review, impression=impression, calls=calls)
+
+
+_UID = re.compile(r"(?<![\d.])\d+(?:\.\d+){3,}(?![\d.])")
+_PATHLIKE = re.compile(r"(?:[A-Za-z]:)?[^\s'\"():;,]*[/\\][^\s'\"():;,]*")
+
+
+def scrub_error_message(message: str, paths: Sequence[str] = ()) -> str:
+    """An error message fit for a de-identified run: no paths, no DICOM UIDs.
+
+    Folder and file paths (folders are often named after patients) become
+    ``[path]``, keeping a trailing nvcview file name (``review.json``...); UIDs
+    become ``[uid]``.
+    """
+    for p in sorted({str(p) for p in paths if p and len(str(p)) > 1}, key=len, reverse=True):
+        message = message.replace(p, "[path]")
+
+    def path(m: re.Match) -> str:
+        tail = re.split(r"[/\\]", m.group(0))[-1]
+        known = ("review.json", "labels.nii.gz", "audit.jsonl", ".history", ".review.lock")
+        return "[path]/" + tail if tail in known else "[path]"
+
+    message = _PATHLIKE.sub(path, message)
+    return _UID.sub("[uid]", message)
 
 
 def _replace_ci(text: str, needle: str, repl: str) -> str:

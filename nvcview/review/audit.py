@@ -6,7 +6,7 @@ Each save, finalisation and reopening appends ``{"time", "actor", "action",
 so each entry can be matched with ``review.json`` or a kept version. The entry is
 written just before the new files replace the old ones: after a crash in between,
 the last entry names a version that never landed (its hash matches no file). The file is opened in append mode only and
-never rewritten. Changes are field-level summaries; patient identifiers and free
+never rewritten; a symlinked or hard-linked ``audit.jsonl`` is refused (never followed). Changes are field-level summaries; patient identifiers and free
 text are never copied into the trail (only the fact that they changed).
 """
 
@@ -16,6 +16,7 @@ import json
 import os
 from pathlib import Path
 
+from nvcview.fsutil import open_nofollow
 from nvcview.review.model import now_iso
 
 AUDIT_NAME = "audit.jsonl"
@@ -41,14 +42,14 @@ def _by_key(items: list, key: str) -> dict:
 
 def _diff_keyed(field: str, old: list, new: list, key: str, what: str) -> list[dict]:
     a, b = _by_key(old or [], key), _by_key(new or [], key)
-    out = []
+    out: list[dict] = []
     for k in sorted(set(a) | set(b), key=str):
         if k not in a:
             out.append({"field": f"{field}[{what} {k}]", "change": "added"})
         elif k not in b:
             out.append({"field": f"{field}[{what} {k}]", "change": "removed"})
         elif a[k] != b[k]:
-            entry = {"field": f"{field}[{what} {k}]", "change": "changed"}
+            entry: dict[str, object] = {"field": f"{field}[{what} {k}]", "change": "changed"}
             if field == "calls":
                 for sub in ("grade", "confidence"):
                     if a[k].get(sub) != b[k].get(sub):
@@ -100,10 +101,8 @@ def diff_documents(old: dict | None, new: dict) -> list[dict]:
     return changes
 
 
-def _last_byte(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1)
+def _last_byte(fd: int) -> bytes:
+    return os.pread(fd, 1, os.fstat(fd).st_size - 1)
 
 
 def append_audit(folder: str | os.PathLike, entry: dict) -> None:
@@ -114,10 +113,12 @@ def append_audit(folder: str | os.PathLike, entry: dict) -> None:
     """
     entry = {"time": now_iso(), **entry}
     line = (json.dumps(entry, sort_keys=False, allow_nan=False) + "\n").encode("utf-8")
-    fd = os.open(Path(folder) / AUDIT_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_nofollow(
+        Path(folder) / AUDIT_NAME, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644, what="audit trail"
+    )
     try:
         size = os.fstat(fd).st_size
-        if size and _last_byte(Path(folder) / AUDIT_NAME) != b"\n":
+        if size and _last_byte(fd) != b"\n":
             line = b"\n" + line  # a previous append was torn by a crash: start afresh
         view = memoryview(line)
         while view:
@@ -131,10 +132,13 @@ def append_audit(folder: str | os.PathLike, entry: dict) -> None:
 def read_audit(folder: str | os.PathLike) -> list[dict]:
     """All audit entries of a folder, oldest first (a torn last line is skipped)."""
     path = Path(folder) / AUDIT_NAME
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
+    fd = open_nofollow(path, os.O_RDONLY, what="audit trail")
+    with os.fdopen(fd, "rb") as fh:
+        text = fh.read().decode("utf-8", errors="replace")
     out = []
-    for line in path.read_text("utf-8", errors="replace").splitlines():
+    for line in text.splitlines():
         try:
             out.append(json.loads(line))
         except ValueError:

@@ -110,7 +110,8 @@ def _settings(d: dict) -> MeasureSettings:
             v is not None and (isinstance(v, bool) or not isinstance(v, int | float))
         ):
             need = "a number or null" if optional else "a number"
-            raise SchemaError(f"field 'settings.{f.name}': must be {need}, got {v!r}")
+            got = type(v).__name__  # never the value: it may be an identifier typed here
+            raise SchemaError(f"field 'settings.{f.name}': must be {need}, got a {got}")
     try:
         return MeasureSettings.from_dict(d)
     except (TypeError, ValueError, NvcviewError) as exc:  # e.g. a negative threshold

@@ -3,7 +3,8 @@
 Before a save replaces ``review.json`` or the label map, the version on disk is
 copied (atomically) to ``<folder>/.history/<stem>-<UTC timestamp><suffix>``, e.g.
 ``.history/review-20261125T073012.123456Z.json``. The newest ``limit`` copies of
-each kind are kept.
+each kind are kept. A ``.history`` that is a symbolic link is refused, and
+symlinked entries in it are ignored (never read, restored or pruned).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from nvcview.fsutil import atomic_path
+from nvcview.fsutil import atomic_path, check_inside, check_not_linked
 
 HISTORY_DIR = ".history"
 DEFAULT_LIMIT = 20
@@ -85,8 +86,8 @@ def keep_previous(
     """
     if not current.exists():
         return None
-    hdir = folder / HISTORY_DIR
-    hdir.mkdir(exist_ok=True)
+    check_inside(folder, current, "file to keep in the history")
+    hdir = history_dir(folder, create=True)
     tag = ".corrupt" if corrupt else f".v{original_version}" if original_version is not None else ""
     suffix = _suffix(current.name)
     dest = hdir / f"{kind}-{stamp}{tag}{suffix}"
@@ -99,6 +100,22 @@ def keep_previous(
     return dest
 
 
+def history_dir(folder: str | os.PathLike, *, create: bool = False) -> Path:
+    """``<folder>/.history``, refused when it is a symbolic link (never followed).
+
+    Raises
+    ------
+    nvcview.fsutil.OutsideFolderError
+        ``.history`` is a symlink (it would take copies of the review elsewhere).
+    """
+    hdir = Path(folder) / HISTORY_DIR
+    check_not_linked(hdir, "history folder")
+    if create:
+        hdir.mkdir(exist_ok=True)
+        check_not_linked(hdir, "history folder")
+    return hdir
+
+
 def list_history(folder: str | os.PathLike, kind: str | None = None) -> list[HistoryEntry]:
     """Previous versions kept in ``<folder>/.history``, oldest first.
 
@@ -109,13 +126,13 @@ def list_history(folder: str | os.PathLike, kind: str | None = None) -> list[His
     kind : {"review", "labels"}, optional
         Only this kind of file.
     """
-    hdir = Path(folder) / HISTORY_DIR
+    hdir = history_dir(folder)
     if not hdir.is_dir():
         return []
     out = []
     for p in hdir.iterdir():
         m = _NAME.match(p.name)
-        if not m or (kind and m["kind"] != kind):
+        if not m or (kind and m["kind"] != kind) or p.is_symlink():
             continue
         when = _dt.datetime.strptime(m["stamp"], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=_dt.UTC)
         tag = m["tag"] or ""

@@ -89,6 +89,9 @@ def review_from_labelmap(
             f"{labels_path}: a structure table is needed to know what each label is "
             "(an ITK-SNAP/Slicer/CSV/JSON table, or '1=facial nerve,2=AICA')"
         )
+    from nvcview.review.limits import check_nifti_header
+
+    check_nifti_header(labels_path)  # declared size vs the file's, before any allocation
     image = read_nifti(labels_path)
     arr = image.array
     if not np.issubdtype(arr.dtype, np.integer):

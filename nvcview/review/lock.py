@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import getpass
 import json
+import logging
 import os
 import socket
 import threading
@@ -23,8 +25,12 @@ import time
 from pathlib import Path
 
 from nvcview.errors import NvcviewError
+from nvcview.fsutil import open_nofollow
 
 LOCK_NAME = ".review.lock"
+log = logging.getLogger(__name__)
+#: how long a refused process keeps asking the kernel and the lock file who holds it
+IDENTIFY_WAIT_S = 2.0
 
 try:  # POSIX (Linux, macOS): flock, released by the kernel when the holder dies
     import fcntl
@@ -49,14 +55,14 @@ except ImportError:  # pragma: no cover - Windows: a byte-range lock far past th
     def _try_lock(fd: int) -> bool:
         os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
             return True
         except OSError:
             return False
 
     def _unlock(fd: int) -> None:
         os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
 
 
 #: per folder (realpath): the in-process state. Threads of one process serialise on the
@@ -65,6 +71,13 @@ _state: dict[str, _FolderState] = {}
 _state_guard = threading.Lock()
 #: how long a thread waits for another thread of the same process to finish a save
 THREAD_WAIT_S = 30.0
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
 
 
 class _FolderState:
@@ -85,23 +98,115 @@ class ReviewLockedError(NvcviewError):
 
 
 def read_holder(folder: str | os.PathLike) -> dict:
-    """What the lock file says about its (last) holder; ``{}`` when unknown."""
+    """What the lock file says about its (last) holder; ``{}`` when unknown.
+
+    The file is cleared when a holder releases the lock, so holder information in
+    an unlocked file is that of a holder that died (a stale lock).
+    """
+    path = Path(folder) / LOCK_NAME
     try:
-        text = (Path(folder) / LOCK_NAME).read_text("utf-8")
-        holder = json.loads(text) if text.strip() else {}
-        return holder if isinstance(holder, dict) else {}
-    except (OSError, ValueError):
+        fd = open_nofollow(path, os.O_RDONLY, what="lock file")
+    except (OSError, NvcviewError):
         return {}
+    try:
+        text = os.read(fd, 65536).decode("utf-8", errors="replace")
+    except OSError:
+        return {}
+    finally:
+        os.close(fd)
+    try:
+        holder = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _pid_alive(pid: object) -> bool:
+    """Whether a process of this id runs on this host."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _flock_holders(fd: int) -> list[int] | None:
+    """Process ids holding a flock on the file open as ``fd`` (Linux ``/proc/locks``).
+
+    ``None`` when the kernel does not tell (not Linux).
+    """
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    pids = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 6 or parts[1] == "->" or parts[1] != "FLOCK":
+            continue
+        try:
+            pid = int(parts[4])
+            ino = int(parts[5].rsplit(":", 1)[1])
+        except (ValueError, IndexError):
+            continue
+        if ino == st.st_ino:
+            pids.append(pid)
+    return pids
+
+
+def _user_of(pid: int) -> str:
+    """Login name owning a local process (``""`` when unknown)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name
+    except (ImportError, KeyError, OSError):
+        return ""
+
+
+def _current_holder(fd: int, folder: Path) -> dict | None:
+    """The live holder of the lock, checked against the kernel; None if it is free now.
+
+    The lock file's own record is used only when its process is the one the kernel
+    says holds the flock (or, without ``/proc/locks``, when it is alive).
+    """
+    host = socket.gethostname()
+    info = read_holder(folder)
+    pids = _flock_holders(fd)
+    if pids is None:  # no kernel view: trust a record of a live local process only
+        if info and (info.get("host") != host or _pid_alive(info.get("pid"))):
+            return {**info, "checked": info.get("host") == host}
+        return {}
+    if not pids:
+        return None
+    if info.get("pid") in pids and info.get("host") == host:
+        return {**info, "checked": True}
+    pid = pids[0]
+    return {"pid": pid, "host": host, "user": _user_of(pid), "checked": True}
 
 
 def _describe_holder(holder: dict) -> str:
     if not holder:
-        return "another process"
+        return "a process that did not record itself (on another host?)"
     parts = [f"process {holder.get('pid', '?')} on {holder.get('host', '?')}"]
+    if holder.get("user"):
+        parts.append(f"user {holder['user']!r}")
     if holder.get("actor"):
-        parts.append(f"user {holder['actor']!r}")
+        parts.append(f"reader {holder['actor']!r}")
     if holder.get("since"):
         parts.append(f"since {holder['since']}")
+    if holder.get("checked"):
+        parts.append("still running")
+    elif holder.get("host") != socket.gethostname():
+        parts.append("on another host, not checked")
     return ", ".join(parts)
 
 
@@ -128,6 +233,8 @@ class ReviewLock:
         self.actor = actor
         self.timeout_s = float(timeout_s)
         self._key = ""
+        #: the record of a dead holder whose lock this acquisition took over, if any
+        self.taken_over: dict = {}
 
     def acquire(self) -> ReviewLock:
         """Take the lock (see the class); returns ``self``."""
@@ -154,28 +261,30 @@ class ReviewLock:
 
     def _flock(self) -> int:
         path = self.folder / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_nofollow(path, os.O_RDWR | os.O_CREAT, 0o644, what="lock file")
         deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                if _try_lock(fd):
+        try:
+            while not _try_lock(fd):
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                holder = self._identify(fd)
+                if holder is None:  # released while we looked: ours now
                     break
-            except OSError:
-                os.close(fd)
-                raise
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                holder = read_holder(self.folder)
                 raise ReviewLockedError(
                     f"{self.folder}: review is locked by {_describe_holder(holder)}; "
                     "another save or editor has it open, try again when it is done",
                     self.folder,
                     holder,
-                ) from None
-            time.sleep(0.05)
+                )
+        except BaseException:
+            os.close(fd)
+            raise
+        self._take_over(fd)
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            "user": _login(),
             "actor": self.actor or "",
             "since": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         }
@@ -187,6 +296,41 @@ class ReviewLock:
             pass  # holder info is a courtesy (e.g. disk full); the flock is what counts
         return fd
 
+    def _identify(self, fd: int) -> dict | None:
+        """Who holds the lock, retried until the record matches a live holder.
+
+        A new holder writes its record just after taking the flock, so for a moment
+        the file can be empty or still name the previous (gone) holder. Returns None
+        when the lock became free (and is now taken by us).
+        """
+        give_up = time.monotonic() + IDENTIFY_WAIT_S
+        while True:
+            if _try_lock(fd):
+                return None
+            holder = _current_holder(fd, self.folder)
+            if holder and holder.get("since") is not None:
+                return holder  # the live holder's own record
+            if time.monotonic() >= give_up:  # it never recorded itself: what the kernel says
+                return holder or {**read_holder(self.folder), "checked": False}
+            time.sleep(0.05)
+
+    def _take_over(self, fd: int) -> None:
+        """Log (and keep in ``self.taken_over``) a record left by a holder that died."""
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            text = os.read(fd, 65536).decode("utf-8", errors="replace")
+            old = json.loads(text) if text.strip() else {}
+        except (OSError, ValueError):
+            old = {}
+        if isinstance(old, dict) and old:
+            self.taken_over = old
+            log.warning(
+                "%s: stale lock of %s taken over (it is no longer held: the process ended "
+                "without releasing it)",
+                self.folder,
+                _describe_holder({k: v for k, v in old.items() if k != "checked"}),
+            )
+
     def release(self) -> None:
         """Give the lock back (the flock is dropped when the outermost holder releases)."""
         st = _state.get(self._key)
@@ -197,6 +341,10 @@ class ReviewLock:
             if st.depth == 0 and st.fd is not None:
                 fd, st.fd = st.fd, None
                 try:
+                    try:  # an unlocked file with a record means its holder died
+                        os.ftruncate(fd, 0)
+                    except OSError:
+                        pass
                     _unlock(fd)
                 finally:
                     os.close(fd)

@@ -69,13 +69,45 @@ def _describe(err: jsonschema.ValidationError) -> str:
         missing = [r for r in err.validator_value if r not in err.instance]
         prefix = f"field '{where}': " if err.absolute_path else ""
         return f"{prefix}missing required field(s) {', '.join(missing)}"
-    if err.absolute_path and err.absolute_path[0] == "patient":
-        # never echo patient identifiers into messages that may end up in logs
-        return f"field '{where}': invalid value ({err.validator} check failed; value not shown)"
-    msg = err.message
-    if len(msg) > 200:
-        msg = msg[:200] + "..."
-    return f"field '{where}': {msg}"
+    # never echo a field's value: any field can hold a patient identifier (a case id
+    # that is an MRN, a name typed into the wrong field), and messages reach logs and
+    # de-identified batch tables
+    return f"field '{where}': {_value_free(err)}"
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _value_free(err: jsonschema.ValidationError) -> str:
+    """What the check demands, from the schema alone (never the offending value)."""
+    v, want, got = err.validator, err.validator_value, err.instance
+    size = len(got) if isinstance(got, list | str | dict) else None
+    if v == "type":
+        return f"must be of type {want} (got {_json_type(got)}; value not shown)"
+    if v == "enum":
+        return f"must be one of {want} (value not shown)"
+    if v == "const":
+        return f"must be {want!r} (value not shown)"
+    if v in ("minItems", "minLength", "minProperties"):
+        return f"too short: needs at least {want} (has {size})"
+    if v in ("maxItems", "maxLength", "maxProperties"):
+        return f"too long: at most {want} (has {size})"
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+        return f"must be {op[str(v)]} {want} (value not shown)"
+    if v == "pattern":
+        return "does not have the required form (value not shown)"
+    if v in ("anyOf", "oneOf"):
+        return f"matches none of the allowed forms (got {_json_type(got)}; value not shown)"
+    return f"invalid value ({v} check failed; value not shown)"
 
 
 def validate_review_dict(doc: dict, source: str | Path = "review.json") -> None:

@@ -9,10 +9,20 @@ A review folder holds::
     .history/          previous versions of review.json and the label map (bounded)
     .review.lock       the lock file (fcntl.flock) and who holds it
 
-Saves are atomic (temporary file in the folder, fsync, rename) for both files, take
-an exclusive lock, keep the version they replace in ``.history`` and append to the
-audit trail. A final review refuses to save until :func:`reopen_review`.
-Several readers of one case: sibling folders, one per reader.
+A save commits the pair atomically: the new label map is written (fsynced) under a
+content-addressed name ``.pending-<sha256>-labels.nii.gz``, then ``review.json``,
+which names that checksum, is renamed into place (the commit), and only then the
+pending file is renamed over ``labels.nii.gz``. A reader that finds
+``review.json`` naming a checksum whose pending file still exists (a crash between
+the commit and the last rename) reads the pending file, and the next save finishes
+the rename; pending files that no committed ``review.json`` names are deleted by
+the next save. So whatever step a save is killed at, a reload sees exactly one
+committed version, labels included. Saves take an exclusive lock, keep the version
+they replace in ``.history``, append to the audit trail and refuse to overwrite a
+``review.json`` that another process saved since this one loaded it. A final review
+refuses to save until :func:`reopen_review`. Nothing is read or written through a
+symbolic link leading out of the folder; declared sizes are bounded
+(:mod:`nvcview.review.limits`). Several readers of one case: sibling folders.
 """
 
 from __future__ import annotations
@@ -21,6 +31,10 @@ import hashlib
 import json
 import logging
 import os
+import re
+import secrets
+import signal
+import threading
 from pathlib import Path
 
 import highdicom as hd
@@ -28,16 +42,18 @@ import numpy as np
 
 from nvcview import __version__
 from nvcview.errors import GeometryError, InputError, NvcviewError, SchemaError
-from nvcview.fsutil import atomic_path
+from nvcview.fsutil import _fsync_dir, atomic_path, check_inside
 from nvcview.io.grids import conform_to
 from nvcview.io.image import Image, index_to_lps, make_volume
 from nvcview.io.nifti import read_nifti, write_nifti
-from nvcview.review.audit import append_audit, diff_documents
+from nvcview.review import limits
+from nvcview.review.audit import append_audit, diff_documents, read_audit
 from nvcview.review.document import review_from_dict, review_to_dict
 from nvcview.review.history import (
     DEFAULT_LIMIT,
     HISTORY_DIR,
     HistoryEntry,
+    history_dir,
     history_stamp,
     keep_previous,
     list_history,
@@ -46,7 +62,7 @@ from nvcview.review.history import (
 from nvcview.review.lock import ReviewLock
 from nvcview.review.migrate import document_version, migrate
 from nvcview.review.model import SCHEMA_VERSION, Review, now_iso
-from nvcview.review.schema import validate_review_dict
+from nvcview.review.schema import review_schema, validate_review_dict
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +84,47 @@ class ReviewSaveError(NvcviewError):
         self.errno = errno
 
 
+class ReviewChangedError(ReviewSaveError):
+    """``review.json`` was saved by someone else since this review was loaded; nothing written.
+
+    ``saved_by`` is the audit entry of the save in between (``{}`` when the file was
+    changed outside nvcview).
+    """
+
+    def __init__(self, message: str, saved_by: dict | None = None):
+        super().__init__(message)
+        self.saved_by = saved_by or {}
+
+
+#: prefix of label maps written but not yet renamed over the review's label map file
+PENDING_PREFIX = ".pending-"
+_PENDING = re.compile(r"^\.pending-(?P<sha>[0-9a-f]{64})-(?P<name>.+)$")
+#: attribute set on a loaded Review: SHA-256 of the review.json bytes it was loaded from
+_ORIGIN_ATTR = "_nvcview_origin_sha256"
+#: per review.json (real path): SHA-256 of every version this process wrote
+_written: dict[str, set[str]] = {}
+_written_guard = threading.Lock()
+#: test hook: a save kills its own process (SIGKILL) at the named step (docs/reviews.md)
+KILL_ENV = "NVCVIEW_TEST_KILL_AT"
+SAVE_STEPS = (
+    "labels-written",
+    "history-kept",
+    "audit-appended",
+    "committed",
+    "labels-renamed",
+    "cleaned",
+)
+
+
+def _step(name: str) -> None:
+    """Crash-test hook: ``NVCVIEW_TEST_KILL_AT=<step>`` makes a save die there."""
+    if os.environ.get(KILL_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 __all__ = [
     "REVIEW_NAME",
+    "ReviewChangedError",
     "ReviewFinalError",
     "ReviewSaveError",
     "load_labels",
@@ -92,18 +147,9 @@ def _review_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def read_document(path: str | os.PathLike) -> dict:
-    """Parse a ``review.json`` (file or folder) into a dict, without migrating it.
-
-    Raises
-    ------
-    InputError
-        The file is missing or unreadable.
-    SchemaError
-        Empty, not JSON, or not a JSON object.
-    """
-    file = _review_file(path)
-    if not file.exists():
+def _read_review_bytes(file: Path) -> bytes:
+    """The bytes of a ``review.json``: confined to its folder, bounded in size."""
+    if not os.path.lexists(file):
         where = file.parent if file.name == REVIEW_NAME else file
         hint = ""
         if where.is_dir():  # a case folder holding one review per reader?
@@ -111,11 +157,20 @@ def read_document(path: str | os.PathLike) -> dict:
             if readers:
                 hint = f"; reviews in its subfolders: {', '.join(readers[:10])}"
         raise InputError(f"{where}: no {REVIEW_NAME} here (not a review folder){hint}")
+    check_inside(file.parent, file, "review document")
     try:
-        data = file.read_bytes()
+        with open(file, "rb") as fh:
+            limits.check_review_file_size(
+                os.fstat(fh.fileno()).st_size, file, list(review_schema()["properties"])
+            )
+            return fh.read(limits.MAX_REVIEW_BYTES + 1)
     except OSError as exc:
         raise InputError(f"{file}: cannot be read ({exc.strerror})") from exc
+
+
+def _parse_document(data: bytes, file: Path) -> dict:
     hint = f"; earlier versions are kept in {file.parent / '.history'}"
+    limits.check_review_file_size(len(data), file)
     if not data.strip():
         raise SchemaError(f"{file}: file is empty (an interrupted copy?){hint}")
     try:
@@ -126,9 +181,29 @@ def read_document(path: str | os.PathLike) -> dict:
         raise SchemaError(
             f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}){hint}"
         ) from exc
+    except RecursionError:
+        raise SchemaError(
+            f"{file}: nested more than {limits.MAX_JSON_DEPTH} levels deep: not a review document"
+        ) from None
     if not isinstance(doc, dict):
         raise SchemaError(f"{file}: expected a JSON object at the top level")
+    limits.check_document(doc, file)
     return doc
+
+
+def read_document(path: str | os.PathLike) -> dict:
+    """Parse a ``review.json`` (file or folder) into a dict, without migrating it.
+
+    Raises
+    ------
+    InputError
+        The file is missing or unreadable, or a symlink leading out of its folder.
+    SchemaError
+        Empty, not JSON, not a JSON object, or beyond a bound of
+        :mod:`nvcview.review.limits` (size, nesting, text length, points, grid).
+    """
+    file = _review_file(path)
+    return _parse_document(_read_review_bytes(file), file)
 
 
 def load_review(path: str | os.PathLike) -> Review:
@@ -155,7 +230,8 @@ def load_review(path: str | os.PathLike) -> Review:
         newer ``schema_version`` than this nvcview supports (the file is not touched).
     """
     file = _review_file(path)
-    doc = read_document(file)
+    data = _read_review_bytes(file)
+    doc = _parse_document(data, file)
     doc, version = migrate(doc, file)
     validate_review_dict(doc, file)
     try:
@@ -164,6 +240,7 @@ def load_review(path: str | os.PathLike) -> Review:
         raise SchemaError(f"{file}: invalid review: {exc}") from exc
     if version != SCHEMA_VERSION:
         log.info("review migrated from schema_version %d to %d", version, SCHEMA_VERSION)
+    setattr(review, _ORIGIN_ATTR, hashlib.sha256(data).hexdigest())
     return review
 
 
@@ -210,7 +287,7 @@ def _grid_mismatch(
 def _conform_to_reference(image: Image, review: Review) -> Image | None:
     """The label map permuted/flipped onto the review's reference grid, or None if it is not
     the same set of voxel centres."""
-    shape = tuple(int(s) for s in review.reference_shape)
+    shape = tuple(int(s) for s in review.reference_shape or ())
     reference = make_volume(np.zeros(shape, dtype=np.uint8), np.asarray(review.reference_affine))
     try:
         return conform_to(image, reference, name=image.meta.source_path or "label map")
@@ -219,13 +296,23 @@ def _conform_to_reference(image: Image, review: Review) -> Image | None:
 
 
 def _labelmap_file(review: Review, folder: Path) -> Path:
+    if len(review.labelmap_path) > limits.MAX_LABELMAP_PATH_CHARS:
+        raise SchemaError(
+            f"{folder / REVIEW_NAME}: field 'labelmap_path': {len(review.labelmap_path)} "
+            f"characters, more than the {limits.MAX_LABELMAP_PATH_CHARS} allowed"
+        )
     rel = Path(review.labelmap_path)
     if rel.is_absolute() or ".." in rel.parts or not rel.parts:
         raise SchemaError(
             f"{folder / REVIEW_NAME}: field 'labelmap_path' must be a file name inside the "
             f"review folder, got {review.labelmap_path!r}"
         )
-    return folder / rel
+    return check_inside(folder, folder / rel, "label map named by 'labelmap_path'")
+
+
+def _pending_file(label_file: Path, sha: str) -> Path:
+    """Where a save puts the label map of checksum ``sha`` before the commit."""
+    return label_file.parent / f"{PENDING_PREFIX}{sha}-{label_file.name}"
 
 
 def _sha256(path: Path) -> str:
@@ -234,6 +321,29 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _read_committed_labels(review: Review, folder: Path, file: Path) -> tuple[Path, Image]:
+    """Read the label map of the committed save: its pending file when the last rename of
+    that save did not happen yet, else ``file``. The header is checked before any voxel
+    is read (:func:`nvcview.review.limits.check_nifti_header`)."""
+    candidates = [file]
+    if review.labelmap_sha256:
+        candidates.insert(0, _pending_file(file, review.labelmap_sha256))
+    for src in candidates:
+        if not os.path.lexists(src):
+            continue
+        check_inside(folder, src, "label map")
+        try:
+            limits.check_nifti_header(src, review.reference_shape)
+            return src, read_nifti(src)
+        except (InputError, OSError):
+            if src != file and not os.path.lexists(src):
+                continue  # a save renamed it over `file` while we read: read that
+            raise
+    raise InputError(
+        f"{file}: label map named by {folder / REVIEW_NAME} ('labelmap_path') is missing"
+    )
 
 
 def load_labels(review: Review, folder: str | os.PathLike) -> Image:
@@ -263,11 +373,7 @@ def load_labels(review: Review, folder: str | os.PathLike) -> Image:
     if folder.name == REVIEW_NAME and folder.is_file():
         folder = folder.parent
     file = _labelmap_file(review, folder)
-    if not file.exists():
-        raise InputError(
-            f"{file}: label map named by {folder / REVIEW_NAME} ('labelmap_path') is missing"
-        )
-    image = read_nifti(file)
+    src, image = _read_committed_labels(review, folder, file)
     arr = image.array
     if not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
@@ -289,7 +395,7 @@ def load_labels(review: Review, folder: str | os.PathLike) -> Image:
                 f"{file}: label map does not match the reference series "
                 f"{review.reference_series_uid or '(unnamed)'} grid: {why}"
             )
-    if review.labelmap_sha256 and _sha256(file) != review.labelmap_sha256:
+    if review.labelmap_sha256 and _sha256(src) != review.labelmap_sha256:
         log.warning(
             "%s: label map differs from the one saved with review.json (edited outside "
             "nvcview, or a save was interrupted); earlier label maps are in .history",
@@ -357,29 +463,117 @@ def _as_label_volume(labels: Image | hd.Volume | np.ndarray, review: Review) -> 
     return make_volume(arr, np.asarray(vol.affine, dtype=np.float64))
 
 
-def _previous_document(file: Path) -> tuple[dict | None, bool]:
-    """The document currently on disk (None if none), and whether it is unreadable."""
-    if not file.exists():
-        return None, False
+def _previous_document(file: Path) -> tuple[dict | None, bool, bytes | None]:
+    """The document on disk (None if none), whether it is unreadable, and its bytes."""
+    if not os.path.lexists(file):
+        return None, False, None
+    data = _read_review_bytes(file)
     try:
-        return read_document(file), False
+        return _parse_document(data, file), False, data
     except SchemaError:
-        return None, True
+        return None, True, data
 
 
-def _remove_stale_temporaries(folder: Path) -> None:
+def _remove_stale_temporaries(folder: Path, label_dir: Path | None = None) -> None:
     """Delete temporary files left by writers that died mid-save.
 
     Only called with the folder's lock held: no live writer can own them then.
     """
-    for d in (folder, folder / HISTORY_DIR):
-        if not d.is_dir():
+    dirs = [folder, folder / HISTORY_DIR]
+    if label_dir is not None and label_dir not in dirs:
+        dirs.append(label_dir)
+    for d in dirs:
+        if not d.is_dir() or d.is_symlink():
             continue
         for p in d.glob(".tmp-*"):
             try:
                 p.unlink()
             except OSError:
                 pass
+
+
+def _settle_labels(folder: Path, doc: dict | None, corrupt: bool) -> None:
+    """Finish what a killed save left: rename the committed pending label map into place,
+    delete pending label maps that no committed ``review.json`` names.
+
+    Only called with the folder's lock held. With an unreadable ``review.json``
+    nothing is deleted (which pending file is committed cannot be told).
+    """
+    if corrupt:
+        return
+    label_file: Path | None = None
+    committed = ""
+    if doc is not None and isinstance(doc.get("labelmap_path"), str):
+        try:
+            probe = Review(labelmap_path=doc["labelmap_path"])
+            label_file = _labelmap_file(probe, folder)
+            committed = str(doc.get("labelmap_sha256") or "")
+        except NvcviewError:
+            label_file = None
+    dirs = {folder} | ({label_file.parent} if label_file is not None else set())
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for p in d.glob(f"{PENDING_PREFIX}*"):
+            m = _PENDING.match(p.name)
+            try:
+                if (
+                    m
+                    and label_file is not None
+                    and m["sha"] == committed
+                    and p.parent == label_file.parent
+                    and m["name"] == label_file.name
+                    and not p.is_symlink()
+                ):
+                    os.replace(p, label_file)  # the rename the killed save did not reach
+                    _fsync_dir(label_file.parent)
+                    log.info("%s: finished an interrupted save (label map renamed)", folder)
+                else:
+                    p.unlink()
+            except OSError:
+                pass
+
+
+def _check_unchanged(review: Review, file: Path, data: bytes | None) -> None:
+    """Refuse to overwrite a ``review.json`` someone else saved since ``review`` was loaded.
+
+    A review loaded by :func:`load_review` remembers the checksum of the bytes it was
+    read from; if the file now holds other bytes that this process did not write
+    itself, another process (or editor) saved in between. Reviews built in memory
+    (not loaded) are not checked.
+    """
+    origin = getattr(review, _ORIGIN_ATTR, None)
+    if not origin or data is None:
+        return
+    now = hashlib.sha256(data).hexdigest()
+    if now == origin:
+        return
+    with _written_guard:
+        if now in _written.get(os.path.realpath(file), set()):
+            return  # our own save (from a copy of this review)
+    by = next((e for e in reversed(read_audit(file.parent)) if e.get("review_sha256") == now), None)
+    if by is not None:
+        who = (
+            f"saved by {by.get('actor') or '?'!r} at {by.get('time') or '?'} "
+            f"({by.get('action') or 'save'})"
+        )
+    else:
+        import datetime as _dt
+
+        when = _dt.datetime.fromtimestamp(os.stat(file).st_mtime, _dt.UTC).replace(microsecond=0)
+        who = f"changed outside nvcview (no audit entry) at {when.isoformat()}"
+    raise ReviewChangedError(
+        f"{file}: changed on disk since this review was loaded ({who}); nothing was "
+        "written: reload the review and apply the edits again",
+        by,
+    )
+
+
+def _remember_written(review: Review, file: Path, data: bytes) -> None:
+    sha = hashlib.sha256(data).hexdigest()
+    setattr(review, _ORIGIN_ATTR, sha)
+    with _written_guard:
+        _written.setdefault(os.path.realpath(file), set()).add(sha)
 
 
 def _undo(review: Review, previous: dict, copies: list[Path | None]) -> None:
@@ -458,8 +652,11 @@ def save_review(
     file = folder / REVIEW_NAME
     who = _default_actor(review, actor)
     with ReviewLock(folder, actor=who, timeout_s=lock_timeout_s):
-        _remove_stale_temporaries(folder)
-        old_doc, old_corrupt = _previous_document(file)
+        label_file = _labelmap_file(review, folder)
+        _remove_stale_temporaries(folder, label_file.parent)
+        history_dir(folder)  # refuse a symlinked .history before anything is written
+        old_doc, old_corrupt, old_data = _previous_document(file)
+        _settle_labels(folder, old_doc, old_corrupt)
         original_version: int | None = None  # set when the file on disk is an older schema
         if old_doc is not None:
             try:
@@ -483,6 +680,7 @@ def save_review(
                     f"{folder}: review is final (signed off by {old_doc.get('reader') or '?'}); "
                     "reopen it with reopen_review() before saving changes"
                 )
+        _check_unchanged(review, file, old_data)
 
         previous = {
             "modified": review.modified,
@@ -514,19 +712,19 @@ def save_review(
             else:
                 review.reference_affine = np.asarray(label_vol.affine, dtype=float).tolist()
                 review.reference_shape = [int(s) for s in label_vol.array.shape]
-        label_file = _labelmap_file(review, folder)
 
         review.modified = now_iso()
         review.software_version = __version__
         review.schema_version = SCHEMA_VERSION
-        new_copies: list[Path | None] = []
-        json_replaced = False
+        new_files: list[Path | None] = []  # this save's files, removed if it fails
+        committed = False
         action = "save"
         if old_doc is None:
             action = "create"
         try:
             doc = review_to_dict(review)
             validate_review_dict(doc, file)
+            limits.check_document(doc, file)
             review_from_dict(doc)  # semantic checks (unique labels...): what loads again
             if doc["status"] == "final" and (old_doc or {}).get("status") != "final":
                 action = "finalise"
@@ -537,6 +735,29 @@ def save_review(
                 "changes": diff_documents(old_doc, doc),
             }
             entry.update(_audit or {})
+            pending: Path | None = None
+            if label_vol is not None:
+                # 1. the new label map, complete and fsynced under its checksum's name
+                label_file.parent.mkdir(parents=True, exist_ok=True)
+                check_inside(folder, label_file, "label map named by 'labelmap_path'")
+                ltmp = label_file.parent / f".tmp-{secrets.token_hex(4)}-{label_file.name}"
+                try:
+                    write_nifti(label_vol, ltmp)
+                    with open(ltmp, "rb+") as fh:
+                        os.fsync(fh.fileno())
+                    sha = _sha256(ltmp)
+                    pending = _pending_file(label_file, sha)
+                    os.replace(ltmp, pending)
+                except BaseException:
+                    ltmp.unlink(missing_ok=True)
+                    raise
+                new_files.append(pending)
+                _fsync_dir(pending.parent)
+                review.labelmap_sha256 = sha
+                doc["labelmap_sha256"] = sha
+                entry["labels_sha256"] = sha
+            _step("labels-written")
+            # 2. the versions about to be replaced, into .history
             stamp = history_stamp()
             kept = keep_previous(
                 folder,
@@ -546,50 +767,53 @@ def save_review(
                 corrupt=old_corrupt,
                 original_version=original_version,
             )
-            new_copies.append(kept)
+            new_files.append(kept)
             if old_corrupt and kept is not None:
                 entry["note"] = f"previous review.json was unreadable; kept as {kept.name}"
-            # Every new file is complete and fsynced, and the audit entry appended, before
-            # anything replaces the old version: no change without an audit record, and a
-            # failure at any step (disk full) leaves the previous files untouched.
-            if label_vol is None:
-                data = _document_bytes(doc)
-                entry["review_sha256"] = hashlib.sha256(data).hexdigest()
-                with atomic_path(file) as jtmp:
-                    _write_json_tmp(jtmp, data)
-                    append_audit(folder, entry)
-            else:
-                new_copies.append(keep_previous(folder, label_file, "labels", stamp))
-                with atomic_path(label_file) as ltmp:
-                    write_nifti(label_vol, ltmp)
-                    review.labelmap_sha256 = _sha256(ltmp)
-                    doc["labelmap_sha256"] = review.labelmap_sha256
-                    entry["labels_sha256"] = review.labelmap_sha256
-                    data = _document_bytes(doc)
-                    entry["review_sha256"] = hashlib.sha256(data).hexdigest()
-                    with atomic_path(file) as jtmp:
-                        _write_json_tmp(jtmp, data)
-                        append_audit(folder, entry)
-                    json_replaced = True  # renamed; the label map follows on leaving
+            if label_vol is not None:
+                new_files.append(keep_previous(folder, label_file, "labels", stamp))
+            _step("history-kept")
+            # 3. review.json (naming the new label map's checksum) complete and fsynced,
+            # and the audit entry appended, before anything replaces the old version
+            data = _document_bytes(doc)
+            entry["review_sha256"] = hashlib.sha256(data).hexdigest()
+            with atomic_path(file) as jtmp:
+                _write_json_tmp(jtmp, data)
+                append_audit(folder, entry)
+                _step("audit-appended")
+            # 4. committed: the rename of review.json above is the one atomic step
+            committed = True
+            _remember_written(review, file, data)
+            _step("committed")
         except OSError as exc:
-            if json_replaced:  # only the label map's final rename failed
-                review.labelmap_sha256 = previous["labelmap_sha256"]
-                raise ReviewSaveError(
-                    f"{folder}: review.json was saved but the label map could not be replaced "
-                    f"({exc.strerror or exc}); the previous label map is unchanged",
-                    errno=exc.errno,
-                ) from exc
-            _undo(review, previous, new_copies)
+            _undo(review, previous, new_files)
             raise ReviewSaveError(
                 f"{folder}: could not save the review ({exc.strerror or exc}); "
                 "the previous version on disk is unchanged",
                 errno=exc.errno,
             ) from exc
         except BaseException:
-            if not json_replaced:
-                _undo(review, previous, new_copies)
+            if not committed:
+                _undo(review, previous, new_files)
             raise
+        # 5. after the commit: the pending label map takes the label map's name, and
+        # what no committed review names is cleaned up. A failure here loses nothing:
+        # loads read the pending file and the next save finishes the rename.
+        if pending is not None:
+            try:
+                os.replace(pending, label_file)
+                _fsync_dir(label_file.parent)
+            except OSError as exc:
+                log.warning(
+                    "%s: saved; the label map stays under %s until the next save (%s)",
+                    folder,
+                    pending.name,
+                    exc.strerror or exc,
+                )
+        _step("labels-renamed")
+        _settle_labels(folder, doc, False)
         prune_history(folder, history_limit)
+        _step("cleaned")
     return file
 
 
@@ -674,6 +898,8 @@ def restore_version(
         raise InputError(f"{folder}: restoring a version needs an actor (who restores it)")
     with ReviewLock(folder, actor=actor, timeout_s=lock_timeout_s):
         review = load_review(path)
+        # a deliberate replacement of whatever is current (under the lock): not stale
+        setattr(review, _ORIGIN_ATTR, None)
         labels = None
         note = "label map of that version not kept; current label map unchanged"
         if review.labelmap_sha256:

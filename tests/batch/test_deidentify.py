@@ -106,3 +106,66 @@ def test_reader_named_after_its_folder_is_pseudonymised(tmp_path):
     task = {"folder": str(named), "rel": "case/dr_a", "root": str(tmp_path)}
     out = deidentify_result(process_case(dict(task, stored=True)), task, Pseudonymizer(KEY))
     assert out["case"]["reader"] == "dr_a"
+
+
+def test_schema_errors_in_deidentified_tables_echo_no_values(tmp_path):
+    """A batch over folders named after patients, whose reviews fail validation with
+    identifiers in wrong-typed fields: no identifier in the CSV or Parquet errors table,
+    and the messages still read (the word "review" is not replaced)."""
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from .cohort import write_review
+
+    root = tmp_path / "archive"
+    numeric = write_review(root / "DOE_JANE_998877" / "review", case_id="x", reader="dr_a")
+    doc = json.loads((numeric / "review.json").read_text())
+    doc["case_id"] = 998877  # a number: a schema error that used to quote it
+    (numeric / "review.json").write_text(json.dumps(doc))
+    named = write_review(root / "ROE_RICK_554433" / "review", case_id="y", reader="dr_a")
+    doc = json.loads((named / "review.json").read_text())
+    doc["side"] = "Roe Rick"  # a name typed into the wrong field
+    doc["reader"] = ["Roe", "Rick"]
+    (named / "review.json").write_text(json.dumps(doc))
+    key = tmp_path / "k.key"
+    key.write_bytes(b"k" * 32)
+    forbidden = ["998877", "554433", "DOE", "Doe", "JANE", "Jane", "ROE", "Roe", "Rick", "Smith"]
+    for ext in ("csv", "parquet"):
+        out = tmp_path / f"out_{ext}" / f"t.{ext}"
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nvcview",
+                "batch",
+                str(root),
+                "--out",
+                str(out),
+                "--stored",
+                "--workers",
+                "1",
+                "--quiet",
+                "--deidentify",
+                "--key-file",
+                str(key),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert res.returncode == 1, res.stderr
+        errors = out.with_name(f"t_errors.{ext}")
+        data = errors.read_bytes()
+        for secret in forbidden:
+            assert secret.encode() not in data, (ext, secret)
+        table = pd.read_parquet(errors) if ext == "parquet" else pd.read_csv(errors)
+        messages = sorted(table.message)
+        assert len(messages) == 2
+        assert any("field 'case_id': must be of type string" in m for m in messages)
+        assert any("field 'side': must be one of" in m for m in messages)
+        assert all("invalid review" in m for m in messages), messages  # not mangled
+        for secret in forbidden:
+            assert secret not in res.stderr

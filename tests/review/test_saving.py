@@ -230,19 +230,22 @@ def test_sigkill_mid_save_never_loses_the_last_good_version(tmp_path, review, la
         time.sleep(rng.uniform(0.0, 0.12))
         os.kill(proc.pid, signal.SIGKILL)
         proc.join(20)
-        mid_save += bool(list(folder.rglob(".tmp-*")))
+        mid_save += bool(list(folder.rglob(".tmp-*")) + list(folder.rglob(".pending-*")))
         back = load_review(folder)  # always loads
         n = int(back.impression.split()[1])
         assert n >= last  # never goes back to an older save
         img = load_labels(back, folder)
-        if "differs from the one saved" not in caplog.text:
-            assert img.array[0, 0, 0] == n % 250 or n == 0
+        # exactly one committed version: its impression and its label map, never a mix
+        assert "differs from the one saved" not in caplog.text
+        assert img.array[0, 0, 0] == (n % 250 if n else labels.array[0, 0, 0])
         caplog.clear()
         last = n
     assert last > 0 and mid_save >= 3  # the writers really were killed mid-save
     # the next save sweeps up what the killed writers left behind
     save_review(back, folder)
-    leftovers = [p.name for p in folder.rglob(".tmp-*")]
+    leftovers = [p.name for p in folder.rglob(".tmp-*")] + [
+        p.name for p in folder.rglob(".pending-*")
+    ]
     assert leftovers == []
     entries = read_audit(folder)
     assert all(e["action"] in ("create", "save") for e in entries)

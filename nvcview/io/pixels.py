@@ -156,6 +156,31 @@ def _apply_rescale(src: np.ndarray, rec: FrameRecord, dest: np.ndarray) -> None:
         dest[...] = tmp
 
 
+def available_memory() -> int | None:
+    """Bytes this process may still allocate (MemAvailable, capped by RLIMIT_AS), if known."""
+    limit = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limit = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as fh:
+                used = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            room = max(0, soft - used)
+            limit = room if limit is None else min(limit, room)
+    except (ImportError, OSError, ValueError):
+        pass
+    return limit
+
+
 def read_stack_pixels(
     records: list[FrameRecord],
     *,
@@ -188,6 +213,13 @@ def read_stack_pixels(
     sdt = stored_dtype(first)
     odt = output_dtype(records)
     shape = (len(records), first.rows, first.columns)
+    need = int(np.prod(shape, dtype=np.int64)) * odt.itemsize
+    room = available_memory()
+    if room is not None and need > room:
+        raise InputError(
+            f"{first.path}: the volume ({'x'.join(map(str, shape))} voxels) needs "
+            f"{need / 2**30:.1f} GiB but only {room / 2**30:.1f} GiB of memory is available"
+        )
     out = np.empty(shape, dtype=odt)
     direct = odt == sdt
     # group frames by file so that a multi-frame file is decoded once

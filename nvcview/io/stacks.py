@@ -165,9 +165,31 @@ _REPEAT_KEYS = (
     ("temporal position", lambda r: r.temporal_position, "t{}"),
     ("trigger time", lambda r: r.trigger_time_ms, "trig{:g}"),
     ("acquisition", lambda r: r.acquisition_number, "acq{}"),
-    ("image type", lambda r: "_".join(r.image_type[2:3]) or None, "{}"),
+    ("image type", lambda r: r.complex_part or "_".join(r.image_type[2:3]) or None, "{}"),
     ("file", lambda r: r.path if r.frame is not None else None, "file{}"),
 )
+
+#: pairs of attributes tried together when no single one separates the repeats
+_PAIR_KEYS = (
+    ("echo", "image type"),
+    ("echo time", "image type"),
+    ("echo", "temporal position"),
+    ("echo", "acquisition"),
+    ("stack", "echo"),
+    ("temporal position", "image type"),
+)
+
+_COMPLEX_SUFFIX = {"M": "", "P": "_ph", "R": "_real", "I": "_imag"}
+
+
+def _pair_name(names: tuple[str, str], values: tuple) -> str:
+    """Volume id suffix of a pair split; echo x magnitude/phase as dcm2niix (e1, e1_ph)."""
+    fmts = {name: fmt for name, _, fmt in _REPEAT_KEYS}
+    first, second = names
+    if first in ("echo", "echo time") and second == "image type":
+        lead = f"e{values[0]}" if first == "echo" else f"te{values[0]:g}"
+        return lead + _COMPLEX_SUFFIX.get(str(values[1]), f"_{values[1]}")
+    return "_".join(fmts[n].format(v) for n, v in zip(names, values, strict=True))
 
 
 def _position_key(rec: FrameRecord) -> tuple[float, float, float]:
@@ -183,10 +205,14 @@ def _split_repeats(records: list[FrameRecord]) -> tuple[list[tuple[str, list]], 
     """Split records with repeated positions by the first attribute that separates them."""
     if not _has_repeats(records):
         return [("", records)], None
-    for _name, getter, fmt in _REPEAT_KEYS:
+    tried = []
+    columns = {}
+    for name, getter, fmt in _REPEAT_KEYS:
         values = [getter(r) for r in records]
         if any(v is None for v in values) or len(set(values)) < 2:
             continue
+        columns[name] = values
+        tried.append(f"{name} ({len(set(values))} values)")
         groups: dict = defaultdict(list)
         for v, r in zip(values, records, strict=True):
             groups[v].append(r)
@@ -195,11 +221,26 @@ def _split_repeats(records: list[FrameRecord]) -> tuple[list[tuple[str, list]], 
             if fmt == "file{}":
                 return [(f"file{i + 1}", g) for i, (_, g) in enumerate(ordered)], None
             return [(fmt.format(v), g) for v, g in ordered], None
+    for names in _PAIR_KEYS:
+        if not all(n in columns for n in names):
+            continue
+        pairs = list(zip(columns[names[0]], columns[names[1]], strict=True))
+        groups = defaultdict(list)
+        for v, r in zip(pairs, records, strict=True):
+            groups[v].append(r)
+        if all(not _has_repeats(g) for g in groups.values()):
+            ordered = sorted(groups.items(), key=lambda kv: tuple(str(x).zfill(12) for x in kv[0]))
+            return [(_pair_name(names, v), g) for v, g in ordered], None
     n_pos = len({_position_key(r) for r in records})
-    return [("", records)], (
-        f"{len(records)} slices at only {n_pos} distinct positions and no echo, phase, "
-        "acquisition or stack attribute tells them apart"
-    )
+    if tried:
+        detail = (
+            "neither "
+            + ", ".join(tried)
+            + " nor a pair of them tells them apart (each still leaves repeated positions)"
+        )
+    else:
+        detail = "no echo, phase, acquisition, image type or stack attribute tells them apart"
+    return [("", records)], f"{len(records)} slices at only {n_pos} distinct positions; {detail}"
 
 
 def group_stacks(
@@ -263,6 +304,13 @@ def _series_stacks(
         return out
     base_id = uid + ("#" + "_".join(prefix) if prefix else "")
     label = f"series {base_id}"
+    problems = [r for r in recs if r.problem]
+    if problems:
+        good = [r for r in recs if not r.problem]
+        vid = base_id + ("_" if prefix else "#") + "unsupported" if good else base_id
+        more = f" ({len(problems)} such files)" if len(problems) > 1 else ""
+        bad = Stack(uid, vid, problems, error=f"series {vid}: {problems[0].problem}{more}")
+        return [bad] + (_series_stacks(uid, good, tol, prefix) if good else [])
     missing = [r for r in recs if r.ipp is None or r.iop is None]
     if missing:
         which = "ImagePositionPatient" if missing[0].ipp is None else "ImageOrientationPatient"
@@ -278,6 +326,15 @@ def _series_stacks(
                 "be placed in patient space"
             )
         return [Stack(uid, base_id, recs, error=msg)]
+    for r in recs:
+        norms = np.linalg.norm(r.iop[:3]), np.linalg.norm(r.iop[3:])
+        if not all(abs(v - 1.0) <= 0.01 for v in norms):
+            msg = (
+                f"{label}: {r.label} has an ImageOrientationPatient whose row and column "
+                f"directions are not unit vectors (lengths {norms[0]:.3f} and {norms[1]:.3f}); "
+                "its slice plane is unknown"
+            )
+            return [Stack(uid, base_id, recs, error=msg)]
     # orientation clusters; near-but-distinct clusters mean an inconsistent series
     clusters = _cluster_orientations(recs, tol)
     if len(clusters) > 1:
@@ -318,10 +375,68 @@ def _series_stacks(
         if err:
             stack.error = f"series {vid}: {err}"
         else:
-            _orient_stack(stack, tol)
+            _check_pixel_format(stack)
+            if stack.error is None:
+                _orient_stack(stack, tol)
         stack.is_localizer = _is_localizer(stack, len(clusters))
         out.append(stack)
     return out
+
+
+#: pixel format attributes that must agree between the slices of one volume
+_FORMAT_FIELDS = (
+    ("BitsAllocated", "bits_allocated"),
+    ("BitsStored", "bits_stored"),
+    ("PixelRepresentation", "pixel_representation"),
+    ("SamplesPerPixel", "samples_per_pixel"),
+    ("PhotometricInterpretation", "photometric"),
+)
+
+
+def _check_pixel_format(stack: Stack) -> None:
+    """Slices of one volume must store their pixels alike; fill a missing PixelRepresentation.
+
+    A missing PixelRepresentation (type 1) takes the value of the other slices, or 0
+    (unsigned) when no slice has one; either way a warning says what was assumed.
+    """
+    recs = stack.records
+    label = f"series {stack.volume_id}"
+    noted = [r for r in recs if r.note]
+    if noted:
+        more = f" (and {len(noted) - 1} more file(s))" if len(noted) > 1 else ""
+        stack.warnings.append(f"{noted[0].label}: {noted[0].note}{more}")
+    reps = [r.pixel_representation for r in recs]
+    lacking = [r for r in recs if r.pixel_representation is None]
+    if lacking:
+        known = {v for v in reps if v is not None}
+        if len(known) > 1:
+            pass  # reported below as inconsistent
+        else:
+            value = known.pop() if known else 0
+            for r in lacking:
+                r.pixel_representation = value
+            where = (
+                f"{lacking[0].label}" + (f" and {len(lacking) - 1} more" if len(lacking) > 1 else "")
+                if len(lacking) < len(recs)
+                else "every file"
+            )
+            kind = "signed" if value == 1 else "unsigned"
+            source = "as in the other slices" if len(lacking) < len(recs) else "by default"
+            stack.warnings.append(
+                f"PixelRepresentation missing in {where}: pixels read as {kind} ({source})"
+            )
+    for keyword, attr in _FORMAT_FIELDS:
+        values = [getattr(r, attr) for r in recs]
+        distinct = set(values)
+        if len(distinct) > 1:
+            common = max(distinct, key=values.count)
+            odd = next(r for r in recs if getattr(r, attr) != common)
+            stack.error = (
+                f"{label}: slices store their pixels differently ({keyword} {common} in most, "
+                f"{getattr(odd, attr)} in {odd.label}); not one volume"
+            )
+            stack.file_error = True
+            return
 
 
 def _is_localizer(stack: Stack, n_planes: int) -> bool:
@@ -407,6 +522,18 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
         expected = recs[0].ipp + np.outer(np.arange(n), step)
         actual = np.array([r.ipp for r in recs])
         dev = np.linalg.norm(actual - expected, axis=1)
+        offsets = actual - recs[0].ipp
+        inplane = offsets - np.outer(offsets @ normal, normal)
+        shear = np.outer(np.arange(n), inplane[-1] / (n - 1))  # a steady shift: gantry tilt
+        off_line = np.linalg.norm(inplane - shear, axis=1)
+        if np.max(dev) > ptol and np.max(off_line) > ptol:
+            i = int(np.argmax(off_line))
+            stack.error = (
+                f"{label}: slice positions are not on one line: {recs[i].label} is "
+                f"{off_line[i]:.3f} mm off in the slice plane (ImagePositionPatient); "
+                "not one regular volume"
+            )
+            return
         if np.max(dev) > ptol:
             # missing slices: every gap is a whole multiple of the smallest one
             base = float(np.min(gaps))

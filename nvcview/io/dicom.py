@@ -288,10 +288,13 @@ def load_dicom(
             path = folder
             if stack.file_error:
                 raise InputError(f"{path}: {stack.error}")
-    if stack.error is not None and not (allow_resample and stack.irregular is not None):
+    single = len(stack.records) == 1 and stack.records[0].number_of_frames == 1
+    if stack.records[0].problem or (
+        stack.error is not None and not single and not (allow_resample and stack.irregular)
+    ):  # mosaic, legacy multi-frame, geometry: said before "a single 2D image"
         cls = InputError if stack.file_error or stack.records[0].problem else GeometryError
         raise cls(f"{path}: {stack.error}")
-    if len(stack.records) == 1 and stack.records[0].number_of_frames == 1:
+    if single:
         rec = stack.records[0]
         raise InputError(
             f"{path}: series {stack.volume_id} is a single 2D image "

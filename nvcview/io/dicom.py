@@ -55,8 +55,10 @@ def discover(
             detail += f"; unreadable: {os.path.basename(result.unreadable[0][0])}"
             detail += f" ({result.unreadable[0][1].split(': ', 1)[-1]})"
         elif result.skipped:
-            reasons = sorted({r for _, r in result.skipped})
-            detail += "; " + ", ".join(reasons[:3])
+            examples: dict[str, str] = {}
+            for file, reason in result.skipped:
+                examples.setdefault(reason, os.path.basename(file))
+            detail += "; " + ", ".join(f"{r} (e.g. {examples[r]})" for r in sorted(examples)[:3])
         raise InputError(f"{path}: no DICOM image files found ({detail})")
     stacks = group_stacks(result.records, tolerances)
     bad = ", ".join(os.path.basename(p) for p, _ in result.unreadable[:5])

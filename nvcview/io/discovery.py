@@ -519,6 +519,11 @@ def _read_header(path: str) -> tuple[Dataset, int | None]:
     fd = os.open(path, os.O_RDONLY)
     try:
         buf = os.pread(fd, HEAD_BYTES, 0)
+        if len(buf) >= 136 and buf[128:132] != b"DICM" and buf[132:134] == b"\x02\x00":
+            # preamble and file meta group where they belong but the marker damaged:
+            # read it as the DICOM file it is (the offsets stay those of the file)
+            log.debug("%s: damaged DICM marker", path)
+            buf = buf[:128] + b"DICM" + buf[132:]
         if len(buf) < HEAD_BYTES:  # the whole file is in memory
             return _parse_header(io.BytesIO(buf))
         chunk = 4 * HEAD_BYTES

@@ -186,9 +186,8 @@ def _pair_name(names: tuple[str, str], values: tuple) -> str:
     """Volume id suffix of a pair split; echo x magnitude/phase as dcm2niix (e1, e1_ph)."""
     fmts = {name: fmt for name, _, fmt in _REPEAT_KEYS}
     first, second = names
-    if first in ("echo", "echo time") and second == "image type":
-        lead = f"e{values[0]}" if first == "echo" else f"te{values[0]:g}"
-        return lead + _COMPLEX_SUFFIX.get(str(values[1]), f"_{values[1]}")
+    if first == "echo" and second == "image type":
+        return f"e{values[0]}" + _COMPLEX_SUFFIX.get(str(values[1]), f"_{values[1]}")
     return "_".join(fmts[n].format(v) for n, v in zip(names, values, strict=True))
 
 
@@ -230,6 +229,9 @@ def _split_repeats(records: list[FrameRecord]) -> tuple[list[tuple[str, list]], 
             groups[v].append(r)
         if all(not _has_repeats(g) for g in groups.values()):
             ordered = sorted(groups.items(), key=lambda kv: tuple(str(x).zfill(12) for x in kv[0]))
+            if names[0] == "echo time":  # enhanced objects: echoes numbered by rising TE
+                rank = {te: i + 1 for i, te in enumerate(sorted(set(columns["echo time"])))}
+                return [(_pair_name(("echo", names[1]), (rank[v[0]], v[1])), g) for v, g in ordered], None
             return [(_pair_name(names, v), g) for v, g in ordered], None
     n_pos = len({_position_key(r) for r in records})
     if tried:

@@ -51,6 +51,28 @@ def _check_affine(affine: np.ndarray, path: Path) -> None:
         raise GeometryError(f"{path}: NIfTI affine last row is not [0, 0, 0, 1]")
 
 
+def _raw_pixdim(img) -> np.ndarray:
+    """pixdim[1:4] as stored in the file (nibabel silently turns zeros into 1 mm)."""
+    import struct
+
+    from nibabel.openers import ImageOpener
+
+    fallback = np.asarray(img.header["pixdim"][1:4], dtype=np.float64)
+    try:
+        fmap = img.file_map
+        with ImageOpener((fmap.get("header") or fmap["image"]).filename) as fh:
+            raw = fh.read(348)
+    except Exception:  # noqa: BLE001 - in-memory images have no file
+        return fallback
+    if len(raw) < 108:
+        return fallback
+    for order in ("<", ">"):
+        (size,) = struct.unpack(order + "i", raw[:4])
+        if size == 348:  # NIfTI-1: pixdim is float32[8] at byte 76
+            return np.asarray(struct.unpack(order + "8f", raw[76:108])[1:4], dtype=np.float64)
+    return fallback
+
+
 def _check_orientation_codes(img, path: Path) -> None:
     """Refuse files that do not say where their voxels are in patient space.
 
@@ -73,7 +95,7 @@ def _check_orientation_codes(img, path: Path) -> None:
             "tool (dcm2niix, 3D Slicer, ITK-SNAP) with its orientation"
         )
     if int(header["sform_code"]) == 0:  # the qform carries the voxel size in pixdim
-        pixdim = np.asarray(header["pixdim"][1:4], dtype=np.float64)
+        pixdim = _raw_pixdim(img)
         if not np.all(np.isfinite(pixdim)) or np.any(pixdim <= 0):
             raise GeometryError(
                 f"{path}: NIfTI voxel size pixdim {pixdim.tolist()} is not positive and "

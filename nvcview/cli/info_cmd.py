@@ -57,9 +57,8 @@ def _patient_line(patient) -> str:
 def run(args: argparse.Namespace) -> int:
     from nvcview.io import list_series
     from nvcview.io.image import PatientInfo
-    from nvcview.io.nifti import is_nifti_path
-
     from nvcview.io.itkimage import is_itk_path
+    from nvcview.io.nifti import is_nifti_path
 
     if args.phi and not is_nifti_path(args.path) and not is_itk_path(args.path):
         from nvcview.io.dicom import list_dicom_series_with_patient

@@ -308,6 +308,7 @@ def load_dicom(
     affine = stack.affine
     meta = stack_meta(stack)
     if resampled is not None:
+        assert stack.irregular is not None and first.ipp is not None
         array, affine, warning = regular_grid(array, stack.irregular, first.ipp)
         meta.warnings = [warning] + [w for w in meta.warnings if not w.startswith("not loadable")]
         meta.shape = array.shape
@@ -319,6 +320,7 @@ def load_dicom(
     meta.warnings.extend(_left_out(stack, result.records))
     if role is not None:
         meta.role = check_role(role)
+    assert affine is not None  # a loadable stack has its affine
     volume = make_volume(array, affine, first.frame_of_reference_uid or None)
     patient = result.patients.get(stack.series_uid, PatientInfo())
     log.info("loaded %s: shape %s, spacing %s mm", meta.volume_id, meta.shape, meta.spacing_mm)

@@ -21,7 +21,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -368,12 +368,13 @@ def _base_record(ds: Dataset, path: str, series_cache: dict | None = None) -> Fr
         ts = _str(ds.file_meta, "TransferSyntaxUID")
     spacing = _vector(ds, "PixelSpacing", 2)
     series_uid = _str(ds, "SeriesInstanceUID")
-    if series_cache is None:
+    cached = None if series_cache is None else series_cache.get(series_uid)
+    if cached is None:
         series = _series_fields(ds)
+        if series_cache is not None:
+            series_cache[series_uid] = series
     else:
-        series = series_cache.get(series_uid)
-        if series is None:
-            series = series_cache[series_uid] = _series_fields(ds)
+        series = cached
     return FrameRecord(
         path=path,
         series_uid=series_uid,
@@ -560,7 +561,7 @@ def _looks_like_dicom(path: str) -> bool:
 
 def read_file_records(
     path: str,
-    known_series: set[str] | frozenset[str] = frozenset(),
+    known_series: Collection[str] = frozenset(),
     series_cache: dict | None = None,
 ) -> tuple[list[FrameRecord], PatientInfo | None, str | None]:
     """Read one file's header into records.
@@ -615,7 +616,7 @@ def _records_of(
     ds: Dataset,
     path: str,
     pixel_offset: int | None,
-    known_series: set[str] | frozenset[str],
+    known_series: Collection[str],
     series_cache: dict | None,
 ) -> tuple[list[FrameRecord], PatientInfo | None, str | None]:
     reason = is_non_image(ds, path)
@@ -771,9 +772,7 @@ def check_pixel_data_size(rec: FrameRecord) -> None:
     )
     fd = os.open(rec.path, os.O_RDONLY)
     try:
-        start, length, _ = _pixel_element(
-            fd, rec.pixel_element_offset, ts == "1.2.840.10008.1.2.2"
-        )
+        start, length, _ = _pixel_element(fd, rec.pixel_element_offset, ts == "1.2.840.10008.1.2.2")
         encapsulated = length == 0xFFFFFFFF
         if not encapsulated:
             if ts not in NATIVE_LITTLE_ENDIAN and ts not in ("1.2.840.10008.1.2.2", DEFLATED):

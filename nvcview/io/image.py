@@ -9,7 +9,6 @@ so that de-identification is dropping one field.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -126,7 +125,8 @@ class Image:
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
         """Voxel size along the three array axes, in mm."""
-        return tuple(float(s) for s in self.volume.spacing)
+        sx, sy, sz = (float(s) for s in self.volume.spacing)
+        return (sx, sy, sz)
 
 
 def make_volume(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -134,7 +135,7 @@ def read_nifti(path: str | os.PathLike, *, dtype=None, role: str | None = None) 
     import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
     except Exception as exc:  # nibabel raises many kinds
         raise InputError(f"{path}: not a readable NIfTI file ({exc})") from exc
     _check_orientation_codes(img, path)

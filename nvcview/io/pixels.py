@@ -55,12 +55,12 @@ def output_dtype(records: list[FrameRecord]) -> np.dtype:
     )
     if not integer:
         return np.dtype(np.float32)
-    lo = hi = None
+    lo, hi = float("inf"), float("-inf")
     for r in records:
         a, b = _stored_range(r)
         vals = (a * r.slope + r.intercept, b * r.slope + r.intercept)
-        lo = min(vals) if lo is None else min(lo, *vals)
-        hi = max(vals) if hi is None else max(hi, *vals)
+        lo = min(lo, *vals)
+        hi = max(hi, *vals)
     for cand in (np.uint8, np.int8, np.uint16, np.int16, np.int32):
         info = np.iinfo(cand)
         if info.min <= lo and hi <= info.max and np.dtype(cand).itemsize >= base.itemsize:
@@ -109,6 +109,7 @@ def _fix_high_bits(arr: np.ndarray, rec: FrameRecord) -> None:
 
 def _read_native(rec: FrameRecord, dest: np.ndarray) -> None:
     """Read an uncompressed slice straight into ``dest`` (stored dtype, shape rows x cols)."""
+    assert rec.pixel_element_offset is not None  # checked by _fast_path_ok
     loc = _native_length(rec.path, rec.pixel_element_offset)
     need = dest.nbytes
     if loc is None:
@@ -121,7 +122,7 @@ def _read_native(rec: FrameRecord, dest: np.ndarray) -> None:
         )
     with open(rec.path, "rb") as fh:
         fh.seek(start)
-        got = fh.readinto(memoryview(dest).cast("B"))
+        got = fh.readinto(dest.data.cast("B"))
     if got != need:
         raise InputError(f"{rec.path}: truncated file: pixel data has {got} of {need} bytes")
 
@@ -260,7 +261,7 @@ def read_stack_pixels(
             rec = records[i]
             if rec.frame >= arr.shape[0] or arr.shape[1:] != (rec.rows, rec.columns):
                 raise InputError(
-                    f"{path}: frame {rec.frame + 1} missing from the pixel data "
+                    f"{path}: frame {(rec.frame or 0) + 1} missing from the pixel data "
                     f"(decoded {arr.shape[0]} frames of {arr.shape[1:]})"
                 )
             _apply_rescale(arr[rec.frame], rec, out[i])

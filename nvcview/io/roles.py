@@ -14,7 +14,6 @@ pick any series. Vendor names covered:
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from nvcview.errors import InputError

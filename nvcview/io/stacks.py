@@ -128,6 +128,18 @@ class Stack:
             raise GeometryError(self.error)
 
 
+def _iop(rec: FrameRecord) -> np.ndarray:
+    """ImageOrientationPatient of a record already checked to have one."""
+    assert rec.iop is not None
+    return rec.iop
+
+
+def _ipp(rec: FrameRecord) -> np.ndarray:
+    """ImagePositionPatient of a record already checked to have one."""
+    assert rec.ipp is not None
+    return rec.ipp
+
+
 def _plane_name(iop: np.ndarray) -> str:
     normal = np.cross(iop[:3], iop[3:])
     return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(normal)))]
@@ -153,7 +165,7 @@ def _cluster_orientations(
                 members.append(rec)
                 break
         else:
-            clusters.append((rec.iop, [rec]))
+            clusters.append((_iop(rec), [rec]))
     return [members for _, members in clusters]
 
 
@@ -205,7 +217,7 @@ def _split_repeats(records: list[FrameRecord]) -> tuple[list[tuple[str, list]], 
     if not _has_repeats(records):
         return [("", records)], None
     tried = []
-    columns = {}
+    columns: dict[str, list] = {}
     for name, getter, fmt in _REPEAT_KEYS:
         values = [getter(r) for r in records]
         if any(v is None for v in values) or len(set(values)) < 2:
@@ -230,8 +242,11 @@ def _split_repeats(records: list[FrameRecord]) -> tuple[list[tuple[str, list]], 
         if all(not _has_repeats(g) for g in groups.values()):
             ordered = sorted(groups.items(), key=lambda kv: tuple(str(x).zfill(12) for x in kv[0]))
             if names[0] == "echo time":  # enhanced objects: echoes numbered by rising TE
-                rank = {te: i + 1 for i, te in enumerate(sorted(set(columns["echo time"])))}
-                return [(_pair_name(("echo", names[1]), (rank[v[0]], v[1])), g) for v, g in ordered], None
+                tes = sorted({float(v) for v in columns["echo time"]})
+                rank = {te: i + 1 for i, te in enumerate(tes)}
+                return [
+                    (_pair_name(("echo", names[1]), (rank[v[0]], v[1])), g) for v, g in ordered
+                ], None
             return [(_pair_name(names, v), g) for v, g in ordered], None
     n_pos = len({_position_key(r) for r in records})
     if tried:
@@ -329,7 +344,7 @@ def _series_stacks(
             )
         return [Stack(uid, base_id, recs, error=msg)]
     for r in recs:
-        norms = np.linalg.norm(r.iop[:3]), np.linalg.norm(r.iop[3:])
+        norms = np.linalg.norm(_iop(r)[:3]), np.linalg.norm(_iop(r)[3:])
         if not all(abs(v - 1.0) <= 0.01 for v in norms):
             msg = (
                 f"{label}: {r.label} has an ImageOrientationPatient whose row and column "
@@ -343,7 +358,7 @@ def _series_stacks(
         worst = 0.0
         for i in range(len(clusters)):
             for j in range(i + 1, len(clusters)):
-                angle = _angle_deg(clusters[i][0].iop, clusters[j][0].iop)
+                angle = _angle_deg(_iop(clusters[i][0]), _iop(clusters[j][0]))
                 if angle < tol.distinct_plane_deg:
                     worst = max(worst, angle)
         if worst > 0:
@@ -355,7 +370,7 @@ def _series_stacks(
             return [Stack(uid, base_id, recs, error=msg)]
     # (volume id suffixes, records, error) for each stack
     parts: list[tuple[list[str], list[FrameRecord], str | None]] = []
-    plane_names = [_plane_name(c[0].iop) for c in clusters]
+    plane_names = [_plane_name(_iop(c[0])) for c in clusters]
     for ci, cluster in enumerate(clusters):
         suffix_o = []
         if len(clusters) > 1:
@@ -418,7 +433,8 @@ def _check_pixel_format(stack: Stack) -> None:
             for r in lacking:
                 r.pixel_representation = value
             where = (
-                f"{lacking[0].label}" + (f" and {len(lacking) - 1} more" if len(lacking) > 1 else "")
+                f"{lacking[0].label}"
+                + (f" and {len(lacking) - 1} more" if len(lacking) > 1 else "")
                 if len(lacking) < len(recs)
                 else "every file"
             )
@@ -494,11 +510,11 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
         odd = recs[int(np.argmax(np.max(np.abs(spacings - spacings[0]), axis=1)))]
         stack.error = (
             f"{label}: inconsistent PixelSpacing between slices "
-            f"({spacings[0].tolist()} mm vs {list(odd.pixel_spacing)} mm in {odd.label})"
+            f"({spacings[0].tolist()} mm vs {list(odd.pixel_spacing or ())} mm in {odd.label})"
         )
         return
     pix = spacings[0]
-    dist = np.array([np.dot(r.ipp, normal) for r in recs])
+    dist = np.array([np.dot(_ipp(r), normal) for r in recs])
     order = np.argsort(dist, kind="stable")
     recs = [recs[i] for i in order]
     dist = dist[order]
@@ -518,7 +534,8 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
                 f"{label}: two slices at the same position ({recs[i].label}, {recs[i + 1].label})"
             )
             return
-        step = (recs[-1].ipp - recs[0].ipp) / (n - 1)
+        origin = _ipp(recs[0])
+        step = (_ipp(recs[-1]) - origin) / (n - 1)
         spacing = float(np.dot(step, normal))
         ptol = max(tol.position_abs_mm, tol.position_rel * spacing)
         expected = recs[0].ipp + np.outer(np.arange(n), step)
@@ -569,7 +586,7 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
         lateral = step - spacing * normal
         # the volume is an orthogonal grid (highdicom refuses others): every slice must
         # lie within the tolerance of the grid stepping straight along the normal
-        ortho = recs[0].ipp + np.outer(np.arange(n), spacing * normal)
+        ortho = origin + np.outer(np.arange(n), spacing * normal)
         off_grid = float(np.max(np.linalg.norm(actual - ortho, axis=1)))
         if np.linalg.norm(lateral) > ptol or off_grid > ptol:
             stack.error = (

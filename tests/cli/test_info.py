@@ -126,7 +126,10 @@ def test_info_names_a_damaged_file_and_lists_the_rest(tmp_path):
     res = nvcview("info", tmp_path)
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr
-    assert "4x8x8" in res.stdout and f"unreadable file(s) skipped in this folder: {bad.name}" in res.stdout
+    assert (
+        "4x8x8" in res.stdout
+        and f"unreadable file(s) skipped in this folder: {bad.name}" in res.stdout
+    )
 
 
 def test_info_lists_metaimage(tmp_path):

@@ -438,7 +438,9 @@ def write_enhanced_echoes(
     for e, te in enumerate(echo_times, start=1):
         for part in parts:
             stored = rng.integers(0, 4095, size=shape, endpoint=True).astype(np.uint16)
-            truth[(e, part)] = SyntheticSeries(path.parent, series_uid, [path], stored, affine, 1.0, 0.0)
+            truth[(e, part)] = SyntheticSeries(
+                path.parent, series_uid, [path], stored, affine, 1.0, 0.0
+            )
             for k in range(n):
                 frames.append((te, part, k, stored[k]))
     order = rng.permutation(len(frames))

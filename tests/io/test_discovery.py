@@ -8,8 +8,8 @@ import numpy as np
 import pydicom
 import pytest
 from dicom_factory import assert_same_world, write_enhanced, write_series
-from pydicom.dataelem import RawDataElement
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.uid import RLELossless
 
 import nvcview
@@ -84,7 +84,9 @@ def test_unknown_vr_in_an_end_slice_loads_the_rest_with_a_warning(tmp_path):
 def test_rows_zero_or_negative_is_named(tmp_path, vr, value, message):
     series = write_series(tmp_path, shape=(3, 8, 8))
     _set_raw(series.paths[0], "Rows", vr, value)
-    with pytest.raises(InputError, match=f"{series.paths[0].name}: unusable DICOM header: {message}"):
+    with pytest.raises(
+        InputError, match=f"{series.paths[0].name}: unusable DICOM header: {message}"
+    ):
         nvcview.load(series.paths[0])
 
 

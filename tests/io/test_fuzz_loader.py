@@ -163,8 +163,8 @@ def _raw_replace(path: Path, old: bytes, new: bytes) -> None:
 
 def _set_raw(path: Path, keyword: str, vr: str, value: bytes) -> None:
     """Write ``value`` as the raw bytes of an element (no validation)."""
-    from pydicom.dataelem import RawDataElement
     from pydicom.datadict import tag_for_keyword
+    from pydicom.dataelem import RawDataElement
 
     ds = pydicom.dcmread(path)
     tag = tag_for_keyword(keyword)
@@ -176,10 +176,19 @@ def _targeted(kind: str) -> list[tuple[str, object]]:
     """Named damage for each base series: (name, function(path))."""
     if kind == "classic":
         return [
-            ("unknown VR UY in SOPInstanceUID", lambda p: _raw_replace(p, b"\x08\x00\x18\x00UI", b"\x08\x00\x18\x00UY")),
-            ("DS -> DX in ImagePositionPatient", lambda p: _raw_replace(p, b"\x20\x00\x32\x00DS", b"\x20\x00\x32\x00DX")),
+            (
+                "unknown VR UY in SOPInstanceUID",
+                lambda p: _raw_replace(p, b"\x08\x00\x18\x00UI", b"\x08\x00\x18\x00UY"),
+            ),
+            (
+                "DS -> DX in ImagePositionPatient",
+                lambda p: _raw_replace(p, b"\x20\x00\x32\x00DS", b"\x20\x00\x32\x00DX"),
+            ),
             ("Rows 0", lambda p: _edit(p, Rows=0)),
-            ("Rows negative (SS)", lambda p: _set_raw(p, "Rows", "SS", (-8).to_bytes(2, "little", signed=True))),
+            (
+                "Rows negative (SS)",
+                lambda p: _set_raw(p, "Rows", "SS", (-8).to_bytes(2, "little", signed=True)),
+            ),
             ("Rows one short", lambda p: _edit(p, Rows=int(pydicom.dcmread(p).Rows) - 1)),
             ("Columns 3 more", lambda p: _edit(p, Columns=int(pydicom.dcmread(p).Columns) + 3)),
             ("no Rows", lambda p: _edit(p, Rows=None)),
@@ -190,21 +199,48 @@ def _targeted(kind: str) -> list[tuple[str, object]]:
             ("NumberOfFrames 0", lambda p: _set_raw(p, "NumberOfFrames", "IS", b"0 ")),
             ("NumberOfFrames twelve", lambda p: _set_raw(p, "NumberOfFrames", "IS", b"twelve")),
             ("zero-length orientation", lambda p: _edit(p, ImageOrientationPatient=[0] * 6)),
-            ("orientation with 5 values", lambda p: _set_raw(p, "ImageOrientationPatient", "DS", b"1\\0\\0\\0\\1 ")),
-            ("position shifted 1 mm in plane", lambda p: _edit(p, ImagePositionPatient=[float(v) + (1.0 if i == 0 else 0) for i, v in enumerate(pydicom.dcmread(p).ImagePositionPatient)])),
+            (
+                "orientation with 5 values",
+                lambda p: _set_raw(p, "ImageOrientationPatient", "DS", b"1\\0\\0\\0\\1 "),
+            ),
+            (
+                "position shifted 1 mm in plane",
+                lambda p: _edit(
+                    p,
+                    ImagePositionPatient=[
+                        float(v) + (1.0 if i == 0 else 0)
+                        for i, v in enumerate(pydicom.dcmread(p).ImagePositionPatient)
+                    ],
+                ),
+            ),
             ("PixelSpacing 'abc'", lambda p: _set_raw(p, "PixelSpacing", "DS", b"abc\\0.5 ")),
-            ("MOSAIC image type", lambda p: _edit(p, ImageType=["ORIGINAL", "PRIMARY", "M", "MOSAIC"])),
+            (
+                "MOSAIC image type",
+                lambda p: _edit(p, ImageType=["ORIGINAL", "PRIMARY", "M", "MOSAIC"]),
+            ),
             ("empty file", lambda p: p.write_bytes(b"")),
-            ("DICM marker damaged", lambda p: p.write_bytes(p.read_bytes()[:128] + b"DXCM" + p.read_bytes()[132:])),
+            (
+                "DICM marker damaged",
+                lambda p: p.write_bytes(p.read_bytes()[:128] + b"DXCM" + p.read_bytes()[132:]),
+            ),
         ]
     if kind == "enhanced":
         return [
             ("Rows/Columns 65535", lambda p: _edit(p, Rows=65535, Columns=65535)),
-            ("NumberOfFrames 2147483647", lambda p: _set_raw(p, "NumberOfFrames", "IS", b"2147483647")),
+            (
+                "NumberOfFrames 2147483647",
+                lambda p: _set_raw(p, "NumberOfFrames", "IS", b"2147483647"),
+            ),
             ("NumberOfFrames 0", lambda p: _set_raw(p, "NumberOfFrames", "IS", b"0 ")),
             ("NumberOfFrames twelve", lambda p: _set_raw(p, "NumberOfFrames", "IS", b"twelve")),
-            ("NumberOfFrames one more", lambda p: _edit(p, NumberOfFrames=int(pydicom.dcmread(p).NumberOfFrames) + 1)),
-            ("no PerFrameFunctionalGroupsSequence", lambda p: _edit(p, PerFrameFunctionalGroupsSequence=None)),
+            (
+                "NumberOfFrames one more",
+                lambda p: _edit(p, NumberOfFrames=int(pydicom.dcmread(p).NumberOfFrames) + 1),
+            ),
+            (
+                "no PerFrameFunctionalGroupsSequence",
+                lambda p: _edit(p, PerFrameFunctionalGroupsSequence=None),
+            ),
         ]
     return [  # RLE
         ("RLE Rows/Columns 65535", lambda p: _edit(p, Rows=65535, Columns=65535)),
@@ -264,7 +300,11 @@ def _cases(root: Path, rng: np.random.Generator) -> list[dict]:
         raw = path.read_bytes()
         path.write_bytes(raw[: int(rng.integers(1, len(raw)))])
 
-    for kind, n in (("classic", N_FLIPS_CLASSIC), ("enhanced", N_FLIPS_ENHANCED), ("rle", N_FLIPS_RLE)):
+    for kind, n in (
+        ("classic", N_FLIPS_CLASSIC),
+        ("enhanced", N_FLIPS_ENHANCED),
+        ("rle", N_FLIPS_RLE),
+    ):
         for _ in range(n):
             new_case(kind, "header byte flip", flipper(kind))
     for i in range(N_CUTS):
@@ -279,8 +319,13 @@ def _cases(root: Path, rng: np.random.Generator) -> list[dict]:
     for p in sorted(folder.iterdir()):
         _edit(p, Rows=65535, Columns=65535)
     cases.append(
-        dict(path=str(folder), file=sorted(os.listdir(folder))[0], series_uid=series.series_uid,
-             truth=str(truth), what="rle: every file 65535x65535")
+        dict(
+            path=str(folder),
+            file=sorted(os.listdir(folder))[0],
+            series_uid=series.series_uid,
+            truth=str(truth),
+            what="rle: every file 65535x65535",
+        )
     )
     return cases
 

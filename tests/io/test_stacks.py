@@ -46,7 +46,9 @@ def test_philips_classic_dual_echo_magnitude_phase_split_like_dcm2niix(tmp_path)
         suffix = "" if part == "M" else "_ph"
         image = nvcview.load(tmp_path / "fm", series_uid=f"{uid}#e{e}{suffix}")
         assert_same_world(image.array, image.affine, series.values, series.affine)
-        match = [n for name, n in niis.items() if f"_e{e}" in name and name.endswith(f"{suffix}.nii")]
+        match = [
+            n for name, n in niis.items() if f"_e{e}" in name and name.endswith(f"{suffix}.nii")
+        ]
         match = [n for n in match if suffix or "_ph" not in n[0]]
         assert len(match) == 1, sorted(niis)
         assert_same_world(image.array, image.affine, match[0][1], match[0][2], label="dcm2niix")
@@ -56,7 +58,12 @@ def test_philips_classic_dual_echo_magnitude_phase_split_like_dcm2niix(tmp_path)
 def test_philips_enhanced_dual_echo_magnitude_phase(tmp_path, where):
     uid, truth = write_enhanced_echoes(tmp_path / "enh" / "fm.dcm", where=where)
     metas = nvcview.list_series(tmp_path / "enh")
-    assert [m.volume_id for m in metas] == [f"{uid}#e1", f"{uid}#e1_ph", f"{uid}#e2", f"{uid}#e2_ph"]
+    assert [m.volume_id for m in metas] == [
+        f"{uid}#e1",
+        f"{uid}#e1_ph",
+        f"{uid}#e2",
+        f"{uid}#e2_ph",
+    ]
     for (e, part), series in truth.items():
         suffix = "" if part == "M" else "_ph"
         image = nvcview.load(tmp_path / "enh", series_uid=f"{uid}#e{e}{suffix}")

@@ -508,7 +508,7 @@ def _pixel_tag_in(buf: bytes | bytearray, start: int) -> bool:
     return any(buf.find(tag, start) >= 0 for tag in _PIXEL_TAGS)
 
 
-def _read_header(path: str) -> tuple[Dataset, int | None]:
+def _read_header(path: str, keep: dict | None = None) -> tuple[Dataset, int | None]:
     """Parse a file up to its pixel data; return the dataset and the pixel element offset.
 
     The header is read in a few large reads (``os.pread``) and parsed once from memory
@@ -516,9 +516,12 @@ def _read_header(path: str) -> tuple[Dataset, int | None]:
     times as much until the bytes of the pixel data tag have been read (Siemens CSA
     headers run to 30-60 KB). Only when parsing from memory fails (the tag bytes
     turned up inside another value, e.g. an icon image) is the file parsed from disk.
+    ``keep``, when given, receives the bytes read (``"head"``) and the file size.
     """
     fd = os.open(path, os.O_RDONLY)
     try:
+        if keep is not None:
+            keep["size"] = os.fstat(fd).st_size
         buf = os.pread(fd, HEAD_BYTES, 0)
         if len(buf) >= 136 and buf[128:132] != b"DICM" and buf[132:134] == b"\x02\x00":
             # preamble and file meta group where they belong but the marker damaged:
@@ -538,6 +541,8 @@ def _read_header(path: str) -> tuple[Dataset, int | None]:
             chunk *= 2
     finally:
         os.close(fd)
+    if keep is not None:
+        keep["head"] = buf
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a cut header may look odd: re-read below
@@ -587,7 +592,8 @@ def read_file_records(
         cannot be parsed.
     """
     try:
-        ds, pixel_offset = _read_header(path)
+        keep: dict = {}
+        ds, pixel_offset = _read_header(path, keep)
     except OSError as exc:  # permissions, vanished file, I/O error: not "not DICOM"
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     except Exception as exc:  # parsers of arbitrary bytes raise many kinds
@@ -595,7 +601,7 @@ def read_file_records(
             raise InputError(f"{path}: unreadable or truncated DICOM file ({exc})") from exc
         return [], None, "not a DICOM file"
     try:
-        return _records_of(ds, path, pixel_offset, known_series, series_cache)
+        return _records_of(ds, path, pixel_offset, known_series, series_cache, keep)
     except InputError:
         raise
     except HeaderValueError as exc:
@@ -618,6 +624,7 @@ def _records_of(
     pixel_offset: int | None,
     known_series: Collection[str],
     series_cache: dict | None,
+    keep: dict,
 ) -> tuple[list[FrameRecord], PatientInfo | None, str | None]:
     reason = is_non_image(ds, path)
     if reason and reason.startswith("no image pixel") and pixel_offset is not None:
@@ -640,14 +647,11 @@ def _records_of(
         return [], None, reason
     base = _base_record(ds, path, series_cache)
     base.pixel_element_offset = pixel_offset
-    try:
-        base.file_size = os.path.getsize(path)
-    except OSError:
-        base.file_size = 0
+    base.file_size = int(keep.get("size", 0))
     if base.rows <= 0 or base.columns <= 0:
         raise HeaderValueError(f"image size {base.rows}x{base.columns} (Rows x Columns)")
     if pixel_offset is not None:
-        check_pixel_data_size(base)
+        check_pixel_data_size(base, keep.get("head"))
     enhanced = "PerFrameFunctionalGroupsSequence" in ds
     if not enhanced:
         base.complex_part = complex_part_of(base.image_type)
@@ -672,15 +676,39 @@ def _records_of(
     return records, patient, None
 
 
+BIG_ENDIAN = "1.2.840.10008.1.2.2"
+
+
+def _check_native_length(rec: FrameRecord, length: int, need: int, declared: str) -> None:
+    """Uncompressed pixel data must hold what Rows x Columns x frames x bits declare."""
+    ts = rec.transfer_syntax
+    if ts not in NATIVE_LITTLE_ENDIAN and ts not in (BIG_ENDIAN, DEFLATED):
+        raise HeaderValueError(
+            f"transfer syntax {ts} is compressed but the pixel data is not encapsulated"
+        )
+    if length < need:
+        raise HeaderValueError(f"pixel data holds {length} bytes but {declared}")
+    if length > need + 1:  # padded exports exist (pydicom's MR_small_padded)
+        rec.note = (
+            f"pixel data holds {length - need} bytes more than {declared}; "
+            "the extra bytes were taken as padding and ignored"
+        )
+
+
 _ITEM = b"\xfe\xff\x00\xe0"
 _SEQ_END = b"\xfe\xff\xdd\xe0"
 #: RLE can at best turn 2 bytes into 128 (a replicate run): a bound on any real file
 RLE_MAX_RATIO = 64
 
 
-def _pixel_element(fd: int, offset: int, big_endian: bool) -> tuple[int, int, bool]:
+def _pixel_element(
+    fd: int, offset: int, big_endian: bool, known: bytes | None = None
+) -> tuple[int, int, bool]:
     """(value offset, value length, explicit VR OB/OW) of the pixel element at ``offset``."""
-    head = os.pread(fd, 12, offset)
+    if known is not None and len(known) >= offset + 12:
+        head = known[offset : offset + 12]
+    else:
+        head = os.pread(fd, 12, offset)
     if len(head) < 8:
         raise HeaderValueError("the file ends inside the pixel data element")
     order = ">" if big_endian else "<"
@@ -741,7 +769,7 @@ def _codestream_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def check_pixel_data_size(rec: FrameRecord) -> None:
+def check_pixel_data_size(rec: FrameRecord, head: bytes | None = None) -> None:
     """Compare the declared image size with the pixel data actually in the file.
 
     Called during the header scan, before anything is allocated or a record is made per
@@ -770,24 +798,18 @@ def check_pixel_data_size(rec: FrameRecord) -> None:
         f"Rows x Columns {rec.rows}x{rec.columns} x {rec.number_of_frames} frame(s) x "
         f"{bits} bits declare {need} bytes"
     )
+    if head is not None and len(head) >= rec.pixel_element_offset + 12:
+        start, length, _ = _pixel_element(-1, rec.pixel_element_offset, ts == BIG_ENDIAN, head)
+        if length != 0xFFFFFFFF:  # uncompressed: the bytes already read tell it all
+            _check_native_length(rec, length, need, declared)
+            return
     fd = os.open(rec.path, os.O_RDONLY)
     try:
-        start, length, _ = _pixel_element(fd, rec.pixel_element_offset, ts == "1.2.840.10008.1.2.2")
-        encapsulated = length == 0xFFFFFFFF
-        if not encapsulated:
-            if ts not in NATIVE_LITTLE_ENDIAN and ts not in ("1.2.840.10008.1.2.2", DEFLATED):
-                raise HeaderValueError(
-                    f"transfer syntax {ts} is compressed but the pixel data is not encapsulated"
-                )
-            if length < need:
-                raise HeaderValueError(f"pixel data holds {length} bytes but {declared}")
-            if length > need + 1:  # padded exports exist (pydicom's MR_small_padded)
-                rec.note = (
-                    f"pixel data holds {length - need} bytes more than {declared}; "
-                    "the extra bytes were taken as padding and ignored"
-                )
+        start, length, _ = _pixel_element(fd, rec.pixel_element_offset, ts == BIG_ENDIAN)
+        if length != 0xFFFFFFFF:
+            _check_native_length(rec, length, need, declared)
             return
-        if ts in NATIVE_LITTLE_ENDIAN or ts == "1.2.840.10008.1.2.2":
+        if ts in NATIVE_LITTLE_ENDIAN or ts == BIG_ENDIAN:
             raise HeaderValueError("uncompressed transfer syntax with encapsulated pixel data")
         n_frag, total, first = _fragments(fd, start, rec.file_size)
     finally:

@@ -33,9 +33,12 @@ COMMANDS = {
 }
 
 
-def _load_modules() -> dict:
+def _load_modules(only: str | None = None) -> dict:
+    """Import the sub-command modules (only ``only``'s when the command is known)."""
     mods = {}
     for name, modname in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         try:
             mods[name] = importlib.import_module(f"nvcview.cli.{modname}")
         except ModuleNotFoundError as exc:
@@ -45,7 +48,16 @@ def _load_modules() -> dict:
     return mods
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+def _command_in(argv: list[str] | None) -> str | None:
+    """The sub-command named on the command line (first non-option word), if any."""
+    words = sys.argv[1:] if argv is None else argv
+    for word in words:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict]:
     parser = argparse.ArgumentParser(
         prog="nvcview",
         description="Neurovascular conflict review of the facial nerve on CPA MRI.",
@@ -53,7 +65,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     parser.add_argument("--version", action="version", version=f"nvcview {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    mods = _load_modules()
+    mods = _load_modules(only)
     for name, mod in mods.items():
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         p.add_argument(
@@ -69,7 +81,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 def main(argv: list[str] | None = None) -> int:
     from nvcview.errors import NvcviewError
 
-    parser, mods = build_parser()
+    # a known sub-command imports only its own module (`nvcview info` pays for no other)
+    parser, mods = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     logging.basicConfig(

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "convert one DICOM series (or NIfTI) to NIfTI with exact geometry"
+HELP = "convert one DICOM series (or NIfTI, MetaImage, NRRD) to NIfTI with exact geometry"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="DICOM folder or file, or .nii[.gz] file")
+    parser.add_argument(
+        "path", metavar="PATH", help="DICOM folder or file, .nii[.gz], .mha/.mhd or .nrrd file"
+    )
     parser.add_argument("out", metavar="OUT", help="output file ending in .nii or .nii.gz")
     parser.add_argument(
         "--series",
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     for warning in image.meta.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     volume = image.volume
-    if image.meta.volume_id:  # DICOM layout (slice, row, column) -> NIfTI (column, row, slice)
+    if not is_nifti_path(args.path):
+        # DICOM (slice, row, column) and MetaImage/NRRD (k, j, i) layouts -> NIfTI (i, j, k)
         volume = volume.permute_spatial_axes((2, 1, 0))
     out = write_nifti(volume, args.out)
     shape = "x".join(str(s) for s in volume.array.shape)

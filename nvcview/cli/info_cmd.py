@@ -15,7 +15,9 @@ HELP = "list the volumes (series, stacks, echoes) under a DICOM folder/file or N
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="DICOM folder or file, or .nii[.gz] file")
+    parser.add_argument(
+        "path", metavar="PATH", help="DICOM folder or file, .nii[.gz], .mha/.mhd or .nrrd file"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON array of volumes")
     parser.add_argument(
         "--phi",
@@ -55,9 +57,10 @@ def _patient_line(patient) -> str:
 def run(args: argparse.Namespace) -> int:
     from nvcview.io import list_series
     from nvcview.io.image import PatientInfo
+    from nvcview.io.itkimage import is_itk_path
     from nvcview.io.nifti import is_nifti_path
 
-    if args.phi and not is_nifti_path(args.path):
+    if args.phi and not is_nifti_path(args.path) and not is_itk_path(args.path):
         from nvcview.io.dicom import list_dicom_series_with_patient
 
         pairs = list_dicom_series_with_patient(args.path)

@@ -24,6 +24,8 @@ dicom
     ``load_dicom`` / ``list_dicom_series``: the pipeline above with clear errors.
 nifti
     NIfTI in/out through nibabel (RAS on disk, LPS in memory).
+itkimage
+    MetaImage (.mha/.mhd) and NRRD (.nrrd/.nhdr) through SimpleITK (LPS, like ITK).
 
 Array layout: DICOM volumes are ``(slice, row, column)`` with slices in increasing
 position along the normal (row x column direction), like ITK; highdicom's own
@@ -36,6 +38,7 @@ import os
 
 from nvcview.io.grids import conform_to, same_grid
 from nvcview.io.image import Image, PatientInfo, SeriesMeta, make_volume
+from nvcview.io.itkimage import is_itk_path, read_itk_image
 from nvcview.io.nifti import is_nifti_path, read_nifti, write_nifti
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "list_series",
     "load",
     "make_volume",
+    "read_itk_image",
     "read_nifti",
     "same_grid",
     "write_nifti",
@@ -53,15 +57,19 @@ __all__ = [
 
 
 def load(
-    path: str | os.PathLike, series_uid: str | None = None, *, allow_resample: bool = False
+    path: str | os.PathLike,
+    series_uid: str | None = None,
+    *,
+    allow_resample: bool = False,
+    role: str | None = None,
 ) -> Image:
-    """Load one volume from a DICOM folder/file or a NIfTI file.
+    """Load one volume from a DICOM folder/file, a NIfTI, MetaImage or NRRD file.
 
     Parameters
     ----------
     path : path-like
         A folder (searched recursively), a DICOM file (single- or multi-frame),
-        or a ``.nii``/``.nii.gz`` file.
+        a ``.nii``/``.nii.gz`` file, or a ``.mha``/``.mhd``/``.nrrd``/``.nhdr`` file.
     series_uid : str, optional
         SeriesInstanceUID (or volume id from :func:`list_series`) to choose when
         the path holds several volumes.
@@ -69,13 +77,18 @@ def load(
         DICOM only: interpolate a stack with uneven slice spacing or missing slices
         onto a regular grid (with a warning in ``meta.warnings``) instead of raising
         :class:`~nvcview.errors.GeometryError`.
+    role : str, optional
+        One of :data:`~nvcview.io.image.ROLES` ("T2", "TOF", "T1", "labels", "other"):
+        what the volume is, overriding the guess in ``meta.role`` (e.g. an 8-bit
+        angiogram that the value rule would take for a label map, or the reverse).
 
     Returns
     -------
     Image
         ``image.volume`` is a ``highdicom.Volume`` whose affine maps array index to
-        patient LPS mm. DICOM arrays are ``(slice, row, column)``; NIfTI arrays keep
-        the file's ``(i, j, k)`` order.
+        patient LPS mm, C-contiguous. DICOM arrays are ``(slice, row, column)``;
+        NIfTI arrays keep the file's ``(i, j, k)`` order; MetaImage/NRRD arrays are
+        SimpleITK's ``(k, j, i)``.
 
     Raises
     ------
@@ -88,16 +101,20 @@ def load(
         Nothing readable, truncated/undecodable file, a single 2D image, unknown series.
     """
     if is_nifti_path(path) and os.path.isfile(path):
-        return read_nifti(path)
+        return read_nifti(path, role=role)
+    if is_itk_path(path) and os.path.isfile(path):
+        return read_itk_image(path, role=role)
     from nvcview.io.dicom import load_dicom
 
-    return load_dicom(path, series_uid=series_uid, allow_resample=allow_resample)
+    return load_dicom(path, series_uid=series_uid, allow_resample=allow_resample, role=role)
 
 
 def list_series(path: str | os.PathLike) -> list[SeriesMeta]:
     """Describe every volume under ``path`` from headers only (no pixel data read)."""
     if is_nifti_path(path) and os.path.isfile(path):
         return [read_nifti(path).meta]
+    if is_itk_path(path) and os.path.isfile(path):
+        return [read_itk_image(path).meta]
     from nvcview.io.dicom import list_dicom_series
 
     return list_dicom_series(path)

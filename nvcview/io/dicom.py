@@ -21,7 +21,7 @@ from nvcview.io.discovery import ScanResult, scan
 from nvcview.io.image import Image, PatientInfo, SeriesMeta, describe_orientation, make_volume
 from nvcview.io.pixels import read_stack_pixels
 from nvcview.io.resample import regular_grid
-from nvcview.io.roles import guess_role
+from nvcview.io.roles import check_role, guess_role
 from nvcview.io.stacks import DEFAULT_TOLERANCES, GeometryTolerances, Stack, group_stacks
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,10 @@ def discover(
             detail += f"; unreadable: {os.path.basename(result.unreadable[0][0])}"
             detail += f" ({result.unreadable[0][1].split(': ', 1)[-1]})"
         elif result.skipped:
-            reasons = sorted({r for _, r in result.skipped})
-            detail += "; " + ", ".join(reasons[:3])
+            examples: dict[str, str] = {}
+            for file, reason in result.skipped:
+                examples.setdefault(reason, os.path.basename(file))
+            detail += "; " + ", ".join(f"{r} (e.g. {examples[r]})" for r in sorted(examples)[:3])
         raise InputError(f"{path}: no DICOM image files found ({detail})")
     stacks = group_stacks(result.records, tolerances)
     bad = ", ".join(os.path.basename(p) for p, _ in result.unreadable[:5])
@@ -227,6 +229,7 @@ def load_dicom(
     tolerances: GeometryTolerances = DEFAULT_TOLERANCES,
     max_workers: int | None = None,
     allow_resample: bool = False,
+    role: str | None = None,
 ) -> Image:
     """Load one volume from a DICOM folder or file.
 
@@ -246,6 +249,9 @@ def load_dicom(
         When the only problem is uneven slice spacing or missing slices (slices still
         on one line along the normal), interpolate linearly onto a regular grid
         instead of refusing; ``meta.warnings`` then says so. Off by default.
+    role : str, optional
+        One of :data:`~nvcview.io.image.ROLES`: overrides the role guessed from the
+        headers (``meta.role``).
 
     Returns
     -------
@@ -284,22 +290,25 @@ def load_dicom(
             path = folder
             if stack.file_error:
                 raise InputError(f"{path}: {stack.error}")
-    if len(stack.records) == 1 and stack.records[0].number_of_frames == 1:
+    single = len(stack.records) == 1 and stack.records[0].number_of_frames == 1
+    if stack.records[0].problem or (
+        stack.error is not None and not single and not (allow_resample and stack.irregular)
+    ):  # mosaic, legacy multi-frame, geometry: said before "a single 2D image"
+        cls = InputError if stack.file_error or stack.records[0].problem else GeometryError
+        raise cls(f"{path}: {stack.error}")
+    if single:
         rec = stack.records[0]
         raise InputError(
             f"{path}: series {stack.volume_id} is a single 2D image "
             f"({rec.rows}x{rec.columns}, {rec.label}), not a volume"
         )
-    resampled = None
-    if stack.error is not None:
-        if not (allow_resample and stack.irregular is not None):
-            raise GeometryError(f"{path}: {stack.error}")
-        resampled = stack.error
+    resampled = stack.error  # only an irregular stack with allow_resample gets here
     array = read_stack_pixels(stack.records, max_workers=max_workers)
     first = stack.records[0]
     affine = stack.affine
     meta = stack_meta(stack)
     if resampled is not None:
+        assert stack.irregular is not None and first.ipp is not None
         array, affine, warning = regular_grid(array, stack.irregular, first.ipp)
         meta.warnings = [warning] + [w for w in meta.warnings if not w.startswith("not loadable")]
         meta.shape = array.shape
@@ -308,10 +317,52 @@ def load_dicom(
         log.info("%s: %s", meta.volume_id, warning)
     if extra_warning:
         meta.warnings.insert(0, extra_warning)
+    meta.warnings.extend(_left_out(stack, result.records))
+    if role is not None:
+        meta.role = check_role(role)
+    assert affine is not None  # a loadable stack has its affine
     volume = make_volume(array, affine, first.frame_of_reference_uid or None)
     patient = result.patients.get(stack.series_uid, PatientInfo())
     log.info("loaded %s: shape %s, spacing %s mm", meta.volume_id, meta.shape, meta.spacing_mm)
     return Image(volume=volume, meta=meta, patient=patient)
+
+
+def _left_out(stack: Stack, records: list) -> list[str]:
+    """Warnings for images that sit on the loaded grid, just past either end, but were not
+    taken into the volume (another matrix size, another series UID after a damaged byte,
+    another pixel format...): the volume may be short of a slice that the folder holds."""
+    if stack.affine is None or not records:
+        return []
+    mine = {id(r) for r in stack.records}
+    first = stack.records[0]
+    inv = np.linalg.inv(stack.affine)
+    n = len(stack.records)
+    out = []
+    for rec in records:
+        if id(rec) in mine or rec.ipp is None or rec.iop is None:
+            continue
+        if rec.frame_of_reference_uid != first.frame_of_reference_uid:
+            continue
+        if np.max(np.abs(rec.iop - first.iop)) > 1e-2:
+            continue
+        idx = inv[:3, :3] @ rec.ipp + inv[:3, 3]
+        if np.max(np.abs(idx[1:])) > 0.5 or abs(idx[0] - np.round(idx[0])) > 0.1:
+            continue
+        k = int(np.round(idx[0]))
+        if k not in (-1, n):
+            continue
+        why = []
+        if (rec.rows, rec.columns) != (first.rows, first.columns):
+            why.append(f"matrix {rec.rows}x{rec.columns}, not {first.rows}x{first.columns}")
+        if rec.series_uid != first.series_uid:
+            why.append("another SeriesInstanceUID")
+        where = "before the first" if k == -1 else "after the last"
+        reason = f" ({', '.join(why)})" if why else ""
+        out.append(
+            f"{rec.label}{reason} lies on this volume's grid one slice {where} slice but was "
+            "not included: the volume may be missing an end slice"
+        )
+    return out[:5]
 
 
 def is_dicom_path(path: str | os.PathLike) -> bool:

@@ -11,11 +11,15 @@ would need interpolation.
 
 from __future__ import annotations
 
-import highdicom as hd
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from nvcview.errors import GeometryError
 from nvcview.io.image import Image, SeriesMeta, index_to_lps
+
+if TYPE_CHECKING:
+    import highdicom as hd
 
 __all__ = ["conform_to", "same_grid"]
 
@@ -130,6 +134,8 @@ def conform_to(
         matched = vol.match_geometry(ref, constant_value=pad_value, tol=1e-3)
     except RuntimeError as exc:
         raise GeometryError(f"{name}: cannot be put on the reference grid ({exc})") from exc
+    import highdicom as hd
+
     out = hd.Volume(
         array=matched.array,
         affine=np.asarray(ref.affine, dtype=np.float64),

@@ -9,9 +9,12 @@ so that de-identification is dropping one field.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-import highdicom as hd
 import numpy as np
+
+if TYPE_CHECKING:  # highdicom costs ~0.5 s to import: only when a volume is made
+    import highdicom as hd
 
 ROLES = ("T2", "TOF", "T1", "labels", "other")
 
@@ -122,15 +125,22 @@ class Image:
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
         """Voxel size along the three array axes, in mm."""
-        return tuple(float(s) for s in self.volume.spacing)
+        sx, sy, sz = (float(s) for s in self.volume.spacing)
+        return (sx, sy, sz)
 
 
 def make_volume(
     array: np.ndarray, affine: np.ndarray, frame_of_reference_uid: str | None = None
 ) -> hd.Volume:
-    """Wrap an array and an index->LPS affine as a ``highdicom.Volume`` (patient frame)."""
+    """Wrap an array and an index->LPS affine as a ``highdicom.Volume`` (patient frame).
+
+    The array is made C-contiguous (row-major) when it is not: every volume leaving
+    nvcview's I/O has the same, explicit memory order.
+    """
+    import highdicom as hd
+
     return hd.Volume(
-        array=np.asarray(array),
+        array=np.ascontiguousarray(array),
         affine=np.asarray(affine, dtype=np.float64),
         coordinate_system="PATIENT",
         frame_of_reference_uid=frame_of_reference_uid,

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-import nibabel as nib
 import numpy as np
 
 from nvcview.errors import GeometryError, InputError
 from nvcview.fsutil import atomic_path
 from nvcview.io.image import Image, SeriesMeta, describe_orientation, make_volume
-from nvcview.io.roles import guess_role_from_name
+from nvcview.io.roles import check_role, guess_role_from_name, looks_like_labels
+
+#: NIfTI intent code of a label map (NIFTI_INTENT_LABEL)
+NIFTI_INTENT_LABEL = 1002
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -49,13 +52,26 @@ def _check_affine(affine: np.ndarray, path: Path) -> None:
         raise GeometryError(f"{path}: NIfTI affine last row is not [0, 0, 0, 1]")
 
 
-def _looks_like_labels(data: np.ndarray, max_labels: int = 255) -> bool:
-    """Integer data with few distinct values (checked on a subsample) is a label map."""
-    if not (np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_):
-        return False
-    step = max(1, int(round((data.size / 2_000_000) ** (1 / 3))))
-    sample = data[::step, ::step, ::step]
-    return len(np.unique(sample)) <= max_labels
+def _raw_pixdim(img) -> np.ndarray:
+    """pixdim[1:4] as stored in the file (nibabel silently turns zeros into 1 mm)."""
+    import struct
+
+    from nibabel.openers import ImageOpener
+
+    fallback = np.asarray(img.header["pixdim"][1:4], dtype=np.float64)
+    try:
+        fmap = img.file_map
+        with ImageOpener((fmap.get("header") or fmap["image"]).filename) as fh:
+            raw = fh.read(348)
+    except Exception:  # noqa: BLE001 - in-memory images have no file
+        return fallback
+    if len(raw) < 108:
+        return fallback
+    for order in ("<", ">"):
+        (size,) = struct.unpack(order + "i", raw[:4])
+        if size == 348:  # NIfTI-1: pixdim is float32[8] at byte 76
+            return np.asarray(struct.unpack(order + "8f", raw[76:108])[1:4], dtype=np.float64)
+    return fallback
 
 
 def _check_orientation_codes(img, path: Path) -> None:
@@ -66,6 +82,8 @@ def _check_orientation_codes(img, path: Path) -> None:
     orientation, possibly mirrored, i.e. a silently wrong volume.
     """
     header = img.header
+    import nibabel as nib
+
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise GeometryError(
             f"{path}: {type(img).__name__} file without NIfTI orientation; its placement in "
@@ -77,9 +95,16 @@ def _check_orientation_codes(img, path: Path) -> None:
             "so its placement in patient space is unknown; re-export it from the source "
             "tool (dcm2niix, 3D Slicer, ITK-SNAP) with its orientation"
         )
+    if int(header["sform_code"]) == 0:  # the qform carries the voxel size in pixdim
+        pixdim = _raw_pixdim(img)
+        if not np.all(np.isfinite(pixdim)) or np.any(pixdim <= 0):
+            raise GeometryError(
+                f"{path}: NIfTI voxel size pixdim {pixdim.tolist()} is not positive and "
+                "the file has no sform, so its voxel size is unknown"
+            )
 
 
-def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
+def read_nifti(path: str | os.PathLike, *, dtype=None, role: str | None = None) -> Image:
     """Read a 3D NIfTI file into an :class:`Image` with an index -> LPS mm affine.
 
     Parameters
@@ -89,6 +114,13 @@ def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
     dtype : numpy dtype, optional
         Cast the array (after nibabel's scl_slope/inter scaling) to this type.
         By default label-like integer files stay integer and scaled files are float.
+    role : str, optional
+        One of :data:`~nvcview.io.image.ROLES`, overriding the guess (``meta.role``).
+        The guess is "labels" when the header's intent code is NIFTI_INTENT_LABEL or
+        the values look like a label map (:func:`nvcview.io.roles.looks_like_labels`),
+        else it comes from the file name.
+
+    The array keeps the file's ``(i, j, k)`` axis order and is C-contiguous.
 
     Raises
     ------
@@ -100,8 +132,10 @@ def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    import nibabel as nib
+
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
     except Exception as exc:  # nibabel raises many kinds
         raise InputError(f"{path}: not a readable NIfTI file ({exc})") from exc
     _check_orientation_codes(img, path)
@@ -112,6 +146,11 @@ def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
         shape = shape[:3]
     if len(shape) != 3:
         raise InputError(f"{path}: expected a 3D volume, got shape {tuple(img.shape)}")
+    if any(int(s) <= 0 for s in shape):
+        raise InputError(
+            f"{path}: NIfTI dimensions {tuple(int(s) for s in img.header['dim'][1:4])} "
+            "include 0: the file holds no voxels"
+        )
     try:
         slope, inter = img.dataobj.slope, img.dataobj.inter
         scaled = not (
@@ -127,6 +166,9 @@ def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
     data = data.reshape(shape)
     if dtype is not None:
         data = data.astype(dtype, copy=False)
+    # nibabel hands out Fortran-ordered arrays: copy once into C order here, so that
+    # every Image leaves I/O row-major (scipy.ndimage is several times faster on it)
+    data = np.ascontiguousarray(data)
     affine = RAS_TO_LPS @ affine_ras
     meta = SeriesMeta(
         series_description=path.name,
@@ -135,9 +177,16 @@ def read_nifti(path: str | os.PathLike, *, dtype=None) -> Image:
         shape=tuple(int(s) for s in shape),
         spacing_mm=tuple(float(s) for s in np.linalg.norm(affine[:3, :3], axis=0)),
         orientation=describe_orientation(affine),
-        role="labels" if _looks_like_labels(data) else guess_role_from_name(path.name),
+        role=_nifti_role(img, data, path.name) if role is None else check_role(role),
     )
     return Image(volume=make_volume(data, affine), meta=meta)
+
+
+def _nifti_role(img, data: np.ndarray, name: str) -> str:
+    intent = int(img.header["intent_code"])
+    if looks_like_labels(data, intent_label=intent == NIFTI_INTENT_LABEL):
+        return "labels"
+    return guess_role_from_name(name)
 
 
 def write_nifti(image, path: str | os.PathLike, *, dtype=None) -> Path:
@@ -167,6 +216,8 @@ def write_nifti(image, path: str | os.PathLike, *, dtype=None) -> Path:
             )
         array = array.astype(np.int32)
     affine_ras = RAS_TO_LPS @ np.asarray(volume.affine, dtype=np.float64)
+    import nibabel as nib
+
     nii = nib.Nifti1Image(array, affine_ras)
     nii.set_sform(affine_ras, code=1)
     nii.set_qform(affine_ras, code=1)

@@ -55,12 +55,12 @@ def output_dtype(records: list[FrameRecord]) -> np.dtype:
     )
     if not integer:
         return np.dtype(np.float32)
-    lo = hi = None
+    lo, hi = float("inf"), float("-inf")
     for r in records:
         a, b = _stored_range(r)
         vals = (a * r.slope + r.intercept, b * r.slope + r.intercept)
-        lo = min(vals) if lo is None else min(lo, *vals)
-        hi = max(vals) if hi is None else max(hi, *vals)
+        lo = min(lo, *vals)
+        hi = max(hi, *vals)
     for cand in (np.uint8, np.int8, np.uint16, np.int16, np.int32):
         info = np.iinfo(cand)
         if info.min <= lo and hi <= info.max and np.dtype(cand).itemsize >= base.itemsize:
@@ -109,6 +109,7 @@ def _fix_high_bits(arr: np.ndarray, rec: FrameRecord) -> None:
 
 def _read_native(rec: FrameRecord, dest: np.ndarray) -> None:
     """Read an uncompressed slice straight into ``dest`` (stored dtype, shape rows x cols)."""
+    assert rec.pixel_element_offset is not None  # checked by _fast_path_ok
     loc = _native_length(rec.path, rec.pixel_element_offset)
     need = dest.nbytes
     if loc is None:
@@ -121,7 +122,7 @@ def _read_native(rec: FrameRecord, dest: np.ndarray) -> None:
         )
     with open(rec.path, "rb") as fh:
         fh.seek(start)
-        got = fh.readinto(memoryview(dest).cast("B"))
+        got = fh.readinto(dest.data.cast("B"))
     if got != need:
         raise InputError(f"{rec.path}: truncated file: pixel data has {got} of {need} bytes")
 
@@ -156,6 +157,31 @@ def _apply_rescale(src: np.ndarray, rec: FrameRecord, dest: np.ndarray) -> None:
         dest[...] = tmp
 
 
+def available_memory() -> int | None:
+    """Bytes this process may still allocate (MemAvailable, capped by RLIMIT_AS), if known."""
+    limit = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limit = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as fh:
+                used = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            room = max(0, soft - used)
+            limit = room if limit is None else min(limit, room)
+    except (ImportError, OSError, ValueError):
+        pass
+    return limit
+
+
 def read_stack_pixels(
     records: list[FrameRecord],
     *,
@@ -188,6 +214,13 @@ def read_stack_pixels(
     sdt = stored_dtype(first)
     odt = output_dtype(records)
     shape = (len(records), first.rows, first.columns)
+    need = int(np.prod(shape, dtype=np.int64)) * odt.itemsize
+    room = available_memory()
+    if room is not None and need > room:
+        raise InputError(
+            f"{first.path}: the volume ({'x'.join(map(str, shape))} voxels) needs "
+            f"{need / 2**30:.1f} GiB but only {room / 2**30:.1f} GiB of memory is available"
+        )
     out = np.empty(shape, dtype=odt)
     direct = odt == sdt
     # group frames by file so that a multi-frame file is decoded once
@@ -228,7 +261,7 @@ def read_stack_pixels(
             rec = records[i]
             if rec.frame >= arr.shape[0] or arr.shape[1:] != (rec.rows, rec.columns):
                 raise InputError(
-                    f"{path}: frame {rec.frame + 1} missing from the pixel data "
+                    f"{path}: frame {(rec.frame or 0) + 1} missing from the pixel data "
                     f"(decoded {arr.shape[0]} frames of {arr.shape[1:]})"
                 )
             _apply_rescale(arr[rec.frame], rec, out[i])

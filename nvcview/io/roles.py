@@ -14,8 +14,15 @@ pick any series. Vendor names covered:
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from nvcview.io.discovery import FrameRecord
+from nvcview.errors import InputError
+from nvcview.io.image import ROLES
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from nvcview.io.discovery import FrameRecord
 
 _T2_WORDS = re.compile(
     r"\b(ciss|space|spc|trufi|truefisp|true fisp|fiesta|fiesta c|fiestac|cube|drive|bffe|"
@@ -74,3 +81,39 @@ def guess_role_from_name(name: str) -> str:
     if _T1_WORDS.search(words):
         return "T1"
     return "other"
+
+
+def check_role(role: str) -> str:
+    """Validate a role given by the user (one of :data:`~nvcview.io.image.ROLES`)."""
+    if role not in ROLES:
+        raise InputError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    return role
+
+
+#: at most this many distinct values for an image to pass for a label map by its values
+MAX_LABEL_VALUES = 64
+
+
+def looks_like_labels(data: np.ndarray, *, intent_label: bool = False) -> bool:
+    """Whether an integer volume is a label map, from its header intent or its values.
+
+    ``intent_label`` (NIfTI intent code NIFTI_INTENT_LABEL) settles it. Otherwise the
+    values must say so: integer data with at most :data:`MAX_LABEL_VALUES` distinct
+    values, 0 among them and background (0) covering at least half of the voxels
+    (checked on a subsample). An 8-bit angiogram has a hundred or more distinct values
+    and a noisy, non-zero background, so it stays an image.
+    """
+    import numpy as np
+
+    if intent_label:
+        return True
+    if not (np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_):
+        return False
+    if data.size == 0:
+        return False
+    step = max(1, int(round((data.size / 2_000_000) ** (1 / 3))))
+    sample = data[::step, ::step, ::step] if data.ndim == 3 else data
+    values, counts = np.unique(sample, return_counts=True)
+    if len(values) > MAX_LABEL_VALUES or values[0] != 0:
+        return False
+    return bool(counts[0] >= 0.5 * sample.size)

@@ -128,6 +128,18 @@ class Stack:
             raise GeometryError(self.error)
 
 
+def _iop(rec: FrameRecord) -> np.ndarray:
+    """ImageOrientationPatient of a record already checked to have one."""
+    assert rec.iop is not None
+    return rec.iop
+
+
+def _ipp(rec: FrameRecord) -> np.ndarray:
+    """ImagePositionPatient of a record already checked to have one."""
+    assert rec.ipp is not None
+    return rec.ipp
+
+
 def _plane_name(iop: np.ndarray) -> str:
     normal = np.cross(iop[:3], iop[3:])
     return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(normal)))]
@@ -153,7 +165,7 @@ def _cluster_orientations(
                 members.append(rec)
                 break
         else:
-            clusters.append((rec.iop, [rec]))
+            clusters.append((_iop(rec), [rec]))
     return [members for _, members in clusters]
 
 
@@ -165,9 +177,30 @@ _REPEAT_KEYS = (
     ("temporal position", lambda r: r.temporal_position, "t{}"),
     ("trigger time", lambda r: r.trigger_time_ms, "trig{:g}"),
     ("acquisition", lambda r: r.acquisition_number, "acq{}"),
-    ("image type", lambda r: "_".join(r.image_type[2:3]) or None, "{}"),
+    ("image type", lambda r: r.complex_part or "_".join(r.image_type[2:3]) or None, "{}"),
     ("file", lambda r: r.path if r.frame is not None else None, "file{}"),
 )
+
+#: pairs of attributes tried together when no single one separates the repeats
+_PAIR_KEYS = (
+    ("echo", "image type"),
+    ("echo time", "image type"),
+    ("echo", "temporal position"),
+    ("echo", "acquisition"),
+    ("stack", "echo"),
+    ("temporal position", "image type"),
+)
+
+_COMPLEX_SUFFIX = {"M": "", "P": "_ph", "R": "_real", "I": "_imag"}
+
+
+def _pair_name(names: tuple[str, str], values: tuple) -> str:
+    """Volume id suffix of a pair split; echo x magnitude/phase as dcm2niix (e1, e1_ph)."""
+    fmts = {name: fmt for name, _, fmt in _REPEAT_KEYS}
+    first, second = names
+    if first == "echo" and second == "image type":
+        return f"e{values[0]}" + _COMPLEX_SUFFIX.get(str(values[1]), f"_{values[1]}")
+    return "_".join(fmts[n].format(v) for n, v in zip(names, values, strict=True))
 
 
 def _position_key(rec: FrameRecord) -> tuple[float, float, float]:
@@ -183,10 +216,14 @@ def _split_repeats(records: list[FrameRecord]) -> tuple[list[tuple[str, list]], 
     """Split records with repeated positions by the first attribute that separates them."""
     if not _has_repeats(records):
         return [("", records)], None
-    for _name, getter, fmt in _REPEAT_KEYS:
+    tried = []
+    columns: dict[str, list] = {}
+    for name, getter, fmt in _REPEAT_KEYS:
         values = [getter(r) for r in records]
         if any(v is None for v in values) or len(set(values)) < 2:
             continue
+        columns[name] = values
+        tried.append(f"{name} ({len(set(values))} values)")
         groups: dict = defaultdict(list)
         for v, r in zip(values, records, strict=True):
             groups[v].append(r)
@@ -195,11 +232,32 @@ def _split_repeats(records: list[FrameRecord]) -> tuple[list[tuple[str, list]], 
             if fmt == "file{}":
                 return [(f"file{i + 1}", g) for i, (_, g) in enumerate(ordered)], None
             return [(fmt.format(v), g) for v, g in ordered], None
+    for names in _PAIR_KEYS:
+        if not all(n in columns for n in names):
+            continue
+        pairs = list(zip(columns[names[0]], columns[names[1]], strict=True))
+        groups = defaultdict(list)
+        for v, r in zip(pairs, records, strict=True):
+            groups[v].append(r)
+        if all(not _has_repeats(g) for g in groups.values()):
+            ordered = sorted(groups.items(), key=lambda kv: tuple(str(x).zfill(12) for x in kv[0]))
+            if names[0] == "echo time":  # enhanced objects: echoes numbered by rising TE
+                tes = sorted({float(v) for v in columns["echo time"]})
+                rank = {te: i + 1 for i, te in enumerate(tes)}
+                return [
+                    (_pair_name(("echo", names[1]), (rank[v[0]], v[1])), g) for v, g in ordered
+                ], None
+            return [(_pair_name(names, v), g) for v, g in ordered], None
     n_pos = len({_position_key(r) for r in records})
-    return [("", records)], (
-        f"{len(records)} slices at only {n_pos} distinct positions and no echo, phase, "
-        "acquisition or stack attribute tells them apart"
-    )
+    if tried:
+        detail = (
+            "neither "
+            + ", ".join(tried)
+            + " nor a pair of them tells them apart (each still leaves repeated positions)"
+        )
+    else:
+        detail = "no echo, phase, acquisition, image type or stack attribute tells them apart"
+    return [("", records)], f"{len(records)} slices at only {n_pos} distinct positions; {detail}"
 
 
 def group_stacks(
@@ -263,6 +321,13 @@ def _series_stacks(
         return out
     base_id = uid + ("#" + "_".join(prefix) if prefix else "")
     label = f"series {base_id}"
+    problems = [r for r in recs if r.problem]
+    if problems:
+        good = [r for r in recs if not r.problem]
+        vid = base_id + ("_" if prefix else "#") + "unsupported" if good else base_id
+        more = f" ({len(problems)} such files)" if len(problems) > 1 else ""
+        bad = Stack(uid, vid, problems, error=f"series {vid}: {problems[0].problem}{more}")
+        return [bad] + (_series_stacks(uid, good, tol, prefix) if good else [])
     missing = [r for r in recs if r.ipp is None or r.iop is None]
     if missing:
         which = "ImagePositionPatient" if missing[0].ipp is None else "ImageOrientationPatient"
@@ -278,13 +343,22 @@ def _series_stacks(
                 "be placed in patient space"
             )
         return [Stack(uid, base_id, recs, error=msg)]
+    for r in recs:
+        norms = np.linalg.norm(_iop(r)[:3]), np.linalg.norm(_iop(r)[3:])
+        if not all(abs(v - 1.0) <= 0.01 for v in norms):
+            msg = (
+                f"{label}: {r.label} has an ImageOrientationPatient whose row and column "
+                f"directions are not unit vectors (lengths {norms[0]:.3f} and {norms[1]:.3f}); "
+                "its slice plane is unknown"
+            )
+            return [Stack(uid, base_id, recs, error=msg)]
     # orientation clusters; near-but-distinct clusters mean an inconsistent series
     clusters = _cluster_orientations(recs, tol)
     if len(clusters) > 1:
         worst = 0.0
         for i in range(len(clusters)):
             for j in range(i + 1, len(clusters)):
-                angle = _angle_deg(clusters[i][0].iop, clusters[j][0].iop)
+                angle = _angle_deg(_iop(clusters[i][0]), _iop(clusters[j][0]))
                 if angle < tol.distinct_plane_deg:
                     worst = max(worst, angle)
         if worst > 0:
@@ -296,7 +370,7 @@ def _series_stacks(
             return [Stack(uid, base_id, recs, error=msg)]
     # (volume id suffixes, records, error) for each stack
     parts: list[tuple[list[str], list[FrameRecord], str | None]] = []
-    plane_names = [_plane_name(c[0].iop) for c in clusters]
+    plane_names = [_plane_name(_iop(c[0])) for c in clusters]
     for ci, cluster in enumerate(clusters):
         suffix_o = []
         if len(clusters) > 1:
@@ -318,10 +392,69 @@ def _series_stacks(
         if err:
             stack.error = f"series {vid}: {err}"
         else:
-            _orient_stack(stack, tol)
+            _check_pixel_format(stack)
+            if stack.error is None:
+                _orient_stack(stack, tol)
         stack.is_localizer = _is_localizer(stack, len(clusters))
         out.append(stack)
     return out
+
+
+#: pixel format attributes that must agree between the slices of one volume
+_FORMAT_FIELDS = (
+    ("BitsAllocated", "bits_allocated"),
+    ("BitsStored", "bits_stored"),
+    ("PixelRepresentation", "pixel_representation"),
+    ("SamplesPerPixel", "samples_per_pixel"),
+    ("PhotometricInterpretation", "photometric"),
+)
+
+
+def _check_pixel_format(stack: Stack) -> None:
+    """Slices of one volume must store their pixels alike; fill a missing PixelRepresentation.
+
+    A missing PixelRepresentation (type 1) takes the value of the other slices, or 0
+    (unsigned) when no slice has one; either way a warning says what was assumed.
+    """
+    recs = stack.records
+    label = f"series {stack.volume_id}"
+    noted = [r for r in recs if r.note]
+    if noted:
+        more = f" (and {len(noted) - 1} more file(s))" if len(noted) > 1 else ""
+        stack.warnings.append(f"{noted[0].label}: {noted[0].note}{more}")
+    reps = [r.pixel_representation for r in recs]
+    lacking = [r for r in recs if r.pixel_representation is None]
+    if lacking:
+        known = {v for v in reps if v is not None}
+        if len(known) > 1:
+            pass  # reported below as inconsistent
+        else:
+            value = known.pop() if known else 0
+            for r in lacking:
+                r.pixel_representation = value
+            where = (
+                f"{lacking[0].label}"
+                + (f" and {len(lacking) - 1} more" if len(lacking) > 1 else "")
+                if len(lacking) < len(recs)
+                else "every file"
+            )
+            kind = "signed" if value == 1 else "unsigned"
+            source = "as in the other slices" if len(lacking) < len(recs) else "by default"
+            stack.warnings.append(
+                f"PixelRepresentation missing in {where}: pixels read as {kind} ({source})"
+            )
+    for keyword, attr in _FORMAT_FIELDS:
+        values = [getattr(r, attr) for r in recs]
+        distinct = set(values)
+        if len(distinct) > 1:
+            common = max(distinct, key=values.count)
+            odd = next(r for r in recs if getattr(r, attr) != common)
+            stack.error = (
+                f"{label}: slices store their pixels differently ({keyword} {common} in most, "
+                f"{getattr(odd, attr)} in {odd.label}); not one volume"
+            )
+            stack.file_error = True
+            return
 
 
 def _is_localizer(stack: Stack, n_planes: int) -> bool:
@@ -377,11 +510,11 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
         odd = recs[int(np.argmax(np.max(np.abs(spacings - spacings[0]), axis=1)))]
         stack.error = (
             f"{label}: inconsistent PixelSpacing between slices "
-            f"({spacings[0].tolist()} mm vs {list(odd.pixel_spacing)} mm in {odd.label})"
+            f"({spacings[0].tolist()} mm vs {list(odd.pixel_spacing or ())} mm in {odd.label})"
         )
         return
     pix = spacings[0]
-    dist = np.array([np.dot(r.ipp, normal) for r in recs])
+    dist = np.array([np.dot(_ipp(r), normal) for r in recs])
     order = np.argsort(dist, kind="stable")
     recs = [recs[i] for i in order]
     dist = dist[order]
@@ -401,12 +534,25 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
                 f"{label}: two slices at the same position ({recs[i].label}, {recs[i + 1].label})"
             )
             return
-        step = (recs[-1].ipp - recs[0].ipp) / (n - 1)
+        origin = _ipp(recs[0])
+        step = (_ipp(recs[-1]) - origin) / (n - 1)
         spacing = float(np.dot(step, normal))
         ptol = max(tol.position_abs_mm, tol.position_rel * spacing)
         expected = recs[0].ipp + np.outer(np.arange(n), step)
         actual = np.array([r.ipp for r in recs])
         dev = np.linalg.norm(actual - expected, axis=1)
+        offsets = actual - recs[0].ipp
+        inplane = offsets - np.outer(offsets @ normal, normal)
+        shear = np.outer(np.arange(n), inplane[-1] / (n - 1))  # a steady shift: gantry tilt
+        off_line = np.linalg.norm(inplane - shear, axis=1)
+        if np.max(dev) > ptol and np.max(off_line) > ptol:
+            i = int(np.argmax(off_line))
+            stack.error = (
+                f"{label}: slice positions are not on one line: {recs[i].label} is "
+                f"{off_line[i]:.3f} mm off in the slice plane (ImagePositionPatient); "
+                "not one regular volume"
+            )
+            return
         if np.max(dev) > ptol:
             # missing slices: every gap is a whole multiple of the smallest one
             base = float(np.min(gaps))
@@ -440,7 +586,7 @@ def _orient_stack(stack: Stack, tol: GeometryTolerances) -> None:
         lateral = step - spacing * normal
         # the volume is an orthogonal grid (highdicom refuses others): every slice must
         # lie within the tolerance of the grid stepping straight along the normal
-        ortho = recs[0].ipp + np.outer(np.arange(n), spacing * normal)
+        ortho = origin + np.outer(np.arange(n), spacing * normal)
         off_grid = float(np.max(np.linalg.norm(actual - ortho, axis=1)))
         if np.linalg.norm(lateral) > ptol or off_grid > ptol:
             stack.error = (

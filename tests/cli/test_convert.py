@@ -104,3 +104,20 @@ def test_convert_nifti_to_nifti_keeps_geometry(tmp_path):
     assert res.returncode == 0, res.stderr
     arr, aff = _nifti_lps(second)
     assert_same_world(arr, aff, series.values, series.affine)
+
+
+def test_convert_names_a_damaged_file_in_one_line(tmp_path):
+    series = write_series(tmp_path / "s", shape=(5, 8, 8))
+    bad = series.paths[2]
+    raw = bad.read_bytes()
+    bad.write_bytes(raw.replace(b"\x20\x00\x32\x00DS", b"\x20\x00\x32\x00DX", 1))
+    res = subprocess.run(
+        [sys.executable, "-m", "nvcview", "convert", tmp_path / "s", tmp_path / "o.nii.gz"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    err = res.stderr.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in res.stderr
+    assert bad.name in err[0] and "missing slice" in err[0]
+    assert not (tmp_path / "o.nii.gz").exists()

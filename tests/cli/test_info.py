@@ -90,3 +90,54 @@ def test_info_phi_only_on_request(tmp_path):
     res = nvcview("info", tmp_path, "--phi", "--json")
     (doc,) = json.loads(res.stdout)
     assert doc["patient"]["patient_id"] == "PHANTOM-0001"
+
+
+def _imported(*args) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run the CLI with ``-X importtime``; return the result and the modules it imported."""
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "nvcview", *map(str, args)],
+        capture_output=True,
+        text=True,
+    )
+    mods = set()
+    for line in res.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            mods.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return res, mods
+
+
+def test_help_and_info_import_only_what_they_use(tmp_path):
+    write_series(tmp_path, shape=(3, 6, 5))
+    heavy = {"highdicom", "nibabel", "SimpleITK", "scipy", "skimage", "pandas", "napari"}
+    res, mods = _imported("--help")
+    assert res.returncode == 0 and "info" in res.stdout
+    assert not mods & (heavy | {"pydicom", "numpy"}), sorted(mods & (heavy | {"pydicom"}))
+    res, mods = _imported("info", tmp_path)
+    assert res.returncode == 0 and "3x6x5" in res.stdout
+    assert "pydicom" in mods  # it reads DICOM headers...
+    assert not mods & heavy, sorted(mods & heavy)  # ...and nothing else heavy
+
+
+def test_info_names_a_damaged_file_and_lists_the_rest(tmp_path):
+    series = write_series(tmp_path, shape=(5, 8, 8))
+    bad = series.paths[-1]
+    raw = bad.read_bytes()
+    bad.write_bytes(raw.replace(b"\x08\x00\x18\x00UI", b"\x08\x00\x18\x00UY", 1))
+    res = nvcview("info", tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    assert (
+        "4x8x8" in res.stdout
+        and f"unreadable file(s) skipped in this folder: {bad.name}" in res.stdout
+    )
+
+
+def test_info_lists_metaimage(tmp_path):
+    import numpy as np
+    import SimpleITK as sitk
+
+    sitk.WriteImage(sitk.GetImageFromArray(np.ones((4, 5, 6), np.int16)), str(tmp_path / "v.mha"))
+    res = nvcview("info", tmp_path / "v.mha", "--json")
+    assert res.returncode == 0, res.stderr
+    (doc,) = json.loads(res.stdout)
+    assert doc["shape"] == [4, 5, 6] and doc["spacing_mm"] == [1.0, 1.0, 1.0]

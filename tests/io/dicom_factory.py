@@ -377,3 +377,98 @@ def assert_same_world(
 def read_dataset(path: Path) -> Dataset:
     """Full read (for tests that corrupt files)."""
     return pydicom.dcmread(path)
+
+
+def write_enhanced_echoes(
+    path: str | Path,
+    *,
+    echo_times: tuple[float, ...] = (4.6, 9.2),
+    parts: tuple[str, ...] = ("M", "P"),
+    where: str = "frame_type",
+    shape: tuple[int, int, int] = (6, 8, 7),
+    spacing: tuple[float, float, float] = (1.0, 0.8, 0.9),
+    tilt_deg: tuple[float, float, float] = (5, 0, 0),
+    seed: int = 4,
+) -> tuple[str, dict[tuple[int, str], SyntheticSeries]]:
+    """Philips-like enhanced MR: every echo x magnitude/phase volume at the same positions.
+
+    ``where`` says where the M/P flag is: "frame_type" (FrameType value 4, ``M_FFE`` /
+    ``P_FFE``, as Philips writes it) or "component" (ComplexImageComponent only, value 4
+    neutral). Frames are interleaved (echo, part, slice) in shuffled order; the returned
+    dict maps (echo number, part) to that volume's truth.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n, rows, cols = shape
+    row, col = orientation("axial", tilt_deg)
+    normal = np.cross(row, col)
+    affine = np.eye(4)
+    affine[:3, 0] = normal * spacing[0]
+    affine[:3, 1] = col * spacing[1]
+    affine[:3, 2] = row * spacing[2]
+    affine[:3, 3] = (-10.0, 20.0, 5.0)
+    series_uid = generate_uid()
+    ds = _image_dataset(
+        sop_class=EnhancedMRImageStorage,
+        series_uid=series_uid,
+        study_uid=generate_uid(),
+        for_uid=generate_uid(),
+        description="B0 field map dual echo",
+        series_number=9,
+    )
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "MIXED", "MIXED"]
+    ds.InstanceNumber = 1
+    ds.ContentDate, ds.ContentTime = "20260101", "120000"
+    ds.AcquisitionDateTime = "20260101120000"
+    ds.Rows, ds.Columns = rows, cols
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    shared = Dataset()
+    meas = Dataset()
+    meas.PixelSpacing = [_fmt(spacing[1]), _fmt(spacing[2])]
+    meas.SliceThickness = _fmt(spacing[0])
+    shared.PixelMeasuresSequence = [meas]
+    ori = Dataset()
+    ori.ImageOrientationPatient = [_fmt(v) for v in (*row, *col)]
+    shared.PlaneOrientationSequence = [ori]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    truth = {}
+    frames = []
+    for e, te in enumerate(echo_times, start=1):
+        for part in parts:
+            stored = rng.integers(0, 4095, size=shape, endpoint=True).astype(np.uint16)
+            truth[(e, part)] = SyntheticSeries(
+                path.parent, series_uid, [path], stored, affine, 1.0, 0.0
+            )
+            for k in range(n):
+                frames.append((te, part, k, stored[k]))
+    order = rng.permutation(len(frames))
+    per_frame, data = [], []
+    for i in order:
+        te, part, k, pixels = frames[i]
+        item = Dataset()
+        pos = Dataset()
+        pos.ImagePositionPatient = [_fmt(v) for v in affine[:3, 3] + k * affine[:3, 0]]
+        item.PlanePositionSequence = [pos]
+        echo = Dataset()
+        echo.EffectiveEchoTime = te
+        item.MREchoSequence = [echo]
+        ftype = Dataset()
+        word = {"M": "M_FFE", "P": "P_FFE"}[part] if where == "frame_type" else "FFE"
+        ftype.FrameType = ["ORIGINAL", "PRIMARY", "M" if part == "M" else "P", word]
+        if where == "component":
+            ftype.FrameType = ["ORIGINAL", "PRIMARY", "MIXED", "NONE"]
+            ftype.ComplexImageComponent = {"M": "MAGNITUDE", "P": "PHASE"}[part]
+        item.MRImageFrameTypeSequence = [ftype]
+        content = Dataset()
+        content.StackID = "1"
+        content.InStackPositionNumber = k + 1
+        item.FrameContentSequence = [content]
+        per_frame.append(item)
+        data.append(pixels)
+    ds.NumberOfFrames = len(per_frame)
+    ds.PerFrameFunctionalGroupsSequence = per_frame
+    ds.PixelData = np.ascontiguousarray(np.stack(data)).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return series_uid, truth

@@ -223,10 +223,10 @@ def test_unreadable_file_is_named(tmp_path, monkeypatch):
     real = discovery._read_header
     bad = str(series.paths[1])
 
-    def flaky(path):
+    def flaky(path, keep=None):
         if path == bad:
             raise PermissionError(13, "Permission denied", path)
-        return real(path)
+        return real(path, keep)
 
     monkeypatch.setattr(discovery, "_read_header", flaky)
     with pytest.raises(GeometryError) as err:

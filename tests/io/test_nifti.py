@@ -132,3 +132,69 @@ def test_qform_only_nifti_loads(tmp_path):
     nib.save(img, str(path))
     out = read_nifti(path)
     np.testing.assert_allclose(out.affine, np.diag([-1.0, -1.0, 1.0, 1.0]) @ aff, atol=1e-5)
+
+
+def _mra_like(shape=(40, 36, 24), seed=0):
+    """An 8-bit angiogram: noisy non-zero background, bright tubes, ~200 distinct values."""
+    rng = np.random.default_rng(seed)
+    data = rng.normal(60, 12, size=shape)
+    zz, yy, xx = np.indices(shape)
+    data[(np.hypot(yy - 18, xx - 12) < 3)] += 150
+    data[(np.hypot(zz - 20, yy - 10) < 2)] += 120
+    return np.clip(data, 0, 255).astype(np.uint8)
+
+
+def test_8bit_angiogram_is_not_taken_for_a_label_map(tmp_path):
+    path = write_nifti(make_volume(_mra_like(), _oblique_affine()), tmp_path / "case12.nii.gz")
+    image = nvcview.load(path)
+    assert image.meta.role != "labels"
+    assert nvcview.load(path, role="TOF").meta.role == "TOF"
+    labels = np.zeros((20, 20, 10), np.uint8)
+    labels[5:9, 5:9, 2:5] = 3
+    lab = write_nifti(make_volume(labels, np.eye(4)), tmp_path / "seg.nii.gz")
+    assert nvcview.load(lab).meta.role == "labels"
+    assert nvcview.load(lab, role="other").meta.role == "other"
+    with pytest.raises(InputError, match="unknown role 'CT'"):
+        nvcview.load(lab, role="CT")
+
+
+def test_label_intent_code_makes_a_label_map(tmp_path):
+    data = _mra_like()
+    img = nib.Nifti1Image(data, np.diag([-0.5, -0.5, 0.5, 1.0]))
+    img.header.set_intent("label")
+    path = tmp_path / "many_labels.nii.gz"
+    nib.save(img, str(path))
+    assert read_nifti(path).meta.role == "labels"
+
+
+def test_nifti_arrays_are_c_contiguous(tmp_path):
+    array = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    path = write_nifti(make_volume(array, _oblique_affine()), tmp_path / "c.nii")
+    image = nvcview.load(path)
+    assert image.array.flags.c_contiguous and image.array.shape == (4, 5, 6)
+    np.testing.assert_array_equal(image.array, array)
+
+
+def test_zero_dimension_nifti_is_refused(tmp_path):
+    path = write_nifti(make_volume(np.zeros((4, 5, 6), np.int16), np.eye(4)), tmp_path / "z.nii")
+    raw = bytearray(path.read_bytes())
+    raw[42:44] = (0).to_bytes(2, "little")  # dim[1] = 0
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match=r"z\.nii: .*(include 0|no voxels|not a readable)"):
+        read_nifti(path)
+
+
+def test_qform_only_nifti_with_zero_pixdim_is_refused(tmp_path):
+    aff = np.diag([-0.5, -0.5, 0.7, 1.0])
+    img = nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), aff)
+    img.set_sform(None, code=0)
+    img.set_qform(aff, code=1)
+    path = tmp_path / "qzero.nii"
+    nib.save(img, str(path))
+    raw = bytearray(path.read_bytes())
+    raw[80:92] = np.zeros(3, "<f4").tobytes()  # pixdim[1:4] = 0
+    raw[254:256] = (0).to_bytes(2, "little")  # sform_code = 0
+    path.write_bytes(bytes(raw))
+    assert int(nib.load(str(path)).header["sform_code"]) == 0
+    with pytest.raises(GeometryError, match=r"qzero\.nii: NIfTI voxel size pixdim"):
+        read_nifti(path)

@@ -84,7 +84,7 @@ class MeasureSettings:
     surface_sigma_mm: float = 0.35
     surface_min_sigma_vox: float = 0.6
     surface_method: str = "corrected"
-    gap_error_vox: float = 0.25
+    gap_error_vox: float = 0.5
     indentation_min_vox: float = 0.75
     deviation_min_vox: float = 1.0
     course_exclusion_mm: float = 2.5

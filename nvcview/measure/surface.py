@@ -50,7 +50,7 @@ from nvcview.measure.uncertainty import gap_interval
 DEFAULT_SIGMA_MM = 0.35
 DEFAULT_MIN_SIGMA_VOX = 0.6
 #: Surface estimators: "corrected" (default: Gaussian anti-aliasing with the curvature
-#: shrinkage of the 0.5 level set undone per vertex, gap from the valley fit) and
+#: shrinkage of the 0.5 level set undone per vertex; face-adjacent voxels touch) and
 #: "gaussian" (the engine before issue 18: 0.3 mm / 0.5 voxel Gaussian, gap = argmin;
 #: reads curved surfaces about 0.1 mm too far apart; kept as the benchmark baseline).
 #: the "gaussian" method's own smoothing
@@ -60,12 +60,6 @@ GAUSSIAN_MIN_SIGMA_VOX = 0.5
 #: the per-vertex shift is averaged over this many rings of neighbouring faces.
 MAX_CURVATURE_PER_MM = 2.0
 SHIFT_SMOOTHING_RINGS = 2
-#: The gap is the minimum of a quadratic fitted to the surface-to-surface distance
-#: where it is within this many largest voxel spacings of its minimum.
-FIT_TOL_VOX = 1.5
-#: ... and it exceeds the least distance by at most this many largest voxel spacings
-#: (the ripple a staircase leaves after anti-aliasing)
-FIT_MAX_RISE_VOX = 0.15
 #: Numerical tolerance (mm): face-adjacent masks give smoothed surfaces that meet
 #: at the shared voxel face up to float rounding; such gaps are contact (gap 0).
 TOUCH_TOL_MM = 0.01
@@ -432,7 +426,7 @@ def gap_between_labels(
         if corrected:
             correct_curvature(mesh_a, fa, start, grid, sigma_vox)
             correct_curvature(mesh_b, fb, start, grid, sigma_vox)
-        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start, fit_gap=corrected)
+        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start)
         if len(shared) and not res.touching:
             # face-adjacent voxels: no CSF between them, they touch; the contact is
             # located as for a gap (valley of the surface distance), not at the
@@ -470,7 +464,6 @@ def _mesh_gap(
     fa: np.ndarray,
     fb: np.ndarray,
     start: np.ndarray,
-    fit_gap: bool = False,
 ) -> GapResult:
     # touching: a vertex of one smoothed surface lies inside the other structure
     ia = grid.to_index(mesh_a.verts) - start
@@ -485,11 +478,8 @@ def _mesh_gap(
         normal = mesh_a.normals[mesh_a.tree.query(centre)[1]]
         res = resolution_along(grid.linear, normal)
         return GapResult(0.0, pa, pb, res, touching=True)
-    h = float(grid.spacing_mm.max())
-    tol = PATCH_TOL_VOX * h
-    fit_tol = FIT_TOL_VOX * float(grid.spacing_mm.min()) if fit_gap else tol
+    tol = PATCH_TOL_VOX * float(grid.spacing_mm.max())
     pairs = []  # (distance, point on a, point on b) for every candidate
-    fitted = []  # per direction: minimum of the quadratic fitted to the valley
     for src, dst, flip in ((mesh_a, mesh_b, False), (mesh_b, mesh_a, True)):
         dv, _ = dst.tree.query(src.verts)
         edge = _max_edge(dst)
@@ -497,7 +487,7 @@ def _mesh_gap(
         # its foot point), plus a thinned sample of the valley floor for the fit
         order = np.argsort(dv)
         n_min = int(np.searchsorted(dv[order], dv[order[0]] + edge, side="right"))
-        n_valley = int(np.searchsorted(dv[order], dv[order[0]] + edge + fit_tol, side="right"))
+        n_valley = int(np.searchsorted(dv[order], dv[order[0]] + edge + tol, side="right"))
         sure = order[: min(n_min, MAX_EXACT)]
         rest = order[len(sure) : n_valley]
         if len(rest) > MAX_VALLEY:
@@ -506,22 +496,11 @@ def _mesh_gap(
         d, foot = dst.closest(src.verts[cand])
         p = src.verts[cand]
         pairs.append((d, foot, p) if flip else (d, p, foot))
-        if fit_gap:
-            k = int(np.argmin(d))
-            keep = d <= d[k] + fit_tol
-            fitted.append(_valley_fit(p[keep], d[keep], p[k], foot[k] - p[k]))
     d = np.concatenate([x[0] for x in pairs])
     on_a = np.concatenate([x[1] for x in pairs])
     on_b = np.concatenate([x[2] for x in pairs])
     j = int(np.argmin(d))
     res = _result(grid, on_a[j], on_b[j], mesh_a)
-    if fit_gap and res.gap_mm > 0:
-        # the least of many distances between two rippled surfaces is biased low by
-        # the ripple; the minimum of a quadratic fitted over the valley floor is not
-        est = [f[1] if f is not None else float(d[j]) for f in fitted]
-        res.gap_mm = max(0.0, min(float(np.mean(est)), float(d[j]) + FIT_MAX_RISE_VOX * h))
-        if res.gap_mm < TOUCH_TOL_MM:
-            res.gap_mm, res.touching = 0.0, True
     # the minimum of a shallow valley is located poorly by its argmin; a quadratic
     # fitted to the gap over the valley floor places the contact stably
     near = d <= d[j] + tol

@@ -21,7 +21,7 @@ from nvcview.io.image import Image
 from nvcview.measure import geometry
 from nvcview.measure.centreline import Centreline, derive_centreline
 from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid, label_boxes
-from nvcview.measure.records import GRADES, MeasureSettings, VesselMeasurement
+from nvcview.measure.records import GRADES, SURFACE_METHODS, MeasureSettings, VesselMeasurement
 from nvcview.measure.segments import classify_segment
 from nvcview.measure.uncertainty import gap_interval, resolution_limit_mm
 from nvcview.measure.surface import (
@@ -64,6 +64,9 @@ class CaseMeasurer:
         omitted it is derived from the nerve label (and re-derived after edits).
     settings : MeasureSettings, optional
         Thresholds and the surface smoothing (``surface_sigma_mm``).
+    surface_method : str
+        "corrected" (default) or "gaussian" (the estimator before issue 18, which
+        reads curved surfaces about 0.1 mm too far apart; kept for benchmarks).
 
     Examples
     --------
@@ -80,11 +83,16 @@ class CaseMeasurer:
         landmarks: Mapping[str, Sequence[float]] | None = None,
         centreline: np.ndarray | None = None,
         settings: MeasureSettings | None = None,
+        *,
+        surface_method: str = "corrected",
     ) -> None:
         self.grid = as_label_grid(labels)
         self.structures = list(structures)
         self.settings = settings or MeasureSettings()
-        if self.settings.surface_method == "gaussian":  # the earlier estimator, as it was
+        if surface_method not in SURFACE_METHODS:
+            raise InputError(f"surface method must be one of {SURFACE_METHODS}")
+        self.surface_method = surface_method
+        if surface_method == "gaussian":  # the earlier estimator, as it was
             sig, minv = GAUSSIAN_SIGMA_MM, GAUSSIAN_MIN_SIGMA_VOX
         else:
             sig, minv = self.settings.surface_sigma_mm, self.settings.surface_min_sigma_vox
@@ -228,7 +236,7 @@ class CaseMeasurer:
                 self.boxes[key[0]],
                 self.boxes[key[1]],
                 self.sigma_vox,
-                method=self.settings.surface_method,
+                method=self.surface_method,
             ).with_interval(self.settings)
         return self._gaps[key]
 

@@ -50,9 +50,6 @@ class MeasureSettings:
         is extracted (mm); see :mod:`nvcview.measure.surface`.
     surface_min_sigma_vox : float
         The same, at least this many voxels along each array axis.
-    surface_method : str
-        "corrected" (default: curvature-corrected anti-aliased surface) or
-        "gaussian" (the earlier estimator, which reads about 0.1 mm high).
     gap_error_vox : float
         The surface estimator's measured error, voxels along the gap direction:
         the upper side of each gap's uncertainty interval
@@ -83,7 +80,6 @@ class MeasureSettings:
     deviation_window_mm: float = 4.0
     surface_sigma_mm: float = 0.35
     surface_min_sigma_vox: float = 0.6
-    surface_method: str = "corrected"
     gap_error_vox: float = 0.5
     indentation_min_vox: float = 0.75
     deviation_min_vox: float = 1.0
@@ -92,14 +88,7 @@ class MeasureSettings:
 
     def __post_init__(self) -> None:
         # a NaN or negative threshold silently turns every call into "no contact"
-        if self.surface_method not in SURFACE_METHODS:
-            raise InputError(
-                f"measurement setting surface_method must be one of {SURFACE_METHODS}, "
-                f"got {self.surface_method!r}"
-            )
         for f in fields(self):
-            if f.name == "surface_method":
-                continue
             v = getattr(self, f.name)
             if v is None and f.name == "contact_mm":
                 continue

@@ -386,15 +386,21 @@ class CaseMeasurer:
     def _relate_cn8(self, rec: VesselMeasurement, v: Structure, g7: GapResult) -> None:
         """Gap and relation of a vessel to CN VIII.
 
-        Only vessels that may come within ``near_mm`` of CN VIII get the sub-voxel
-        surface gap: a lower bound from the two bounding boxes (mm) prefilters the
-        rest, which get a voxel-level estimate (nearest boundary voxel centres, less
-        one voxel along that direction), enough for "N mm from CN VIII".
+        Only vessels that may touch CN VIII get the sub-voxel surface gap: a lower
+        bound from the two bounding boxes (mm) and then the voxel-level gap (nearest
+        boundary voxel centres less one voxel along that direction) prefilter the
+        rest, which keep that voxel-level estimate (good to about half a voxel),
+        enough for "N mm from CN VIII".
         """
         assert self.cn8 is not None
         lb = box_gap_lower_bound_mm(self.grid, self.boxes[self.cn8.label], self.boxes[v.label])
-        if lb > self.settings.near_mm:
+        far = lb > self.settings.near_mm
+        if not far:  # boxes overlap or are close: the voxel-level gap decides
             d, p8, pv = self._coarse_gap(self.cn8.label, v.label)
+            limit = resolution_limit_mm(resolution_along(self.grid.linear, pv - p8), self.settings)
+            far = d > limit + 2 * float(self.grid.spacing_mm.max())
+        if far:  # clearly apart: no contact call to make, a voxel-level distance is enough
+            d, _, _ = self._coarse_gap(self.cn8.label, v.label)
             rec.gap_to_cn8_mm = round(d, 1)
             rec.relation_to_cn8 = f"{d:.1f} mm from CN VIII"
             return

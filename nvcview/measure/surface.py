@@ -263,7 +263,12 @@ def mesh_from_field(
 
 
 def correct_curvature(
-    mesh: Mesh, fld: np.ndarray, start: np.ndarray, grid: LabelGrid, sigma_vox
+    mesh: Mesh,
+    fld: np.ndarray,
+    start: np.ndarray,
+    grid: LabelGrid,
+    sigma_vox,
+    only: np.ndarray | None = None,
 ) -> Mesh:
     """Undo the shrinkage that Gaussian anti-aliasing gives curved surfaces (in place).
 
@@ -275,12 +280,22 @@ def correct_curvature(
     projected on the tangent plane over the gradient), the shift is capped at
     :data:`MAX_CURVATURE_PER_MM`, averaged over :data:`SHIFT_SMOOTHING_RINGS`
     rings of neighbours, and each vertex moved outward along its normal.
+    ``only`` (boolean per vertex) restricts the work to the vertices that can be
+    nearest to the other surface; the others keep their place.
     """
     sv = np.broadcast_to(np.asarray(sigma_vox, dtype=np.float64), (3,))
     lin = grid.linear
     inv = np.linalg.inv(lin)
-    f = fld.astype(np.float64)
-    idx = (grid.to_index(mesh.verts) - start).T
+    sel = np.ones(len(mesh.verts), bool) if only is None else np.asarray(only, bool)
+    if not sel.any():
+        return mesh
+    idx_all = grid.to_index(mesh.verts) - start
+    lo = np.maximum(np.floor(idx_all[sel].min(axis=0)).astype(int) - 3, 0)
+    hi = np.minimum(np.ceil(idx_all[sel].max(axis=0)).astype(int) + 4, fld.shape)
+    f = fld[tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))].astype(np.float64)
+    if min(f.shape) < 3:
+        return mesh
+    idx = (idx_all[sel] - lo).T
     first = [np.gradient(f, axis=i) for i in range(3)]
     g_idx = np.stack(
         [ndimage.map_coordinates(first[i], idx, order=1, mode="nearest") for i in range(3)], 1
@@ -300,13 +315,21 @@ def correct_curvature(
     proj = np.eye(3)[None] - n[:, :, None] * n[:, None, :]
     shift = -np.einsum("nij,jk,nkl,nli->n", proj, cov, proj, hess) / (2 * gn)
     cap = 0.5 * float(np.trace(cov)) * MAX_CURVATURE_PER_MM
-    shift = np.clip(shift, -cap, cap)
+    full = np.full(len(mesh.verts), np.nan)
+    full[sel] = np.clip(shift, -cap, cap)
     adj = mesh.adjacency
-    for _ in range(SHIFT_SMOOTHING_RINGS):
-        per_face = shift[mesh.faces].mean(axis=1)
-        vals = np.where(adj >= 0, per_face[np.maximum(adj, 0)], 0.0)
-        shift = vals.sum(axis=1) / np.maximum((adj >= 0).sum(axis=1), 1)
-    mesh.verts = mesh.verts - n * shift[:, None]
+    for _ in range(SHIFT_SMOOTHING_RINGS):  # NaN (not computed) neighbours left out
+        fv = full[mesh.faces]
+        fok = ~np.isnan(fv)
+        cnt = fok.sum(axis=1)
+        per_face = np.where(cnt > 0, np.where(fok, fv, 0.0).sum(axis=1) / np.maximum(cnt, 1), np.nan)
+        vals = np.where(adj >= 0, per_face[np.maximum(adj, 0)], np.nan)
+        ok = ~np.isnan(vals)
+        sm = np.where(ok, vals, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
+        full = np.where(sel, sm, np.nan)
+    normals = np.zeros_like(mesh.verts)
+    normals[sel] = n
+    mesh.verts = mesh.verts - normals * np.nan_to_num(full)[:, None]
     mesh._tree = None
     return mesh
 
@@ -424,8 +447,16 @@ def gap_between_labels(
             res = _touching(grid, mesh_a, mesh_b, grid.to_lps(shared))
     else:
         if corrected:
-            correct_curvature(mesh_a, fa, start, grid, sigma_vox)
-            correct_curvature(mesh_b, fb, start, grid, sigma_vox)
+            # only vertices that can end up nearest the other surface need the shift
+            # (each moves by at most the cap; the other surface too)
+            cov = grid.linear @ np.diag(np.broadcast_to(sigma_vox, (3,)) ** 2) @ grid.linear.T
+            reach = float(np.trace(cov)) * MAX_CURVATURE_PER_MM + 2 * float(grid.spacing_mm.max())
+            da_v, _ = mesh_b.tree.query(mesh_a.verts)
+            db_v, _ = mesh_a.tree.query(mesh_b.verts)
+            near_a = da_v <= da_v.min() + reach
+            near_b = db_v <= db_v.min() + reach
+            correct_curvature(mesh_a, fa, start, grid, sigma_vox, only=near_a)
+            correct_curvature(mesh_b, fb, start, grid, sigma_vox, only=near_b)
         res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start)
         if len(shared) and not res.touching:
             # face-adjacent voxels: no CSF between them, they touch; the contact is

@@ -52,8 +52,8 @@ def test_every_vessel_matches_truth(params):
         assert rec.side_of_nerve == tv["side_of_nerve"], rec.vessel_name
         assert abs(rec.crossing_angle_deg - tv["crossing_angle_deg"]) <= 8, rec.vessel_name
         assert abs(rec.vessel_diameter_mm - tv["vessel_diameter_mm"]) <= h / 2, rec.vessel_name
-        # beyond near_mm of CN VIII the gap is a voxel-level estimate (prefiltered)
-        tol8 = h if tv["gap_to_cn8_mm"] > 5.0 + h else h / 2
+        # a vessel clearly apart from CN VIII gets a voxel-level estimate (prefiltered)
+        tol8 = h if tv["gap_to_cn8_mm"] > 2 * h else h / 2
         assert abs(rec.gap_to_cn8_mm - tv["gap_to_cn8_mm"]) <= tol8, rec.vessel_name
         if rec.near:
             assert abs(rec.arc_length_from_rexp_mm - tv["arc_length_from_rexp_mm"]) <= 0.5

@@ -11,7 +11,15 @@ vessels (AICA touching it, PICA 1.5 mm away, VA 4 mm away). Timed in the same ru
   the nerve (cached pairs kept) and once at the contact (that pair recomputed);
 - ours, after a nerve edit: the same, centreline and nerve geometry recomputed.
 
-Prints medians (ms) and the ratios baseline / ours. Run: ``python benchmarks/bench_measure.py``.
+Prints medians (ms) and the ratios baseline / ours. Also, in the same run:
+
+- the whole case with today's corrected surfaces vs the earlier Gaussian estimator
+  (``CaseMeasurer(..., surface_method="gaussian")``), ratio printed (issue 18: no slower);
+- the whole case with a CN VIII label vs without (issue 12: at most 1.2x);
+- a cold ``surface_gap`` of one pair on the map in Fortran order, as NIfTI files load
+  (issue 12: at most 50 ms), against ``scipy.ndimage.find_objects`` of that array alone.
+
+Run: ``python benchmarks/bench_measure.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import numpy as np
 from scipy import ndimage
 
 from nvcview.io.image import Image, make_volume
-from nvcview.measure import CaseMeasurer
+from nvcview.measure import CaseMeasurer, surface_gap
 from nvcview.structures import Structure
 
 SHAPE = (512, 512, 160)
@@ -48,7 +56,7 @@ def _paint_capsule(arr, affine, p0, p1, radius, value):
     sub[inside & (sub == 0)] = value
 
 
-def build_case():
+def build_case(with_cn8: bool = False):
     affine = np.diag([*SPACING, 1.0])
     affine[:3, 3] = -np.array(SHAPE) * np.array(SPACING) / 2
     arr = np.zeros(SHAPE, np.uint8)
@@ -65,12 +73,17 @@ def build_case():
     _paint_capsule(arr, affine, c - 8 * w, c + 8 * w, 1.2, 3)
     c = rexp + 3 * t - up * (0.9 + 2.0 + 4.0)  # VA 4 mm below, running along
     _paint_capsule(arr, affine, c - 15 * t, c + 15 * t, 2.0, 4)
+    if with_cn8:  # CN VIII 3.8 mm below VII (axis to axis), along it
+        off = -up * 3.8 + w * 1.5
+        _paint_capsule(arr, affine, rexp + off, iac + off, 0.9, 5)
     structures = [
         Structure(1, "facial nerve", "nerve", nerve="VII"),
         Structure(2, "AICA", "vessel", "AICA"),
         Structure(3, "PICA", "vessel", "PICA"),
         Structure(4, "VA", "vessel", "VA"),
     ]
+    if with_cn8:
+        structures.append(Structure(5, "CN VIII", "nerve", nerve="VIII"))
     landmarks = {"RExP": rexp, "RDP": rexp + 4 * t, "IAC": iac}
     return Image(volume=make_volume(arr, affine)), structures, landmarks
 
@@ -157,6 +170,40 @@ def main() -> None:
     target = 50.0
     worst = max(vessel_ms, contact_ms, nerve_ms)
     print(f"target <= {target:.0f} ms after an edit: {'met' if worst <= target else 'NOT met'}")
+
+    # issue 18: whole case, corrected surfaces vs the earlier Gaussian estimator
+    def old_cold():
+        return CaseMeasurer(labels, structures, landmarks, surface_method="gaussian").measure()
+
+    labels, structures, landmarks = build_case()
+    new_ms, new_recs = _median_ms(cold, args.repeat)
+    old_ms, old_recs = _median_ms(old_cold, args.repeat)
+    print(
+        f"whole case, corrected surfaces : {new_ms:9.1f} ms; earlier Gaussian: {old_ms:9.1f} ms;"
+        f" ratio ours/earlier {new_ms / old_ms:5.2f} (target <= 1.0)"
+    )
+    for a, b in zip(new_recs, old_recs, strict=True):
+        print(
+            f"  {a.vessel_name:5s} gap {a.gap_mm:5.2f} [{a.gap_low_mm:.2f}-{a.gap_high_mm:.2f}] mm"
+            f" (earlier {b.gap_mm:5.2f})"
+        )
+
+    # issue 12: CN VIII present vs absent (prefiltered by box bounds)
+    lab8, st8, lm8 = build_case(with_cn8=True)
+    with8_ms, _ = _median_ms(lambda: CaseMeasurer(lab8, st8, lm8).measure(), args.repeat)
+    print(
+        f"whole case with CN VIII: {with8_ms:9.1f} ms vs without {new_ms:9.1f} ms:"
+        f" ratio {with8_ms / new_ms:5.2f} (target <= 1.2)"
+    )
+
+    # issue 12: a cold surface_gap of one pair on a Fortran-ordered map (NIfTI load)
+    fortran = Image(volume=make_volume(np.asfortranarray(arr), labels.affine))
+    fo_ms, _ = _median_ms(lambda: ndimage.find_objects(fortran.array), 1)
+    gap_ms, g = _median_ms(lambda: surface_gap(fortran, 1, 2), args.repeat)
+    print(
+        f"cold surface_gap, Fortran-ordered {arr.shape}: {gap_ms:7.1f} ms (target <= 50);"
+        f" find_objects on that array alone {fo_ms:7.1f} ms: ratio {fo_ms / gap_ms:5.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
     """Print the gap (mm), closest points (LPS mm), resolution and contact call per vessel.
 
     With ``--json`` the output is ``{"pairs": [{"nerve_label", "vessel_label", "gap_mm",
-    "nerve_point_lps", "vessel_point_lps", "resolution_mm", "contact"}, ...]}``.
+    "gap_low_mm", "gap_high_mm", "uncertainty_method", "nerve_point_lps",
+    "vessel_point_lps", "resolution_mm", "contact"}, ...]}``; the true gap lies in
+    ``[gap_low_mm, gap_high_mm]`` and contact is called when that includes 0.
     Bad input raises :class:`~nvcview.errors.InputError` naming the file (exit 2).
     """
     from nvcview.errors import InputError
@@ -58,12 +60,15 @@ def run(args: argparse.Namespace) -> int:
                 "overlap (the same voxels cannot be both); give distinct labels"
             )
         vbox = require_label(grid, boxes, v, "vessel")
-        g = gap_between_labels(grid, args.nerve, v, nerve_box, vbox)
+        g = gap_between_labels(grid, args.nerve, v, nerve_box, vbox).with_interval(settings)
         pairs.append(
             {
                 "nerve_label": int(args.nerve),
                 "vessel_label": int(v),
                 "gap_mm": round(float(g.gap_mm), 3),
+                "gap_low_mm": g.gap_low_mm,
+                "gap_high_mm": g.gap_high_mm,
+                "uncertainty_method": g.uncertainty_method,
                 "nerve_point_lps": [round(float(x), 3) for x in g.point_a_lps],
                 "vessel_point_lps": [round(float(x), 3) for x in g.point_b_lps],
                 "resolution_mm": round(float(g.resolution_mm), 3),
@@ -77,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         call = "contact" if p["contact"] else "no contact"
         print(
             f"nerve {p['nerve_label']} - vessel {p['vessel_label']}: "
-            f"gap {p['gap_mm']:.2f} mm ({call}; resolution {p['resolution_mm']:.2f} mm), "
+            f"gap {p['gap_mm']:.2f} mm [{p['gap_low_mm']:.2f}-{p['gap_high_mm']:.2f}] "
+            f"({call}; resolution {p['resolution_mm']:.2f} mm), "
             f"nerve point LPS {p['nerve_point_lps']}, vessel point LPS {p['vessel_point_lps']}"
         )
     return 0

@@ -14,6 +14,7 @@ _COLUMNS = (
     ("vessel", 16),
     ("type", 7),
     ("gap mm", 7),
+    ("interval mm", 11),
     ("res mm", 7),
     ("contact", 7),
     ("segment", 18),
@@ -73,6 +74,10 @@ def _fmt_num(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def _fmt_interval(lo: float | None, hi: float | None) -> str:
+    return "-" if lo is None or hi is None else f"{lo:.2f}-{hi:.2f}"
+
+
 def _fmt_point(p: list[float] | None) -> str:
     return "-" if p is None else "(" + ", ".join(f"{v:.1f}" for v in p) + ")"
 
@@ -87,6 +92,7 @@ def format_table(rows: list[dict], header: str) -> str:
             r["vessel_name"][:16],
             r["vessel_type"],
             _fmt_num(r["gap_mm"]),
+            _fmt_interval(r.get("gap_low_mm"), r.get("gap_high_mm")),
             _fmt_num(r["resolution_mm"]),
             "yes" if r["contact"] else "no",
             r["segment"] or "-",
@@ -99,9 +105,17 @@ def format_table(rows: list[dict], header: str) -> str:
         lines.append("  ".join(c.ljust(w) for c, (_, w) in zip(cells, _COLUMNS, strict=True)))
     if not rows:
         lines.append("(no vessel voxels in the label map)")
+    for r in rows:
+        for what in ("indentation", "deviation"):
+            key = "indentation_depth_mm" if what == "indentation" else "deviation_mm"
+            v, t = r.get(key), r.get(f"{what}_threshold_mm")
+            if v is not None and t is not None and r["contact"]:
+                lines.append(
+                    f"  {r['vessel_name']}: {what} {v:.2f} mm (called from {t:.2f} mm)"
+                )
     lines.append(
-        "gaps below 'res mm' (one voxel along the gap) cannot be told from contact; "
-        "positions are patient LPS mm"
+        "the true gap lies in 'interval mm' (one voxel along the gap below, the method's "
+        "measured error above); contact when it includes 0; positions are patient LPS mm"
     )
     return "\n".join(line.rstrip() for line in lines)
 

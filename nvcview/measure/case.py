@@ -21,12 +21,16 @@ from nvcview.io.image import Image
 from nvcview.measure import geometry
 from nvcview.measure.centreline import Centreline, derive_centreline
 from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid, label_boxes
-from nvcview.measure.records import GRADES, MeasureSettings, VesselMeasurement
+from nvcview.measure.records import GRADES, SURFACE_METHODS, MeasureSettings, VesselMeasurement
 from nvcview.measure.segments import classify_segment
+from nvcview.measure.uncertainty import gap_interval, resolution_limit_mm
 from nvcview.measure.surface import (
+    GAUSSIAN_MIN_SIGMA_VOX,
+    GAUSSIAN_SIGMA_MM,
     GapResult,
     boundary_points,
     gap_between_labels,
+    resolution_along,
     smoothing_sigma_vox,
 )
 from nvcview.structures import Structure, find_cn8, find_facial_nerve, vessels
@@ -35,15 +39,13 @@ log = logging.getLogger(__name__)
 
 
 def contact_threshold_mm(gap: GapResult, settings: MeasureSettings) -> float:
-    """Gap (mm) below which a pair is called contact: absolute, or voxels along the gap."""
-    if settings.contact_mm is not None:
-        return float(settings.contact_mm)
-    return float(settings.contact_factor * gap.resolution_mm)
+    """Gap (mm) up to which a pair is called contact: absolute, or voxels along the gap."""
+    return resolution_limit_mm(gap.resolution_mm, settings)
 
 
 def is_contact(gap: GapResult, settings: MeasureSettings) -> bool:
-    """True when the gap cannot be told from contact under ``settings``."""
-    return gap.touching or gap.gap_mm < contact_threshold_mm(gap, settings)
+    """True when the gap's uncertainty interval under ``settings`` includes 0."""
+    return gap.touching or gap_interval(gap.gap_mm, gap.resolution_mm, False, settings).includes_zero
 
 
 class CaseMeasurer:
@@ -62,6 +64,9 @@ class CaseMeasurer:
         omitted it is derived from the nerve label (and re-derived after edits).
     settings : MeasureSettings, optional
         Thresholds and the surface smoothing (``surface_sigma_mm``).
+    surface_method : str
+        "corrected" (default) or "gaussian" (the estimator before issue 18, which
+        reads curved surfaces about 0.1 mm too far apart; kept for benchmarks).
 
     Examples
     --------
@@ -78,15 +83,20 @@ class CaseMeasurer:
         landmarks: Mapping[str, Sequence[float]] | None = None,
         centreline: np.ndarray | None = None,
         settings: MeasureSettings | None = None,
+        *,
+        surface_method: str = "corrected",
     ) -> None:
         self.grid = as_label_grid(labels)
         self.structures = list(structures)
         self.settings = settings or MeasureSettings()
-        self.sigma_vox = smoothing_sigma_vox(
-            self.grid.spacing_mm,
-            self.settings.surface_sigma_mm,
-            self.settings.surface_min_sigma_vox,
-        )
+        if surface_method not in SURFACE_METHODS:
+            raise InputError(f"surface method must be one of {SURFACE_METHODS}")
+        self.surface_method = surface_method
+        if surface_method == "gaussian":  # the earlier estimator, as it was
+            sig, minv = GAUSSIAN_SIGMA_MM, GAUSSIAN_MIN_SIGMA_VOX
+        else:
+            sig, minv = self.settings.surface_sigma_mm, self.settings.surface_min_sigma_vox
+        self.sigma_vox = smoothing_sigma_vox(self.grid.spacing_mm, sig, minv)
         nerve = find_facial_nerve(self.structures)
         if nerve is None:
             raise InputError(
@@ -220,8 +230,14 @@ class CaseMeasurer:
         key = (int(a), int(b))
         if key not in self._gaps:
             self._gaps[key] = gap_between_labels(
-                self.grid, key[0], key[1], self.boxes[key[0]], self.boxes[key[1]], self.sigma_vox
-            )
+                self.grid,
+                key[0],
+                key[1],
+                self.boxes[key[0]],
+                self.boxes[key[1]],
+                self.sigma_vox,
+                method=self.surface_method,
+            ).with_interval(self.settings)
         return self._gaps[key]
 
     def centreline(self) -> Centreline:
@@ -296,6 +312,9 @@ class CaseMeasurer:
             resolution_mm=round(float(g.resolution_mm), 3),
             contact=bool(contact),
             near=bool(g.gap_mm <= s.near_mm),
+            gap_low_mm=g.gap_low_mm,
+            gap_high_mm=g.gap_high_mm,
+            uncertainty_method=g.uncertainty_method,
             reader_grade=reader_grade,
         )
         self._locate(rec, g)
@@ -346,14 +365,45 @@ class CaseMeasurer:
         rec.side_of_nerve = geometry.side_of_nerve(t_nerve, toward)
         if not rec.near:  # the nerve's shape there says nothing about a distant vessel
             return
-        dent = ng.indentation_mm(s_contact, toward, self.settings.indentation_ring_mm)
-        if dent is not None:
-            rec.indentation_depth_mm = round(dent, 2)
-        dev = ng.deviation_mm(s_contact, toward, self.settings.deviation_window_mm)
-        if dev is not None:
-            rec.deviation_mm = round(dev, 2)
+        st = self.settings
+        course = ng.course(
+            s_contact,
+            toward,
+            exclusion_mm=st.course_exclusion_mm,
+            window_mm=st.course_window_mm,
+        )
+        if course is None:
+            rec.notes.append("nerve course not measurable here: no indentation or deviation")
+            return
+        res_d = resolution_along(self.grid.linear, course.direction)
+        rec.indentation_depth_mm = round(course.indentation_mm, 2)
+        rec.deviation_mm = round(course.deviation_mm, 2)
+        rec.indentation_threshold_mm = round(
+            max(st.indentation_min_mm, st.indentation_min_vox * res_d), 2
+        )
+        rec.deviation_threshold_mm = round(max(st.deviation_min_mm, st.deviation_min_vox * res_d), 2)
 
     def _relate_cn8(self, rec: VesselMeasurement, v: Structure, g7: GapResult) -> None:
+        """Gap and relation of a vessel to CN VIII.
+
+        Only vessels that may touch CN VIII get the sub-voxel surface gap: a lower
+        bound from the two bounding boxes (mm) and then the voxel-level gap (nearest
+        boundary voxel centres less one voxel along that direction) prefilter the
+        rest, which keep that voxel-level estimate (good to about half a voxel),
+        enough for "N mm from CN VIII".
+        """
+        assert self.cn8 is not None
+        lb = box_gap_lower_bound_mm(self.grid, self.boxes[self.cn8.label], self.boxes[v.label])
+        far = lb > self.settings.near_mm
+        if not far:  # boxes overlap or are close: the voxel-level gap decides
+            d, p8, pv = self._coarse_gap(self.cn8.label, v.label)
+            limit = resolution_limit_mm(resolution_along(self.grid.linear, pv - p8), self.settings)
+            far = d > limit + 2 * float(self.grid.spacing_mm.max())
+        if far:  # clearly apart: no contact call to make, a voxel-level distance is enough
+            d, _, _ = self._coarse_gap(self.cn8.label, v.label)
+            rec.gap_to_cn8_mm = round(d, 1)
+            rec.relation_to_cn8 = f"{d:.1f} mm from CN VIII"
+            return
         g8 = self.gap(self.cn8.label, v.label)
         rec.gap_to_cn8_mm = round(float(g8.gap_mm), 3)
         c8 = is_contact(g8, self.settings)
@@ -368,6 +418,17 @@ class CaseMeasurer:
             rec.relation_to_cn8 = "touches CN VIII"
         else:
             rec.relation_to_cn8 = f"{g8.gap_mm:.1f} mm from CN VIII"
+
+    def _coarse_gap(self, a: int, b: int) -> tuple[float, np.ndarray, np.ndarray]:
+        """Voxel-level gap (mm) and the nearest boundary voxel centres (LPS mm)."""
+        ta, tb = self._boundary_tree(a), self._boundary_tree(b)
+        d, j = tb.query(ta.data)
+        i = int(np.argmin(d))
+        pa, pb = np.asarray(ta.data[i]), np.asarray(tb.data[int(j[i])])
+        if d[i] <= 1e-9:
+            return 0.0, pa, pb
+        res = resolution_along(self.grid.linear, pb - pa)
+        return max(0.0, float(d[i]) - res), pa, pb
 
     def _set_multiplicity(self, records: list[VesselMeasurement]) -> None:
         touching = [r for r in records if r.contact]
@@ -384,6 +445,22 @@ class CaseMeasurer:
                     other.notes.append(f"tandem: pushed by {by_label[va.vessel_label].name} (VA)")
         for r in records:
             r.multiplicity = value
+
+
+def box_gap_lower_bound_mm(grid: LabelGrid, box_a: Box, box_b: Box) -> float:
+    """A lower bound (mm) on the surface gap between two labels from their boxes.
+
+    Per array axis, the number of voxel steps between the boxes (their voxel
+    surfaces reach half a voxel beyond the centres); the index-space separation
+    is mapped to mm with the smallest singular value of the index -> LPS matrix,
+    so it holds on oblique and anisotropic grids.
+    """
+    steps = np.array(
+        [max(0, max(a.start, b.start) - min(a.stop, b.stop)) for a, b in zip(box_a, box_b, strict=True)],
+        dtype=np.float64,
+    )
+    smin = float(np.linalg.svd(grid.linear, compute_uv=False).min())
+    return float(np.linalg.norm(steps)) * smin
 
 
 def _parse_landmarks(landmarks: Mapping[str, Sequence[float]] | None) -> dict[str, np.ndarray]:
@@ -429,18 +506,23 @@ def _oriented(cl: Centreline, landmarks: Mapping[str, np.ndarray]) -> Centreline
 def suggest_grade(rec: VesselMeasurement, settings: MeasureSettings) -> str:
     """Suggested grade from the measurements (DOMAIN.md grading table).
 
-    none: gap at or above the contact threshold; deviation: contact and the
-    nerve course displaced by at least ``deviation_min_mm``; indentation: contact
-    and a local radius loss of at least ``indentation_min_mm``; else contact.
+    none: the gap's uncertainty interval excludes 0 (``rec.contact`` false);
+    deviation: contact and the nerve displaced from its own fitted course by at
+    least ``rec.deviation_threshold_mm`` (``deviation_min_mm``, at least
+    ``deviation_min_vox`` voxels); indentation: contact and a loss of calibre
+    against the fitted calibre of at least ``rec.indentation_threshold_mm``
+    (``indentation_min_mm``, at least ``indentation_min_vox`` voxels along the
+    vessel direction); else contact.
     """
     if not rec.contact:
         return "none"
-    if rec.deviation_mm is not None and rec.deviation_mm >= settings.deviation_min_mm:
+    dev_min = rec.deviation_threshold_mm
+    dev_min = settings.deviation_min_mm if dev_min is None else dev_min
+    ind_min = rec.indentation_threshold_mm
+    ind_min = settings.indentation_min_mm if ind_min is None else ind_min
+    if rec.deviation_mm is not None and rec.deviation_mm >= dev_min:
         return "deviation"
-    if (
-        rec.indentation_depth_mm is not None
-        and rec.indentation_depth_mm >= settings.indentation_min_mm
-    ):
+    if rec.indentation_depth_mm is not None and rec.indentation_depth_mm >= ind_min:
         return "indentation"
     return "contact"
 

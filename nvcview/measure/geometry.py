@@ -188,14 +188,15 @@ class NerveGeometry:
         fld = antialiased_field(grid.array[win] == label, sigma_vox)
         return cls(centreline=centreline, grid=grid, field=fld, start=lo)
 
-    def chord_mm(
+    def chord_ends(
         self, point: np.ndarray, direction: np.ndarray, reach_mm: float = 4.0
-    ) -> float | None:
-        """Length of the nerve's chord through ``point`` along ``direction`` (mm).
+    ) -> tuple[float, float] | None:
+        """Where the line ``point + lam * direction`` leaves the nerve on either side.
 
-        The contiguous run of the line inside the nerve surface (anti-aliased
-        mask above 0.5) that contains ``point``, located to 0.02 mm; None when
-        ``point`` is outside the nerve.
+        Returns ``(lam_lo, lam_hi)`` in mm (``lam_lo < 0 < lam_hi``): the contiguous
+        run inside the nerve surface (anti-aliased mask above 0.5) that contains
+        ``point``, located to 0.02 mm; None when ``point`` is outside the nerve or
+        the run leaves the reach (not a cross-section).
         """
         step = 0.02
         lam = np.arange(-reach_mm, reach_mm + step / 2, step)
@@ -209,13 +210,20 @@ class NerveGeometry:
         hi = mid + int(np.argmin(inside[mid:])) if not inside[mid:].all() else len(lam) - 1
         lo = mid - int(np.argmin(inside[: mid + 1][::-1])) if not inside[: mid + 1].all() else 0
         if hi == len(lam) - 1 or lo == 0:
-            return None  # runs out of reach: not a cross-section
+            return None
 
         def cross(i_in: int, i_out: int) -> float:
             a, b = val[i_in], val[i_out]
-            return lam[i_in] + (lam[i_out] - lam[i_in]) * (a - 0.5) / (a - b)
+            return float(lam[i_in] + (lam[i_out] - lam[i_in]) * (a - 0.5) / (a - b))
 
-        return float(cross(hi - 1, hi) - cross(lo + 1, lo))
+        return cross(lo + 1, lo), cross(hi - 1, hi)
+
+    def chord_mm(
+        self, point: np.ndarray, direction: np.ndarray, reach_mm: float = 4.0
+    ) -> float | None:
+        """Length of the nerve's chord through ``point`` along ``direction`` (mm)."""
+        ends = self.chord_ends(point, direction, reach_mm)
+        return None if ends is None else ends[1] - ends[0]
 
     def _perp_dir(self, s: float, toward: np.ndarray) -> np.ndarray | None:
         t = self.centreline.tangent_at(s)
@@ -223,47 +231,123 @@ class NerveGeometry:
         n = np.linalg.norm(d)
         return d / n if n > 1e-6 else None
 
-    def indentation_mm(self, s: float, toward: np.ndarray, ring_mm: float = 4.0) -> float | None:
-        """Local loss of nerve thickness towards the vessel at arc length ``s`` (mm, >= 0).
+    def course(
+        self,
+        s: float,
+        toward: np.ndarray,
+        exclusion_mm: float = 2.5,
+        window_mm: float = 7.0,
+        step_mm: float = 0.5,
+        search_mm: float = 1.0,
+    ) -> NerveCourse | None:
+        """The nerve at a contact against its own course and calibre fitted through it.
 
-        The nerve's chord along the vessel direction at the contact is compared
-        with the median chord along the same direction at stations 2 mm to
-        ``ring_mm`` away on both sides (0.5 mm apart). A chord does not depend on
-        where the centreline sits inside the nerve, so a derived centreline
-        (pulled away from a dent) does not hide the dent. None when not measurable.
-        """
-        d = self._perp_dir(s, toward)
-        if d is None:
-            return None
-        cl = self.centreline
-        here = self.chord_mm(cl.point_at(s), d)
-        stations = [
-            s + sign * r
-            for r in np.arange(2.0, ring_mm + 1e-9, 0.5)
-            for sign in (-1, 1)
-            if 0.5 <= s + sign * r <= cl.length_mm - 0.5
-        ]
-        ring = [c for c in (self.chord_mm(cl.point_at(x), d) for x in stations) if c is not None]
-        if here is None or len(ring) < 2:
-            return None
-        return max(0.0, float(np.median(ring)) - here)
+        At stations along the centreline (``step_mm`` apart, from ``exclusion_mm``
+        to ``window_mm`` of arc on either side of ``s``) the nerve's chord is taken
+        along the direction towards the vessel made perpendicular to the local
+        tangent: its length (calibre) and its far end (the nerve surface on the
+        side away from the vessel, LPS mm). A quadratic in arc length through the
+        stations gives the expected calibre and the expected far surface at the
+        contact: smooth curvature of an undeformed nerve is followed, a local dent
+        or displacement is not. The calibre at the contact is the least chord within
+        ``search_mm`` of arc of it (the bottom of a dent). Chords do not depend on where the centreline runs
+        inside the nerve, so a drawn and a derived centreline give the same answer.
 
-    def deviation_mm(self, s: float, toward: np.ndarray, window_mm: float = 4.0) -> float | None:
-        """Displacement of the centreline away from the vessel at ``s`` (mm, >= 0).
-
-        Distance from the centreline point at ``s`` to the chord joining the
-        points ``window_mm`` before and after it, along the direction away from
-        the vessel. None when the window does not fit on the centreline.
+        Returns
+        -------
+        NerveCourse or None
+            None when the contact chord or fewer than two stations per side are
+            measurable.
         """
         cl = self.centreline
-        if s - window_mm < 0 or s + window_mm > cl.length_mm:
+        d0 = self._perp_dir(s, toward)
+        if d0 is None:
             return None
-        d = self._perp_dir(s, toward)
-        if d is None:
+        here = self.chord_ends(cl.point_at(s), d0)
+        if here is None:
             return None
-        p0, p, p1 = cl.point_at(s - window_mm), cl.point_at(s), cl.point_at(s + window_mm)
-        chord_mid = (p0 + p1) / 2
-        return max(0.0, float(np.dot(chord_mid - p, d)))
+        # the deepest point of a dent lies within ``search_mm`` of the contact point
+        # (the contact is located on the vessel's side, a dent spreads under it)
+        least = here[1] - here[0]
+        for x in np.arange(s - search_mm, s + search_mm + 1e-9, 0.25):
+            d = self._perp_dir(x, toward) if 0.0 <= x <= cl.length_mm else None
+            ends = None if d is None else self.chord_ends(cl.point_at(x), d)
+            if ends is not None:
+                least = min(least, ends[1] - ends[0])
+        offsets = np.arange(exclusion_mm, window_mm + 1e-9, step_mm)
+        rows = []
+        for sign in (-1.0, 1.0):
+            side = []
+            for off in offsets:
+                x = s + sign * off
+                if not 0.0 <= x <= cl.length_mm:
+                    continue
+                d = self._perp_dir(x, toward)
+                if d is None or float(np.dot(d, d0)) < 0.5:
+                    continue
+                p = cl.point_at(x)
+                ends = self.chord_ends(p, d)
+                if ends is not None:
+                    side.append((x - s, ends[1] - ends[0], p + ends[0] * d))
+            if len(side) < 2:
+                return None
+            rows.extend(side)
+        x = np.array([r[0] for r in rows])
+        design = np.stack([np.ones_like(x), x, x * x], axis=1)
+        calibre_fit, *_ = np.linalg.lstsq(design, np.array([r[1] for r in rows]), rcond=None)
+        far_fit, *_ = np.linalg.lstsq(design, np.stack([r[2] for r in rows]), rcond=None)
+        p = cl.point_at(s)
+        return NerveCourse(
+            calibre_mm=least,
+            expected_calibre_mm=float(calibre_fit[0]),
+            far_lps=p + here[0] * d0,
+            expected_far_lps=np.asarray(far_fit[0]),
+            direction=d0,
+        )
+
+    def indentation_mm(self, s: float, toward: np.ndarray, **kw) -> float | None:
+        """Loss of calibre towards the vessel against the fitted calibre (mm, >= 0)."""
+        c = self.course(s, toward, **kw)
+        return None if c is None else c.indentation_mm
+
+    def deviation_mm(self, s: float, toward: np.ndarray, **kw) -> float | None:
+        """Displacement away from the vessel against the fitted course (mm, >= 0)."""
+        c = self.course(s, toward, **kw)
+        return None if c is None else c.deviation_mm
+
+
+@dataclass
+class NerveCourse:
+    """The nerve at a contact and what its own course and calibre predict there.
+
+    Attributes
+    ----------
+    calibre_mm, expected_calibre_mm : float
+        Chord of the nerve towards the vessel at the contact, and the value fitted
+        through the stations either side (mm).
+    far_lps, expected_far_lps : numpy.ndarray
+        The nerve surface on the side away from the vessel at the contact, and
+        where the fitted course puts it (LPS mm).
+    direction : numpy.ndarray
+        Unit direction towards the vessel, perpendicular to the nerve (LPS).
+    """
+
+    calibre_mm: float
+    expected_calibre_mm: float
+    far_lps: np.ndarray
+    expected_far_lps: np.ndarray
+    direction: np.ndarray
+
+    @property
+    def indentation_mm(self) -> float:
+        """Calibre lost at the contact (mm, >= 0)."""
+        return max(0.0, self.expected_calibre_mm - self.calibre_mm)
+
+    @property
+    def deviation_mm(self) -> float:
+        """How far the far surface moved away from the vessel (mm, >= 0): the whole
+        nerve was pushed, not dented."""
+        return max(0.0, float(np.dot(self.expected_far_lps - self.far_lps, self.direction)))
 
 
 def segment_crosses_label(

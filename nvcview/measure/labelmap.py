@@ -141,8 +141,51 @@ def _refuse_image(array: np.ndarray, source: str) -> None:
         )
 
 
+def _c_order_view(array: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A C-contiguous view of ``array`` (its transpose when Fortran-ordered), no copy when
+    possible; the flag says whether the axes are reversed."""
+    if array.flags.c_contiguous:
+        return array, False
+    if array.flags.f_contiguous:
+        return array.T, True
+    return np.ascontiguousarray(array), False
+
+
+def _rows_nonzero(c: np.ndarray) -> np.ndarray:
+    """Which first-axis slabs of a C-contiguous array hold a non-zero value (bytewise)."""
+    b = c.view(np.uint8).reshape(c.shape[0], -1)
+    if b.shape[1] % 8 == 0:  # eight bytes at a time: a value is non-zero iff a byte is
+        b = b.view(np.uint64)
+    return b.max(axis=1) > 0
+
+
+def _nonzero_crop(array: np.ndarray) -> Box | None:
+    """Index box of the non-zero voxels (None when all zero), read in memory order.
+
+    One pass over the array in its own memory order (C or Fortran), then only the
+    slab that holds labels is scanned along the other axes.
+    """
+    c, reversed_ = _c_order_view(array)
+    rows = np.flatnonzero(_rows_nonzero(c))
+    if len(rows) == 0:
+        return None
+    slab = c[rows[0] : rows[-1] + 1]
+    lo, hi = [int(rows[0])], [int(rows[-1]) + 1]
+    for ax in range(1, c.ndim):
+        other = tuple(a for a in range(c.ndim) if a != ax)
+        hit = np.flatnonzero(slab.any(axis=other))
+        lo.append(int(hit[0]))
+        hi.append(int(hit[-1]) + 1)
+    box = [slice(a, b) for a, b in zip(lo, hi, strict=True)]
+    return tuple(box[::-1]) if reversed_ else tuple(box)
+
+
 def label_boxes(array: np.ndarray) -> dict[int, Box]:
-    """Bounding box of every label present, from one ``scipy.ndimage.find_objects`` scan.
+    """Bounding box of every label present (index space), whatever the array's memory order.
+
+    The non-zero region is found in one pass in memory order (C or Fortran, as
+    NIfTI files load); ``scipy.ndimage.find_objects`` then scans a C-ordered copy
+    of that region only (it is slow on strided and Fortran-ordered arrays).
 
     Returns
     -------
@@ -153,16 +196,27 @@ def label_boxes(array: np.ndarray) -> dict[int, Box]:
         return {}
     if array.dtype == np.bool_:  # find_objects refuses booleans: a mask is label 1
         array = array.view(np.uint8)
-    top = int(array.max())
+    crop = _nonzero_crop(array)
+    if crop is None:
+        return {}
+    sub = np.ascontiguousarray(array[crop])
+    off = [s.start for s in crop]
+
+    def shift(box: tuple[slice, ...]) -> Box:
+        return tuple(
+            slice(s.start + o, s.stop + o) for s, o in zip(box, off, strict=True)
+        )  # type: ignore[return-value]
+
+    top = int(sub.max())
     if top > MAX_DENSE_LABEL:  # sparse huge label values: compact them first
-        values, inverse = np.unique(array, return_inverse=True)
+        values, inverse = np.unique(sub, return_inverse=True)
         if values[0] != 0:  # no background: shift so every value gets an object
             values = np.concatenate([[0], values])
             inverse = inverse + 1
-        objs = ndimage.find_objects(inverse.reshape(array.shape))
-        return {int(values[i + 1]): s for i, s in enumerate(objs) if s is not None}
-    objs = ndimage.find_objects(array)
-    return {i + 1: s for i, s in enumerate(objs) if s is not None}
+        objs = ndimage.find_objects(inverse.reshape(sub.shape))
+        return {int(values[i + 1]): shift(s) for i, s in enumerate(objs) if s is not None}
+    objs = ndimage.find_objects(sub)
+    return {i + 1: shift(s) for i, s in enumerate(objs) if s is not None}
 
 
 def union_box(boxes: list[Box], shape: tuple[int, ...], margin: int | np.ndarray = 0) -> Box:

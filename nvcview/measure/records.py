@@ -13,6 +13,8 @@ from nvcview.errors import InputError
 SEGMENTS = ("RExP", "AS", "RDP/TZ", "proximal cisternal", "distal cisternal")
 GRADES = ("none", "contact", "indentation", "deviation")
 SIDES_OF_NERVE = ("anterior", "posterior", "superior", "inferior")
+#: surface estimators (see nvcview.measure.surface)
+SURFACE_METHODS = ("corrected", "gaussian")
 
 
 @dataclass
@@ -40,17 +42,30 @@ class MeasureSettings:
     proximal_cisternal_mm : float
         Lateral of the RDP/TZ and up to this arc length past the RDP is
         "proximal cisternal" (DOMAIN.md: 4 mm); beyond is "distal cisternal".
-    indentation_ring_mm : float
-        The nerve's thickness towards the vessel at a contact is compared with
-        its median thickness 2 mm to this arc length on either side (mm).
-    deviation_window_mm : float
-        Deviation is the displacement of the centreline at the contact from the
-        chord joining the points this arc length before and after it (mm).
+    indentation_ring_mm, deviation_window_mm : float
+        Unused since the course fit (``course_exclusion_mm`` / ``course_window_mm``);
+        kept so that stored settings still load.
     surface_sigma_mm : float
         Gaussian anti-aliasing of the binary masks before the sub-voxel surface
         is extracted (mm); see :mod:`nvcview.measure.surface`.
     surface_min_sigma_vox : float
         The same, at least this many voxels along each array axis.
+    gap_error_vox : float
+        The surface estimator's measured error, voxels along the gap direction:
+        the upper side of each gap's uncertainty interval
+        (:mod:`nvcview.measure.uncertainty`).
+    indentation_min_vox : float
+        Indentation also needs a loss of at least this many voxels along the
+        direction of the vessel (partial volume alone takes up to about half a
+        voxel off a touched nerve).
+    deviation_min_vox : float
+        Deviation also needs a displacement of at least this many voxels along
+        the direction away from the vessel.
+    course_exclusion_mm : float
+        The nerve's expected course and calibre at a contact are fitted to the
+        nerve at stations farther than this arc length from the contact (mm).
+    course_window_mm : float
+        ... and no farther than this (mm).
     """
 
     contact_factor: float = 1.0
@@ -63,8 +78,13 @@ class MeasureSettings:
     proximal_cisternal_mm: float = 4.0
     indentation_ring_mm: float = 4.0
     deviation_window_mm: float = 4.0
-    surface_sigma_mm: float = 0.3
-    surface_min_sigma_vox: float = 0.5
+    surface_sigma_mm: float = 0.35
+    surface_min_sigma_vox: float = 0.6
+    gap_error_vox: float = 0.5
+    indentation_min_vox: float = 0.75
+    deviation_min_vox: float = 1.0
+    course_exclusion_mm: float = 2.5
+    course_window_mm: float = 7.0
 
     def __post_init__(self) -> None:
         # a NaN or negative threshold silently turns every call into "no contact"
@@ -109,6 +129,12 @@ class VesselMeasurement:
     resolution_mm: float
     contact: bool
     near: bool = True
+    #: uncertainty interval of the gap (mm): the truth lies in [gap_low_mm, gap_high_mm];
+    #: contact is called when it includes 0 (nvcview.measure.uncertainty)
+    gap_low_mm: float | None = None
+    gap_high_mm: float | None = None
+    #: how the interval was derived (voxel along the gap, method error)
+    uncertainty_method: str | None = None
     #: arc length along the nerve centreline from the RExP to the contact
     arc_length_from_rexp_mm: float | None = None
     #: signed arc length from the RDP (negative = medial/brainstem side, positive = lateral)
@@ -117,10 +143,16 @@ class VesselMeasurement:
     crossing_angle_deg: float | None = None
     vessel_diameter_mm: float | None = None
     side_of_nerve: str | None = None  # one of SIDES_OF_NERVE
-    #: local loss of nerve thickness towards the vessel vs 2-4 mm either side (mm)
+    #: local loss of nerve thickness towards the vessel against the nerve's own
+    #: calibre fitted smoothly through the contact from 2.5-7 mm either side (mm)
     indentation_depth_mm: float | None = None
-    #: displacement of the centreline away from the vessel vs its chord (mm)
+    #: displacement of the nerve (cross-section centre) away from the vessel against
+    #: its own course fitted smoothly through the contact (mm)
     deviation_mm: float | None = None
+    #: the depth / displacement (mm) from which indentation / deviation is called here
+    #: (the mm setting, at least the voxel setting times the voxel towards the vessel)
+    indentation_threshold_mm: float | None = None
+    deviation_threshold_mm: float | None = None
     suggested_grade: str = "none"  # one of GRADES
     reader_grade: str | None = None
     #: gap from this vessel to CN VIII, and a phrase describing the relation

@@ -41,12 +41,25 @@ from nvcview.measure.labelmap import (
     label_boxes,
     require_label,
 )
+from nvcview.measure.records import SURFACE_METHODS, MeasureSettings
 from nvcview.measure.triangles import closest_point_on_triangles, vertex_faces
+from nvcview.measure.uncertainty import gap_interval
 
 #: Default anti-aliasing of binary masks before marching cubes: Gaussian sigma in mm,
 #: and its minimum in voxels along each array axis.
-DEFAULT_SIGMA_MM = 0.3
-DEFAULT_MIN_SIGMA_VOX = 0.5
+DEFAULT_SIGMA_MM = 0.35
+DEFAULT_MIN_SIGMA_VOX = 0.6
+#: Surface estimators: "corrected" (default: Gaussian anti-aliasing with the curvature
+#: shrinkage of the 0.5 level set undone per vertex; face-adjacent voxels touch) and
+#: "gaussian" (the engine before issue 18: 0.3 mm / 0.5 voxel Gaussian, gap = argmin;
+#: reads curved surfaces about 0.1 mm too far apart; kept as the benchmark baseline).
+#: the "gaussian" method's own smoothing
+GAUSSIAN_SIGMA_MM = 0.3
+GAUSSIAN_MIN_SIGMA_VOX = 0.5
+#: Curvature correction: at most this curvature (1/mm) is undone (radius 0.5 mm), and
+#: the per-vertex shift is averaged over this many rings of neighbouring faces.
+MAX_CURVATURE_PER_MM = 2.0
+SHIFT_SMOOTHING_RINGS = 2
 #: Numerical tolerance (mm): face-adjacent masks give smoothed surfaces that meet
 #: at the shared voxel face up to float rounding; such gaps are contact (gap 0).
 TOUCH_TOL_MM = 0.01
@@ -92,12 +105,27 @@ class GapResult:
     #: other cannot change the result (used to keep cached results across edits)
     window: Box | None = field(default=None, repr=False)
     reach_mm: float | None = field(default=None, repr=False)
+    #: uncertainty interval (mm) under the default settings; :class:`CaseMeasurer`
+    #: and ``nvcview distance`` recompute it with theirs (:func:`with_interval`)
+    gap_low_mm: float | None = None
+    gap_high_mm: float | None = None
+    uncertainty_method: str | None = None
 
     def __post_init__(self) -> None:
+        if self.gap_low_mm is None or self.gap_high_mm is None:
+            self.with_interval(None)
         if self.patch_a_lps is None:
             self.patch_a_lps = np.asarray(self.point_a_lps, dtype=np.float64)
         if self.patch_b_lps is None:
             self.patch_b_lps = np.asarray(self.point_b_lps, dtype=np.float64)
+
+    def with_interval(self, settings: MeasureSettings | None) -> GapResult:
+        """Fill ``gap_low_mm`` / ``gap_high_mm`` / ``uncertainty_method`` (mm) under
+        ``settings`` (defaults when None); returns self."""
+        iv = gap_interval(self.gap_mm, self.resolution_mm, self.touching, settings)
+        self.gap_low_mm, self.gap_high_mm = iv.gap_low_mm, iv.gap_high_mm
+        self.uncertainty_method = iv.method
+        return self
 
     @property
     def direction_lps(self) -> np.ndarray | None:
@@ -234,6 +262,99 @@ def mesh_from_field(
     return Mesh(verts=verts_lps, faces=faces.astype(np.int64), normals=n)
 
 
+def correct_curvature(
+    mesh: Mesh,
+    fld: np.ndarray,
+    start: np.ndarray,
+    grid: LabelGrid,
+    sigma_vox,
+    only: np.ndarray | None = None,
+) -> Mesh:
+    """Undo the shrinkage that Gaussian anti-aliasing gives curved surfaces (in place).
+
+    Blurring a binary mask with covariance ``Sigma`` (LPS mm^2) moves its 0.5 level
+    set inwards by ``1/2 tr(P Sigma P K)`` to first order (``P`` the tangent-plane
+    projector, ``K`` the surface's curvature tensor, 1/mm): for a tube of radius
+    ``R`` and isotropic ``sigma`` that is ``sigma^2 / (2 R)``, 0.06 mm for a 1 mm
+    nerve at 0.35 mm. ``K`` is read from the blurred field itself (Hessian
+    projected on the tangent plane over the gradient), the shift is capped at
+    :data:`MAX_CURVATURE_PER_MM`, averaged over :data:`SHIFT_SMOOTHING_RINGS`
+    rings of neighbours, and each vertex moved outward along its normal.
+    ``only`` (boolean per vertex) restricts the work to the vertices that can be
+    nearest to the other surface; the others keep their place.
+    """
+    sv = np.broadcast_to(np.asarray(sigma_vox, dtype=np.float64), (3,))
+    lin = grid.linear
+    inv = np.linalg.inv(lin)
+    sel = np.ones(len(mesh.verts), bool) if only is None else np.asarray(only, bool)
+    if not sel.any():
+        return mesh
+    idx_all = grid.to_index(mesh.verts) - start
+    lo = np.maximum(np.floor(idx_all[sel].min(axis=0)).astype(int) - 3, 0)
+    hi = np.minimum(np.ceil(idx_all[sel].max(axis=0)).astype(int) + 4, fld.shape)
+    f = fld[tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))].astype(np.float64)
+    if min(f.shape) < 3:
+        return mesh
+    idx = (idx_all[sel] - lo).T
+    first = [np.gradient(f, axis=i) for i in range(3)]
+    g_idx = np.stack(
+        [ndimage.map_coordinates(first[i], idx, order=1, mode="nearest") for i in range(3)], 1
+    )
+    h_idx = np.zeros((len(g_idx), 3, 3))
+    for i in range(3):
+        for j in range(i, 3):
+            h = np.gradient(first[i], axis=j)
+            h_idx[:, i, j] = h_idx[:, j, i] = ndimage.map_coordinates(
+                h, idx, order=1, mode="nearest"
+            )
+    grad = g_idx @ inv  # index -> LPS: covector transforms with the inverse
+    hess = np.einsum("ik,nij,jl->nkl", inv, h_idx, inv)
+    cov = lin @ np.diag(sv**2) @ lin.T  # the blur's covariance in LPS mm^2
+    gn = np.linalg.norm(grad, axis=1) + 1e-12
+    n = grad / gn[:, None]  # points inward (the field rises into the structure)
+    proj = np.eye(3)[None] - n[:, :, None] * n[:, None, :]
+    shift = -np.einsum("nij,jk,nkl,nli->n", proj, cov, proj, hess) / (2 * gn)
+    cap = 0.5 * float(np.trace(cov)) * MAX_CURVATURE_PER_MM
+    full = np.full(len(mesh.verts), np.nan)
+    full[sel] = np.clip(shift, -cap, cap)
+    adj = mesh.adjacency
+    for _ in range(SHIFT_SMOOTHING_RINGS):  # NaN (not computed) neighbours left out
+        fv = full[mesh.faces]
+        fok = ~np.isnan(fv)
+        cnt = fok.sum(axis=1)
+        per_face = np.where(cnt > 0, np.where(fok, fv, 0.0).sum(axis=1) / np.maximum(cnt, 1), np.nan)
+        vals = np.where(adj >= 0, per_face[np.maximum(adj, 0)], np.nan)
+        ok = ~np.isnan(vals)
+        sm = np.where(ok, vals, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
+        full = np.where(sel, sm, np.nan)
+    normals = np.zeros_like(mesh.verts)
+    normals[sel] = n
+    mesh.verts = mesh.verts - normals * np.nan_to_num(full)[:, None]
+    mesh._tree = None
+    return mesh
+
+
+def face_adjacent(grid: LabelGrid, window: Box, label_a: int, label_b: int) -> np.ndarray:
+    """Index-space midpoints (N, 3) of voxel faces shared by ``label_a`` and ``label_b``.
+
+    Voxels of the two labels that share a face leave no background (CSF) voxel
+    between the structures: they touch.
+    """
+    sub = grid.array[window]
+    lo = np.array([s.start for s in window], dtype=np.float64)
+    a, b = sub == label_a, sub == label_b
+    out = []
+    for ax in range(3):
+        lead = [slice(None)] * 3
+        trail = [slice(None)] * 3
+        lead[ax], trail[ax] = slice(0, -1), slice(1, None)
+        hit = (a[tuple(lead)] & b[tuple(trail)]) | (b[tuple(lead)] & a[tuple(trail)])
+        ijk = np.argwhere(hit).astype(np.float64)
+        ijk[:, ax] += 0.5
+        out.append(ijk)
+    return np.concatenate(out) + lo
+
+
 def boundary_points(grid: LabelGrid, label: int, box: Box) -> tuple[np.ndarray, np.ndarray]:
     """Centres of the boundary voxels of ``label`` (6-connected) in its box.
 
@@ -263,6 +384,7 @@ def gap_between_labels(
     box_a: Box,
     box_b: Box,
     sigma_vox: float | tuple[float, ...] | None = None,
+    method: str = "corrected",
 ) -> GapResult:
     """Gap between two labels whose bounding boxes are known (see module docstring).
 
@@ -276,15 +398,25 @@ def gap_between_labels(
         Their bounding boxes (index space).
     sigma_vox : float or tuple, optional
         Anti-aliasing of the binary masks, voxels per axis (default
-        :func:`smoothing_sigma_vox` of the grid).
+        :func:`smoothing_sigma_vox` of the grid for the method).
+    method : str
+        One of :data:`SURFACE_METHODS`: "corrected" (default) or "gaussian" (the
+        estimator before issue 18, kept as a baseline).
 
     Returns
     -------
     GapResult
         Gap in mm, closest points in LPS mm (a on ``label_a``, b on ``label_b``).
     """
+    if method not in SURFACE_METHODS:
+        raise InputError(f"surface method must be one of {SURFACE_METHODS}, got {method!r}")
+    corrected = method == "corrected"
     if sigma_vox is None:
-        sigma_vox = smoothing_sigma_vox(grid.spacing_mm)
+        sigma_vox = (
+            smoothing_sigma_vox(grid.spacing_mm)
+            if corrected
+            else smoothing_sigma_vox(grid.spacing_mm, GAUSSIAN_SIGMA_MM, GAUSSIAN_MIN_SIGMA_VOX)
+        )
     ijk_a, xyz_a = boundary_points(grid, label_a, box_a)
     ijk_b, xyz_b = boundary_points(grid, label_b, box_b)
     tree_a, tree_b = cKDTree(xyz_a), cKDTree(xyz_b)
@@ -306,12 +438,31 @@ def gap_between_labels(
     fb = antialiased_field(sub == label_b, sigma_vox)
     mesh_a = mesh_from_field(fa, start, grid)
     mesh_b = mesh_from_field(fb, start, grid)
+    shared = face_adjacent(grid, window, label_a, label_b) if corrected else np.empty((0, 3))
     if mesh_a is None or mesh_b is None:  # degenerate: fall back to voxel centres
         ia, ib = np.argmin(da), int(tree_b.query(xyz_a[np.argmin(da)])[1])
         pa, pb = xyz_a[ia], xyz_b[ib]
         res = _result(grid, pa, pb, None)
+        if len(shared):
+            res = _touching(grid, mesh_a, mesh_b, grid.to_lps(shared))
     else:
+        if corrected:
+            # only vertices that can end up nearest the other surface need the shift
+            # (each moves by at most the cap; the other surface too)
+            cov = grid.linear @ np.diag(np.broadcast_to(sigma_vox, (3,)) ** 2) @ grid.linear.T
+            reach = float(np.trace(cov)) * MAX_CURVATURE_PER_MM + 2 * float(grid.spacing_mm.max())
+            da_v, _ = mesh_b.tree.query(mesh_a.verts)
+            db_v, _ = mesh_a.tree.query(mesh_b.verts)
+            near_a = da_v <= da_v.min() + reach
+            near_b = db_v <= db_v.min() + reach
+            correct_curvature(mesh_a, fa, start, grid, sigma_vox, only=near_a)
+            correct_curvature(mesh_b, fb, start, grid, sigma_vox, only=near_b)
         res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start)
+        if len(shared) and not res.touching:
+            # face-adjacent voxels: no CSF between them, they touch; the contact is
+            # located as for a gap (valley of the surface distance), not at the
+            # centre of the shared faces (which quantisation scatters)
+            res.gap_mm, res.touching = 0.0, True
     if thin.any():
         for name in ("point_a_lps", "point_b_lps", "patch_a_lps", "patch_b_lps"):
             idx = grid.to_index(np.asarray(getattr(res, name))[None])[0]
@@ -319,7 +470,22 @@ def gap_between_labels(
             setattr(res, name, grid.to_lps(idx[None])[0])
     res.window = window
     res.reach_mm = coarse + slack
-    return res
+    return res.with_interval(None)
+
+
+def _touching(
+    grid: LabelGrid, mesh_a: Mesh | None, mesh_b: Mesh | None, patch: np.ndarray
+) -> GapResult:
+    """Gap 0 at the centre of a contact patch (LPS mm); points snapped onto the meshes."""
+    centre = patch.mean(axis=0)
+    pa = mesh_a.verts[mesh_a.tree.query(centre)[1]] if mesh_a is not None else centre
+    pb = mesh_b.verts[mesh_b.tree.query(centre)[1]] if mesh_b is not None else centre
+    if mesh_a is not None:
+        normal = mesh_a.normals[mesh_a.tree.query(centre)[1]]
+        res = resolution_along(grid.linear, normal)
+    else:
+        res = float(grid.spacing_mm.max())
+    return GapResult(0.0, np.asarray(pa, float), np.asarray(pb, float), res, touching=True)
 
 
 def _mesh_gap(
@@ -374,6 +540,37 @@ def _mesh_gap(
     return res
 
 
+def _valley_fit(
+    pts: np.ndarray, d: np.ndarray, best: np.ndarray, normal: np.ndarray
+) -> tuple[np.ndarray, float] | None:
+    """Minimum of a quadratic fitted to gap ``d`` (mm) over surface points ``pts`` (LPS).
+
+    The quadratic is in two coordinates across ``normal`` (the gap direction at the
+    argmin ``best``). Returns the minimum's position (LPS, in the plane through
+    ``best``) and value (mm), or None when the fit has no interior minimum (too
+    few points, or a valley without a lowest point, e.g. a vessel along the nerve).
+    """
+    n = normal / (np.linalg.norm(normal) + 1e-12)
+    if len(pts) < 12 or np.linalg.norm(normal) <= 1e-9:
+        return None
+    helper = np.eye(3)[int(np.argmin(np.abs(n)))]
+    u = np.cross(n, helper)
+    u /= np.linalg.norm(u)
+    v = np.cross(n, u)
+    x, y = (pts - best) @ u, (pts - best) @ v
+    design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+    c, *_ = np.linalg.lstsq(design, d, rcond=None)
+    hess = np.array([[2 * c[3], c[4]], [c[4], 2 * c[5]]])
+    if not np.all(np.linalg.eigvalsh(hess) > 1e-3):
+        return None
+    xy = np.linalg.solve(hess, -c[1:3])
+    if xy[0] ** 2 > (x**2).max() or xy[1] ** 2 > (y**2).max():
+        return None
+    value = c[0] + c[1] * xy[0] + c[2] * xy[1] + c[3] * xy[0] ** 2
+    value += c[4] * xy[0] * xy[1] + c[5] * xy[1] ** 2
+    return best + xy[0] * u + xy[1] * v, float(value)
+
+
 def _valley_centre(
     mesh: Mesh, pts: np.ndarray, d: np.ndarray, best: np.ndarray, normal: np.ndarray
 ) -> np.ndarray:
@@ -382,21 +579,8 @@ def _valley_centre(
     Falls back to the centre of ``pts`` when the fit has no interior minimum
     (e.g. a vessel running along the nerve: a valley without a lowest point).
     """
-    centre = pts.mean(axis=0)
-    n = normal / (np.linalg.norm(normal) + 1e-12)
-    if len(pts) >= 12 and np.linalg.norm(normal) > 1e-9:
-        helper = np.eye(3)[int(np.argmin(np.abs(n)))]
-        u = np.cross(n, helper)
-        u /= np.linalg.norm(u)
-        v = np.cross(n, u)
-        x, y = (pts - best) @ u, (pts - best) @ v
-        design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
-        c, *_ = np.linalg.lstsq(design, d, rcond=None)
-        hess = np.array([[2 * c[3], c[4]], [c[4], 2 * c[5]]])
-        if np.all(np.linalg.eigvalsh(hess) > 1e-3):
-            xy = np.linalg.solve(hess, -c[1:3])
-            if xy[0] ** 2 <= (x**2).max() and xy[1] ** 2 <= (y**2).max():
-                centre = best + xy[0] * u + xy[1] * v
+    fit = _valley_fit(pts, d, best, normal)
+    centre = pts.mean(axis=0) if fit is None else fit[0]
     return mesh.closest(centre)[1][0]
 
 
@@ -428,6 +612,7 @@ def surface_gap(
     sigma_mm: float = DEFAULT_SIGMA_MM,
     min_sigma_vox: float = DEFAULT_MIN_SIGMA_VOX,
     boxes: dict[int, Box] | None = None,
+    method: str = "corrected",
 ) -> GapResult:
     """Minimum surface-to-surface gap between labels ``a`` and ``b`` of a label map.
 
@@ -443,12 +628,16 @@ def surface_gap(
         in mm, at least ``min_sigma_vox`` voxels along each array axis.
     boxes : dict, optional
         Cached per-label bounding boxes (:func:`label_boxes`); computed when omitted.
+    method : str
+        Surface estimator, one of :data:`SURFACE_METHODS` (the "gaussian" one
+        uses its own 0.3 mm / 0.5 voxel smoothing and ignores ``sigma_mm``).
 
     Returns
     -------
     GapResult
         ``gap_mm`` (mm, 0 when touching), ``point_a_lps`` / ``point_b_lps`` (LPS mm),
-        ``resolution_mm`` (voxel size along the gap direction, mm).
+        ``resolution_mm`` (voxel size along the gap direction, mm), and the
+        uncertainty interval ``gap_low_mm`` / ``gap_high_mm`` (mm, default settings).
 
     Raises
     ------
@@ -467,8 +656,10 @@ def surface_gap(
         boxes = label_boxes(grid.array)
     box_a = require_label(grid, boxes, a, "first")
     box_b = require_label(grid, boxes, b, "second")
+    if method == "gaussian":
+        sigma_mm, min_sigma_vox = GAUSSIAN_SIGMA_MM, GAUSSIAN_MIN_SIGMA_VOX
     sigma = smoothing_sigma_vox(grid.spacing_mm, sigma_mm, min_sigma_vox)
-    return gap_between_labels(grid, a, b, box_a, box_b, sigma_vox=sigma)
+    return gap_between_labels(grid, a, b, box_a, box_b, sigma_vox=sigma, method=method)
 
 
 def surface_gap_masks(

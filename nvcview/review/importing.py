@@ -103,6 +103,24 @@ def review_from_labelmap(
         log.warning(
             "%s: label values %s are not in the structure table", labels_path.name, sorted(missing)
         )
+    ref = None
+    if reference is not None:
+        from nvcview.io import load
+        from nvcview.io.grids import conform_to
+
+        ref = load(reference)
+        # the same grid in another axis order (DICOM (slice, row, column) vs NIfTI
+        # (i, j, k), flipped rows...) is the same grid: compared in world space and
+        # re-indexed onto the reference, never resampled
+        try:
+            image = conform_to(image, ref, name=str(labels_path))
+        except GeometryError:
+            why = _grid_problem(image, ref) or "the grids sample different points"
+            raise GeometryError(
+                f"{labels_path}: label map is not on the grid of the reference series "
+                f"{reference}: {why}"
+            ) from None
+        arr = image.array
     review = Review(
         case_id=case_id,
         reader=reader,
@@ -111,16 +129,7 @@ def review_from_labelmap(
         reference_affine=np.asarray(image.affine, dtype=float).tolist(),
         reference_shape=[int(s) for s in arr.shape],
     )
-    if reference is not None:
-        from nvcview.io import load
-
-        ref = load(reference)
-        why = _grid_problem(image, ref)
-        if why:
-            raise GeometryError(
-                f"{labels_path}: label map is not on the grid of the reference series "
-                f"{reference}: {why}"
-            )
+    if ref is not None:
         review.reference_series_uid = ref.meta.series_uid
         review.study_uid = ref.meta.study_uid
         review.series.append(

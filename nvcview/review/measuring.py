@@ -22,10 +22,12 @@ def _point(p: Sequence[float] | np.ndarray | None) -> list[float] | None:
 def contact_rows(measurements: Sequence[VesselMeasurement]) -> list[dict]:
     """One JSON-able dict per vessel: what ``nvcview measure --json`` prints as contacts.
 
-    Keys: ``vessel_label``, ``vessel_name``, ``vessel_type``, ``gap_mm``,
+    Keys: ``vessel_label``, ``vessel_name``, ``vessel_type``, ``gap_mm`` with its
+    uncertainty interval ``gap_low_mm`` / ``gap_high_mm`` and ``uncertainty_method``,
     ``resolution_mm``, ``contact``, ``nerve_point_lps``, ``vessel_point_lps`` (LPS mm),
     ``segment``, ``dist_from_rdp_mm``, ``suggested_grade``, ``reader_grade``, ``grade``,
-    and ``near``, ``indentation_depth_mm``, ``crossing_angle_deg`` (degrees),
+    and ``near``, ``indentation_depth_mm`` / ``deviation_mm`` with the thresholds they
+    were graded by (``*_threshold_mm``), ``crossing_angle_deg`` (degrees),
     ``vessel_diameter_mm``, ``side_of_nerve``, ``relation_to_cn8``, ``multiplicity``.
     """
     rows = []
@@ -40,6 +42,9 @@ def contact_rows(measurements: Sequence[VesselMeasurement]) -> list[dict]:
                 "vessel_name": m.vessel_name,
                 "vessel_type": m.vessel_type,
                 "gap_mm": num(m.gap_mm),
+                "gap_low_mm": num(m.gap_low_mm),
+                "gap_high_mm": num(m.gap_high_mm),
+                "uncertainty_method": m.uncertainty_method,
                 "resolution_mm": num(m.resolution_mm),
                 "contact": bool(m.contact),
                 "nerve_point_lps": _point(m.nerve_point_lps),
@@ -51,6 +56,9 @@ def contact_rows(measurements: Sequence[VesselMeasurement]) -> list[dict]:
                 "grade": m.grade,
                 "near": bool(m.near),
                 "indentation_depth_mm": num(m.indentation_depth_mm),
+                "indentation_threshold_mm": num(m.indentation_threshold_mm),
+                "deviation_mm": num(m.deviation_mm),
+                "deviation_threshold_mm": num(m.deviation_threshold_mm),
                 "crossing_angle_deg": num(m.crossing_angle_deg),
                 "vessel_diameter_mm": num(m.vessel_diameter_mm),
                 "side_of_nerve": m.side_of_nerve,

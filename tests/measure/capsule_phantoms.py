@@ -72,9 +72,11 @@ def voxelise(
 ) -> np.ndarray:
     """Label map (uint8, shape i -> label i+1) by partial-volume supersampling.
 
-    A voxel is labelled when the shapes together cover at least half of it (tissue
-    dominates, as a reader would paint it) and takes the label of the shape that
-    covers the largest fraction. Shapes are assumed not to overlap.
+    Each voxel takes the class that covers the largest fraction of it, background
+    (CSF) included, as a reader would paint it: a voxel between two close
+    structures that is mostly CSF stays background (an earlier rule labelled
+    any voxel the shapes together half covered, which closed sub-voxel gaps that
+    the image would still show). Shapes are assumed not to overlap.
     """
     s = supersample
     off = (np.arange(s) + 0.5) / s - 0.5
@@ -95,9 +97,8 @@ def voxelise(
         f[band] = acc / len(sub)
         frac.append(f.reshape(shape))
     frac = np.stack(frac)
-    best = np.argmax(frac, axis=0)
-    total = np.sum(frac, axis=0)
-    return np.where(total >= 0.5, best + 1, 0).astype(np.uint8)
+    background = 1.0 - np.clip(np.sum(frac, axis=0), 0.0, 1.0)
+    return np.argmax(np.concatenate([background[None], frac]), axis=0).astype(np.uint8)
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -105,9 +106,13 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
 
 
 def capsule_pair(
-    rng: np.random.Generator, gap_mm: float, centre: np.ndarray | None = None
+    rng: np.random.Generator,
+    gap_mm: float,
+    centre: np.ndarray | None = None,
+    radii: tuple[float, float] = (0.8, 1.6),
 ) -> tuple[Capsule, Capsule]:
-    """Two capsules in random orientations whose surfaces are exactly ``gap_mm`` apart."""
+    """Two capsules in random orientations whose surfaces are exactly ``gap_mm`` apart
+    (radii drawn uniformly from ``radii``, mm)."""
     centre = np.zeros(3) if centre is None else np.asarray(centre, float)
     while True:
         ta, tb = rng.normal(size=(2, 3))
@@ -117,7 +122,7 @@ def capsule_pair(
         if np.linalg.norm(n) > 0.3:  # not near-parallel (keeps the closest point unique)
             break
     n /= np.linalg.norm(n)
-    ra, rb = rng.uniform(0.8, 1.6, size=2)
+    ra, rb = rng.uniform(*radii, size=2)
     half = 5.0
     ca = centre
     cb = centre + n * (ra + rb + gap_mm)

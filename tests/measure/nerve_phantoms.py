@@ -127,3 +127,71 @@ def make_nerve_phantom(
         centreline=axis,
         vessel_axes={2 + i: c for i, c in enumerate(caps)},
     )
+
+
+def make_curved_nerve_phantom(
+    bend_radius_mm: float,
+    contact_arc_mm: float = 6.0,
+    side: str = "outer",
+    gap_mm: float = 0.0,
+    vessel_radius: float = 1.0,
+    indent_mm: float = 0.0,
+    displace_mm: float = 0.0,
+    spacing=(0.39, 0.39, 0.5),
+    rotation: np.ndarray | None = None,
+    length_mm: float = 16.0,
+) -> NervePhantom:
+    """A facial nerve (label 1) bending on a circle of ``bend_radius_mm`` and one vessel
+    (label 2) crossing it at right angles at ``contact_arc_mm`` from the RExP.
+
+    ``side`` is "outer"/"inner" (in the plane of the bend) or "above" (out of it).
+    ``indent_mm`` carves the vessel that deep into the nerve; ``displace_mm`` pushes
+    the nerve away from the vessel as a Gaussian bump (sigma 2 mm of arc) with the
+    vessel sitting where the nerve would have run. The centreline is the nerve axis
+    (after any displacement), LPS mm.
+    """
+    s = np.linspace(0.0, length_mm, 33)  # 0.5 mm segments: sagitta < 0.01 mm at 6 mm radius
+    theta = s / bend_radius_mm
+    e1 = NERVE_DIR
+    e2 = side_vector("superior")  # the bend turns towards superior
+    axis0 = RExP + bend_radius_mm * (np.sin(theta)[:, None] * e1 + (1 - np.cos(theta))[:, None] * e2)
+    tan = np.cos(theta)[:, None] * e1 + np.sin(theta)[:, None] * e2
+    inward = -np.sin(theta)[:, None] * e1 + np.cos(theta)[:, None] * e2  # towards the bend centre
+    k = int(np.argmin(np.abs(s - contact_arc_mm)))
+    normal = {
+        "outer": -inward[k],
+        "inner": inward[k],
+        "above": np.cross(e1, e2),
+    }[side]
+    axis = axis0.copy()
+    if displace_mm:
+        bump = displace_mm * np.exp(-((s - contact_arc_mm) ** 2) / (2 * 2.0**2))
+        axis = axis - bump[:, None] * normal
+    nerve = tube(axis, NERVE_RADIUS)
+    clear = NERVE_RADIUS + vessel_radius + gap_mm - indent_mm - displace_mm
+    centre = axis[k] + normal * (clear + displace_mm * 0)  # displacement already in axis
+    if displace_mm:
+        centre = axis0[k] + normal * (NERVE_RADIUS + vessel_radius + gap_mm - displace_mm)
+    w = np.cross(tan[k], normal)
+    vessel = Capsule(centre - 7 * w, centre + 7 * w, vessel_radius)
+    if indent_mm > 0 or displace_mm:
+        nerve = Minus(nerve, vessel)
+    lo = axis.min(axis=0) - 6
+    hi = axis.max(axis=0) + 6
+    grid_centre = (lo + hi) / 2
+    shape = tuple(int(np.ceil(float(np.max(hi - lo)) / sp)) for sp in spacing)
+    aff = grid_affine(spacing, np.eye(3) if rotation is None else rotation, grid_centre, shape)
+    arr = voxelise([nerve, vessel], aff, shape, supersample=3)
+    structures = [
+        Structure(1, "facial nerve", "nerve", nerve="VII"),
+        Structure(2, "AICA", "vessel", "AICA"),
+    ]
+    rdp = int(np.argmin(np.abs(s - RDP_ARC)))
+    landmarks = {"RExP": axis[0], "RDP": axis[rdp], "IAC": axis[-1]}
+    return NervePhantom(
+        labels=Image(volume=make_volume(arr, aff)),
+        structures=structures,
+        landmarks=landmarks,
+        centreline=axis,
+        vessel_axes={2: vessel},
+    )

@@ -55,7 +55,10 @@ def test_arc_length_segment_side_angle_and_diameter(given_centreline):
     assert [r.vessel_label for r in recs] == [2, 3, 4, 5, 6]
     h = max(ph.labels.spacing_mm)
     for rec, spec, (arc, segment) in zip(recs, specs, SEGMENT_CASES, strict=True):
-        assert abs(rec.gap_mm - spec.gap_mm) <= h / 2, rec
+        # the truth lies in the interval; a label map with face-adjacent voxels reads 0
+        assert rec.gap_low_mm <= spec.gap_mm <= rec.gap_high_mm, rec
+        if rec.gap_mm > 0:
+            assert abs(rec.gap_mm - spec.gap_mm) <= h / 2, rec
         assert abs(rec.arc_length_from_rexp_mm - arc) <= 0.5, rec
         assert rec.dist_from_rdp_mm == pytest.approx(rec.arc_length_from_rexp_mm - RDP_ARC, abs=0.3)
         assert rec.segment == segment
@@ -101,12 +104,23 @@ def test_grades_none_contact_indentation_deviation():
     )[0]
     assert dent.suggested_grade == "indentation"
     assert abs(dent.indentation_depth_mm - 0.5) <= 0.25  # half a voxel
+    assert dent.indentation_depth_mm >= dent.indentation_threshold_mm
     bent = make_nerve_phantom([VesselSpec(arc_mm=6.0, side="inferior")], deviation_mm=2.0)
     dev = measure_case(*_case(bent))[0]
     assert dev.contact and dev.suggested_grade == "deviation"
-    # analytic: Gaussian bump 2 mm high, sigma 2 mm, against a chord +/- 4 mm: 2 (1 - e^-2)
-    assert abs(dev.deviation_mm - 2.0 * (1 - np.exp(-2))) <= 0.4
-    assert touch.deviation_mm < 0.5
+    assert abs(dev.deviation_mm - expected_deviation(2.0)) <= 0.3
+    assert touch.deviation_mm < 0.3
+
+
+def expected_deviation(height_mm: float, sigma_mm: float = 2.0) -> float:
+    """What the course fit reads for a Gaussian bump: its height less the quadratic
+    fitted through it at the default stations (2.5-7 mm either side, 0.5 mm apart)."""
+    s = MeasureSettings()
+    x = np.arange(s.course_exclusion_mm, s.course_window_mm + 1e-9, 0.5)
+    x = np.concatenate([-x, x])
+    bump = height_mm * np.exp(-(x**2) / (2 * sigma_mm**2))
+    c = np.polyfit(x, bump, 2)
+    return height_mm - float(np.polyval(c, 0.0))
 
 
 def test_reader_grade_is_kept_beside_the_suggestion():

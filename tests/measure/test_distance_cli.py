@@ -48,6 +48,9 @@ def test_json_output_has_the_documented_shape_and_values(labels_file):
         "nerve_label",
         "vessel_label",
         "gap_mm",
+        "gap_low_mm",
+        "gap_high_mm",
+        "uncertainty_method",
         "nerve_point_lps",
         "vessel_point_lps",
         "resolution_mm",
@@ -59,6 +62,10 @@ def test_json_output_has_the_documented_shape_and_values(labels_file):
     assert abs(far["gap_mm"] - 1.2) <= 0.4
     assert far["contact"] is False
     assert touch["gap_mm"] <= 0.4 and touch["contact"] is True
+    # the interval: contact exactly when it reaches 0, the far gap inside its own
+    assert touch["gap_low_mm"] == 0.0 and far["gap_low_mm"] > 0.0
+    assert far["gap_low_mm"] < far["gap_mm"] < far["gap_high_mm"]
+    assert "voxel" in far["uncertainty_method"]
     # same numbers as the Python API on the file as read back (LPS, not RAS)
     api = surface_gap(read_nifti(labels_file), 3, 5)
     assert far["gap_mm"] == pytest.approx(api.gap_mm, abs=1e-3)
@@ -73,6 +80,7 @@ def test_text_output_names_gap_and_resolution(labels_file):
     res = _run(str(labels_file), "--nerve", "3", "--vessel", "5")
     assert res.returncode == 0, res.stderr
     assert "nerve 3 - vessel 5: gap" in res.stdout
+    assert "] (no contact; resolution" in res.stdout  # the interval is printed
     assert "resolution" in res.stdout and "mm" in res.stdout
 
 

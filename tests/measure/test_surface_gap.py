@@ -15,31 +15,69 @@ from nvcview.measure.triangles import closest_point_on_triangles
 ANISO = (0.4, 0.4, 0.8)
 
 
-def _configs(seed: int, n: int, spacing):
-    rng = np.random.default_rng(seed)
-    gaps = np.concatenate([[0.0, 3.0], rng.uniform(0.0, 3.0, n - 2)])
-    for i, gap in enumerate(gaps):
-        caps = capsule_pair(rng, float(gap))
-        rotation = random_rotation(rng) if i % 2 else np.eye(3)  # half on oblique grids
-        yield float(gap), caps, pair_image(caps, spacing=spacing, rotation=rotation)
+GRIDS = [(0.4, 0.4, 0.8), (0.39, 0.39, 0.5), (0.3, 0.3, 0.6)]
 
 
-@pytest.mark.parametrize(("seed", "spacing"), [(11, ANISO), (12, (0.39, 0.39, 0.5))])
-def test_gap_error_within_half_voxel_max_and_fifth_mean(seed, spacing):
-    errors, point_errors = [], []
-    for gap, caps, img in _configs(seed, 32, spacing):
+def _pairs(n_per_grid: int = 24):
+    """Random capsule pairs (gaps 0-3 mm, radii 0.6-2 mm), half of them on oblique grids."""
+    out = []
+    for k, spacing in enumerate(GRIDS):
+        rng = np.random.default_rng(100 + k)
+        gaps = np.concatenate([[0.0, 3.0], rng.uniform(0.0, 3.0, n_per_grid - 2)])
+        for i, gap in enumerate(gaps):
+            caps = capsule_pair(rng, float(gap), radii=(0.6, 2.0))
+            rotation = random_rotation(rng) if i % 2 else np.eye(3)
+            out.append((spacing, float(gap), caps, pair_image(caps, spacing, rotation)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return _pairs()
+
+
+def test_random_capsule_pairs_unbiased_with_truth_inside_the_interval(pairs):
+    """72 pairs over three anisotropic grids: errors in voxels (the largest spacing)."""
+    errors, baseline, point_errors = [], [], []
+    for spacing, gap, caps, img in pairs:
         res = surface_gap(img, 1, 2)
-        errors.append(res.gap_mm - gap)
-        # the closest points lie on the true surfaces
-        point_errors.append(abs(caps[0].signed_distance(res.point_a_lps)))
-        point_errors.append(abs(caps[1].signed_distance(res.point_b_lps)))
+        h = max(spacing)
+        errors.append((res.gap_mm - gap) / h)
+        baseline.append((surface_gap(img, 1, 2, method="gaussian").gap_mm - gap) / h)
         assert res.gap_mm >= 0
         assert min(spacing) - 1e-6 <= res.resolution_mm <= max(spacing) + 1e-6
-    errors = np.abs(errors)
-    h = max(spacing)
-    assert errors.max() <= h / 2, errors.max()
-    assert errors.mean() <= h / 5, errors.mean()
-    assert max(point_errors) <= h / 2
+        assert res.gap_low_mm - 1e-9 <= gap <= res.gap_high_mm + 1e-9, (gap, res)
+        assert res.uncertainty_method
+        point_errors.append(abs(caps[0].signed_distance(res.point_a_lps)) / h)
+        point_errors.append(abs(caps[1].signed_distance(res.point_b_lps)) / h)
+    e, b = np.array(errors), np.array(baseline)
+    assert len(e) >= 60
+    # measured on this set: mean |e| 0.087, signed +0.010, max 0.31 voxel (issue 18 asks
+    # for 0.08 / +-0.03 / 0.25: the mean and the maximum are not reached yet)
+    assert np.abs(e).mean() <= 0.095, np.abs(e).mean()
+    assert abs(e.mean()) <= 0.03, e.mean()
+    assert np.abs(e).max() <= 0.35, np.abs(e).max()
+    # the earlier Gaussian estimator read high; the corrected one removes most of it
+    assert b.mean() > 0.05 and abs(e.mean()) < b.mean() / 2
+    assert max(point_errors) <= 0.5
+
+
+def test_touching_capsules_read_zero_on_every_grid():
+    rng = np.random.default_rng(21)
+    for k in range(6):
+        caps = capsule_pair(rng, 0.0, radii=(0.6, 2.0))
+        rotation = random_rotation(rng) if k % 2 else np.eye(3)
+        res = surface_gap(pair_image(caps, GRIDS[k % 3], rotation), 1, 2)
+        assert res.gap_mm <= 0.05, res
+        assert res.gap_low_mm == 0.0 and res.gap_high_mm >= res.resolution_mm - 1e-3
+
+
+def test_face_adjacent_voxels_touch():
+    arr = np.zeros((12, 12, 12), np.uint8)
+    arr[2:6, 2:9, 2:9] = 1
+    arr[6:10, 4:7, 4:7] = 2  # shares faces with label 1 across the plane a0 = 5.5
+    res = surface_gap(make_volume(arr, np.diag([0.4, 0.4, 0.8, 1.0])), 1, 2)
+    assert res.touching and res.gap_mm == 0.0
 
 
 def test_axial_and_oblique_grids_agree():
@@ -142,17 +180,19 @@ def test_anisotropic_in_plane_and_slice_swap_is_invariant():
     aff[:3, :3] = img.affine[:3, list(perm)]
     res_a = surface_gap(img, 1, 2)
     res_b = surface_gap(Image(volume=make_volume(arr, aff)), 1, 2)
-    assert res_a.gap_mm == pytest.approx(res_b.gap_mm, abs=1e-6)
+    # marching cubes lists vertices in another order: the valley fit samples differ
+    assert res_a.gap_mm == pytest.approx(res_b.gap_mm, abs=0.01)
 
 
 @pytest.mark.parametrize("thin_axis", [0, 1])
 def test_one_slice_label_map_measures_surfaces_not_voxel_centres(thin_axis):
     """A single-slice map: gaps between voxel faces (not centres), points on the slice."""
-    shape = [20, 20, 20]
+    shape = [30, 30, 30]
     shape[thin_axis] = 1
     apart, touching = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
-    block = [slice(5, 8)] * 3
+    block = [slice(4, 20)] * 3  # bars 3 voxels thick facing each other along a2
     block[thin_axis] = slice(0, 1)
+    block[2] = slice(5, 8)
     apart[tuple(block)] = touching[tuple(block)] = 1
     block[2] = slice(10, 13)  # two empty voxels (1.0 mm) between the faces
     apart[tuple(block)] = 2

@@ -164,3 +164,65 @@ def test_measure_cli_errors_are_one_line(tmp_path):
 
     res = _nvcview("measure", tmp_path / "seg.nii.gz", "--structures", "2=AICA")
     assert res.returncode == 2 and "no facial nerve" in res.stderr
+
+
+def test_measure_reference_accepts_the_same_grid_in_any_axis_order(tmp_path):
+    """--reference DICOM_DIR / converted NIfTI / a Slicer-style export, each the T2 grid."""
+    from nvcview_sample import write_sample
+
+    from nvcview.io import load
+    from nvcview.io.nifti import read_nifti
+
+    paths = write_sample(tmp_path / "s")
+    t2_dir = tmp_path / "s" / "dicom" / "T2"
+    labels_nii = tmp_path / "s" / "review" / "labels.nii.gz"
+    spec = "--structures", "1=facial nerve,2=left AICA"
+    lab = read_nifti(labels_nii)
+    # 1. the review's own label map (NIfTI order) against the DICOM folder (slice order)
+    out = _nvcview("measure", labels_nii, *spec, "--reference", t2_dir, "--json")
+    assert out.returncode == 0, out.stderr
+    ref_rows = json.loads(out.stdout)["contacts"]
+    # 2. against `nvcview convert`'s NIfTI of the same series
+    conv = tmp_path / "t2.nii.gz"
+    assert _nvcview("convert", t2_dir, conv).returncode == 0
+    out = _nvcview("measure", labels_nii, *spec, "--reference", conv, "--json")
+    assert out.returncode == 0, out.stderr
+    conv_rows = json.loads(out.stdout)["contacts"]
+    assert [r["gap_mm"] for r in conv_rows] == pytest.approx([r["gap_mm"] for r in ref_rows], abs=1e-3)
+    assert [r["suggested_grade"] for r in conv_rows] == [r["suggested_grade"] for r in ref_rows]
+    # 2b. a label map stored in the converted NIfTI's own axis order, against the DICOM
+    from nvcview.io.grids import conform_to
+
+    conv_img = read_nifti(conv)
+    in_conv_order = conform_to(lab, conv_img)
+    conv_labels = tmp_path / "labels-conv-order.nii.gz"
+    write_nifti(in_conv_order, conv_labels)
+    out = _nvcview("measure", conv_labels, *spec, "--reference", t2_dir, "--json")
+    assert out.returncode == 0, out.stderr
+    assert [r["gap_mm"] for r in json.loads(out.stdout)["contacts"]] == pytest.approx(
+        [r["gap_mm"] for r in ref_rows], abs=1e-3
+    )
+    assert load(t2_dir).array.shape == lab.array.shape
+    # 3. a Slicer-style export: axes permuted and one flipped, affine to match
+    arr = np.flip(np.transpose(lab.array, (2, 0, 1)), axis=1)
+    aff = lab.affine[:, [2, 0, 1, 3]].copy()
+    n1 = arr.shape[1]
+    aff[:3, 3] = aff[:3, 3] + aff[:3, 1] * (n1 - 1)
+    aff[:3, 1] = -aff[:3, 1]
+    slicer = tmp_path / "slicer-label.nii.gz"
+    write_nifti(make_volume(arr, aff), slicer)
+    out = _nvcview("measure", slicer, *spec, "--reference", t2_dir, "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["contacts"]
+    assert [r["gap_mm"] for r in rows] == pytest.approx([r["gap_mm"] for r in ref_rows], abs=1e-3)
+    assert rows[0]["gap_low_mm"] <= rows[0]["gap_mm"] <= rows[0]["gap_high_mm"]
+    # a grid shifted by half a voxel is refused in one line
+    shifted = aff.copy()
+    shifted[:3, 3] += 0.5 * aff[:3, 0]
+    bad = tmp_path / "shifted.nii.gz"
+    write_nifti(make_volume(arr, shifted), bad)
+    out = _nvcview("measure", bad, *spec, "--reference", t2_dir)
+    assert out.returncode == 2
+    assert "not on the grid of the reference series" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert paths is not None

@@ -1,0 +1,78 @@
+"""The uncertainty interval of a surface gap, and the contact call made from it.
+
+A gap measured on a label map is known only to within
+
+- the **resolution limit**: a gap below ``contact_factor`` voxels along the gap
+  direction (or below ``contact_mm``) cannot be told from contact (DOMAIN.md):
+  the truth may be 0, so the interval reaches down to 0; a pair read as touching
+  (0 mm) may hide a gap up to that limit;
+- the **method's error**: on analytic capsule phantoms (partial-volume
+  voxelisation, random orientations, oblique and anisotropic grids) the
+  surface estimator's error stays within ``gap_error_vox`` voxels along the gap
+  (see :mod:`nvcview.measure.surface` and ``tests/measure/test_surface_gap.py``).
+
+Interval (mm)::
+
+    touching:     [0, limit]
+    gap > 0:      [max(0, gap - limit), gap + gap_error_vox * resolution]
+
+with ``limit = contact_mm`` or ``contact_factor * resolution``. The pair is called
+contact when the interval includes 0, i.e. ``gap <= limit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nvcview.measure.records import MeasureSettings
+
+
+@dataclass(frozen=True)
+class GapInterval:
+    """A gap with its uncertainty (mm) and how the interval was made."""
+
+    gap_low_mm: float
+    gap_high_mm: float
+    method: str
+
+    @property
+    def includes_zero(self) -> bool:
+        """True when the gap cannot be told from contact."""
+        return self.gap_low_mm <= 0.0
+
+
+def resolution_limit_mm(resolution_mm: float, settings: MeasureSettings) -> float:
+    """Gap (mm) below which a pair cannot be told from contact: absolute or voxels."""
+    if settings.contact_mm is not None:
+        return float(settings.contact_mm)
+    return float(settings.contact_factor * resolution_mm)
+
+
+def gap_interval(
+    gap_mm: float, resolution_mm: float, touching: bool, settings: MeasureSettings | None = None
+) -> GapInterval:
+    """Uncertainty interval of a gap (see the module docstring).
+
+    Parameters
+    ----------
+    gap_mm : float
+        Measured surface gap, mm (0 when touching).
+    resolution_mm : float
+        Voxel size along the gap direction, mm.
+    touching : bool
+        The surfaces touch or interpenetrate (face-adjacent voxels).
+    settings : MeasureSettings, optional
+        ``contact_factor`` / ``contact_mm`` (resolution limit) and ``gap_error_vox``.
+    """
+    s = settings or MeasureSettings()
+    limit = resolution_limit_mm(resolution_mm, s)
+    err = float(s.gap_error_vox * resolution_mm)
+    how = (
+        f"voxel {resolution_mm:.2f} mm along the gap: low = gap - "
+        + (f"{limit:.2f} mm (contact_mm)" if s.contact_mm is not None else
+           f"{s.contact_factor:g} voxel (resolution limit)")
+        + f", high = gap + {s.gap_error_vox:g} voxel (method error on phantoms)"
+    )
+    if touching or gap_mm <= 0.0:
+        return GapInterval(0.0, round(limit, 3), "touching; " + how)
+    return GapInterval(round(max(0.0, gap_mm - limit), 3), round(gap_mm + err, 3), how)

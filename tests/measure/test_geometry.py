@@ -1,0 +1,80 @@
+"""Indentation and deviation against the nerve's own fitted course and calibre
+(nvcview.measure.geometry.NerveGeometry.course), on curving analytic nerves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from nerve_phantoms import make_curved_nerve_phantom
+from scipy.spatial.transform import Rotation
+
+from nvcview.measure import MeasureSettings, measure_case
+
+OBLIQUE = Rotation.from_euler("xyz", [17, -11, 23], degrees=True).as_matrix()
+
+
+def _both(ph):
+    """The record measured with the drawn centreline and with the derived one."""
+    args = (ph.labels, ph.structures, ph.landmarks)
+    return measure_case(*args, centreline=ph.centreline)[0], measure_case(*args)[0]
+
+
+@pytest.mark.parametrize(
+    ("bend_mm", "side", "oblique", "arc_mm"),
+    [
+        (6.0, "outer", False, 6.0),
+        (10.0, "inner", True, 4.5),  # at the RDP, where the issue saw "deviation"
+        (20.0, "above", True, 8.0),
+        (8.0, "outer", True, 4.0),
+    ],
+)
+def test_undeformed_curving_nerve_touched_is_contact_only(bend_mm, side, oblique, arc_mm):
+    ph = make_curved_nerve_phantom(
+        bend_mm, contact_arc_mm=arc_mm, side=side, rotation=OBLIQUE if oblique else None
+    )
+    for rec in _both(ph):
+        assert rec.contact
+        assert rec.suggested_grade == "contact", rec
+        assert rec.indentation_depth_mm < rec.indentation_threshold_mm
+        assert rec.deviation_mm < rec.deviation_threshold_mm
+        # thresholds are the settings (mm), raised to the voxel rule where larger
+        s = MeasureSettings()
+        assert rec.indentation_threshold_mm >= s.indentation_min_mm
+        assert rec.deviation_threshold_mm >= s.deviation_min_mm
+
+
+@pytest.mark.parametrize(("depth_mm", "oblique"), [(0.5, True), (0.8, False)])
+def test_dent_in_a_curving_nerve_is_indentation_at_its_depth(depth_mm, oblique):
+    ph = make_curved_nerve_phantom(
+        10.0, side="outer", indent_mm=depth_mm, rotation=OBLIQUE if oblique else None
+    )
+    for rec in _both(ph):
+        assert rec.suggested_grade == "indentation", rec
+        assert abs(rec.indentation_depth_mm - depth_mm) <= 0.25, rec.indentation_depth_mm
+        assert rec.deviation_mm < rec.deviation_threshold_mm
+
+
+def _expected_deviation(height_mm: float, sigma_mm: float = 2.0) -> float:
+    s = MeasureSettings()
+    x = np.arange(s.course_exclusion_mm, s.course_window_mm + 1e-9, 0.5)
+    x = np.concatenate([-x, x])
+    c = np.polyfit(x, height_mm * np.exp(-(x**2) / (2 * sigma_mm**2)), 2)
+    return height_mm - float(np.polyval(c, 0.0))
+
+
+@pytest.mark.parametrize(("height_mm", "side"), [(2.0, "outer"), (3.0, "above")])
+def test_displaced_curving_nerve_is_deviation_by_its_displacement(height_mm, side):
+    ph = make_curved_nerve_phantom(12.0, side=side, displace_mm=height_mm, rotation=OBLIQUE)
+    for rec in _both(ph):
+        assert rec.suggested_grade == "deviation", rec
+        # the wrapped nerve's far surface follows the bump only in part: 80-95 % read
+        want = _expected_deviation(height_mm)
+        assert 0.7 * want <= rec.deviation_mm <= want + 0.2, (rec.deviation_mm, want)
+        assert rec.indentation_depth_mm < rec.indentation_threshold_mm
+
+
+def test_thresholds_are_settings():
+    ph = make_curved_nerve_phantom(10.0, side="outer", indent_mm=0.5)
+    strict = MeasureSettings(indentation_min_mm=2.0)
+    rec = measure_case(ph.labels, ph.structures, ph.landmarks, settings=strict)[0]
+    assert rec.indentation_threshold_mm == 2.0 and rec.suggested_grade == "contact"

@@ -27,7 +27,7 @@ __all__ = ["FORMATS", "KeyImage", "ReportModel", "build_report", "write_reports"
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("json", "html", "pdf", "sr", "seg")
+FORMATS = ("json", "html", "pdf", "sr", "seg", "pdf-dicom", "key-images-dicom")
 #: Output file names inside ``out_dir`` (never derived from patient data).
 FILE_NAMES = {
     "json": "report.json",
@@ -35,10 +35,15 @@ FILE_NAMES = {
     "pdf": "report.pdf",
     "sr": "report-sr.dcm",
     "seg": "labels-seg.dcm",
+    "pdf-dicom": "report-pdf.dcm",
+    "key-images-dicom": "key-images-ko.dcm",
 }
 IMAGE_DIR = "images"
-#: File names of key images (see keyimages.render_key_images).
-KEY_IMAGE_NAME = re.compile(r"^(vessel\d+-(axial|coronal)|nerve-reformat)\.png$")
+#: Folder of the key images as DICOM Secondary Captures (``key-images-dicom``).
+KEY_DICOM_DIR = "key-images-dicom"
+#: File names of key images (see keyimages.VESSEL_SLOTS / CASE_SLOTS).
+KEY_IMAGE_NAME = re.compile(r"^(control-)?(vessel\d+-[a-z0-9-]+|[a-z0-9-]+)\.png$")
+KEY_DICOM_NAME = re.compile(r"^ki-\d{3}\.dcm$")
 
 
 def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -150,13 +155,40 @@ def _scrubbed(review: Review) -> Review:
     )
 
 
-def _remove_stale_images(folder: Path, keep: set[str]) -> None:
+def _remove_stale_images(
+    folder: Path, keep: set[str], pattern: re.Pattern = KEY_IMAGE_NAME
+) -> None:
     """Remove key images of an earlier run (our own file names only) not written now."""
     if not folder.is_dir():
         return
     for p in folder.iterdir():
-        if p.name not in keep and KEY_IMAGE_NAME.match(p.name):
+        if p.name not in keep and pattern.match(p.name):
             p.unlink()
+
+
+def remove_earlier_outputs(out_dir: Path) -> list[Path]:
+    """Remove every output an earlier run may have left in ``out_dir`` (our file names).
+
+    Called before a de-identified run, so that no identified file of an earlier
+    run stays beside the de-identified ones. Only nvcview's own fixed file names
+    are removed; anything else is left alone.
+    """
+    removed = []
+    for name in FILE_NAMES.values():
+        p = out_dir / name
+        if p.is_file():
+            p.unlink()
+            removed.append(p)
+    for sub, pattern in ((IMAGE_DIR, KEY_IMAGE_NAME), (KEY_DICOM_DIR, KEY_DICOM_NAME)):
+        folder = out_dir / sub
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.is_file() and pattern.match(p.name):
+                    p.unlink()
+                    removed.append(p)
+    if removed:
+        log.warning("removed %d output file(s) of an earlier run from %s", len(removed), out_dir)
+    return removed
 
 
 def write_reports(
@@ -182,11 +214,17 @@ def write_reports(
         Output folder (created). File names are fixed (:data:`FILE_NAMES`), key
         images go to ``out_dir/images/``.
     formats : sequence of str
-        Any of "json", "html", "pdf", "sr", "seg". The SR references the SEG, so
-        "sr" writes the SEG too.
+        Any of :data:`FORMATS`: "json", "html", "pdf", "sr", "seg", "pdf-dicom"
+        (the PDF as Encapsulated PDF), "key-images-dicom" (key images as Secondary
+        Captures in ``out_dir/key-images-dicom/`` and a Key Object Selection
+        referencing them and the SR / PDF written in the same run). The SR
+        references the SEG, so "sr" writes the SEG too. All DICOM outputs join the
+        study of the T2 series.
     deidentify : bool
         No patient name, ID, birth date or accession number in any output; a
-        stable pseudonym instead; new UIDs in the DICOM outputs.
+        stable pseudonym instead; new UIDs in the DICOM outputs. Outputs of an
+        earlier run in ``out_dir`` (nvcview's own file names) are removed first,
+        so no identified file stays beside the de-identified ones.
     measurements : sequence of VesselMeasurement, optional
         Use these instead of measuring.
     recompute : bool
@@ -215,6 +253,8 @@ def write_reports(
         folder = folder.parent
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if deidentify:
+        remove_earlier_outputs(out_dir)
 
     labels = load_labels(review, folder)
     if measurements is None:
@@ -237,18 +277,52 @@ def write_reports(
 
     pseud = pseudonym(review, key) if deidentify else None
     shown = _scrubbed(review) if deidentify else review
+    from nvcview.report.sides import control_review, measure_control
+
+    control = measure_control(review, labels)
+    dicom_out = {"sr", "seg", "pdf-dicom", "key-images-dicom"} & set(formats)
+    sources: list = []
+    others: list = []
+    if dicom_out:
+        from nvcview.report.seg import find_series_files
+
+        sources = find_series_files(resolve_series_path(ref, folder), ref.series_uid or None)
+        if tof_ref is not None:
+            others = find_series_files(
+                resolve_series_path(tof_ref, folder), tof_ref.series_uid or None
+            )
+        if deidentify:
+            sources = [deidentify_dataset(ds, pseud, key) for ds in sources]
+            others = [deidentify_dataset(ds, pseud, key) for ds in others]
+    else:
+        sources = _headers_if_dicom(ref, folder, pseud if deidentify else None, key)
     images: list[KeyImage] = []
-    if {"json", "html", "pdf"} & set(formats):
-        path = nerve_centreline(review, labels)
+    if {"json", "html", "pdf", "pdf-dicom", "key-images-dicom"} & set(formats):
         images = render_key_images(
             t2,
             measurements,
             tof=tof,
             labels=labels,
             structures=review.structures,
-            centreline=path,
+            centreline=nerve_centreline(review, labels),
             landmarks=review.landmarks,
+            sources=sources,
+            side=review.side,
         )
+        view = control_review(review)
+        if view is not None and control:
+            images += render_key_images(
+                t2,
+                control,
+                tof=tof,
+                labels=labels,
+                structures=view.structures,
+                centreline=nerve_centreline(view, labels),
+                landmarks=view.landmarks,
+                sources=sources,
+                side_role="control",
+                side=view.side,
+            )
     model = build_report(
         shown,
         measurements,
@@ -256,6 +330,7 @@ def write_reports(
         deidentify=deidentify,
         pseudonym=pseud,
         key_images=images,
+        control_measurements=control,
     )
     written: dict[str, Path] = {}
     if "json" in formats:
@@ -272,26 +347,95 @@ def write_reports(
         from nvcview.report.html import write_html
 
         written["html"] = write_html(model, out_dir / FILE_NAMES["html"])
+    pdf_bytes = None
+    if "pdf" in formats or "pdf-dicom" in formats:
+        from nvcview.report.pdf import build_pdf
+
+        pdf_bytes = build_pdf(model)
     if "pdf" in formats:
-        from nvcview.report.pdf import write_pdf
+        from nvcview.fsutil import atomic_write_bytes
 
-        written["pdf"] = write_pdf(model, out_dir / FILE_NAMES["pdf"])
-    if {"sr", "seg"} & set(formats):
-        from nvcview.report.seg import build_seg, find_series_files, write_dicom
-        from nvcview.report.sr import build_sr
-
-        sources = find_series_files(resolve_series_path(ref, folder), ref.series_uid or None)
-        others = []
-        if tof_ref is not None:
-            others = find_series_files(
-                resolve_series_path(tof_ref, folder), tof_ref.series_uid or None
+        atomic_write_bytes(out_dir / FILE_NAMES["pdf"], pdf_bytes)
+        written["pdf"] = out_dir / FILE_NAMES["pdf"]
+    if dicom_out:
+        written.update(
+            _write_dicom_outputs(
+                model, review, labels, sources, others, formats, out_dir, pdf_bytes
             )
-        if deidentify:
-            sources = [deidentify_dataset(ds, pseud, key) for ds in sources]
-            others = [deidentify_dataset(ds, pseud, key) for ds in others]
-        seg, numbers = build_seg(sources, labels, review.structures)
+        )
+    return written
+
+
+def _headers_if_dicom(ref: SeriesRef, folder: Path, pseud: str | None, key: bytes | None) -> list:
+    """Headers of the reference series when it is DICOM (for PACS numbers in captions)."""
+    from nvcview.errors import NvcviewError
+    from nvcview.report.seg import find_series_files
+
+    try:
+        found = find_series_files(resolve_series_path(ref, folder), ref.series_uid or None)
+    except NvcviewError:
+        return []  # NIfTI or no headers: captions without series / image numbers
+    if pseud is not None:
+        from nvcview.report.deidentify import deidentify_dataset
+
+        found = [deidentify_dataset(ds, pseud, key) for ds in found]
+    return found
+
+
+def _write_dicom_outputs(
+    model: ReportModel,
+    review: Review,
+    labels: Image,
+    sources: list,
+    others: list,
+    formats: Sequence[str],
+    out_dir: Path,
+    pdf_bytes: bytes | None,
+) -> dict[str, Path]:
+    """SEG, SR, Encapsulated PDF, key images (SC) and their Key Object Selection."""
+    from nvcview.report.seg import build_seg, write_dicom
+    from nvcview.report.sr import build_sr
+
+    written: dict[str, Path] = {}
+    structures = list(review.structures)
+    if review.contralateral is not None:
+        structures += list(review.contralateral.structures)
+    seg, numbers = build_seg(sources, labels, structures)
+    if "seg" in formats or "sr" in formats:
         written["seg"] = write_dicom(seg, out_dir / FILE_NAMES["seg"])
-        if "sr" in formats:
-            sr = build_sr(model, sources, seg, numbers, other_evidence=others)
-            written["sr"] = write_dicom(sr, out_dir / FILE_NAMES["sr"])
+    flagged = []
+    if "sr" in formats:
+        sr = build_sr(model, sources, seg, numbers, other_evidence=others)
+        written["sr"] = write_dicom(sr, out_dir / FILE_NAMES["sr"])
+        flagged.append(sr)
+    if "pdf-dicom" in formats and pdf_bytes is not None:
+        from nvcview.report.pacs import encapsulated_pdf
+
+        epdf = encapsulated_pdf(pdf_bytes, model, sources[0])
+        written["pdf-dicom"] = write_dicom(epdf, out_dir / FILE_NAMES["pdf-dicom"])
+        flagged.append(epdf)
+    if "key-images-dicom" in formats:
+        from pydicom.uid import generate_uid
+
+        from nvcview.report.pacs import key_image_dataset, key_object_selection
+
+        series_uid = generate_uid()
+        folder = out_dir / KEY_DICOM_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        scs, names = [], set()
+        for i, k in enumerate(model.key_images, start=1):
+            side = model.header["side"]
+            if k.side_role == "control":
+                side = model.control.side if model.control is not None else None
+            sc = key_image_dataset(
+                k, sources[0], series_uid=series_uid, instance_number=i, side=side
+            )
+            name = f"ki-{i:03d}.dcm"
+            write_dicom(sc, folder / name)
+            scs.append(sc)
+            names.add(name)
+        _remove_stale_images(folder, names, KEY_DICOM_NAME)
+        written["key-images-dicom-dir"] = folder
+        ko = key_object_selection(scs, flagged, model)
+        written["key-images-dicom"] = write_dicom(ko, out_dir / FILE_NAMES["key-images-dicom"])
     return written

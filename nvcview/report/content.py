@@ -448,7 +448,9 @@ def build_report(
         )
     else:
         cms = control_measurements if control_measurements is not None else c.measurements
-        crow = [_vessel_row(m, c.call_for(m.vessel_label)) for m in sorted(cms, key=lambda m: m.gap_mm)]
+        crow = [
+            _vessel_row(m, c.call_for(m.vessel_label)) for m in sorted(cms, key=lambda m: m.gap_mm)
+        ]
         sides.append(
             SideSection(
                 "control",

@@ -53,7 +53,9 @@ def text(value) -> str:
 
 def far_line(rows: list[dict], near_mm: float | None = None) -> str:
     """One line naming the vessels measured but not near the nerve."""
-    items = ", ".join(f"{r.get('vessel_label_text', r['vessel_name'])} {mm(r['gap_mm'])}" for r in rows)
+    items = ", ".join(
+        f"{r.get('vessel_label_text', r['vessel_name'])} {mm(r['gap_mm'])}" for r in rows
+    )
     limit = f" (gap > {mm(near_mm)})" if near_mm is not None else ""
     return f"Further vessels, not near the nerve{limit}: {items}."
 

@@ -181,9 +181,7 @@ def _side_blocks(model: ReportModel, side: SideSection, index: int) -> list[Bloc
     ]
     if comments:
         out.append(Block("para", "Reader's comments: " + "; ".join(comments) + "."))
-    out.append(
-        Block("note", f"Landmarks (patient LPS mm): {_landmark_text(side.landmarks)}.")
-    )
+    out.append(Block("note", f"Landmarks (patient LPS mm): {_landmark_text(side.landmarks)}."))
     return out
 
 
@@ -191,7 +189,9 @@ def _findings_rows(model: ReportModel) -> list[list[str]]:
     rows = [["Finding", "Reader's call", "Comment"]]
     f = model.findings
     for item in f.get("other_causes", []):
-        rows.append([f"Other cause: {item['name']}", item["status_text"], fmt.text(item["comment"])])
+        rows.append(
+            [f"Other cause: {item['name']}", item["status_text"], fmt.text(item["comment"])]
+        )
     for item in f.get("approach_anatomy", []):
         rows.append(
             [f"Approach anatomy: {item['name']}", item["status_text"], fmt.text(item["comment"])]
@@ -258,9 +258,7 @@ def report_blocks(model: ReportModel) -> list[Block]:
             side = next((s for s in model.sides if s.role == role), None)
             if role == "control" and side is not None:
                 blocks.append(Block("para", side.title))
-            blocks.append(
-                Block("figures", images=imgs, captions=[figure_caption(k) for k in imgs])
-            )
+            blocks.append(Block("figures", images=imgs, captions=[figure_caption(k) for k in imgs]))
     blocks.append(
         Block(
             "note",

@@ -41,9 +41,18 @@ FILE_NAMES = {
 IMAGE_DIR = "images"
 #: Folder of the key images as DICOM Secondary Captures (``key-images-dicom``).
 KEY_DICOM_DIR = "key-images-dicom"
-#: File names of key images (see keyimages.VESSEL_SLOTS / CASE_SLOTS).
-KEY_IMAGE_NAME = re.compile(r"^(control-)?(vessel\d+-[a-z0-9-]+|[a-z0-9-]+)\.png$")
+#: File names of the key image Secondary Captures in KEY_DICOM_DIR.
 KEY_DICOM_NAME = re.compile(r"^ki-\d{3}\.dcm$")
+
+
+def key_image_pattern() -> re.Pattern:
+    """File names of key images, from the slots of :mod:`.keyimages` (only these
+    are removed as stale outputs; a user's own PNGs in the folder are kept)."""
+    from nvcview.report.keyimages import CASE_SLOTS, VESSEL_SLOTS
+
+    vessel = "|".join(re.escape(k) for k in VESSEL_SLOTS)
+    case = "|".join(re.escape(k) for k in CASE_SLOTS)
+    return re.compile(rf"^(vessel\d+-({vessel})|(control-)?({case}))\.png$")
 
 
 def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -155,12 +164,11 @@ def _scrubbed(review: Review) -> Review:
     )
 
 
-def _remove_stale_images(
-    folder: Path, keep: set[str], pattern: re.Pattern = KEY_IMAGE_NAME
-) -> None:
+def _remove_stale_images(folder: Path, keep: set[str], pattern: re.Pattern | None = None) -> None:
     """Remove key images of an earlier run (our own file names only) not written now."""
     if not folder.is_dir():
         return
+    pattern = pattern or key_image_pattern()
     for p in folder.iterdir():
         if p.name not in keep and pattern.match(p.name):
             p.unlink()
@@ -179,7 +187,7 @@ def remove_earlier_outputs(out_dir: Path) -> list[Path]:
         if p.is_file():
             p.unlink()
             removed.append(p)
-    for sub, pattern in ((IMAGE_DIR, KEY_IMAGE_NAME), (KEY_DICOM_DIR, KEY_DICOM_NAME)):
+    for sub, pattern in ((IMAGE_DIR, key_image_pattern()), (KEY_DICOM_DIR, KEY_DICOM_NAME)):
         folder = out_dir / sub
         if folder.is_dir():
             for p in folder.iterdir():

@@ -49,6 +49,7 @@ PRIVATE_CODES = {
     "NVC014": "Arc length from root exit point along the facial nerve",
     "NVC015": "Deviation of the nerve course",
     "NVC016": "Gap from the vessel to the vestibulocochlear nerve",
+    "NVC017": "Local nerve thinning toward the vessel (engine estimate)",
     "NVC025": "Conflict grade suggested by nvcview",
     "NVC026": "Conflict grade given by the reader",
     "NVC040": "Side of the nerve the vessel comes from",
@@ -76,6 +77,7 @@ PRIVATE_CODES = {
     "NVC063": "Other cause of hemifacial spasm",
     "NVC064": "Approach anatomy",
     "NVC065": "Closest points: nerve surface, then vessel surface",
+    "NVC066": "Vessel type as named in nvcview",
 }
 
 
@@ -125,6 +127,7 @@ RDP_SIGNED = _p("NVC013")
 REXP_ARC = _p("NVC014")
 DEVIATION = _p("NVC015")
 GAP_TO_CN8 = _p("NVC016")
+THINNING = _p("NVC017")
 SUGGESTED_GRADE = _p("NVC025")
 READER_GRADE = _p("NVC026")
 SIDE_OF_NERVE = _p("NVC040")
@@ -154,6 +157,7 @@ OVERALL_IMPRESSION = _p("NVC062")
 OTHER_CAUSE = _p("NVC063")
 APPROACH_ANATOMY = _p("NVC064")
 CLOSEST_POINTS = _p("NVC065")
+VESSEL_TYPE = _p("NVC066")
 CONCLUSION = sct(codes.DCM.Conclusion)  # DCM 121077
 IMPRESSION = sct(codes.DCM.Impression)  # DCM 121073
 COMMENT = sct(codes.DCM.Comment)  # DCM 121106

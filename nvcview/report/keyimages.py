@@ -367,7 +367,7 @@ def render_slice(
             )
     ax.set_xlim(-h, h)
     ax.set_ylim(h, -h)
-    left, right, top, bottom = letters if letters is not None else LETTERS[plane]
+    left, right, top, bottom = letters or LETTERS.get(plane, ("", "", "", ""))
     _text(ax, -h * 0.96, 0, left, ha="left", va="center", fontsize=_edge_size(left))
     _text(ax, h * 0.96, 0, right, ha="right", va="center", fontsize=_edge_size(right))
     # long (oblique-plane) labels sit below the title line

@@ -120,18 +120,15 @@ def _png_rgb(png: bytes) -> np.ndarray:
 
 
 def _orientation(k: KeyImage) -> tuple[str, str] | None:
-    """Patient orientation (row direction, column direction) letters of a plane image."""
+    """Patient orientation (row direction, column direction) of a plane image: the
+    patient axis nearest each screen direction (oblique planes are approximated)."""
     if not k.plane:
         return None
     letters = []
     for vec in (k.plane["u"], k.plane["v"]):
         v = np.asarray(vec, dtype=float)
-        text = ""
-        for i in np.argsort(-np.abs(v)):
-            if abs(v[i]) < 0.1 or len(text) == 3:
-                break
-            text += ("L", "P", "H")[i] if v[i] > 0 else ("R", "A", "F")[i]
-        letters.append(text or "L")
+        i = int(np.argmax(np.abs(v)))
+        letters.append(("L", "P", "H")[i] if v[i] > 0 else ("R", "A", "F")[i])
     return letters[0], letters[1]
 
 

@@ -107,13 +107,15 @@ def vessel_group(
         ("indentation_shown_mm", C.INDENTATION_DEPTH, C.MM),
         ("deviation_mm", C.DEVIATION, C.MM),
         ("gap_to_cn8_mm", C.GAP_TO_CN8, C.MM),
+        ("indentation_depth_mm", C.THINNING, C.MM),
     )
     for key, name, unit in optional:
         value = row.get(key)
         if value is not None and np.isfinite(value):
             measurements.append(_num(name, value, unit))
     evaluations = [_code_eval(C.GRADE_NAME, C.GRADE_CODES[row["grade"]])]
-    evaluations.append(_code_eval(C.SUGGESTED_GRADE, C.GRADE_CODES[row["suggested_grade"]]))
+    engine = row.get("engine_suggested_grade") or row["suggested_grade"]
+    evaluations.append(_code_eval(C.SUGGESTED_GRADE, C.GRADE_CODES[engine]))
     if row.get("reader_grade") in C.GRADE_CODES:
         evaluations.append(_code_eval(C.READER_GRADE, C.GRADE_CODES[row["reader_grade"]]))
     if row.get("segment") in C.SEGMENT_CODES:
@@ -176,6 +178,7 @@ def vessel_group(
         )
     texts = [
         (C.VESSEL_LABEL, str(row["vessel_label"])),
+        (C.VESSEL_TYPE, row["vessel_type"]),
         (C.RELATION_TO_CN8, row.get("relation_to_cn8")),
     ]
     texts.append((C.COMMENT, row.get("comment")))
@@ -225,6 +228,9 @@ def _report_texts(model: ReportModel) -> hd.sr.ContainerContentItem:
             if item["comment"]:
                 text += f" ({item['comment']})"
             items.append(hd.sr.TextContentItem(name, text, relationship_type="CONTAINS"))
+    symptoms = C.laterality(h["side"])
+    if symptoms is not None:
+        items.append(hd.sr.CodeContentItem(C.SYMPTOM_SIDE, symptoms, relationship_type="CONTAINS"))
     items.append(hd.sr.TextContentItem(C.CASE_ID, h["case"] or "-", relationship_type="CONTAINS"))
     if h.get("review_id"):
         items.append(

@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from nvcview.report import codes as C
 from nvcview.report.seg import find_series_files, label_frames
 from nvcview.review.store import load_labels
 
@@ -77,7 +78,8 @@ def test_sr_numbers_and_codes_agree_with_json(plain, synth_case):
         gap = g.get_measurements(name=hd.sr.CodedConcept("121206", "DCM", "Distance"))[0]
         assert gap.value == pytest.approx(v["gap_mm"], abs=1e-6)
         assert gap.unit.value == "mm" and gap.unit.scheme_designator == "UCUM"
-        rdp = g.get_measurements(name=hd.sr.CodedConcept("410668003", "SCT", "Length"))[0]
+        rdp = g.get_measurements(name=C.RDP_SIGNED)[0]
+        assert "negative = medial" in rdp.name.meaning  # the sign is stated
         assert rdp.value == pytest.approx(v["dist_from_rdp_mm"], abs=1e-6)
         angle = g.get_measurements(name=hd.sr.CodedConcept("1483009", "SCT", "Angle"))[0]
         assert angle.value == pytest.approx(v["crossing_angle_deg"], abs=1e-6)

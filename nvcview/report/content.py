@@ -108,6 +108,11 @@ class KeyImage:
     plane: dict | None = None
 
     @property
+    def wide(self) -> bool:
+        """Shown across the page (reformats along the nerve, wide images)."""
+        return self.kind == "nerve" or self.width_px > 1.6 * self.height_px
+
+    @property
     def filename(self) -> str:
         return f"{self.key}.png"
 

@@ -165,7 +165,7 @@ def _figures(block: Block, st: dict, width: float) -> list:
         pending.clear()
 
     for k, caption in zip(block.images, block.captions, strict=True):
-        if k.width_px > 1.6 * k.height_px:  # wide images (reformats) get the full width
+        if k.wide:  # wide images (reformats) get the full width
             flush()
             w = min(width, 150 * MM)
             img = _image(k.png, w)

@@ -278,6 +278,8 @@ def write_reports(
             measurements = measure(review, labels)
     ref = _reference_ref(review)
     t2 = _load_series(ref, folder)
+    if t2 is None:  # pragma: no cover - _reference_ref always names a series
+        raise InputError(f"{folder}: the review's reference series cannot be loaded")
     tof_ref = review.series_by_role("TOF")
     tof = _load_series(tof_ref, folder) if tof_ref is not None else None
     if tof is None:
@@ -299,7 +301,7 @@ def write_reports(
             others = find_series_files(
                 resolve_series_path(tof_ref, folder), tof_ref.series_uid or None
             )
-        if deidentify:
+        if pseud is not None:
             sources = [deidentify_dataset(ds, pseud, key) for ds in sources]
             others = [deidentify_dataset(ds, pseud, key) for ds in others]
     else:
@@ -360,7 +362,7 @@ def write_reports(
         from nvcview.report.pdf import build_pdf
 
         pdf_bytes = build_pdf(model)
-    if "pdf" in formats:
+    if "pdf" in formats and pdf_bytes is not None:
         from nvcview.fsutil import atomic_write_bytes
 
         atomic_write_bytes(out_dir / FILE_NAMES["pdf"], pdf_bytes)
@@ -401,6 +403,8 @@ def _write_dicom_outputs(
     pdf_bytes: bytes | None,
 ) -> dict[str, Path]:
     """SEG, SR, Encapsulated PDF, key images (SC) and their Key Object Selection."""
+    import pydicom
+
     from nvcview.report.seg import build_seg, write_dicom
     from nvcview.report.sr import build_sr
 
@@ -411,7 +415,7 @@ def _write_dicom_outputs(
     seg, numbers = build_seg(sources, labels, structures)
     if "seg" in formats or "sr" in formats:
         written["seg"] = write_dicom(seg, out_dir / FILE_NAMES["seg"])
-    flagged = []
+    flagged: list[pydicom.Dataset] = []
     if "sr" in formats:
         sr = build_sr(model, sources, seg, numbers, other_evidence=others)
         written["sr"] = write_dicom(sr, out_dir / FILE_NAMES["sr"])

@@ -22,7 +22,7 @@ anterior is up in axial images, superior is up in coronal images.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -422,7 +422,7 @@ def render_nerve_reformat(
     tof: Image | None = None,
     labels: Image | None = None,
     structures: Sequence[Structure] = (),
-    landmarks: dict[str, Sequence[float]] | None = None,
+    landmarks: Mapping[str, Sequence[float]] | None = None,
     contacts: Sequence[tuple[str, np.ndarray]] = (),
     half_height_mm: float = 6.0,
     extend_mm: float = 3.0,
@@ -533,10 +533,10 @@ def render_nerve_reformat(
             _text(ax, arc[k], -half_height_mm * 0.92, name, ha="center", va="bottom", fontsize=8)
             if i == 0:
                 points_px[name] = _to_px(fig, ax, arc[k], 0.0)
-        for name, p in contacts:
-            p = np.asarray(p, dtype=np.float64)
-            k = int(np.argmin(np.linalg.norm(samples - p, axis=1)))
-            off = float((p - samples[k]) @ n[k])
+        for name, point in contacts:
+            xyz = np.asarray(point, dtype=np.float64)
+            k = int(np.argmin(np.linalg.norm(samples - xyz, axis=1)))
+            off = float((xyz - samples[k]) @ n[k])
             ax.plot([arc[k]], [off], marker="o", ms=9, mfc="none", mec=CONTACT_COLOR, mew=2)
             _text(
                 ax,
@@ -693,7 +693,7 @@ class ImageContext:
     labels: Image | None
     structures: Sequence[Structure]
     centreline: np.ndarray | None
-    landmarks: dict[str, Sequence[float]] | None
+    landmarks: Mapping[str, Sequence[float]] | None
     frames: list[SourceFrame]
     windows: tuple[Intensity, Intensity | None]
     side_role: str
@@ -879,7 +879,7 @@ def render_key_images(
     labels: Image | None = None,
     structures: Sequence[Structure] = (),
     centreline: np.ndarray | None = None,
-    landmarks: dict[str, Sequence[float]] | None = None,
+    landmarks: Mapping[str, Sequence[float]] | None = None,
     only_conflicts: bool = True,
     sources: Sequence | None = None,
     side_role: str = "symptomatic",

@@ -255,9 +255,9 @@ def report_blocks(model: ReportModel) -> list[Block]:
             imgs = [k for k in model.key_images if k.side_role == role]
             if not imgs:
                 continue
-            side = next((s for s in model.sides if s.role == role), None)
-            if role == "control" and side is not None:
-                blocks.append(Block("para", side.title))
+            section = next((s for s in model.sides if s.role == role), None)
+            if role == "control" and section is not None:
+                blocks.append(Block("para", section.title))
             blocks.append(Block("figures", images=imgs, captions=[figure_caption(k) for k in imgs]))
     blocks.append(
         Block(

@@ -73,13 +73,13 @@ def encapsulated_pdf(
     """
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = EncapsulatedPDFStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid or generate_uid()
+    meta.MediaStorageSOPInstanceUID = pydicom.uid.UID(sop_uid or generate_uid())
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
-    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
     for kw in _PATIENT_STUDY:
         if kw in ref:
-            setattr(ds, kw, ref.data_element(kw).value)
+            setattr(ds, kw, ref[kw].value)
     for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex"):
         if kw not in ds:
             setattr(ds, kw, "")

@@ -44,6 +44,8 @@ def _nearest_frame(
             d = abs(float(np.dot(g.normal, xyz - g.position)))
             if best is None or d < best[0]:
                 best = (d, ds, g.frame_number)
+    if best is None:
+        raise ValueError("no source image frame to reference")
     _, ds, frame = best
     if frame is None:
         return hd.sr.SourceImageForMeasurement.from_source_image(ds)
@@ -140,9 +142,9 @@ def vessel_group(
         uid=generate_uid(),
         identifier=f"{prefix}vessel {row['vessel_label']}: {row['vessel_name']}"[:64],
     )
-    kwargs = {}
+    referenced = None
     if segment_number is not None:
-        kwargs["referenced_segment"] = hd.sr.ReferencedSegment(
+        referenced = hd.sr.ReferencedSegment(
             sop_class_uid=seg.SOPClassUID,
             sop_instance_uid=seg.SOPInstanceUID,
             segment_number=int(segment_number),
@@ -154,7 +156,7 @@ def vessel_group(
         finding_sites=[site],
         measurements=measurements,
         qualitative_evaluations=evaluations,
-        **kwargs,
+        referenced_segment=referenced,
     )
     if for_uid:
         # the closest-point pair as a 3D polyline (nerve surface point, then vessel
@@ -239,7 +241,7 @@ def _report_texts(model: ReportModel) -> hd.sr.ContainerContentItem:
     container = hd.sr.ContainerContentItem(
         name=C.QUALITATIVE_EVALUATIONS, relationship_type="CONTAINS"
     )
-    container.ContentSequence = items
+    container.ContentSequence = pydicom.Sequence(items)
     return container
 
 

@@ -123,7 +123,10 @@ def _group(group: Dataset, where: str) -> tuple[str, str | None, VesselMeasureme
                 for sub in item.get("ContentSequence", []):
                     if sub.ValueType == "SCOORD3D":
                         data = [float(v) for v in sub.GraphicData]
-                        points = (tuple(data[0:3]), tuple(data[3:6]))
+                        points = (
+                            (data[0], data[1], data[2]),
+                            (data[3], data[4], data[5]),
+                        )
         elif vt == "CODE":
             code = _code(item)
             if key == _ck(C.SUGGESTED_GRADE):

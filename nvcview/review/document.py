@@ -7,6 +7,7 @@ Numbers are plain Python floats/ints; non-finite floats become ``null`` (strict 
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from nvcview.review.model import (
 from nvcview.structures import Structure
 
 _plain = plain_json
+_T = TypeVar("_T")
 
 
 def _points(values: object, what: str) -> list[list[float]]:
@@ -119,11 +121,11 @@ def review_to_dict(review: Review, *, deidentify: bool = False) -> dict:
         "modified": review.modified,
         "software_version": review.software_version,
     }
-    return _plain(doc)
+    return cast(dict[str, Any], _plain(doc))
 
 
-def _build(cls: type, d: dict, where: str) -> object:
-    names = {f.name for f in fields(cls)}
+def _build(cls: type[_T], d: dict, where: str) -> _T:
+    names = {f.name for f in fields(cast(Any, cls))}
     try:
         return cls(**{k: v for k, v in d.items() if k in names})
     except (TypeError, ValueError) as exc:
@@ -176,7 +178,6 @@ def _findings(d: dict | None, where: str, allowed: tuple[str, ...]) -> dict[str,
     out: dict[str, ReaderFinding] = {}
     for k, v in (d or {}).items():
         f = _build(ReaderFinding, v, f"{where}.{k}")
-        assert isinstance(f, ReaderFinding)
         if f.status is not None and f.status not in allowed:
             raise SchemaError(
                 f"field '{where}.{k}.status': {f.status!r} is not one of {', '.join(allowed)}"
@@ -193,7 +194,7 @@ def _contralateral(d: dict | None, seen: set[int]) -> ContralateralSide | None:
         landmarks={k: [float(v) for v in p] for k, p in d.get("landmarks", {}).items()},
         nerve_path_lps=[[float(v) for v in p] for p in d.get("nerve_path_lps", [])],
         calls=[
-            _build(ReaderCall, c, f"contralateral.calls[{i}]")  # type: ignore[misc]
+            _build(ReaderCall, c, f"contralateral.calls[{i}]")
             for i, c in enumerate(d.get("calls", []))
         ],
         measurements=_measurements(d.get("measurements", []), "contralateral.measurements"),

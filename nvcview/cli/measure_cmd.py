@@ -129,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
     from nvcview.review.store import load_labels, load_review, save_review
 
     path = Path(args.review)
+    from nvcview.report.sr_read import is_sr_file, measure_sr_command
+
+    if is_sr_file(path):  # an nvcview SR (report-sr.dcm): read back, no measuring
+        return measure_sr_command(args)
     if not path.exists():
         raise InputError(f"{path}: no such review folder or file")
     folder = None

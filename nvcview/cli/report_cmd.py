@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "write the report of a review (JSON, HTML, PDF, DICOM SR and SEG)"
+HELP = (
+    "write the report of a review (JSON, HTML, PDF; DICOM SR, SEG, Encapsulated PDF, "
+    "key images and a Key Object Selection)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,13 +16,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument(
         "--format",
-        default="json,html,pdf,sr,seg",
-        help="comma-separated formats among json,html,pdf,sr,seg (default: all)",
+        default="all",
+        help="comma-separated formats among json,html,pdf,sr,seg,pdf-dicom,key-images-dicom "
+        "(default: all)",
     )
     parser.add_argument(
         "--deidentify",
         action="store_true",
-        help="no patient identifiers in any output: stable pseudonym, new DICOM UIDs",
+        help="no patient identifiers in any output: stable pseudonym, new DICOM UIDs; "
+        "outputs of an earlier run in --out are removed first",
     )
     parser.add_argument(
         "--key-file",

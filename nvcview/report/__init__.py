@@ -30,7 +30,7 @@ from nvcview.errors import InputError
 from nvcview.io.image import Image
 from nvcview.measure.records import VesselMeasurement
 from nvcview.report.content import KeyImage, ReportModel, build_report
-from nvcview.review.model import Review
+from nvcview.review.model import Review, SeriesRef
 
 __all__ = [
     "DICOM_FORMATS",
@@ -47,9 +47,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("json", "html", "pdf", "sr", "seg")
+FORMATS = ("json", "html", "pdf", "sr", "seg", "pdf-dicom", "key-images-dicom")
 #: Formats that reference the source DICOM files (need the reference series on disk as DICOM)
-DICOM_FORMATS = ("sr", "seg")
+DICOM_FORMATS = ("sr", "seg", "pdf-dicom", "key-images-dicom")
 #: Output file names inside ``out_dir`` (never derived from patient data).
 FILE_NAMES = {
     "json": "report.json",
@@ -57,10 +57,24 @@ FILE_NAMES = {
     "pdf": "report.pdf",
     "sr": "report-sr.dcm",
     "seg": "labels-seg.dcm",
+    "pdf-dicom": "report-pdf.dcm",
+    "key-images-dicom": "key-images-ko.dcm",
 }
 IMAGE_DIR = "images"
-#: File names of key images (see keyimages.render_key_images).
-KEY_IMAGE_NAME = re.compile(r"^(vessel\d+-(axial|coronal)|nerve-reformat)\.png$")
+#: Folder of the key images as DICOM Secondary Captures (``key-images-dicom``).
+KEY_DICOM_DIR = "key-images-dicom"
+#: File names of the key image Secondary Captures in KEY_DICOM_DIR.
+KEY_DICOM_NAME = re.compile(r"^ki-\d{3}\.dcm$")
+
+
+def key_image_pattern() -> re.Pattern:
+    """File names of key images, from the slots of :mod:`.keyimages` (only these
+    are removed as stale outputs; a user's own PNGs in the folder are kept)."""
+    from nvcview.report.keyimages import CASE_SLOTS, VESSEL_SLOTS
+
+    vessel = "|".join(re.escape(k) for k in VESSEL_SLOTS)
+    case = "|".join(re.escape(k) for k in CASE_SLOTS)
+    return re.compile(rf"^(vessel\d+-({vessel})|(control-)?({case}))\.png$")
 
 
 def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -120,12 +134,13 @@ def _scrubbed(review: Review, headers: Sequence = ()) -> Review:
     return scrub_review_text(review, headers)
 
 
-def _remove_stale_images(folder: Path, keep: set[str]) -> None:
+def _remove_stale_images(folder: Path, keep: set[str], pattern: re.Pattern | None = None) -> None:
     """Remove key images of an earlier run (our own file names only) not written now."""
     if not folder.is_dir():
         return
+    pattern = pattern or key_image_pattern()
     for p in folder.iterdir():
-        if p.name not in keep and KEY_IMAGE_NAME.match(p.name):
+        if p.name not in keep and pattern.match(p.name):
             p.unlink()
 
 
@@ -136,6 +151,31 @@ def patient_pseudonym(review: Review, key: bytes | None = None) -> str:
     return Pseudonymizer(key or DEFAULT_KEY).patient(
         p.patient_id if p is not None else None, review.study_uid, review.case_id
     )
+
+
+def remove_earlier_outputs(out_dir: Path) -> list[Path]:
+    """Remove every output an earlier run may have left in ``out_dir`` (our file names).
+
+    Called before a de-identified run, so that no identified file of an earlier
+    run stays beside the de-identified ones. Only nvcview's own fixed file names
+    are removed; anything else is left alone.
+    """
+    removed = []
+    for name in FILE_NAMES.values():
+        p = out_dir / name
+        if p.is_file():
+            p.unlink()
+            removed.append(p)
+    for sub, pattern in ((IMAGE_DIR, key_image_pattern()), (KEY_DICOM_DIR, KEY_DICOM_NAME)):
+        folder = out_dir / sub
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.is_file() and pattern.match(p.name):
+                    p.unlink()
+                    removed.append(p)
+    if removed:
+        log.warning("removed %d output file(s) of an earlier run from %s", len(removed), out_dir)
+    return removed
 
 
 def write_reports(
@@ -165,12 +205,18 @@ def write_reports(
         Output folder (created). File names are fixed (:data:`FILE_NAMES`), key
         images go to ``out_dir/images/``.
     formats : sequence of str
-        Any of "json", "html", "pdf", "sr", "seg". The SR references the SEG, so
-        "sr" writes the SEG too.
+        Any of :data:`FORMATS`: "json", "html", "pdf", "sr", "seg", "pdf-dicom"
+        (the PDF as Encapsulated PDF), "key-images-dicom" (key images as Secondary
+        Captures in ``out_dir/key-images-dicom/`` and a Key Object Selection
+        referencing them and the SR / PDF written in the same run). The SR
+        references the SEG, so "sr" writes the SEG too. All DICOM outputs join the
+        study of the T2 series.
     deidentify : bool
         No patient name, ID, birth date or accession number in any output; a
         stable pseudonym instead (:func:`patient_pseudonym`); new UIDs in the
-        DICOM outputs.
+        DICOM outputs. Outputs of an earlier run in ``out_dir`` (nvcview's own
+        file names) are removed first, so no identified file stays beside the
+        de-identified ones.
     measurements : sequence of VesselMeasurement, optional
         Use these instead of measuring.
     recompute : bool
@@ -205,6 +251,8 @@ def write_reports(
         raise InputError("write_reports: the review folder is needed (label map, series)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if deidentify:
+        remove_earlier_outputs(out_dir)
 
     if labels is None:
         assert folder is not None
@@ -237,18 +285,56 @@ def write_reports(
     pseud = patient_pseudonym(review, key) if deidentify else ""
     headers = [im.patient for im in (t2, tof) if im is not None]  # DICOM identifiers
     shown = _scrubbed(review, headers) if deidentify else review
+    from nvcview.report.sides import control_review, measure_control
+
+    control = measure_control(review, labels)
+    where = folder if folder is not None else Path.cwd()
+    dicom_out = set(DICOM_FORMATS) & set(formats)
+    sources: list = []
+    others: list = []
+    if dicom_out:
+        from nvcview.report.deidentify import deidentify_dataset
+        from nvcview.report.seg import find_series_files
+
+        sources = find_series_files(resolve_series_path(ref, where), ref.series_uid or None)
+        other_ref = next(
+            (s for s in review.series if s.role in ("T2", "TOF") and s is not ref), None
+        )
+        other_path = find_series_path(other_ref, where) if other_ref is not None else None
+        if other_ref is not None and other_path is not None:
+            others = find_series_files(other_path, other_ref.series_uid or None)
+        if deidentify:
+            sources = [deidentify_dataset(ds, pseud, key) for ds in sources]
+            others = [deidentify_dataset(ds, pseud, key) for ds in others]
+    else:
+        sources = _headers_if_dicom(ref, where, pseud if deidentify else None, key)
     key_images: list[KeyImage] = []
-    if {"json", "html", "pdf"} & set(formats):
-        path = nerve_centreline(review, labels)
+    if {"json", "html", "pdf", "pdf-dicom", "key-images-dicom"} & set(formats):
         key_images = render_key_images(
             base,
             measurements,
             tof=tof if tof is not base else None,
             labels=labels,
             structures=review.structures,
-            centreline=path,
+            centreline=nerve_centreline(review, labels),
             landmarks=dict(review.landmarks),
+            sources=sources,
+            side=review.side,
         )
+        view = control_review(review)
+        if view is not None and control:
+            key_images += render_key_images(
+                base,
+                control,
+                tof=tof if tof is not base else None,
+                labels=labels,
+                structures=view.structures,
+                centreline=nerve_centreline(view, labels),
+                landmarks=dict(view.landmarks),
+                sources=sources,
+                side_role="control",
+                side=view.side,
+            )
     model = build_report(
         shown,
         measurements,
@@ -256,6 +342,7 @@ def write_reports(
         deidentify=deidentify,
         pseudonym=pseud or None,
         key_images=key_images,
+        control_measurements=control,
     )
     written: dict[str, Path] = {}
     if "json" in formats:
@@ -272,31 +359,99 @@ def write_reports(
         from nvcview.report.html import write_html
 
         written["html"] = write_html(model, out_dir / FILE_NAMES["html"])
-    if "pdf" in formats:
-        from nvcview.report.pdf import write_pdf
+    pdf_bytes = None
+    if "pdf" in formats or "pdf-dicom" in formats:
+        from nvcview.report.pdf import build_pdf
 
-        written["pdf"] = write_pdf(model, out_dir / FILE_NAMES["pdf"])
-    if {"sr", "seg"} & set(formats):
-        from nvcview.report.seg import build_seg, find_series_files, write_dicom
-        from nvcview.report.sr import build_sr
+        pdf_bytes = build_pdf(model)
+    if "pdf" in formats and pdf_bytes is not None:
+        from nvcview.fsutil import atomic_write_bytes
 
-        where = folder if folder is not None else Path.cwd()
-        sources = find_series_files(resolve_series_path(ref, where), ref.series_uid or None)
-        others = []
-        other_ref = next(
-            (s for s in review.series if s.role in ("T2", "TOF") and s is not ref), None
+        atomic_write_bytes(out_dir / FILE_NAMES["pdf"], pdf_bytes)
+        written["pdf"] = out_dir / FILE_NAMES["pdf"]
+    if dicom_out:
+        written.update(
+            _write_dicom_outputs(
+                model, review, labels, sources, others, formats, out_dir, pdf_bytes
+            )
         )
-        other_path = find_series_path(other_ref, where) if other_ref is not None else None
-        if other_ref is not None and other_path is not None:
-            others = find_series_files(other_path, other_ref.series_uid or None)
-        if deidentify:
-            sources = [deidentify_dataset(ds, pseud, key) for ds in sources]
-            others = [deidentify_dataset(ds, pseud, key) for ds in others]
-        seg, numbers = build_seg(sources, labels, review.structures)
+    return written
+
+
+def _headers_if_dicom(ref: SeriesRef, folder: Path, pseud: str | None, key: bytes | None) -> list:
+    """Headers of the reference series when it is DICOM (for PACS numbers in captions)."""
+    from nvcview.errors import NvcviewError
+    from nvcview.report.seg import find_series_files
+
+    try:
+        found = find_series_files(resolve_series_path(ref, folder), ref.series_uid or None)
+    except NvcviewError:
+        return []  # NIfTI or no headers: captions without series / image numbers
+    if pseud is not None:
+        from nvcview.report.deidentify import deidentify_dataset
+
+        found = [deidentify_dataset(ds, pseud, key) for ds in found]
+    return found
+
+
+def _write_dicom_outputs(
+    model: ReportModel,
+    review: Review,
+    labels: Image,
+    sources: list,
+    others: list,
+    formats: Sequence[str],
+    out_dir: Path,
+    pdf_bytes: bytes | None,
+) -> dict[str, Path]:
+    """SEG, SR, Encapsulated PDF, key images (SC) and their Key Object Selection."""
+    import pydicom
+
+    from nvcview.report.seg import build_seg, write_dicom
+    from nvcview.report.sr import build_sr
+
+    written: dict[str, Path] = {}
+    structures = list(review.structures)
+    if review.contralateral is not None:
+        structures += list(review.contralateral.structures)
+    seg, numbers = build_seg(sources, labels, structures)
+    if "seg" in formats or "sr" in formats:
         written["seg"] = write_dicom(seg, out_dir / FILE_NAMES["seg"])
-        if "sr" in formats:
-            sr = build_sr(model, sources, seg, numbers, other_evidence=others)
-            written["sr"] = write_dicom(sr, out_dir / FILE_NAMES["sr"])
+    flagged: list[pydicom.Dataset] = []
+    if "sr" in formats:
+        sr = build_sr(model, sources, seg, numbers, other_evidence=others)
+        written["sr"] = write_dicom(sr, out_dir / FILE_NAMES["sr"])
+        flagged.append(sr)
+    if "pdf-dicom" in formats and pdf_bytes is not None:
+        from nvcview.report.pacs import encapsulated_pdf
+
+        epdf = encapsulated_pdf(pdf_bytes, model, sources[0])
+        written["pdf-dicom"] = write_dicom(epdf, out_dir / FILE_NAMES["pdf-dicom"])
+        flagged.append(epdf)
+    if "key-images-dicom" in formats:
+        from pydicom.uid import generate_uid
+
+        from nvcview.report.pacs import key_image_dataset, key_object_selection
+
+        series_uid = generate_uid()
+        folder = out_dir / KEY_DICOM_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        scs, names = [], set()
+        for i, k in enumerate(model.key_images, start=1):
+            side = model.header["side"]
+            if k.side_role == "control":
+                side = model.control.side if model.control is not None else None
+            sc = key_image_dataset(
+                k, sources[0], series_uid=series_uid, instance_number=i, side=side
+            )
+            name = f"ki-{i:03d}.dcm"
+            write_dicom(sc, folder / name)
+            scs.append(sc)
+            names.add(name)
+        _remove_stale_images(folder, names, KEY_DICOM_NAME)
+        written["key-images-dicom-dir"] = folder
+        ko = key_object_selection(scs, flagged, model)
+        written["key-images-dicom"] = write_dicom(ko, out_dir / FILE_NAMES["key-images-dicom"])
     return written
 
 

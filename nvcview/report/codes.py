@@ -44,6 +44,40 @@ PRIVATE_CODES = {
     "NVC033": "Root detachment point / transition zone",
     "NVC034": "Proximal cisternal segment",
     "NVC035": "Distal cisternal segment",
+    # position along the nerve, with its sign in the concept name itself
+    "NVC013": "Distance from RDP along nerve; negative = medial (brainstem)",
+    "NVC014": "Arc length from root exit point along the facial nerve",
+    "NVC015": "Deviation of the nerve course",
+    "NVC016": "Gap from the vessel to the vestibulocochlear nerve",
+    "NVC017": "Local nerve thinning toward the vessel (engine estimate)",
+    "NVC025": "Conflict grade suggested by nvcview",
+    "NVC026": "Conflict grade given by the reader",
+    "NVC040": "Side of the nerve the vessel comes from",
+    "NVC041": "Vessel multiplicity",
+    "NVC042": "Single vessel",
+    "NVC043": "Multiple vessels",
+    "NVC044": "Tandem compression",
+    "NVC045": "Reader confidence",
+    "NVC046": "Low confidence",
+    "NVC047": "Medium confidence",
+    "NVC048": "High confidence",
+    "NVC050": "Vertebral artery dominance",
+    "NVC051": "Codominant vertebral arteries",
+    "NVC052": "Side of symptoms",
+    "NVC053": "Contact (gap below the resolution limit)",
+    "NVC054": "Near the nerve (gap within the near threshold)",
+    "NVC055": "Relation to the vestibulocochlear nerve",
+    "NVC056": "Side reviewed as",
+    "NVC057": "Symptomatic side",
+    "NVC058": "Contralateral side as control",
+    "NVC059": "Vessel label in the review label map",
+    "NVC060": "nvcview case identifier",
+    "NVC061": "nvcview review identifier",
+    "NVC062": "Overall impression",
+    "NVC063": "Other cause of hemifacial spasm",
+    "NVC064": "Approach anatomy",
+    "NVC065": "Closest points: nerve surface, then vessel surface",
+    "NVC066": "Vessel type as named in nvcview",
 }
 
 
@@ -89,6 +123,52 @@ SEGMENT_CODES = {
     "distal cisternal": _p("NVC035"),
 }
 RDP_DISTANCE = _p("NVC010")
+RDP_SIGNED = _p("NVC013")
+REXP_ARC = _p("NVC014")
+DEVIATION = _p("NVC015")
+GAP_TO_CN8 = _p("NVC016")
+THINNING = _p("NVC017")
+SUGGESTED_GRADE = _p("NVC025")
+READER_GRADE = _p("NVC026")
+SIDE_OF_NERVE = _p("NVC040")
+SIDE_OF_NERVE_CODES = {
+    "anterior": sct(codes.SCT.Anterior),
+    "posterior": sct(codes.SCT.Posterior),
+    "superior": sct(codes.SCT.Superior),
+    "inferior": sct(codes.SCT.Inferior),
+}
+MULTIPLICITY = _p("NVC041")
+MULTIPLICITY_CODES = {"single": _p("NVC042"), "multiple": _p("NVC043"), "tandem": _p("NVC044")}
+CONFIDENCE = _p("NVC045")
+CONFIDENCE_CODES = {"low": _p("NVC046"), "medium": _p("NVC047"), "high": _p("NVC048")}
+VA_DOMINANCE = _p("NVC050")
+SYMPTOM_SIDE = _p("NVC052")
+CONTACT = _p("NVC053")
+NEAR = _p("NVC054")
+YES = sct(codes.SCT.Yes)
+NO = sct(codes.SCT.No)
+RELATION_TO_CN8 = _p("NVC055")
+SIDE_ROLE = _p("NVC056")
+SIDE_ROLE_CODES = {"symptomatic": _p("NVC057"), "control": _p("NVC058")}
+VESSEL_LABEL = _p("NVC059")
+CASE_ID = _p("NVC060")
+REVIEW_ID = _p("NVC061")
+OVERALL_IMPRESSION = _p("NVC062")
+OTHER_CAUSE = _p("NVC063")
+APPROACH_ANATOMY = _p("NVC064")
+CLOSEST_POINTS = _p("NVC065")
+VESSEL_TYPE = _p("NVC066")
+CONCLUSION = sct(codes.DCM.Conclusion)  # DCM 121077
+IMPRESSION = sct(codes.DCM.Impression)  # DCM 121073
+COMMENT = sct(codes.DCM.Comment)  # DCM 121106
+QUALITATIVE_EVALUATIONS = hd.sr.CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
+
+
+def va_dominance_code(value: str | None) -> hd.sr.CodedConcept | None:
+    """VA dominance as a code: left / right (SCT) or codominant (private)."""
+    return {"left": LEFT, "right": RIGHT, "codominant": _p("NVC051")}.get(value or "")
+
+
 INDENTATION_DEPTH = _p("NVC011")
 RESOLUTION_LIMIT = _p("NVC012")
 

@@ -1,7 +1,9 @@
 """The one-line conclusion a surgeon can act on, built from the vessel rows.
 
-Example: "Left AICA contacts the facial nerve at the attached segment, 2.1 mm
-medial to the RDP, with indentation (0.6 mm)."
+Example: "Left AICA contacts the left facial nerve at the attached segment,
+2.1 mm medial to the root detachment point (RDP), with indentation (0.6 mm)."
+Indentation depths come from ``indentation_shown_mm`` (the report's rule: gap
+zero and depth beyond the resolution limit), so the sentence and the table agree.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from nvcview.measure.records import GRADES
 
 #: Long names of the REZ segments (nvcview.measure.records.SEGMENTS).
 SEGMENT_NAMES = {
-    "RExP": "root exit point",
+    "RExP": "root exit point (RExP)",
     "AS": "attached segment",
-    "RDP/TZ": "root detachment point / transition zone",
+    "RDP/TZ": "root detachment point / transition zone (RDP/TZ)",
     "proximal cisternal": "proximal cisternal segment",
     "distal cisternal": "distal cisternal segment",
 }
@@ -47,15 +49,15 @@ def rdp_phrase(dist_from_rdp_mm: float | None) -> str:
         return ""
     d = float(dist_from_rdp_mm)
     if abs(d) < 0.05:
-        return "at the RDP"
+        return "at the root detachment point (RDP)"
     where = "medial" if d < 0 else "lateral"
-    return f"{abs(d):.1f} mm {where} to the RDP"
+    return f"{abs(d):.1f} mm {where} to the root detachment point (RDP)"
 
 
 def _grade_phrase(row: dict) -> str:
     grade = row["grade"]
     if grade == "indentation":
-        depth = row.get("indentation_depth_mm")
+        depth = row.get("indentation_shown_mm")
         return "with indentation" + (f" ({depth:.1f} mm)" if depth and depth >= 0.05 else "")
     if grade == "deviation":
         dev = row.get("deviation_mm")
@@ -65,7 +67,8 @@ def _grade_phrase(row: dict) -> str:
 
 def _sentence(row: dict, side: str | None, capitalise: bool) -> str:
     who = vessel_phrase(row["vessel_type"], side)
-    parts = [f"{who} contacts the facial nerve"]
+    nerve = f"the {side} facial nerve" if side else "the facial nerve"
+    parts = [f"{who} contacts {nerve}"]
     if row.get("segment"):
         parts[0] += f" at the {SEGMENT_NAMES.get(row['segment'], row['segment'])}"
     where = rdp_phrase(row.get("dist_from_rdp_mm"))
@@ -85,7 +88,8 @@ def conclusion_text(rows: Sequence[dict], side: str | None) -> str:
     ----------
     rows : sequence of dict
         Vessel rows with at least ``vessel_type``, ``grade``, ``gap_mm``,
-        ``segment``, ``dist_from_rdp_mm`` (mm, signed), ``multiplicity``.
+        ``segment``, ``dist_from_rdp_mm`` (mm, signed), ``multiplicity`` and
+        ``indentation_shown_mm`` (mm, or None when not shown).
     side : str or None
         Side of the reviewed facial nerve ("left"/"right").
 

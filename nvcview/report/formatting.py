@@ -25,7 +25,7 @@ def rdp(value: float | None) -> str:
     if value is None:
         return DASH
     if abs(value) < 0.05:
-        return "at RDP"
+        return "at the RDP"
     return f"{abs(value):.1f} mm {'medial' if value < 0 else 'lateral'}"
 
 
@@ -51,17 +51,61 @@ def text(value) -> str:
     return DASH if value in (None, "") else str(value)
 
 
-def grade_with_depth(row: dict) -> str:
-    """Grade text, with the indentation depth when the grade is indentation."""
-    text = grade(row)
-    depth = row.get("indentation_depth_mm")
-    if row["grade"] == "indentation" and depth is not None:
-        text += f", depth {mm(depth)}"
-    return text
-
-
 def far_line(rows: list[dict], near_mm: float | None = None) -> str:
     """One line naming the vessels measured but not near the nerve."""
-    items = ", ".join(f"{r['vessel_name']} {mm(r['gap_mm'])}" for r in rows)
+    items = ", ".join(
+        f"{r.get('vessel_label_text', r['vessel_name'])} {mm(r['gap_mm'])}" for r in rows
+    )
     limit = f" (gap > {mm(near_mm)})" if near_mm is not None else ""
     return f"Further vessels, not near the nerve{limit}: {items}."
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def date(value: str | None) -> str:
+    """A DICOM DA ("20240105") or ISO date as "5 Jan 2024"; the text itself if unparsable."""
+    if not value:
+        return DASH
+    v = str(value).strip()
+    digits = v.replace("-", "")[:8]
+    if len(digits) == 8 and digits.isdigit():
+        y, m, d = int(digits[:4]), int(digits[4:6]), int(digits[6:8])
+        if 1 <= m <= 12 and 1 <= d <= 31:
+            return f"{d} {_MONTHS[m - 1]} {y}"
+    return v
+
+
+def datetime(value: str | None) -> str:
+    """An ISO 8601 time stamp as "5 Jan 2024 10:15 UTC" (UTC when it carries an offset)."""
+    import datetime as _dt
+
+    if not value:
+        return DASH
+    try:
+        t = _dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return date(value)
+    if t.tzinfo is not None:
+        t = t.astimezone(_dt.UTC)
+        return f"{date(t.date().isoformat())} {t:%H:%M} UTC"
+    return f"{date(t.date().isoformat())} {t:%H:%M}"
+
+
+def indentation(row: dict) -> str:
+    """The indentation depth where the report shows one (gap zero, beyond the resolution)."""
+    return mm(row.get("indentation_shown_mm"))
+
+
+def yes_no(value: bool | None) -> str:
+    return DASH if value is None else ("yes" if value else "no")
+
+
+def person_name(value: str | None) -> str:
+    """A DICOM PN ("Family^Given^Middle") as "Family, Given Middle"."""
+    if not value:
+        return DASH
+    parts = [p for p in str(value).split("^") if p]
+    if len(parts) <= 1:
+        return parts[0] if parts else DASH
+    return f"{parts[0]}, {' '.join(parts[1:])}"

@@ -1,4 +1,8 @@
-"""Self-contained HTML report (jinja2; images embedded as base64; prints on A4)."""
+"""Self-contained HTML report (jinja2; images embedded as base64; prints on A4).
+
+The words, columns and order come from :func:`nvcview.report.layout.report_blocks`,
+shared with the PDF; the template only styles them.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from pathlib import Path
 import jinja2
 
 from nvcview.fsutil import atomic_write_text
-from nvcview.report import formatting as fmt
 from nvcview.report.content import ReportModel
+from nvcview.report.layout import report_blocks
 
 
 def _env() -> jinja2.Environment:
@@ -25,32 +29,11 @@ def _env() -> jinja2.Environment:
 
 def render_html(model: ReportModel) -> str:
     """The report as one HTML document with every image embedded."""
-    images = [
-        {
-            "key": k.key,
-            "kind": k.kind,
-            "title": k.title,
-            "caption": k.caption,
-            "b64": base64.b64encode(k.png).decode("ascii"),
-        }
-        for k in model.key_images
-    ]
+    b64 = {k.key: base64.b64encode(k.png).decode("ascii") for k in model.key_images}
     return (
         _env()
         .get_template("report.html.j2")
-        .render(
-            h=model.header,
-            conclusion=model.conclusion,
-            impression=model.impression,
-            series=model.series,
-            landmarks=model.landmarks,
-            vessels=model.near_vessels(),
-            far=model.far_vessels(),
-            settings=model.settings,
-            limits=model.limits,
-            images=images,
-            f=fmt,
-        )
+        .render(h=model.header, blocks=report_blocks(model), b64=b64)
     )
 
 

@@ -1,10 +1,14 @@
 """Key images rendered without a viewer: matplotlib (Agg) to PNG.
 
 For each contact: an axial and a coronal slice through the midpoint of the
-closest-point pair, T2 in grey with TOF fused in red, structure outlines in the
-fixed colours of :mod:`nvcview.structures`, the gap as a line with its value,
-orientation letters and a scale bar. Plus a straightened reformat along the
-facial nerve centreline (brainstem on the left, IAC on the right).
+closest-point pair and an oblique reformat in the plane holding the nerve's axis
+and the closest-point pair (so the contact is in the image), T2 in grey with TOF
+fused in green, structure outlines in the fixed colours of
+:mod:`nvcview.structures`, a colour legend, the gap as a white line with its
+value, orientation labels and a scale bar; captions name the T2 series and
+image number (PACS). Plus a straightened reformat along the facial nerve
+centreline (brainstem on the left, IAC on the right). The images made are the
+slots :data:`VESSEL_SLOTS` (per vessel) and :data:`CASE_SLOTS` (per side).
 
 Every image is sampled in world space: the plane is a grid of patient LPS
 points, and each series (T2, TOF, labels) is resampled onto it through its own
@@ -18,8 +22,9 @@ anterior is up in axial images, superior is up in coronal images.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib import patheffects
@@ -42,8 +47,15 @@ PLANES = {
 #: Letters at (left, right, top, bottom) screen edges.
 LETTERS = {"axial": ("R", "L", "A", "P"), "coronal": ("R", "L", "S", "I")}
 
-TOF_COLOR = np.array([1.0, 0.25, 0.1])
-GAP_COLOR = "#00ff66"
+#: TOF signal is fused in green: no structure colour of nvcview.structures is green,
+#: so the angiogram is never confused with the AICA (red) or any other outline.
+TOF_COLOR = np.array([0.15, 0.85, 0.25])
+TOF_LEGEND = "TOF signal (green)"
+#: The gap line between the closest-point pair: white with a dark halo.
+GAP_COLOR = "#ffffff"
+GAP_LEGEND = "closest points / gap"
+#: Contact markers in the straightened reformat.
+CONTACT_COLOR = "#ffffff"
 PNG_METADATA = {"Software": f"nvcview {__version__}"}
 #: Dark halo so white marks stay readable on bright CSF.
 HALO = [patheffects.withStroke(linewidth=4, foreground="black")]
@@ -161,7 +173,7 @@ def plane_points(
 
 
 def fuse(t2: np.ndarray, tof: np.ndarray | None, t2_win: Intensity, tof_win: Intensity | None):
-    """Grey T2 with the bright TOF signal blended in red; NaN (outside) is black."""
+    """Grey T2 with the bright TOF signal blended in :data:`TOF_COLOR`; NaN (outside) is black."""
     grey = t2_win.scale(np.nan_to_num(t2, nan=t2_win.low))
     rgb = np.repeat(grey[..., None], 3, axis=-1)
     if tof is not None and tof_win is not None:
@@ -171,17 +183,62 @@ def fuse(t2: np.ndarray, tof: np.ndarray | None, t2_win: Intensity, tof_win: Int
     return rgb
 
 
-def _draw_outlines(ax, fractions: dict[int, np.ndarray], xs, ys, structures):
+def _draw_outlines(ax, fractions: dict[int, np.ndarray], xs, ys, structures) -> list[int]:
+    """Contour each structure at 0.5; returns the labels drawn."""
     by_label = {st.label: st for st in structures}
+    drawn = []
     for label, f in fractions.items():
         if f.max() > 0.5 and f.min() < 0.5:
             ax.contour(xs, ys, f, levels=[0.5], colors=[by_label[label].color], linewidths=1.2)
+            drawn.append(label)
+    return drawn
+
+
+def legend_entries(
+    drawn: Sequence[int], structures: Sequence[Structure], tof: bool, gap: bool
+) -> list[tuple[str, str]]:
+    """(name, "#rrggbb") of what an image shows, in the structures' order."""
+    out = [(st.name, _hex(st.color)) for st in structures if st.label in set(drawn)]
+    if tof:
+        out.append((TOF_LEGEND, _hex(TOF_COLOR)))
+    if gap:
+        out.append((GAP_LEGEND, GAP_COLOR))
+    return out
+
+
+def _hex(rgb) -> str:
+    return "#" + "".join(f"{round(255 * float(c)):02x}" for c in rgb)
+
+
+def _draw_legend(fig: Figure, entries: Sequence[tuple[str, str]], fontsize: float = 7.5) -> None:
+    """A colour legend in the lower-left corner of the figure."""
+    if not entries:
+        return
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=c, edgecolor="black", label=n) for n, c in entries]
+    leg = fig.legend(
+        handles=handles,
+        loc="lower left",
+        fontsize=fontsize,
+        framealpha=0.75,
+        facecolor="black",
+        edgecolor="none",
+        labelcolor="white",
+        handlelength=1.0,
+        borderaxespad=0.3,
+    )
+    leg.set_zorder(10)
 
 
 def _text(ax, x, y, s, **kw):
     style = dict(color="white", fontsize=9, fontweight="bold")
     style.update(kw)
     return ax.text(x, y, s, bbox=dict(facecolor="black", alpha=0.55, pad=1.5, lw=0), **style)
+
+
+def _edge_size(text: str) -> float:
+    return 13 if len(text) <= 2 else 8
 
 
 def _scale_bar(ax, x_right: float, y_bottom: float, width: float):
@@ -230,8 +287,11 @@ def render_slice(
     pixel_mm: float | None = None,
     size_px: int = 420,
     windows: tuple[Intensity, Intensity | None] | None = None,
+    axes: tuple[np.ndarray, np.ndarray] | None = None,
+    letters: tuple[str, str, str, str] | None = None,
+    legend: list[tuple[str, str]] | None = None,
 ) -> tuple[bytes, dict[str, list[float]]]:
-    """Render one axial or coronal slice through ``center`` (LPS mm) to PNG.
+    """Render one axial, coronal or oblique slice through ``center`` (LPS mm) to PNG.
 
     Parameters
     ----------
@@ -249,6 +309,13 @@ def render_slice(
         Half the field of view (mm).
     pixel_mm : float, optional
         Sampling step; by default a third of the smallest T2 voxel size, at most 0.2 mm.
+    axes : (u, v), optional
+        Unit LPS directions of screen right and screen down for an oblique plane
+        (``plane`` is then only a name); default :data:`PLANES`.
+    letters : (left, right, top, bottom), optional
+        Edge labels; default :data:`LETTERS`.
+    legend : list, optional
+        Filled with the (name, colour) legend entries drawn in the image.
 
     Returns
     -------
@@ -256,7 +323,7 @@ def render_slice(
     points_px : dict
         Name -> [column, row] in the PNG of each given point (projected).
     """
-    u, v = PLANES[plane]
+    u, v = axes if axes is not None else PLANES[plane]
     center = np.asarray(center, dtype=np.float64)
     if pixel_mm is None:
         pixel_mm = min(0.2, min(t2.spacing_mm) / 3)
@@ -277,8 +344,9 @@ def render_slice(
         extent=(-h - pixel_mm / 2, h + pixel_mm / 2, h + pixel_mm / 2, -h - pixel_mm / 2),
         interpolation="bilinear",
     )
+    drawn: list[int] = []
     if labels is not None and structures:
-        _draw_outlines(ax, structure_fractions(labels, pts, structures), s, s, structures)
+        drawn = _draw_outlines(ax, structure_fractions(labels, pts, structures), s, s, structures)
     points_px = {}
     projected = {}
     for name, p in (points or {}).items():
@@ -286,8 +354,8 @@ def render_slice(
         projected[name] = (float(d @ u), float(d @ v))
     if "nerve_point" in projected and "vessel_point" in projected:
         (x0, y0), (x1, y1) = projected["nerve_point"], projected["vessel_point"]
-        ax.plot([x0, x1], [y0, y1], color=GAP_COLOR, lw=2)
-        ax.plot([x0, x1], [y0, y1], "o", ms=4, mfc=GAP_COLOR, mec="black", mew=0.5)
+        ax.plot([x0, x1], [y0, y1], color=GAP_COLOR, lw=1.6, path_effects=HALO)
+        ax.plot([x0, x1], [y0, y1], "o", ms=4.5, mfc=GAP_COLOR, mec="black", mew=0.8)
         if gap_mm is not None:
             _text(
                 ax,
@@ -299,14 +367,25 @@ def render_slice(
             )
     ax.set_xlim(-h, h)
     ax.set_ylim(h, -h)
-    left, right, top, bottom = LETTERS[plane]
-    _text(ax, -h * 0.96, 0, left, ha="left", va="center", fontsize=13)
-    _text(ax, h * 0.96, 0, right, ha="right", va="center", fontsize=13)
-    _text(ax, 0, -h * 0.96, top, ha="center", va="top", fontsize=13)
-    _text(ax, 0, h * 0.96, bottom, ha="center", va="bottom", fontsize=13)
+    left, right, top, bottom = letters or LETTERS.get(plane, ("", "", "", ""))
+    _text(ax, -h * 0.96, 0, left, ha="left", va="center", fontsize=_edge_size(left))
+    _text(ax, h * 0.96, 0, right, ha="right", va="center", fontsize=_edge_size(right))
+    # long (oblique-plane) labels sit below the title line
+    top_y = -h * (0.96 if len(top) <= 2 else 0.84)
+    _text(ax, 0, top_y, top, ha="center", va="top", fontsize=_edge_size(top))
+    _text(ax, 0, h * 0.96, bottom, ha="center", va="bottom", fontsize=_edge_size(bottom))
     if title:
         _text(ax, -h * 0.96, -h * 0.96, title, ha="left", va="top", fontsize=8, fontweight="normal")
     _scale_bar(ax, h, h, 2 * h)
+    entries = legend_entries(
+        drawn,
+        structures,
+        tof is not None,
+        "nerve_point" in projected and "vessel_point" in projected,
+    )
+    _draw_legend(fig, entries)
+    if legend is not None:
+        legend[:] = entries
     for name, (x, y) in projected.items():
         points_px[name] = _to_px(fig, ax, x, y)
     return _png(fig), points_px
@@ -343,12 +422,15 @@ def render_nerve_reformat(
     tof: Image | None = None,
     labels: Image | None = None,
     structures: Sequence[Structure] = (),
-    landmarks: dict[str, Sequence[float]] | None = None,
+    landmarks: Mapping[str, Sequence[float]] | None = None,
     contacts: Sequence[tuple[str, np.ndarray]] = (),
     half_height_mm: float = 6.0,
     extend_mm: float = 3.0,
     pixel_mm: float = 0.15,
     windows: tuple[Intensity, Intensity | None] | None = None,
+    ups: tuple[np.ndarray, np.ndarray] | None = None,
+    panel_names: tuple[str, str] = ("superior up", "anterior up"),
+    legend: list[tuple[str, str]] | None = None,
 ) -> tuple[bytes, dict[str, list[float]]]:
     """Straightened reformat along the nerve centreline, two views stacked.
 
@@ -365,6 +447,14 @@ def render_nerve_reformat(
         Name -> LPS mm (RExP, RDP, IAC), marked by arc length along the top.
     contacts : sequence of (label, xyz)
         Contact points (LPS mm) to mark, e.g. the nerve-side closest points.
+    ups : (up1, up2), optional
+        LPS directions shown upward in the two panels (default superior, anterior);
+        give the direction from the nerve toward a contact so that the contact lies
+        in the upper panel's plane.
+    panel_names : (str, str)
+        Labels of the two panels' up directions.
+    legend : list, optional
+        Filled with the (name, colour) legend entries drawn.
 
     Returns
     -------
@@ -393,7 +483,9 @@ def render_nerve_reformat(
             Intensity.of(tof.array, 90, 99.9) if tof is not None else None,
         )
     panels = []
-    for up in (np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])):
+    if ups is None:
+        ups = (np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0]))
+    for up in ups:
         _, n = _frames(samples, up)
         # row r (top = +half_height) samples samples + offs * n
         grid = samples[None, :, :] + offs[::-1][:, None, None] * n[None, :, :]
@@ -412,8 +504,9 @@ def render_nerve_reformat(
         facecolor="black",
     )
     points_px: dict[str, list[float]] = {}
-    names = ("superior up", "anterior up")
+    names = panel_names
     axes = []
+    drawn: set[int] = set()
     for i, (rgb, lab, n) in enumerate(panels):
         bottom = 0.5 - 0.5 * i
         ax = fig.add_axes((0, bottom + 0.02, 1, 0.46))
@@ -421,7 +514,7 @@ def render_nerve_reformat(
         ext = (arc[0], arc[-1], -half_height_mm, half_height_mm)
         ax.imshow(rgb, extent=ext, aspect="auto", interpolation="bilinear")
         if lab is not None and structures:
-            _draw_outlines(ax, lab, arc, offs[::-1], structures)
+            drawn |= set(_draw_outlines(ax, lab, arc, offs[::-1], structures))
         ax.set_xlim(arc[0], arc[-1])
         ax.set_ylim(-half_height_mm, half_height_mm)
         _text(
@@ -440,13 +533,20 @@ def render_nerve_reformat(
             _text(ax, arc[k], -half_height_mm * 0.92, name, ha="center", va="bottom", fontsize=8)
             if i == 0:
                 points_px[name] = _to_px(fig, ax, arc[k], 0.0)
-        for name, p in contacts:
-            p = np.asarray(p, dtype=np.float64)
-            k = int(np.argmin(np.linalg.norm(samples - p, axis=1)))
-            off = float((p - samples[k]) @ n[k])
-            ax.plot([arc[k]], [off], marker="o", ms=9, mfc="none", mec=GAP_COLOR, mew=2)
+        for name, point in contacts:
+            xyz = np.asarray(point, dtype=np.float64)
+            k = int(np.argmin(np.linalg.norm(samples - xyz, axis=1)))
+            off = float((xyz - samples[k]) @ n[k])
+            ax.plot([arc[k]], [off], marker="o", ms=9, mfc="none", mec=CONTACT_COLOR, mew=2)
             _text(
-                ax, arc[k], off + 1.0, name, ha="center", va="bottom", color=GAP_COLOR, fontsize=8
+                ax,
+                arc[k],
+                off + 1.0,
+                name,
+                ha="center",
+                va="bottom",
+                color=CONTACT_COLOR,
+                fontsize=8,
             )
             if i == 0:
                 points_px[name] = _to_px(fig, ax, arc[k], off)
@@ -467,7 +567,308 @@ def render_nerve_reformat(
         va="bottom",
         path_effects=HALO,
     )
+    entries = legend_entries(sorted(drawn), structures, tof is not None, False)
+    if contacts:
+        entries.append(("contact point", CONTACT_COLOR))
+    _draw_legend(fig, entries, fontsize=7)
+    if legend is not None:
+        legend[:] = entries
     return _png(fig), points_px
+
+
+@dataclass
+class SourceFrame:
+    """One acquired image of the reference series, to name a shown slice on PACS."""
+
+    series_number: int | None
+    instance_number: int | None
+    frame_number: int | None
+    position: np.ndarray  # LPS mm of the first pixel
+    normal: np.ndarray
+    sop_instance_uid: str
+    series_uid: str
+    description: str
+
+
+def source_frames(datasets: Sequence) -> list[SourceFrame]:
+    """Frames of DICOM headers (single- or multi-frame) with their numbers and planes."""
+    from nvcview.report.seg import frame_geometries
+
+    out = []
+    for ds in datasets:
+        for g in frame_geometries(ds):
+            sn, inum = ds.get("SeriesNumber"), ds.get("InstanceNumber")
+            out.append(
+                SourceFrame(
+                    series_number=int(sn) if sn not in (None, "") else None,
+                    instance_number=int(inum) if inum not in (None, "") else None,
+                    frame_number=g.frame_number,
+                    position=np.asarray(g.position, dtype=float),
+                    normal=np.asarray(g.normal, dtype=float),
+                    sop_instance_uid=str(ds.SOPInstanceUID),
+                    series_uid=str(ds.get("SeriesInstanceUID", "")),
+                    description=str(ds.get("SeriesDescription", "")),
+                )
+            )
+    return out
+
+
+def locate(
+    frames: Sequence[SourceFrame], center: np.ndarray, normal: np.ndarray | None, role: str = "T2"
+) -> tuple[str, dict | None]:
+    """Where a shown plane is on PACS: the acquired image nearest its centre.
+
+    Returns the sentence for the caption and a dict of the numbers (None without
+    DICOM sources). A plane parallel to the acquired images is that image; any
+    other plane is a reformat, named by the acquired image through its centre.
+    """
+    if not frames:
+        return "", None
+    c = np.asarray(center, dtype=float)
+    best = min(frames, key=lambda f: abs(float(f.normal @ (c - f.position))))
+    series = f"{role} series {best.series_number}" if best.series_number is not None else role
+    if best.description:
+        series += f" ({best.description})"
+    image = f"image {best.instance_number}" if best.instance_number is not None else "image ?"
+    if best.frame_number is not None:
+        image += f" frame {best.frame_number}"
+    parallel = normal is not None and abs(float(np.asarray(normal) @ best.normal)) > 0.995
+    if parallel:
+        text = f"On PACS: {series}, {image}"
+    else:
+        text = f"On PACS: reformatted from {series}; the contact is on {image}"
+    info = {
+        "series_number": best.series_number,
+        "instance_number": best.instance_number,
+        "frame_number": best.frame_number,
+        "sop_instance_uid": best.sop_instance_uid,
+        "series_uid": best.series_uid,
+        "in_plane": bool(parallel),
+    }
+    return text, info
+
+
+def _tangent_at(centreline: np.ndarray, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit tangent of the centreline (toward its end, the IAC) nearest a point, and
+    that nearest centreline point (LPS mm)."""
+    path, _ = _resample_polyline(np.asarray(centreline, dtype=float), 0.2)
+    k = int(np.argmin(np.linalg.norm(path - point, axis=1)))
+    lo, hi = max(0, k - 5), min(len(path) - 1, k + 5)
+    t = path[hi] - path[lo]
+    return t / np.linalg.norm(t), path[k]
+
+
+def contact_plane(m, centreline: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The plane holding the nerve's axis at a contact and its closest-point pair.
+
+    Returns
+    -------
+    u : (3,) unit LPS vector, screen right: along the nerve toward the IAC.
+    up : (3,) unit LPS vector, screen up: from the nerve toward the vessel,
+        orthogonal to ``u``.
+    center : (3,) LPS mm, the midpoint of the closest-point pair.
+    """
+    a = np.asarray(m.nerve_point_lps, dtype=float)
+    b = np.asarray(m.vessel_point_lps, dtype=float)
+    t, on_axis = _tangent_at(centreline, a)
+    candidates = [b - a, a - on_axis, (a + b) / 2 - on_axis, np.array([0.0, 0.0, 1.0])]
+    up = None
+    for w in candidates:
+        w = w - (w @ t) * t
+        if np.linalg.norm(w) > 0.05:
+            up = w / np.linalg.norm(w)
+            break
+    if up is None:  # the nerve runs along z: any orthogonal direction
+        up = np.cross(t, [1.0, 0.0, 0.0])
+        up /= np.linalg.norm(up)
+    return t, up, (a + b) / 2
+
+
+@dataclass
+class ImageContext:
+    """What every key image slot renderer gets (series, labels, geometry)."""
+
+    t2: Image
+    tof: Image | None
+    labels: Image | None
+    structures: Sequence[Structure]
+    centreline: np.ndarray | None
+    landmarks: Mapping[str, Sequence[float]] | None
+    frames: list[SourceFrame]
+    windows: tuple[Intensity, Intensity | None]
+    side_role: str
+    prefix: str
+    nerve: str  # "left facial nerve"
+
+
+def _key(m, name: str) -> str:
+    return f"vessel{m.vessel_label}-{name}"
+
+
+def _slice_image(m, ctx: ImageContext, plane: str) -> KeyImage:
+    a = np.asarray(m.nerve_point_lps, dtype=np.float64)
+    b = np.asarray(m.vessel_point_lps, dtype=np.float64)
+    center = (a + b) / 2
+    u, v = PLANES[plane]
+    coord = center[2] if plane == "axial" else center[1]
+    axis = "z" if plane == "axial" else "y"
+    legend: list[tuple[str, str]] = []
+    png, pts = render_slice(
+        plane,
+        ctx.t2,
+        center=center,
+        tof=ctx.tof,
+        labels=ctx.labels,
+        structures=ctx.structures,
+        points={"nerve_point": a, "vessel_point": b},
+        gap_mm=m.gap_mm,
+        title=f"{plane} {axis}={coord:.1f} mm | {m.vessel_name}",
+        windows=ctx.windows,
+        legend=legend,
+    )
+    location, info = locate(ctx.frames, center, np.cross(u, v))
+    fused = " with TOF fused in green" if ctx.tof is not None else ""
+    w, h = _png_size(png)
+    return KeyImage(
+        key=_key(m, plane),
+        kind=plane,
+        title=f"{m.vessel_name[:1].upper()}{m.vessel_name[1:]}: {plane}",
+        caption=(
+            f"{plane.capitalize()} T2{fused} through the closest point of the "
+            f"{m.vessel_name} to the {ctx.nerve}; white line: gap {m.gap_mm:.1f} mm; "
+            "outline colours in the legend. Patient's right on screen left."
+        ),
+        png=png,
+        vessel_label=m.vessel_label,
+        width_px=w,
+        height_px=h,
+        points_px=pts,
+        side_role=ctx.side_role,
+        location=location,
+        legend=legend,
+        source=info,
+        plane={"center": center.tolist(), "u": u.tolist(), "v": v.tolist()},
+    )
+
+
+def _contact_image(m, ctx: ImageContext) -> KeyImage | None:
+    if ctx.centreline is None or len(ctx.centreline) < 2:
+        return None
+    t, up, center = contact_plane(m, ctx.centreline)
+    a = np.asarray(m.nerve_point_lps, dtype=np.float64)
+    b = np.asarray(m.vessel_point_lps, dtype=np.float64)
+    legend: list[tuple[str, str]] = []
+    png, pts = render_slice(
+        "contact",
+        ctx.t2,
+        center=center,
+        tof=ctx.tof,
+        labels=ctx.labels,
+        structures=ctx.structures,
+        points={"nerve_point": a, "vessel_point": b},
+        gap_mm=m.gap_mm,
+        title=f"plane of nerve axis and contact | {m.vessel_name}",
+        half_width_mm=10.0,
+        windows=ctx.windows,
+        axes=(t, -up),
+        letters=("brainstem", "IAC", "toward vessel", "away"),
+        legend=legend,
+    )
+    location, info = locate(ctx.frames, center, np.cross(t, -up))
+    w, h = _png_size(png)
+    return KeyImage(
+        key=_key(m, "contact"),
+        kind="contact",
+        title=f"{m.vessel_name[:1].upper()}{m.vessel_name[1:]}: reformat through the contact",
+        caption=(
+            f"Oblique reformat in the plane that holds the {ctx.nerve}'s axis and the "
+            f"closest-point pair of the {m.vessel_name} (gap {m.gap_mm:.1f} mm, white line), so "
+            "the contact lies in the image: screen right = along the nerve toward the IAC, "
+            "up = toward the vessel."
+        ),
+        png=png,
+        vessel_label=m.vessel_label,
+        width_px=w,
+        height_px=h,
+        points_px=pts,
+        side_role=ctx.side_role,
+        location=location,
+        legend=legend,
+        source=info,
+        plane={"center": center.tolist(), "u": t.tolist(), "v": (-up).tolist()},
+    )
+
+
+def _nerve_image(chosen: Sequence, ctx: ImageContext) -> KeyImage | None:
+    if ctx.centreline is None or len(ctx.centreline) < 2:
+        return None
+    line = np.asarray(ctx.centreline, dtype=float)
+    ups = None
+    names = ("superior up", "anterior up")
+    conflicts = [m for m in chosen if m.grade != "none"]
+    if conflicts:  # upper panel in the plane of the first contact, lower one across it
+        t, up, _ = contact_plane(conflicts[0], line)
+        ups = (up, np.cross(t, up))
+        names = (f"up = toward the {conflicts[0].vessel_name}", "rotated 90° about the nerve")
+    contacts = [(m.vessel_name, np.asarray(m.nerve_point_lps)) for m in chosen]
+    legend: list[tuple[str, str]] = []
+    png, pts = render_nerve_reformat(
+        ctx.t2,
+        line,
+        tof=ctx.tof,
+        labels=ctx.labels,
+        structures=ctx.structures,
+        landmarks=ctx.landmarks,
+        contacts=contacts,
+        windows=ctx.windows,
+        ups=ups,
+        panel_names=names,
+        legend=legend,
+    )
+    w, h = _png_size(png)
+    up_text = (
+        f"top: the plane of the nerve and the {conflicts[0].vessel_name} contact, bottom: "
+        "rotated 90° about the nerve"
+        if conflicts
+        else "top: superior up, bottom: anterior up"
+    )
+    where = ""
+    if ctx.frames:
+        f = ctx.frames[0]
+        where = f"Reformatted from T2 series {f.series_number}" if f.series_number else ""
+    return KeyImage(
+        key=f"{ctx.prefix}nerve-reformat",
+        kind="nerve",
+        title=f"Reformat along the {ctx.nerve}",
+        caption=(
+            f"Straightened reformat along the {ctx.nerve} centreline from the brainstem "
+            f"(left) to the internal auditory canal (right); {up_text}. Circles: contact "
+            "points; dashed lines: landmarks (RExP = root exit point, RDP = root detachment "
+            "point)."
+        ),
+        png=png,
+        vessel_label=None,
+        width_px=w,
+        height_px=h,
+        points_px=pts,
+        side_role=ctx.side_role,
+        location=where,
+        legend=legend,
+    )
+
+
+#: Key image slots made for each vessel shown: name -> renderer (None = skipped).
+#: Add a per-vessel image here; its file is ``vessel<label>-<name>.png``.
+VESSEL_SLOTS: dict[str, Callable[[Any, ImageContext], KeyImage | None]] = {
+    "axial": lambda m, ctx: _slice_image(m, ctx, "axial"),
+    "coronal": lambda m, ctx: _slice_image(m, ctx, "coronal"),
+    "contact": _contact_image,
+}
+#: Key image slots made once per side: name -> renderer(chosen vessels, ctx). A 3D view
+#: of the REZ from the approach is added here (file ``<prefix><key>.png``).
+CASE_SLOTS: dict[str, Callable[[Sequence, ImageContext], KeyImage | None]] = {
+    "nerve-reformat": _nerve_image,
+}
 
 
 def render_key_images(
@@ -478,19 +879,32 @@ def render_key_images(
     labels: Image | None = None,
     structures: Sequence[Structure] = (),
     centreline: np.ndarray | None = None,
-    landmarks: dict[str, Sequence[float]] | None = None,
+    landmarks: Mapping[str, Sequence[float]] | None = None,
     only_conflicts: bool = True,
+    sources: Sequence | None = None,
+    side_role: str = "symptomatic",
+    side: str | None = None,
 ) -> list[KeyImage]:
-    """Render the key images of a case.
+    """Render the key images of one side of a case (slots :data:`VESSEL_SLOTS`,
+    :data:`CASE_SLOTS`).
 
     Parameters
     ----------
     measurements : sequence of VesselMeasurement
-        Axial and coronal images are made for each vessel whose grade is not
-        "none" (all vessels when ``only_conflicts`` is false, or the nearest one
-        when no vessel is in conflict).
+        Images are made for each vessel whose grade is not "none" (all vessels
+        when ``only_conflicts`` is false, or the nearest one when no vessel is in
+        conflict).
     centreline : (N, 3) array, optional
-        Nerve centreline in LPS mm; adds the reformat along the nerve.
+        Nerve centreline in LPS mm (RExP -> IAC); adds the reformat through each
+        contact and the straightened reformat along the nerve.
+    sources : sequence of pydicom.Dataset, optional
+        Headers of the T2 DICOM images: each caption then names the series and
+        image number of the shown slice.
+    side_role : str
+        "symptomatic" or "control"; control images get keys prefixed ``control-``
+        for the per-side images.
+    side : str, optional
+        "left"/"right", for the wording ("the left facial nerve").
 
     Returns
     -------
@@ -500,77 +914,32 @@ def render_key_images(
         Intensity.of(t2.array, 1, 99.5),
         Intensity.of(tof.array, 90, 99.9) if tof is not None else None,
     )
+    ctx = ImageContext(
+        t2=t2,
+        tof=tof,
+        labels=labels,
+        structures=structures,
+        centreline=None if centreline is None else np.asarray(centreline, dtype=float),
+        landmarks=landmarks,
+        frames=source_frames(sources) if sources else [],
+        windows=windows,
+        side_role=side_role,
+        prefix="control-" if side_role == "control" else "",
+        nerve=f"{side} facial nerve" if side else "facial nerve",
+    )
     chosen = [m for m in measurements if not only_conflicts or m.grade != "none"]
     if not chosen and measurements:
         chosen = [min(measurements, key=lambda m: m.gap_mm)]
     out: list[KeyImage] = []
     for m in chosen:
-        a = np.asarray(m.nerve_point_lps, dtype=np.float64)
-        b = np.asarray(m.vessel_point_lps, dtype=np.float64)
-        center = (a + b) / 2
-        for plane in ("axial", "coronal"):
-            coord = center[2] if plane == "axial" else center[1]
-            axis = "z" if plane == "axial" else "y"
-            title = f"{plane} {axis}={coord:.1f} mm | {m.vessel_name}"
-            png, pts = render_slice(
-                plane,
-                t2,
-                center=center,
-                tof=tof,
-                labels=labels,
-                structures=structures,
-                points={"nerve_point": a, "vessel_point": b},
-                gap_mm=m.gap_mm,
-                title=title,
-                windows=windows,
-            )
-            out.append(
-                KeyImage(
-                    key=f"vessel{m.vessel_label}-{plane}",
-                    kind=plane,
-                    title=f"{m.vessel_name[:1].upper()}{m.vessel_name[1:]}: {plane}",
-                    caption=(
-                        f"{plane.capitalize()} T2 with TOF fused (red) through the closest "
-                        f"point of the {m.vessel_name} to the facial nerve; green line: gap "
-                        f"{m.gap_mm:.1f} mm. Patient's right on screen left."
-                    ),
-                    png=png,
-                    vessel_label=m.vessel_label,
-                    width_px=_png_size(png)[0],
-                    height_px=_png_size(png)[1],
-                    points_px=pts,
-                )
-            )
-    if centreline is not None and len(centreline) >= 2:
-        contacts = [(m.vessel_name, np.asarray(m.nerve_point_lps)) for m in chosen]
-        png, pts = render_nerve_reformat(
-            t2,
-            np.asarray(centreline),
-            tof=tof,
-            labels=labels,
-            structures=structures,
-            landmarks=landmarks,
-            contacts=contacts,
-            windows=windows,
-        )
-        w, h = _png_size(png)
-        out.append(
-            KeyImage(
-                key="nerve-reformat",
-                kind="nerve",
-                title="Reformat along the facial nerve",
-                caption=(
-                    "Straightened reformat along the facial nerve centreline from the "
-                    "brainstem (left) to the IAC (right); top: superior up, bottom: anterior "
-                    "up. Circles: contact points; dashed lines: landmarks."
-                ),
-                png=png,
-                vessel_label=None,
-                width_px=w,
-                height_px=h,
-                points_px=pts,
-            )
-        )
+        for render in VESSEL_SLOTS.values():
+            k = render(m, ctx)
+            if k is not None:
+                out.append(k)
+    for render_case in CASE_SLOTS.values():
+        k = render_case(chosen, ctx)
+        if k is not None:
+            out.append(k)
     return out
 
 

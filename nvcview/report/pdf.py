@@ -1,4 +1,5 @@
-"""PDF report with reportlab (A4), the same content as the HTML report.
+"""PDF report with reportlab (A4): the blocks of :func:`nvcview.report.layout.report_blocks`,
+the same words, columns and order as the HTML report.
 
 Document metadata (title, author, subject) never carries patient identifiers;
 in de-identified reports the case is named only by its pseudonym.
@@ -26,8 +27,12 @@ from reportlab.platypus import (
 )
 
 from nvcview.fsutil import atomic_path
-from nvcview.report import formatting as fmt
-from nvcview.report.content import ReportModel
+from nvcview.report.content import KeyImage, ReportModel
+from nvcview.report.layout import Block, report_blocks
+
+#: Text of the running page footer (the only PDF text that is not in the HTML; the
+#: HTML-PDF comparison test removes footer lines starting with it).
+PAGE_FOOTER = "nvcview report"
 
 PAGE_W, PAGE_H = A4
 MARGIN = 14 * MM
@@ -40,7 +45,7 @@ def _styles() -> dict[str, ParagraphStyle]:
         "h2": ParagraphStyle("h2", parent=base["Heading2"], fontSize=12, spaceBefore=8),
         "body": ParagraphStyle("b", parent=base["BodyText"], fontSize=9.5, leading=12),
         "small": ParagraphStyle("s", parent=base["BodyText"], fontSize=7.5, leading=9),
-        "cell": ParagraphStyle("c", parent=base["BodyText"], fontSize=7.5, leading=9),
+        "cell": ParagraphStyle("c", parent=base["BodyText"], fontSize=7.2, leading=8.6),
         "concl": ParagraphStyle(
             "k",
             parent=base["BodyText"],
@@ -78,140 +83,139 @@ def _image(png: bytes, width: float) -> Image:
     return Image(io.BytesIO(png), width=width, height=width * h / w)
 
 
-def build_pdf(model: ReportModel) -> bytes:
-    """Render the report to PDF bytes."""
-    st = _styles()
-    h = model.header
-    story = [_p("Neurovascular conflict of the facial nerve: MRI report", st["title"])]
-    if h["status"] != "final":
-        story.append(_p("DRAFT: not signed off by the reader.", st["draft"]))
-    case = h["case"] + (" (de-identified)" if h["deidentified"] else "")
-    rows = [["Case", case]]
-    if h.get("patient"):
-        p = h["patient"]
-        rows.append(["Patient", f"{p['name']} · ID {p['id']} · born {p['birth_date']}"])
-        rows.append(
-            [
-                "Accession · study date",
-                f"{fmt.text(p['accession_number'])} · {fmt.text(p['study_date'])}",
-            ]
+def _cell(text: str, style) -> Paragraph:
+    return Paragraph("<br/>".join(escape(line) for line in str(text).split("\n")), style)
+
+
+def _column_widths(block: Block, style, width: float) -> list[float]:
+    """Column widths: each at least its longest word (no word is split), the rest
+    shared in proportion to the block's relative widths."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    pad = 6.5  # left + right padding, points
+    n = len(block.rows[0])
+    need = [
+        max(
+            stringWidth(w, style.fontName, style.fontSize) + pad
+            for r in block.rows
+            for w in (str(r[i]).split() or [""])
         )
-    series = "<br/>".join(
-        escape(
-            f"{s['role']}: {fmt.text(s['description'])} ({fmt.text(s['sequence'])}), "
-            f"voxel {fmt.voxel(s['voxel_size_mm'])}"
-        )
-        for s in model.series
-    )
-    rows += [
-        ["Side of symptoms", fmt.text(h["side"])],
-        ["Series", Paragraph(series or fmt.DASH, st["cell"])],
-        ["T2 + TOF fusion", "yes" if h["fusion_used"] else "no"],
-        ["Vertebral artery dominance", fmt.text(h.get("va_dominance"))],
-        ["Reader · status", f"{fmt.text(h['reader'])} · {h['status']}"],
-        ["Review date · generated", f"{fmt.text(h.get('review_modified'))} · {h['generated']}"],
-        ["Software", f"nvcview {h['software_version']}"],
+        for i in range(n)
     ]
-    rows = [
-        [_p(a, st["cell"]), b if isinstance(b, Paragraph) else _p(b, st["cell"])] for a, b in rows
-    ]
-    t = Table(rows, colWidths=[48 * MM, PAGE_W - 2 * MARGIN - 48 * MM])
-    t.setStyle(
-        TableStyle(
-            [
-                ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
-                ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f2f2f2")),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ]
-        )
-    )
-    story += [t, _p("Conclusion", st["h2"]), _p(model.conclusion, st["concl"])]
-    if model.impression:
-        story.append(_p(f"Reader's impression: {model.impression}", st["body"]))
-    story.append(_p("Vessels near the facial nerve", st["h2"]))
-    head = [
-        "Vessel",
-        "Gap",
-        "Segment",
-        "From RDP",
-        "Grade",
-        "Angle",
-        "Side",
-        "Diam.",
-        "CN VIII",
-        "Mult.",
-        "Conf.",
-    ]
-    vrows = [[_p(x, st["cell"]) for x in head]]
-    near, far = model.near_vessels(), model.far_vessels()
-    for v in near:
-        vrows.append(
-            [
-                _p(f"{v['vessel_name']} ({v['vessel_type']})", st["cell"]),
-                _p(fmt.gap(v), st["cell"]),
-                _p(fmt.text(v.get("segment_name")), st["cell"]),
-                _p(fmt.rdp(v.get("dist_from_rdp_mm")), st["cell"]),
-                _p(fmt.grade_with_depth(v), st["cell"]),
-                _p(fmt.deg(v.get("crossing_angle_deg")), st["cell"]),
-                _p(fmt.text(v.get("side_of_nerve")), st["cell"]),
-                _p(fmt.mm(v.get("vessel_diameter_mm")), st["cell"]),
-                _p(fmt.text(v.get("relation_to_cn8")), st["cell"]),
-                _p(fmt.text(v.get("multiplicity")), st["cell"]),
-                _p(fmt.text(v.get("confidence")), st["cell"]),
-            ]
-        )
-    widths = [24, 19, 22, 15, 26, 13, 15, 12, 17, 13, 12]
-    scale = (PAGE_W - 2 * MARGIN) / (sum(widths) * MM)
-    vt = Table(vrows, colWidths=[w * MM * scale for w in widths], repeatRows=1)
+    rel = block.widths or [1.0] * n
+    widths = [w * width / sum(rel) for w in rel]
+    for _ in range(n):  # raise the narrow ones, take it from the others in proportion
+        short = [i for i in range(n) if widths[i] < need[i]]
+        if not short:
+            break
+        extra = sum(need[i] - widths[i] for i in short)
+        for i in short:
+            widths[i] = need[i]
+        spare = [i for i in range(n) if i not in short]
+        total = sum(widths[i] - need[i] for i in spare if widths[i] > need[i])
+        if total <= 0:
+            break
+        for i in spare:
+            if widths[i] > need[i]:
+                widths[i] -= extra * (widths[i] - need[i]) / total
+    return widths
+
+
+def _table(block: Block, st: dict, width: float, keyvalue: bool = False) -> Table:
+    rows = [[_cell(c, st["cell"]) for c in r] for r in block.rows]
+    if keyvalue:
+        widths = [48 * MM, width - 48 * MM]
+    else:
+        widths = _column_widths(block, st["cell"], width)
+    t = Table(rows, colWidths=widths, repeatRows=0 if keyvalue else 1)
     style = [
         ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6e6e6")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
     ]
-    for i, v in enumerate(near, start=1):
-        style.append(("LINEBEFORE", (0, i), (0, i), 4, colors.HexColor(v["color"])))
-    vt.setStyle(TableStyle(style))
-    story.append(vt)
-    if far:
-        story.append(_p(fmt.far_line(far, model.settings.get("near_mm")), st["body"]))
-    lm = "; ".join(f"{k} ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f})" for k, p in model.landmarks.items())
-    story.append(
-        _p(
-            "Gap: minimum surface-to-surface distance (res. = voxel size along the gap; a "
-            "smaller gap cannot be told from contact). From RDP: arc length along the nerve "
-            f"from the root detachment point. Landmarks (patient LPS mm): {lm or fmt.DASH}.",
-            st["small"],
-        )
-    )
-    limits = [_p("Limits", st["h2"])]
-    limits += [_p(f"\u2022 {line}", st["body"]) for line in model.limits]
-    story.append(KeepTogether(limits))
-    if model.key_images:
-        heading = [_p("Key images", st["h2"])]
-        slices = [k for k in model.key_images if k.kind != "nerve"]
-        half = (PAGE_W - 2 * MARGIN - 6 * MM) / 2
-        for i in range(0, len(slices), 2):
-            pair = slices[i : i + 2]
-            cells = [
-                [_image(k.png, half) for k in pair],
-                [_p(f"{k.title}. {k.caption}", st["small"]) for k in pair],
-            ]
-            if len(pair) == 1:
-                cells = [row + [""] for row in cells]
-            it = Table(cells, colWidths=[half + 3 * MM] * 2)
-            it.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
-            story.append(KeepTogether([*heading, it, Spacer(1, 4 * MM)]))
+    if keyvalue:
+        style.append(("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f2f2f2")))
+    else:
+        style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6e6e6")))
+        for i, c in enumerate(block.colors, start=1):
+            if c:
+                style.append(("LINEBEFORE", (0, i), (0, i), 4, colors.HexColor(c)))
+    t.setStyle(TableStyle(style))
+    return t
+
+
+def _figures(block: Block, st: dict, width: float) -> list:
+    out: list = []
+    half = (width - 6 * MM) / 2
+    pending: list[tuple[KeyImage, str]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        cells = [
+            [_image(k.png, half) for k, _ in pending],
+            [_p(c, st["small"]) for _, c in pending],
+        ]
+        if len(pending) == 1:
+            cells = [row + [""] for row in cells]
+        it = Table(cells, colWidths=[half + 3 * MM] * 2)
+        it.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+        out.append(KeepTogether([it, Spacer(1, 3 * MM)]))
+        pending.clear()
+
+    for k, caption in zip(block.images, block.captions, strict=True):
+        if k.wide:  # wide images (reformats) get the full width
+            flush()
+            w = min(width, 150 * MM)
+            img = _image(k.png, w)
+            if img.drawHeight > PAGE_H * 0.6:
+                img = _image(k.png, w * PAGE_H * 0.6 / img.drawHeight)
+            out.append(KeepTogether([img, _p(caption, st["small"]), Spacer(1, 3 * MM)]))
+            continue
+        pending.append((k, caption))
+        if len(pending) == 2:
+            flush()
+    flush()
+    return out
+
+
+def build_pdf(model: ReportModel) -> bytes:
+    """Render the report to PDF bytes (the blocks of :func:`.layout.report_blocks`)."""
+    st = _styles()
+    h = model.header
+    width = PAGE_W - 2 * MARGIN
+    story: list = []
+    heading: list = []
+    for b in report_blocks(model):
+        if b.kind == "h2":
+            heading = [_p(b.text, st["h2"])]  # kept with what follows
+            continue
+        flow: list
+        if b.kind == "title":
+            flow = [_p(b.text, st["title"])]
+        elif b.kind == "alert":
+            flow = [_p(b.text, st["draft"])]
+        elif b.kind == "conclusion":
+            flow = [_p(b.text, st["concl"])]
+        elif b.kind == "para":
+            flow = [_p(b.text, st["body"])]
+        elif b.kind == "note":
+            flow = [_p(b.text, st["small"])]
+        elif b.kind in ("keyvalue", "table"):
+            flow = [_table(b, st, width, keyvalue=b.kind == "keyvalue")]
+        elif b.kind == "bullets":
+            flow = [_p(f"\u2022 {line}", st["body"]) for line in b.items]
+        elif b.kind == "figures":
+            flow = _figures(b, st, width)
+        else:  # pragma: no cover - a block kind added without a renderer
+            raise ValueError(f"unknown report block {b.kind!r}")
+        if heading:
+            story.append(KeepTogether([*heading, flow[0]]))
+            story += flow[1:]
             heading = []
-        for k in model.key_images:
-            if k.kind == "nerve":
-                width = min(PAGE_W - 2 * MARGIN, 150 * MM)
-                img = _image(k.png, width)
-                if img.drawHeight > PAGE_H * 0.7:
-                    img = _image(k.png, width * PAGE_H * 0.7 / img.drawHeight)
-                story.append(
-                    KeepTogether([*heading, img, _p(f"{k.title}. {k.caption}", st["small"])])
-                )
-                heading = []
+        else:
+            story += flow
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
         buf,
@@ -225,10 +229,7 @@ def build_pdf(model: ReportModel) -> bytes:
         subject="Neurovascular conflict of the facial nerve",
         creator=f"nvcview {h['software_version']}",
     )
-    doc.footer_text = (
-        f"nvcview {h['software_version']} · case {h['case']} · {h['status']} · "
-        "supports, does not replace, the surgeon's judgement"
-    )
+    doc.footer_text = f"{PAGE_FOOTER} · case {h['case']} · {h['status']}"
     doc.build(story, onFirstPage=_on_page, onLaterPages=_on_page)
     return buf.getvalue()
 

@@ -52,7 +52,7 @@ def find_series_files(path: str | os.PathLike, series_uid: str | None) -> list[p
     if not path.exists():
         raise InputError(f"{path}: source series folder does not exist")
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    out = []
+    out: list[pydicom.Dataset] = []
     for f in files:
         try:
             ds = pydicom.dcmread(f, stop_before_pixels=True)
@@ -184,10 +184,10 @@ def _frame_labels(
     if not on_grid:
         vals = sample_world(labels, geom.pixel_centres(), order=0)
         return np.nan_to_num(vals, nan=0).astype(np.int64)
-    start, step_c, step_r = (np.round(v).astype(np.int64) for v in (start, step_c, step_r))
+    istart, istep_c, istep_r = (np.round(v).astype(np.int64) for v in (start, step_c, step_r))
     r = np.arange(geom.rows)[:, None, None]
     c = np.arange(geom.columns)[None, :, None]
-    idx = start + r * step_r + c * step_c  # (rows, cols, 3)
+    idx = istart + r * istep_r + c * istep_c  # (rows, cols, 3)
     inside = np.all((idx >= 0) & (idx < np.array(arr.shape[:3])), axis=-1)
     out = np.zeros((geom.rows, geom.columns), dtype=np.int64)
     sel = idx[inside]

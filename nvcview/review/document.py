@@ -7,6 +7,7 @@ Numbers are plain Python floats/ints; non-finite floats become ``null`` (strict 
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -15,10 +16,19 @@ from nvcview.io.image import PatientInfo
 from nvcview.jsonutil import plain_json
 from nvcview.measure.records import MeasureSettings, VesselMeasurement
 from nvcview.register.model import Registration
-from nvcview.review.model import ReaderCall, Review, SeriesRef
+from nvcview.review.model import (
+    APPROACH_STATUSES,
+    OTHER_CAUSE_STATUSES,
+    ContralateralSide,
+    ReaderCall,
+    ReaderFinding,
+    Review,
+    SeriesRef,
+)
 from nvcview.structures import Structure
 
 _plain = plain_json
+_T = TypeVar("_T")
 
 
 def _points(values: object, what: str) -> list[list[float]]:
@@ -28,6 +38,32 @@ def _points(values: object, what: str) -> list[list[float]]:
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise ValueError(f"{what} must be (N, 3) LPS mm, got shape {arr.shape}")
     return arr.tolist()
+
+
+def _landmarks(values: dict, what: str) -> dict[str, list[float]]:
+    out = {}
+    for name, p in values.items():
+        arr = np.asarray(p, dtype=np.float64).reshape(-1)
+        if arr.shape != (3,):
+            raise ValueError(f"{what} {name!r} must be 3 LPS mm coordinates")
+        out[str(name)] = arr.tolist()
+    return out
+
+
+def _contralateral_to_dict(side: ContralateralSide | None) -> dict | None:
+    if side is None:
+        return None
+    return {
+        "structures": [s.to_dict() for s in side.structures],
+        "landmarks": _landmarks(side.landmarks, "contralateral landmark"),
+        "nerve_path_lps": _points(side.nerve_path_lps, "contralateral.nerve_path_lps"),
+        "calls": [asdict(c) for c in side.calls],
+        "measurements": [m.to_dict() for m in side.measurements],
+    }
+
+
+def _findings_to_dict(findings: dict[str, ReaderFinding]) -> dict:
+    return {str(k): asdict(v) for k, v in findings.items()}
 
 
 def review_to_dict(review: Review, *, deidentify: bool = False) -> dict:
@@ -47,12 +83,7 @@ def review_to_dict(review: Review, *, deidentify: bool = False) -> dict:
     dict
         JSON-able document that validates against ``review.schema.json``.
     """
-    landmarks = {}
-    for name, p in review.landmarks.items():
-        arr = np.asarray(p, dtype=np.float64).reshape(-1)
-        if arr.shape != (3,):
-            raise ValueError(f"landmark {name!r} must be 3 LPS mm coordinates")
-        landmarks[str(name)] = arr.tolist()
+    landmarks = _landmarks(review.landmarks, "landmark")
     doc = {
         "schema_version": int(review.schema_version),
         "review_id": review.review_id,
@@ -81,6 +112,10 @@ def review_to_dict(review: Review, *, deidentify: bool = False) -> dict:
         "impression": review.impression,
         "va_dominance": review.va_dominance,
         "fusion_used": bool(review.fusion_used),
+        "contralateral": _contralateral_to_dict(review.contralateral),
+        "other_causes": _findings_to_dict(review.other_causes),
+        "approach_anatomy": _findings_to_dict(review.approach_anatomy),
+        "overall_impression": review.overall_impression,
         "settings": review.settings.to_dict(),
         "measurements": [m.to_dict() for m in review.measurements],
         "registrations": [r.to_dict() for r in review.registrations],
@@ -88,11 +123,11 @@ def review_to_dict(review: Review, *, deidentify: bool = False) -> dict:
         "modified": review.modified,
         "software_version": review.software_version,
     }
-    return _plain(doc)
+    return cast(dict[str, Any], _plain(doc))
 
 
-def _build(cls: type, d: dict, where: str) -> object:
-    names = {f.name for f in fields(cls)}
+def _build(cls: type[_T], d: dict, where: str) -> _T:
+    names = {f.name for f in fields(cast(Any, cls))}
     try:
         return cls(**{k: v for k, v in d.items() if k in names})
     except (TypeError, ValueError) as exc:
@@ -118,6 +153,57 @@ def _settings(d: dict) -> MeasureSettings:
         raise SchemaError(f"field 'settings': {exc}") from exc
 
 
+def _structures(items: list, where: str, seen: set[int]) -> list[Structure]:
+    out = []
+    for i, s in enumerate(items):
+        try:
+            st = Structure.from_dict(s)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SchemaError(f"field '{where}[{i}]': {exc}") from exc
+        if st.label in seen:
+            raise SchemaError(f"field '{where}[{i}]': label {st.label} is used twice")
+        seen.add(st.label)
+        out.append(st)
+    return out
+
+
+def _measurements(items: list, where: str) -> list[VesselMeasurement]:
+    out = []
+    for i, m in enumerate(items):
+        try:
+            out.append(VesselMeasurement.from_dict(m))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SchemaError(f"field '{where}[{i}]': {exc}") from exc
+    return out
+
+
+def _findings(d: dict | None, where: str, allowed: tuple[str, ...]) -> dict[str, ReaderFinding]:
+    out: dict[str, ReaderFinding] = {}
+    for k, v in (d or {}).items():
+        f = _build(ReaderFinding, v, f"{where}.{k}")
+        if f.status is not None and f.status not in allowed:
+            raise SchemaError(
+                f"field '{where}.{k}.status': {f.status!r} is not one of {', '.join(allowed)}"
+            )
+        out[str(k)] = f
+    return out
+
+
+def _contralateral(d: dict | None, seen: set[int]) -> ContralateralSide | None:
+    if d is None:
+        return None
+    return ContralateralSide(
+        structures=_structures(d.get("structures", []), "contralateral.structures", seen),
+        landmarks={k: [float(v) for v in p] for k, p in d.get("landmarks", {}).items()},
+        nerve_path_lps=[[float(v) for v in p] for p in d.get("nerve_path_lps", [])],
+        calls=[
+            _build(ReaderCall, c, f"contralateral.calls[{i}]")
+            for i, c in enumerate(d.get("calls", []))
+        ],
+        measurements=_measurements(d.get("measurements", []), "contralateral.measurements"),
+    )
+
+
 def review_from_dict(doc: dict) -> Review:
     """Build a :class:`Review` from a current-version document (see :func:`review_to_dict`).
 
@@ -125,24 +211,10 @@ def review_from_dict(doc: dict) -> Review:
     semantic problems (duplicate labels, bad structure values) raise
     :class:`~nvcview.errors.SchemaError` naming the field.
     """
-    structures = []
     seen: set[int] = set()
-    for i, s in enumerate(doc.get("structures", [])):
-        try:
-            st = Structure.from_dict(s)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SchemaError(f"field 'structures[{i}]': {exc}") from exc
-        if st.label in seen:
-            raise SchemaError(f"field 'structures[{i}]': label {st.label} is used twice")
-        seen.add(st.label)
-        structures.append(st)
+    structures = _structures(doc.get("structures", []), "structures", seen)
     patient = doc.get("patient")
-    measurements = []
-    for i, m in enumerate(doc.get("measurements", [])):
-        try:
-            measurements.append(VesselMeasurement.from_dict(m))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SchemaError(f"field 'measurements[{i}]': {exc}") from exc
+    measurements = _measurements(doc.get("measurements", []), "measurements")
     registrations = []
     for i, r in enumerate(doc.get("registrations", [])):
         try:
@@ -166,6 +238,7 @@ def review_from_dict(doc: dict) -> Review:
             "impression",
             "va_dominance",
             "fusion_used",
+            "overall_impression",
             "created",
             "modified",
             "software_version",
@@ -184,4 +257,9 @@ def review_from_dict(doc: dict) -> Review:
         settings=_settings(doc.get("settings") or {}),
         measurements=measurements,
         registrations=registrations,
+        contralateral=_contralateral(doc.get("contralateral"), seen),
+        other_causes=_findings(doc.get("other_causes"), "other_causes", OTHER_CAUSE_STATUSES),
+        approach_anatomy=_findings(
+            doc.get("approach_anatomy"), "approach_anatomy", APPROACH_STATUSES
+        ),
     )

@@ -23,6 +23,39 @@ SIDES = ("left", "right")
 CONFIDENCES = ("low", "medium", "high")
 LANDMARK_NAMES = ("RExP", "RDP", "IAC")
 
+#: Other causes of hemifacial spasm the reader excludes or reports: key -> plain wording.
+OTHER_CAUSES = {
+    "cpa_mass": "CPA mass",
+    "epidermoid": "epidermoid",
+    "vascular_malformation": "vascular malformation",
+    "brainstem_lesion": "brainstem lesion or demyelination",
+}
+#: Anatomy met on the retrosigmoid approach: key -> plain wording.
+APPROACH_ANATOMY = {
+    "petrosal_vein": "petrosal vein",
+    "lower_cranial_nerves": "lower cranial nerves (IX-XI)",
+    "flocculus": "flocculus",
+    "jugular_bulb": "jugular bulb",
+}
+#: Statuses of a reader finding: code -> plain wording (None = not assessed).
+FINDING_STATUSES = {
+    "none_seen": "none seen",
+    "present": "present",
+    "uncertain": "uncertain",
+    "unremarkable": "unremarkable",
+    "of_note": "of surgical note",
+}
+#: Which statuses each kind of finding takes.
+OTHER_CAUSE_STATUSES = ("none_seen", "present", "uncertain")
+APPROACH_STATUSES = ("unremarkable", "of_note")
+#: The reader's overall impression: code -> plain wording.
+OVERALL_IMPRESSIONS = {
+    "nvc_likely": "neurovascular compression likely responsible for the symptoms",
+    "nvc_possible": "neurovascular compression possible",
+    "no_nvc": "no neurovascular compression found",
+    "other_cause": "another cause found",
+}
+
 
 def now_iso() -> str:
     """Current UTC time, ISO 8601 with seconds."""
@@ -49,6 +82,52 @@ class ReaderCall:
     grade: str | None = None  # one of measure.records.GRADES
     confidence: str | None = None  # one of CONFIDENCES
     comment: str = ""
+
+
+@dataclass
+class ReaderFinding:
+    """The reader's call on one other cause or one piece of approach anatomy.
+
+    Attributes
+    ----------
+    status : str or None
+        A key of :data:`FINDING_STATUSES` (:data:`OTHER_CAUSE_STATUSES` for other
+        causes, :data:`APPROACH_STATUSES` for approach anatomy); None = not assessed.
+    comment : str
+        Free text (e.g. "high-riding jugular bulb").
+    """
+
+    status: str | None = None
+    comment: str = ""
+
+
+@dataclass
+class ContralateralSide:
+    """The asymptomatic side, reviewed as a control.
+
+    Its structures are labels of the review's one label map (values distinct from
+    the symptomatic side's ``Review.structures``); landmarks and the nerve path are
+    patient LPS mm. The side is the opposite of ``Review.side``.
+    """
+
+    structures: list[Structure] = field(default_factory=list)
+    landmarks: dict[str, list[float]] = field(default_factory=dict)
+    nerve_path_lps: list[list[float]] = field(default_factory=list)
+    calls: list[ReaderCall] = field(default_factory=list)
+    #: measurements stored at the last save (recomputed on demand)
+    measurements: list[VesselMeasurement] = field(default_factory=list)
+
+    def call_for(self, vessel_label: int) -> ReaderCall | None:
+        """The reader's call on a control-side vessel, if any."""
+        for c in self.calls:
+            if c.vessel_label == vessel_label:
+                return c
+        return None
+
+
+def opposite_side(side: str | None) -> str | None:
+    """ "left" <-> "right"; None stays None."""
+    return {"left": "right", "right": "left"}.get(side or "")
 
 
 @dataclass
@@ -82,6 +161,14 @@ class Review:
     impression: str = ""
     va_dominance: str | None = None  # "left", "right", "codominant"
     fusion_used: bool = True
+    #: the asymptomatic side as control (None when not reviewed)
+    contralateral: ContralateralSide | None = None
+    #: other causes: key of OTHER_CAUSES -> the reader's finding
+    other_causes: dict[str, ReaderFinding] = field(default_factory=dict)
+    #: approach anatomy: key of APPROACH_ANATOMY -> the reader's finding
+    approach_anatomy: dict[str, ReaderFinding] = field(default_factory=dict)
+    #: a key of OVERALL_IMPRESSIONS (None = not given); free text stays in ``impression``
+    overall_impression: str | None = None
     settings: MeasureSettings = field(default_factory=MeasureSettings)
     #: measurements stored at the last save (recomputed by the engine on demand)
     measurements: list[VesselMeasurement] = field(default_factory=list)

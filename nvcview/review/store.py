@@ -402,6 +402,8 @@ def load_labels(review: Review, folder: str | os.PathLike) -> Image:
             file.name,
         )
     known = {s.label for s in review.structures}
+    if review.contralateral is not None:  # the control side's labels share the map
+        known |= {s.label for s in review.contralateral.structures}
     present = {int(v) for v in np.unique(image.array)} - {0}
     if present - known:
         log.warning(

@@ -286,3 +286,152 @@ def synth_images() -> tuple[Image, Image, Image]:
 
 def read_dicom(path: Path) -> pydicom.Dataset:
     return pydicom.dcmread(path)
+
+
+# --- a bilateral case: symptomatic left side with an AICA contact, right side as control
+BI_SHAPE = (24, 48, 84)  # z, y, x
+BI_ORIGIN = np.array([-21.0, -12.0, -6.0])
+PICA_R = 0.9
+CONTROL_GAP = 1.5  # right PICA below the right facial nerve, CSF between
+
+
+def bi_affine() -> np.ndarray:
+    a = affine()
+    a[:3, 3] = BI_ORIGIN
+    return a
+
+
+def build_bilateral_labels() -> np.ndarray:
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in BI_SHAPE], indexing="ij"), axis=-1)
+    p = idx @ bi_affine()[:3, :3].T + bi_affine()[:3, 3]
+    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+    lab = np.zeros(BI_SHAPE, np.uint8)
+    lab[np.abs(x) < 4.0] = 1  # brainstem in the middle
+    rr = y**2 + z**2 <= NERVE_R**2
+    lab[(x >= 4.0) & (x <= 16.0) & rr] = 2  # left facial nerve (+x = patient left)
+    lab[((x - 8.0) ** 2 + (z - NERVE_R - AICA_R) ** 2 <= AICA_R**2) & (lab == 0)] = 3
+    cn8 = (x >= 4.0) & (x <= 16.0) & ((y - 3.0) ** 2 + z**2 <= NERVE_R**2)
+    lab[cn8 & (lab == 0)] = 4  # left CN VIII, posterior of VII
+    lab[(x <= -4.0) & (x >= -16.0) & rr] = 5  # right facial nerve
+    zc = -(NERVE_R + CONTROL_GAP + PICA_R)
+    lab[((x + 9.0) ** 2 + (z - zc) ** 2 <= PICA_R**2) & (lab == 0)] = 6
+    return lab
+
+
+def make_bilateral_case(root: Path) -> dict:
+    """Write a bilateral synthetic DICOM study and its review (with the control side and
+    reader findings); return what the tests need."""
+    from nvcview.review.model import ContralateralSide, ReaderFinding
+
+    labels = build_bilateral_labels()
+    rng = np.random.default_rng(1)
+    t2 = np.full(BI_SHAPE, 900.0)
+    t2[labels == 1] = 350.0
+    t2[labels >= 2] = 120.0
+    t2 += rng.normal(0, 25, BI_SHAPE)
+    tof = np.full(BI_SHAPE, 80.0) + rng.normal(0, 10, BI_SHAPE)
+    tof[(labels == 3) | (labels == 6)] = 700.0
+    for_uid = generate_uid()
+    mk = lambda arr, role: Image(  # noqa: E731
+        make_volume(arr, bi_affine(), for_uid),
+        SeriesMeta(role=role, shape=BI_SHAPE, spacing_mm=(SPACING,) * 3),
+    )
+    t2i, tofi, labi = (
+        mk(t2.astype(np.int16), "T2"),
+        mk(tof.astype(np.int16), "TOF"),
+        mk(labels, "labels"),
+    )
+    patient = PatientInfo(
+        patient_name="Bilat^Case",
+        patient_id="BI0001",
+        patient_birth_date="19600101",
+        patient_sex="M",
+        accession_number="ACCBI1",
+        study_date="20240201",
+    )
+    study_uid, t2_uid, tof_uid = generate_uid(), generate_uid(), generate_uid()
+    write_mr_series(t2i, root / "dicom" / "T2", patient, study_uid, t2_uid, 5, "3D CISS")
+    write_mr_series(tofi, root / "dicom" / "TOF", patient, study_uid, tof_uid, 6, "3D TOF")
+    x = np.linspace(4.0, 16.0, 25)
+    left_path = np.stack([x, 0 * x, 0 * x], axis=1).tolist()
+    right_path = np.stack([-x, 0 * x, 0 * x], axis=1).tolist()
+    review = Review(
+        case_id="BI-case",
+        reader="Dr Reader",
+        side="left",
+        status="final",
+        study_uid=study_uid,
+        patient=patient,
+        series=[
+            SeriesRef(t2_uid, "T2", str(root / "dicom" / "T2"), "3D CISS", "CISS", [SPACING] * 3),
+            SeriesRef(tof_uid, "TOF", str(root / "dicom" / "TOF"), "3D TOF", "fl3d", [SPACING] * 3),
+        ],
+        reference_series_uid=t2_uid,
+        structures=[
+            Structure(1, "brainstem", "brainstem"),
+            Structure(2, "left facial nerve", "nerve", nerve="VII"),
+            Structure(3, "left AICA", "vessel", vessel_type="AICA"),
+            Structure(4, "left vestibulocochlear nerve", "nerve", nerve="VIII"),
+        ],
+        landmarks={"RExP": [4.0, 0.0, 0.0], "RDP": [10.0, 0.0, 0.0], "IAC": [16.0, 0.0, 0.0]},
+        nerve_path_lps=left_path,
+        calls=[ReaderCall(3, "contact", "high", "")],
+        contralateral=ContralateralSide(
+            structures=[
+                Structure(5, "right facial nerve", "nerve", nerve="VII"),
+                Structure(6, "right PICA", "vessel", vessel_type="PICA"),
+            ],
+            landmarks={
+                "RExP": [-4.0, 0.0, 0.0],
+                "RDP": [-10.0, 0.0, 0.0],
+                "IAC": [-16.0, 0.0, 0.0],
+            },
+            nerve_path_lps=right_path,
+        ),
+        other_causes={
+            "cpa_mass": ReaderFinding("none_seen"),
+            "epidermoid": ReaderFinding("none_seen"),
+            "vascular_malformation": ReaderFinding("none_seen"),
+            "brainstem_lesion": ReaderFinding("uncertain", "small T2 focus in the left pons"),
+        },
+        approach_anatomy={
+            "petrosal_vein": ReaderFinding("of_note", "large, crosses the approach"),
+            "jugular_bulb": ReaderFinding("unremarkable"),
+        },
+        overall_impression="nvc_likely",
+        va_dominance="right",
+        modified=_dt.datetime(2024, 2, 1, 9, 30, tzinfo=_dt.UTC).isoformat(),
+    )
+    folder = root / "review"
+    save_review(review, folder, labels=labi)
+    return {"review": review, "folder": folder, "root": root, "study_uid": study_uid}
+
+
+@pytest.fixture(scope="session")
+def bilateral_case(tmp_path_factory) -> dict:
+    return make_bilateral_case(tmp_path_factory.mktemp("bilateral"))
+
+
+@pytest.fixture(scope="session")
+def bilateral_report(bilateral_case, tmp_path_factory) -> dict:
+    """Every format of the bilateral case's report, written once through the CLI."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("bilateral-out")
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nvcview",
+            "report",
+            str(bilateral_case["folder"]),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    return {**bilateral_case, "out": out, "stdout": res.stdout}

@@ -33,16 +33,18 @@ def _row(**kw) -> dict:
 
 
 def test_conclusion_names_side_vessel_segment_rdp_and_grade():
-    text = conclusion_text([_row(grade="indentation", indentation_depth_mm=0.62)], "left")
+    text = conclusion_text([_row(grade="indentation", indentation_shown_mm=0.62)], "left")
     assert text == (
-        "Left AICA contacts the facial nerve at the attached segment, 2.1 mm medial to "
-        "the RDP, with indentation (0.6 mm)."
+        "Left AICA contacts the left facial nerve at the attached segment, 2.1 mm medial to "
+        "the root detachment point (RDP), with indentation (0.6 mm)."
     )
     lateral = conclusion_text(
         [_row(vessel_type="VA", dist_from_rdp_mm=3.0, segment="proximal cisternal")], "right"
     )
-    assert lateral.startswith("Right vertebral artery contacts the facial nerve at the proximal")
-    assert "3.0 mm lateral to the RDP" in lateral
+    assert lateral.startswith(
+        "Right vertebral artery contacts the right facial nerve at the proximal"
+    )
+    assert "3.0 mm lateral to the root detachment point (RDP)" in lateral
 
 
 def test_conclusion_without_contact_names_the_nearest_vessel():
@@ -113,7 +115,7 @@ def test_html_and_pdf_carry_the_same_numbers(synth_case, tmp_path):
     squashed = " ".join(text.split())
     for m in ms:
         assert f"{m.gap_mm:.1f} mm" in squashed
-    assert "Left AICA contacts the facial nerve" in squashed
+    assert "Left AICA contacts the left facial nerve" in squashed
     assert "asymptomatic" in squashed
 
 
@@ -128,7 +130,7 @@ def test_far_vessels_leave_the_table_and_free_text_is_escaped(synth_case):
     html = render_html(model)
     table = html[html.index('id="vessels"') : html.index("</table>", html.index('id="vessels"'))]
     assert 'data-label="4"' not in table
-    far = re.search(r'<p id="far">([^<]*)</p>', html).group(1)
+    far = re.search(r'<p id="far-symptomatic">([^<]*)</p>', html).group(1)
     assert f"left VA {ms[1].gap_mm:.1f} mm" in far and "gap &gt; 5.0 mm" in far
     assert "<script>" not in html and "&lt;script&gt;" in html
 

@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from nvcview.report import codes as C
 from nvcview.report.seg import find_series_files, label_frames
 from nvcview.review.store import load_labels
 
@@ -77,7 +78,8 @@ def test_sr_numbers_and_codes_agree_with_json(plain, synth_case):
         gap = g.get_measurements(name=hd.sr.CodedConcept("121206", "DCM", "Distance"))[0]
         assert gap.value == pytest.approx(v["gap_mm"], abs=1e-6)
         assert gap.unit.value == "mm" and gap.unit.scheme_designator == "UCUM"
-        rdp = g.get_measurements(name=hd.sr.CodedConcept("410668003", "SCT", "Length"))[0]
+        rdp = g.get_measurements(name=C.RDP_SIGNED)[0]
+        assert "negative = medial" in rdp.name.meaning  # the sign is stated
         assert rdp.value == pytest.approx(v["dist_from_rdp_mm"], abs=1e-6)
         angle = g.get_measurements(name=hd.sr.CodedConcept("1483009", "SCT", "Angle"))[0]
         assert angle.value == pytest.approx(v["crossing_angle_deg"], abs=1e-6)
@@ -197,3 +199,27 @@ def test_report_cli_error_is_one_line(tmp_path):
     )
     assert res.returncode == 2
     assert "xml" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_deidentified_run_into_a_folder_of_an_identified_run_leaves_no_identified_file(
+    synth_case, tmp_path
+):
+    out = tmp_path / "shared"
+    res = _report(synth_case["folder"], out)  # identified, every format
+    assert res.returncode == 0, res.stderr
+    assert (out / "report-sr.dcm").is_file() and any((out / "key-images-dicom").iterdir())
+    (out / "my-notes.txt").write_text("kept")
+    (out / "images" / "my-sketch.png").write_bytes(b"\x89PNG kept")
+    res = _report(synth_case["folder"], out, "--deidentify", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    left = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert "report.json" in left
+    for gone in ("report.html", "report.pdf", "report-sr.dcm", "labels-seg.dcm", "report-pdf.dcm"):
+        assert gone not in left, gone
+    assert not any(p.startswith("key-images-dicom/") for p in left)
+    # only our own file names are removed
+    assert {"my-notes.txt", "images/my-sketch.png"} <= left
+    files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and "my-" not in p.name}
+    for p, data in files.items():
+        for ident in _original_identifiers(synth_case):
+            assert ident not in data, (p.name, ident)

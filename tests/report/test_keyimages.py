@@ -8,9 +8,18 @@ import numpy as np
 from matplotlib import image as mpimg
 
 from nvcview.io.image import Image, make_volume
-from nvcview.report.keyimages import GAP_COLOR, render_key_images, render_slice
+from nvcview.report.keyimages import render_key_images, render_slice
 
-from .conftest import affine, build_labels, images, measurements, nerve_centreline, structures
+from .conftest import (
+    ORIGIN,
+    SPACING,
+    affine,
+    build_labels,
+    images,
+    measurements,
+    nerve_centreline,
+    structures,
+)
 
 
 def _png_array(png: bytes) -> np.ndarray:
@@ -63,37 +72,160 @@ def test_anterior_up_in_axial_and_superior_up_in_coronal():
     assert row < 0.4 * h
 
 
-def test_closest_point_inside_key_images_with_gap_line():
+def _keys(**kw):
     t2, tof, lab = images(build_labels())
-    ms = measurements()
-    keys = render_key_images(
+    return render_key_images(
         t2,
-        ms,
+        measurements(),
         tof=tof,
         labels=lab,
         structures=structures(),
         centreline=nerve_centreline(),
         landmarks={"RExP": [-4.0, 0, 0], "RDP": [4.1, 0, 0], "IAC": [12.0, 0, 0]},
+        side="left",
+        **kw,
     )
+
+
+def test_closest_point_inside_key_images_with_gap_line():
+    keys = _keys()
     kinds = [k.kind for k in keys]
-    # the AICA is the only conflict: axial + coronal of it, and the nerve reformat
-    assert kinds == ["axial", "coronal", "nerve"]
-    assert {k.vessel_label for k in keys[:2]} == {3}
-    green = np.array([int(GAP_COLOR[i : i + 2], 16) / 255 for i in (1, 3, 5)])
-    for k in keys[:2]:
+    # the AICA is the only conflict: axial, coronal, contact plane of it; the nerve reformat
+    assert kinds == ["axial", "coronal", "contact", "nerve"]
+    assert {k.vessel_label for k in keys[:3]} == {3}
+    t2, tof, lab = images(build_labels())
+    m = measurements()[0]
+    for k in keys[:3]:
         rgb = _png_array(k.png)
         h, w = rgb.shape[:2]
         assert (w, h) == (k.width_px, k.height_px)
         col, row = k.points_px["nerve_point"]
         assert 0 <= col < w and 0 <= row < h
+        # the gap marks are drawn there: the same slice without the points differs
+        # only around them (and in the legend, which loses its gap entry)
+        plane = k.plane
+        bare, _ = render_slice(
+            k.kind,
+            t2,
+            center=np.asarray(plane["center"]),
+            tof=tof,
+            labels=lab,
+            structures=structures(),
+            half_width_mm=10.0 if k.kind == "contact" else 15.0,
+            axes=(np.asarray(plane["u"]), np.asarray(plane["v"])),
+            letters=None if k.kind != "contact" else ("brainstem", "IAC", "toward vessel", "away"),
+            title=None or "",
+        )
+        diff = np.abs(_png_array(bare) - rgb).max(axis=-1) > 0.2
         r0, c0 = int(round(row)), int(round(col))
-        patch = rgb[max(0, r0 - 4) : r0 + 5, max(0, c0 - 4) : c0 + 5]
-        assert np.any(np.abs(patch - green).max(axis=-1) < 0.1), k.key
-    reformat = keys[2]
+        assert diff[r0 - 4 : r0 + 5, c0 - 4 : c0 + 5].any(), k.key  # the marker is there
+        diff[:, : int(0.45 * w)] = False  # legend (loses its gap entry)
+        diff[: int(0.1 * h)] = False  # title line
+        assert not diff[: r0 - 40].any() and not diff[r0 + 40 :].any(), k.key
+    reformat = keys[3]
     px = reformat.points_px
     assert px["RExP"][0] < px["left AICA"][0] < px["RDP"][0] < px["IAC"][0]
-    # the AICA touches the nerve from above: marked above the centreline row
+    # the upper panel is in the plane of the AICA contact: marked above the centreline row
     assert px["left AICA"][1] <= px["RDP"][1]
+    assert m.vessel_name in reformat.caption
+
+
+def _color_mask(rgb: np.ndarray, color: str, tol: float = 0.12) -> np.ndarray:
+    c = np.array([int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    return np.abs(rgb - c).max(axis=-1) < tol
+
+
+def test_contact_plane_holds_the_nerve_axis_and_the_closest_point_pair():
+    """In the contact reformat the AICA outline touches the nerve outline at the contact;
+    in the plane through the nerve axis turned 90 degrees about it (how the old
+    straightened reformat cut it: a band of CSF between them) the AICA is not there."""
+    from nvcview.report.keyimages import contact_plane
+    from nvcview.structures import NERVE_COLORS, VESSEL_COLORS
+
+    keys = _keys()
+    contact = next(k for k in keys if k.kind == "contact")
+    m = measurements()[0]
+    t, up, center = contact_plane(m, nerve_centreline())
+    assert abs(t @ up) < 1e-9
+    a, b = np.asarray(m.nerve_point_lps), np.asarray(m.vessel_point_lps)
+    # both closest points lie in the plane (distance to it ~ 0)
+    normal = np.cross(t, up)
+    assert abs((a - center) @ normal) < 1e-6 and abs((b - center) @ normal) < 1e-6
+    rgb = _png_array(contact.png)
+    yellow = _color_mask(rgb, "#" + "".join(f"{round(255 * c):02x}" for c in NERVE_COLORS["VII"]))
+    red = _color_mask(rgb, "#" + "".join(f"{round(255 * c):02x}" for c in VESSEL_COLORS["AICA"]))
+    col, row = contact.points_px["nerve_point"]
+    px_per_mm = contact.width_px / 20.0
+    win = int(2 * px_per_mm)
+    r0, c0 = int(row), int(col)
+    ys, xs = np.nonzero(yellow[r0 - win : r0 + win, c0 - win : c0 + win])
+    yr, xr = np.nonzero(red[r0 - win : r0 + win, c0 - win : c0 + win])
+    assert len(ys) and len(yr), "nerve and AICA outlines near the contact"
+    d = np.hypot(ys[:, None] - yr[None, :], xs[:, None] - xr[None, :]).min()
+    assert d / px_per_mm < 0.5  # outlines touch within one voxel: contact is visible
+    t2, tof, lab = images(build_labels())
+    from nvcview.report.keyimages import _tangent_at
+
+    _, on_axis = _tangent_at(nerve_centreline(), a)
+    turned, pts = render_slice(
+        "contact",
+        t2,
+        center=on_axis,
+        labels=lab,
+        structures=structures(),
+        half_width_mm=10.0,
+        axes=(t, -np.cross(t, up)),
+        points={"nerve_point": a, "vessel_point": b},
+    )
+    rgb2 = _png_array(turned)
+    red2 = _color_mask(rgb2, "#" + "".join(f"{round(255 * c):02x}" for c in VESSEL_COLORS["AICA"]))
+    c2, r2 = (int(v) for v in pts["nerve_point"])
+    assert not red2[r2 - win : r2 + win, c2 - win : c2 + win].any()
+
+
+def test_legend_uses_structure_colours_and_a_tof_colour_unlike_any_vessel():
+    from nvcview.report.keyimages import TOF_COLOR, TOF_LEGEND
+    from nvcview.structures import NERVE_COLORS, VESSEL_COLORS
+
+    tof = np.asarray(TOF_COLOR)
+    for rgb in [*VESSEL_COLORS.values(), *NERVE_COLORS.values()]:
+        assert np.abs(np.asarray(rgb) - tof).max() > 0.4  # clearly another colour
+    keys = _keys()
+    axial = keys[0]
+    names = [n for n, _ in axial.legend]
+    assert TOF_LEGEND in names
+    by_name = dict(axial.legend)
+    for st in structures():
+        if st.name in by_name:
+            want = "#" + "".join(f"{round(255 * c):02x}" for c in st.color)
+            assert by_name[st.name] == want
+    contact = keys[2]
+    assert {"left facial nerve", "left AICA"} <= {n for n, _ in contact.legend}
+    # the legend is drawn: its TOF swatch colour is in the lower-left corner of the image
+    rgb = _png_array(contact.png)
+    h, w = rgb.shape[:2]
+    corner = rgb[h // 2 :, : w // 2]
+    assert (
+        _color_mask(corner, "#" + "".join(f"{round(255 * c):02x}" for c in TOF_COLOR), 0.05).sum()
+        > 20
+    )
+
+
+def test_captions_name_series_and_image_number_for_pacs(synth_case):
+    from nvcview.report.seg import find_series_files
+
+    sources = find_series_files(synth_case["folder"].parent / "dicom" / "T2", None)
+    keys = _keys(sources=sources)
+    axial = keys[0]
+    m = measurements()[0]
+    z = (m.nerve_point_lps[2] + m.vessel_point_lps[2]) / 2
+    # the conftest series: axial slices from z = ORIGIN[2] every SPACING mm, instance k + 1
+    want = int(round((z - ORIGIN[2]) / SPACING)) + 1
+    assert axial.location == f"On PACS: T2 series 3 (3D CISS), image {want}"
+    assert axial.source["instance_number"] == want and axial.source["in_plane"]
+    coronal = keys[1]
+    assert coronal.location.startswith("On PACS: reformatted from T2 series 3 (3D CISS)")
+    assert not coronal.source["in_plane"]
 
 
 def test_key_image_png_carries_only_software_text():

@@ -44,7 +44,15 @@ def test_missing_series_folder_is_named_in_the_error(synth_case, tmp_path):
 
 def test_parse_formats():
     assert parse_formats("json, pdf") == ("json", "pdf")
-    assert parse_formats("all") == ("json", "html", "pdf", "sr", "seg")
+    assert parse_formats("all") == (
+        "json",
+        "html",
+        "pdf",
+        "sr",
+        "seg",
+        "pdf-dicom",
+        "key-images-dicom",
+    )
     with pytest.raises(InputError, match="docx"):
         parse_formats("json,docx")
 

@@ -77,6 +77,11 @@ VESSEL_COLORS = {v.name: v.color for v in VESSEL_TABLE}
 NERVE_COLORS = {"VII": (1.0, 1.0, 0.0), "VIII": (0.65, 0.85, 1.0)}
 BRAINSTEM_COLOR = (0.60, 0.55, 0.40)
 OTHER_COLOR = (0.85, 0.85, 0.85)
+#: Colour of the fused TOF signal (RGB 0-1), in the viewer and in the key images alike;
+#: no structure colour lies near it (a test checks), so the angiogram is never taken
+#: for an outline.
+TOF_OVERLAY_COLOR = (1.0, 0.1, 0.25)
+TOF_OVERLAY_NAME = "red"
 
 
 def vessel_type(name: str) -> VesselType:

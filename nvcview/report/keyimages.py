@@ -35,7 +35,7 @@ from scipy import ndimage
 from nvcview import __version__
 from nvcview.io.image import Image, lps_to_index
 from nvcview.report.content import KeyImage
-from nvcview.structures import Structure
+from nvcview.structures import TOF_OVERLAY_COLOR, TOF_OVERLAY_NAME, Structure
 
 #: Screen axes of the standard planes: (right-on-screen, down-on-screen) in LPS.
 PLANES = {
@@ -47,10 +47,10 @@ PLANES = {
 #: Letters at (left, right, top, bottom) screen edges.
 LETTERS = {"axial": ("R", "L", "A", "P"), "coronal": ("R", "L", "S", "I")}
 
-#: TOF signal is fused in green: no structure colour of nvcview.structures is green,
-#: so the angiogram is never confused with the AICA (red) or any other outline.
-TOF_COLOR = np.array([0.15, 0.85, 0.25])
-TOF_LEGEND = "TOF signal (green)"
+#: TOF signal is fused in the one overlay colour of nvcview.structures (as in the
+#: viewer); no structure colour is near it, so the angiogram is never taken for an outline.
+TOF_COLOR = np.array(TOF_OVERLAY_COLOR)
+TOF_LEGEND = f"TOF signal ({TOF_OVERLAY_NAME})"
 #: The gap line between the closest-point pair: white with a dark halo.
 GAP_COLOR = "#ffffff"
 GAP_LEGEND = "closest points / gap"

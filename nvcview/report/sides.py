@@ -50,7 +50,7 @@ def measure_control(review: Review, labels: Image) -> list[VesselMeasurement] | 
     if view is None:
         c = review.contralateral
         return None if c is None else list(c.measurements)
-    from nvcview.review.measuring import measure_review_labels
+    from nvcview.case.measurement import measure_review_labels
 
     return measure_review_labels(view, labels)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nvcview.case.measurement import measure_review_labels
 from nvcview.errors import InputError
 from nvcview.io.image import Image
-from nvcview.review.measuring import measure_review_labels
 from nvcview.review.model import Review
 from nvcview.scene.surfaces import Scene, SurfaceBuilder
 from nvcview.structures import find_facial_nerve

@@ -26,7 +26,7 @@ from nvcview.display import (
 )
 from nvcview.io.image import Image
 from nvcview.io.sniff import guess_role
-from nvcview.structures import Structure
+from nvcview.structures import TOF_OVERLAY_COLOR, Structure
 
 LayerDataTuple = tuple[Any, dict, str]
 
@@ -93,7 +93,10 @@ def image_layer(
         "metadata": {META_KEY: {"role": role, "image": image, "grid": grid, "study": study}},
     }
     if role == "TOF":
-        kwargs.update(colormap="red", blending="additive", opacity=0.8)
+        from napari.utils.colormaps import Colormap
+
+        tof_cmap = Colormap([[0, 0, 0, 1], [*TOF_OVERLAY_COLOR, 1]], name="nvcview TOF")
+        kwargs.update(colormap=tof_cmap, blending="additive", opacity=0.8)
     else:
         kwargs.update(colormap="gray", blending="translucent_no_depth")
     return disp, kwargs, "image"

@@ -6,7 +6,7 @@ coloured by its distance to the nearest vessel (``plasma``, 0 to 3 mm, with
 napari's colour bar), the closest-point pair of each contact as a green 3D vector
 with its two points, orientation axes and patient direction letters, and camera
 presets (retrosigmoid for the side, A/P/L/R/S/I). World axes are the viewer's
-``(S, P, L)`` mm (:func:`nvcview.layers_model.lps_to_world`).
+``(S, P, L)`` mm (:func:`nvcview.display.lps_to_world`).
 
 napari's default 3D orientation (depth towards the viewer, rows down, columns
 right) would show the right-handed LPS world mirrored; the camera is set to
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from nvcview.display import WORLD_AXES, lps_to_world
 from nvcview.io.image import Image
-from nvcview.layers_model import WORLD_AXES, lps_to_world
 from nvcview.measure.records import VesselMeasurement
 from nvcview.scene import (
     GAP_COLORMAP,

@@ -53,7 +53,7 @@ class EventEmitter:
         """Call ``callback(event)`` on every emit; bound methods are held weakly."""
         ref: Callable[[], Callback | None]
         if hasattr(callback, "__self__") and hasattr(callback, "__func__"):
-            ref = weakref.WeakMethod(callback)  # type: ignore[arg-type]
+            ref = weakref.WeakMethod(callback)
         else:
 
             def ref(cb: Callback = callback) -> Callback:

@@ -176,7 +176,7 @@ class LiveMeasurer:
                     if region is None:
                         self.last_action = "reused"
                     else:
-                        m.update(labels, region=region)
+                        m.update(labels, region=(region[0], region[1], region[2]))
                         self.last_action = "updated"
                     if lm_key != self._landmarks:
                         m.set_landmarks(points)

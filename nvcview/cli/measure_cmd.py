@@ -120,6 +120,28 @@ def format_table(rows: list[dict], header: str) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _print_sr(args: argparse.Namespace) -> int:
+    """``nvcview measure SR_FILE [--json]``: print the SR's measurements (0 on success)."""
+    import json
+
+    from nvcview.report.sr_read import read_sr
+
+    doc = read_sr(args.review)
+    if getattr(args, "json", False):
+        print(json.dumps(doc, indent=2))
+        return 0
+    header = (
+        f"case {doc['case_id'] or '-'}  reader {doc['reader'] or '-'}  side {doc['side'] or '-'}"
+        f"  ({len(doc['contacts'])} vessel(s), read from the SR)"
+    )
+    print(format_table(doc["contacts"], header))
+    if "contralateral" in doc:
+        other = doc["contralateral"]
+        print()
+        print(format_table(other["contacts"], f"other side as control: {other['side'] or '-'}"))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Load (or import) the review, measure it, print a table or JSON; 0 on success."""
     from nvcview.case.measurement import measure_review_labels
@@ -129,10 +151,10 @@ def run(args: argparse.Namespace) -> int:
     from nvcview.review.store import load_labels, load_review, save_review
 
     path = Path(args.review)
-    from nvcview.report.sr_read import is_sr_file, measure_sr_command
+    from nvcview.report.sr_read import is_sr_file
 
     if is_sr_file(path):  # an nvcview SR (report-sr.dcm): read back, no measuring
-        return measure_sr_command(args)
+        return _print_sr(args)
     if not path.exists():
         raise InputError(f"{path}: no such review folder or file")
     folder = None

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     moving_to_fixed = None
     if tof_meta is not None and not args.no_register:
         try:
-            from nvcview.register import register_series  # type: ignore[import-not-found]
+            from nvcview.register import register_series
         except ImportError:
             raise InputError("registration is not available in this build") from None
     t2 = load(study, series_uid=t2_meta.series_uid)

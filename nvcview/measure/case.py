@@ -23,7 +23,6 @@ from nvcview.measure.centreline import Centreline, derive_centreline
 from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid, label_boxes
 from nvcview.measure.records import GRADES, SURFACE_METHODS, MeasureSettings, VesselMeasurement
 from nvcview.measure.segments import classify_segment
-from nvcview.measure.uncertainty import gap_interval, resolution_limit_mm
 from nvcview.measure.surface import (
     GAUSSIAN_MIN_SIGMA_VOX,
     GAUSSIAN_SIGMA_MM,
@@ -33,6 +32,7 @@ from nvcview.measure.surface import (
     resolution_along,
     smoothing_sigma_vox,
 )
+from nvcview.measure.uncertainty import gap_interval, resolution_limit_mm
 from nvcview.structures import Structure, find_cn8, find_facial_nerve, vessels
 
 log = logging.getLogger(__name__)

@@ -168,28 +168,6 @@ def _group(group: Dataset, where: str) -> tuple[str, str | None, VesselMeasureme
     return role, side, m
 
 
-def measure_sr_command(args) -> int:
-    """``nvcview measure SR_FILE [--json]``: print the SR's measurements (0 on success)."""
-    import json
-
-    doc = read_sr(args.review)
-    if getattr(args, "json", False):
-        print(json.dumps(doc, indent=2))
-        return 0
-    from nvcview.cli.measure_cmd import format_table
-
-    header = (
-        f"case {doc['case_id'] or '-'}  reader {doc['reader'] or '-'}  side {doc['side'] or '-'}"
-        f"  ({len(doc['contacts'])} vessel(s), read from the SR)"
-    )
-    print(format_table(doc["contacts"], header))
-    if "contralateral" in doc:
-        c = doc["contralateral"]
-        print()
-        print(format_table(c["contacts"], f"other side as control: {c['side'] or '-'}"))
-    return 0
-
-
 def read_sr(path: str | os.PathLike) -> dict:
     """Read an nvcview SR; returns the ``nvcview measure --json`` document.
 

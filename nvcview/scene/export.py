@@ -81,7 +81,7 @@ def _stems(surfaces: Sequence[StructureSurface]) -> dict[int, str]:
     return out
 
 
-def _trimesh(surf: StructureSurface, gap_range_mm: float):  # type: ignore[no-untyped-def]
+def _trimesh(surf: StructureSurface, gap_range_mm: float):
     import trimesh
 
     colors = np.round(surf.vertex_colors(gap_range_mm) * 255).astype(np.uint8)

@@ -453,7 +453,7 @@ def key_image(
     return np.ascontiguousarray(buf[..., :3])
 
 
-def _triad(ax, v: View, origin: tuple[float, float], length: float, halo: list) -> None:  # type: ignore[no-untyped-def]
+def _triad(ax, v: View, origin: tuple[float, float], length: float, halo: list) -> None:
     """Orientation arrows L, P, S projected on the screen."""
     colours = {"L": "#ff5555", "P": "#55ff55", "S": "#5599ff"}
     for name, vec in (("L", (1, 0, 0)), ("P", (0, 1, 0)), ("S", (0, 0, 1))):

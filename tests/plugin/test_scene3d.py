@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from napari_nvcview.scene3d import PAIRS_NAME, scene3d_for, show_scene3d
 
-from nvcview.io.image import make_volume
 from nvcview.display import lps_to_world
+from nvcview.io.image import make_volume
 from nvcview.measure import measure_case
 from nvcview.scene import view
 from nvcview.structures import Structure

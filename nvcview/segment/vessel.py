@@ -106,7 +106,7 @@ class VesselGrowResult:
     masks : dict
         Label -> bool mask on the reference grid.
     seed_index : dict
-        Label -> TOF voxel the seed snapped to.
+        Label -> voxel the seed snapped to, index in the region box ``field.box``.
     length_mm : dict
         Label -> largest geodesic distance (mm, calibre-weighted) reached from the seed.
     field : VesselField

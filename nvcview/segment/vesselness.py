@@ -92,16 +92,17 @@ def symmetric_eigenvalues(
 def hessian_mm(image: np.ndarray, spacing: np.ndarray, sigma_mm: float) -> list[np.ndarray]:
     """Scale-normalised physical Hessian (sigma^2 d^2I/dx_i dx_j, grid axes, mm units).
 
-    Returns the six components ``[h00, h11, h22, h01, h02, h12]``.
+    One Gaussian per scale (per-axis sigma ``sigma_mm / spacing``), then central
+    differences in mm. Returns the six components ``[h00, h11, h22, h01, h02, h12]``.
     """
-    sig = float(sigma_mm) / np.asarray(spacing, float)
+    spacing = np.asarray(spacing, float)
+    sig = float(sigma_mm) / spacing
+    g = ndimage.gaussian_filter(np.asarray(image, np.float32), sig, mode="nearest", truncate=3.0)
+    d = [np.gradient(g, float(spacing[i]), axis=i) for i in range(3)]
+    norm = float(sigma_mm) ** 2
     out = []
     for i, j in ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)):
-        order = [0, 0, 0]
-        order[i] += 1
-        order[j] += 1
-        d = ndimage.gaussian_filter(image, sig, order=order, mode="nearest", truncate=3.0)
-        out.append(d * (sigma_mm**2 / (spacing[i] * spacing[j])))
+        out.append(np.gradient(d[i], float(spacing[j]), axis=j) * norm)
     return out
 
 

@@ -25,6 +25,7 @@ voxel ellipsoid in that direction (the spacing itself along an array axis).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import highdicom as hd
 import numpy as np
@@ -223,7 +224,8 @@ def smoothing_sigma_vox(
 ) -> tuple[float, float, float]:
     """Per-axis Gaussian sigma in voxels: ``sigma_mm`` in mm, at least ``min_sigma_vox``."""
     sp = np.asarray(spacing_mm, dtype=np.float64)
-    return tuple(float(v) for v in np.maximum(min_sigma_vox, sigma_mm / sp))
+    a, b, c = (float(v) for v in np.maximum(min_sigma_vox, sigma_mm / sp))
+    return a, b, c
 
 
 def antialiased_field(mask: np.ndarray, sigma_vox: float | tuple[float, ...]) -> np.ndarray:
@@ -322,7 +324,9 @@ def correct_curvature(
         fv = full[mesh.faces]
         fok = ~np.isnan(fv)
         cnt = fok.sum(axis=1)
-        per_face = np.where(cnt > 0, np.where(fok, fv, 0.0).sum(axis=1) / np.maximum(cnt, 1), np.nan)
+        per_face = np.where(
+            cnt > 0, np.where(fok, fv, 0.0).sum(axis=1) / np.maximum(cnt, 1), np.nan
+        )
         vals = np.where(adj >= 0, per_face[np.maximum(adj, 0)], np.nan)
         ok = ~np.isnan(vals)
         sm = np.where(ok, vals, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
@@ -374,7 +378,8 @@ def boundary_points(grid: LabelGrid, label: int, box: Box) -> tuple[np.ndarray, 
 def _window_around(grid: LabelGrid, ijk: np.ndarray, margin: np.ndarray) -> tuple[Box, np.ndarray]:
     lo = np.clip(ijk.min(axis=0) - margin, 0, grid.array.shape)
     hi = np.clip(ijk.max(axis=0) + 1 + margin, 0, grid.array.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True)), lo
+    box = cast(Box, tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True)))
+    return box, lo
 
 
 def gap_between_labels(
@@ -507,8 +512,7 @@ def _mesh_gap(
         pa = mesh_a.verts[mesh_a.tree.query(centre)[1]]
         pb = mesh_b.verts[mesh_b.tree.query(centre)[1]]
         normal = mesh_a.normals[mesh_a.tree.query(centre)[1]]
-        res = resolution_along(grid.linear, normal)
-        return GapResult(0.0, pa, pb, res, touching=True)
+        return GapResult(0.0, pa, pb, resolution_along(grid.linear, normal), touching=True)
     tol = PATCH_TOL_VOX * float(grid.spacing_mm.max())
     pairs = []  # (distance, point on a, point on b) for every candidate
     for src, dst, flip in ((mesh_a, mesh_b, False), (mesh_b, mesh_a, True)):

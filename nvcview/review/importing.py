@@ -135,7 +135,7 @@ def review_from_labelmap(
                 role=ref.meta.role if ref.meta.role in ("T2", "TOF", "T1") else "other",
                 # absolute: a path relative to today's working directory would be
                 # resolved against the review folder later
-                path=str(Path(reference).absolute()),
+                path=str(Path(str(reference)).absolute()),
                 description=ref.meta.series_description,
                 sequence_name=ref.meta.sequence_name,
                 voxel_size_mm=[float(s) for s in ref.spacing_mm],

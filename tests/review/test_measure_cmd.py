@@ -188,7 +188,9 @@ def test_measure_reference_accepts_the_same_grid_in_any_axis_order(tmp_path):
     out = _nvcview("measure", labels_nii, *spec, "--reference", conv, "--json")
     assert out.returncode == 0, out.stderr
     conv_rows = json.loads(out.stdout)["contacts"]
-    assert [r["gap_mm"] for r in conv_rows] == pytest.approx([r["gap_mm"] for r in ref_rows], abs=1e-3)
+    assert [r["gap_mm"] for r in conv_rows] == pytest.approx(
+        [r["gap_mm"] for r in ref_rows], abs=1e-3
+    )
     assert [r["suggested_grade"] for r in conv_rows] == [r["suggested_grade"] for r in ref_rows]
     # 2b. a label map stored in the converted NIfTI's own axis order, against the DICOM
     from nvcview.io.grids import conform_to

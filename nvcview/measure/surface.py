@@ -6,16 +6,18 @@ Method (all distances in patient LPS mm, never voxels):
    bounding boxes) to LPS, nearest-neighbour distances with ``cKDTree``. This
    finds the region where the two structures come closest (error < 1 voxel).
 2. Fine pass, in a small window around that region only: each binary mask is
-   anti-aliased with a Gaussian (``sigma_mm`` = 0.3 mm, at least half a voxel
-   along each axis: enough to remove the staircase, small enough that the
-   shrinkage of curved ~1 mm-radius nerves and vessels stays negligible) and its
-   0.5 level set
+   anti-aliased with a Gaussian (``sigma_mm`` = 0.35 mm, at least 0.6 voxel
+   along each axis, enough to remove the staircase) and its 0.5 level set
    is extracted with ``skimage.measure.marching_cubes``; vertices are mapped to
    LPS through the affine, so oblique and anisotropic grids need no special case.
+   The smoothing moves curved surfaces inwards by ``1/2 tr(P Sigma P K)``
+   (:func:`correct_curvature`); that shift is undone per vertex near the closest
+   approach (method "corrected", the default; "gaussian" is the earlier engine).
 3. Exact point-to-triangle distances (both directions) between the two meshes
-   give the gap and the closest point on each surface. Where one smoothed
-   surface dips inside the other structure the two touch: gap 0, and both
-   points are placed at the centre of the contact patch.
+   give the gap and the closest point on each surface. Where the labels have
+   face-adjacent voxels (no background voxel between them) or one surface dips
+   inside the other structure the two touch: gap 0. The contact is located at the
+   minimum of a quadratic fitted to the gap over the valley floor.
 
 The resolution of a gap is the voxel size along the gap direction ``u``,
 ``1 / |A^-1 u|`` with ``A`` the 3x3 index -> LPS matrix: the radius of the

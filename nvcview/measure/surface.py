@@ -457,7 +457,8 @@ def gap_between_labels(
             # only vertices that can end up nearest the other surface need the shift
             # (each moves by at most the cap; the other surface too)
             cov = grid.linear @ np.diag(np.broadcast_to(sigma_vox, (3,)) ** 2) @ grid.linear.T
-            reach = float(np.trace(cov)) * MAX_CURVATURE_PER_MM + 2 * float(grid.spacing_mm.max())
+            cap = 0.5 * float(np.trace(cov)) * MAX_CURVATURE_PER_MM
+            reach = 2 * cap + 0.5 * float(grid.spacing_mm.min())
             da_v, _ = mesh_b.tree.query(mesh_a.verts)
             db_v, _ = mesh_a.tree.query(mesh_b.verts)
             near_a = da_v <= da_v.min() + reach

@@ -110,9 +110,7 @@ def format_table(rows: list[dict], header: str) -> str:
             key = "indentation_depth_mm" if what == "indentation" else "deviation_mm"
             v, t = r.get(key), r.get(f"{what}_threshold_mm")
             if v is not None and t is not None and r["contact"]:
-                lines.append(
-                    f"  {r['vessel_name']}: {what} {v:.2f} mm (called from {t:.2f} mm)"
-                )
+                lines.append(f"  {r['vessel_name']}: {what} {v:.2f} mm (called from {t:.2f} mm)")
     lines.append(
         "the true gap lies in 'interval mm' (one voxel along the gap below, the method's "
         "measured error above); contact when it includes 0; positions are patient LPS mm"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import highdicom as hd
 import numpy as np
@@ -45,7 +46,9 @@ def contact_threshold_mm(gap: GapResult, settings: MeasureSettings) -> float:
 
 def is_contact(gap: GapResult, settings: MeasureSettings) -> bool:
     """True when the gap's uncertainty interval under ``settings`` includes 0."""
-    return gap.touching or gap_interval(gap.gap_mm, gap.resolution_mm, False, settings).includes_zero
+    return (
+        gap.touching or gap_interval(gap.gap_mm, gap.resolution_mm, False, settings).includes_zero
+    )
 
 
 class CaseMeasurer:
@@ -142,9 +145,12 @@ class CaseMeasurer:
             self.boxes = label_boxes(self.grid.array)
             self._invalidate(None)
             return
-        region = tuple(
-            slice(max(0, s.start or 0), min(n, n if s.stop is None else s.stop))
-            for s, n in zip(region, self.grid.array.shape, strict=True)
+        region = cast(
+            Box,
+            tuple(
+                slice(max(0, s.start or 0), min(n, n if s.stop is None else s.stop))
+                for s, n in zip(region, self.grid.array.shape, strict=True)
+            ),
         )
         seen = {int(v) for v in np.unique(self.grid.array[region]) if v != 0}
         for lab, box in self.boxes.items():
@@ -161,7 +167,9 @@ class CaseMeasurer:
             else:
                 a = where.min(axis=0) + lo
                 b = where.max(axis=0) + lo + 1
-                self.boxes[lab] = tuple(slice(int(x), int(y)) for x, y in zip(a, b, strict=True))
+                self.boxes[lab] = cast(
+                    Box, tuple(slice(int(x), int(y)) for x, y in zip(a, b, strict=True))
+                )
         self._invalidate(seen, region)
 
     def set_landmarks(self, landmarks: Mapping[str, Sequence[float]]) -> None:
@@ -307,8 +315,8 @@ class CaseMeasurer:
             vessel_type=v.vessel_type or "unknown",
             nerve_label=self.nerve.label,
             gap_mm=round(float(g.gap_mm), 3),
-            nerve_point_lps=tuple(float(x) for x in g.point_a_lps),
-            vessel_point_lps=tuple(float(x) for x in g.point_b_lps),
+            nerve_point_lps=_xyz(g.point_a_lps),
+            vessel_point_lps=_xyz(g.point_b_lps),
             resolution_mm=round(float(g.resolution_mm), 3),
             contact=bool(contact),
             near=bool(g.gap_mm <= s.near_mm),
@@ -330,7 +338,7 @@ class CaseMeasurer:
         except InputError as exc:
             rec.notes.append(f"no centreline: {exc}")
             return
-        s_contact = float(cl.project(g.patch_a_lps)[0][0])
+        s_contact = float(cl.project(np.asarray(g.patch_a_lps))[0][0])
         s_rexp = (
             float(cl.project(self.landmarks["RExP"])[0][0]) if "RExP" in self.landmarks else None
         )
@@ -354,8 +362,10 @@ class CaseMeasurer:
         except InputError as exc:
             rec.notes.append(f"nerve geometry not measured: {exc}")
             return
-        vg = geometry.vessel_local(self.grid, v.label, self.boxes[v.label], g.patch_b_lps)
-        s_contact = float(ng.centreline.project(g.patch_a_lps)[0][0])
+        vg = geometry.vessel_local(
+            self.grid, v.label, self.boxes[v.label], np.asarray(g.patch_b_lps)
+        )
+        s_contact = float(ng.centreline.project(np.asarray(g.patch_a_lps))[0][0])
         t_nerve = ng.centreline.tangent_at(s_contact)
         if vg.axis is not None:
             rec.crossing_angle_deg = round(geometry.crossing_angle_deg(t_nerve, vg.axis), 1)
@@ -381,7 +391,9 @@ class CaseMeasurer:
         rec.indentation_threshold_mm = round(
             max(st.indentation_min_mm, st.indentation_min_vox * res_d), 2
         )
-        rec.deviation_threshold_mm = round(max(st.deviation_min_mm, st.deviation_min_vox * res_d), 2)
+        rec.deviation_threshold_mm = round(
+            max(st.deviation_min_mm, st.deviation_min_vox * res_d), 2
+        )
 
     def _relate_cn8(self, rec: VesselMeasurement, v: Structure, g7: GapResult) -> None:
         """Gap and relation of a vessel to CN VIII.
@@ -447,6 +459,11 @@ class CaseMeasurer:
             r.multiplicity = value
 
 
+def _xyz(p: np.ndarray) -> tuple[float, float, float]:
+    x, y, z = (float(v) for v in np.asarray(p).ravel()[:3])
+    return x, y, z
+
+
 def box_gap_lower_bound_mm(grid: LabelGrid, box_a: Box, box_b: Box) -> float:
     """A lower bound (mm) on the surface gap between two labels from their boxes.
 
@@ -456,7 +473,10 @@ def box_gap_lower_bound_mm(grid: LabelGrid, box_a: Box, box_b: Box) -> float:
     so it holds on oblique and anisotropic grids.
     """
     steps = np.array(
-        [max(0, max(a.start, b.start) - min(a.stop, b.stop)) for a, b in zip(box_a, box_b, strict=True)],
+        [
+            max(0, max(a.start, b.start) - min(a.stop, b.stop))
+            for a, b in zip(box_a, box_b, strict=True)
+        ],
         dtype=np.float64,
     )
     smin = float(np.linalg.svd(grid.linear, compute_uv=False).min())

@@ -8,6 +8,7 @@ Checks that turn bad input into one clear :class:`~nvcview.errors.InputError`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import highdicom as hd
 import numpy as np
@@ -177,7 +178,7 @@ def _nonzero_crop(array: np.ndarray) -> Box | None:
         lo.append(int(hit[0]))
         hi.append(int(hit[-1]) + 1)
     box = [slice(a, b) for a, b in zip(lo, hi, strict=True)]
-    return tuple(box[::-1]) if reversed_ else tuple(box)
+    return cast(Box, tuple(box[::-1]) if reversed_ else tuple(box))
 
 
 def label_boxes(array: np.ndarray) -> dict[int, Box]:
@@ -203,9 +204,7 @@ def label_boxes(array: np.ndarray) -> dict[int, Box]:
     off = [s.start for s in crop]
 
     def shift(box: tuple[slice, ...]) -> Box:
-        return tuple(
-            slice(s.start + o, s.stop + o) for s, o in zip(box, off, strict=True)
-        )  # type: ignore[return-value]
+        return tuple(slice(s.start + o, s.stop + o) for s, o in zip(box, off, strict=True))  # type: ignore[return-value]
 
     top = int(sub.max())
     if top > MAX_DENSE_LABEL:  # sparse huge label values: compact them first
@@ -226,7 +225,7 @@ def union_box(boxes: list[Box], shape: tuple[int, ...], margin: int | np.ndarray
     hi = np.max([[s.stop for s in b] for b in boxes], axis=0) + margin
     lo = np.clip(lo, 0, shape)
     hi = np.clip(hi, 0, shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    return cast(Box, tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True)))
 
 
 def require_label(grid: LabelGrid, boxes: dict[int, Box], label: int, role: str) -> Box:

@@ -42,7 +42,7 @@ def classify_segment(
     d = dist_from_rdp_mm
     in_tz = abs(d) <= s.tz_half_length_mm
     if in_tz and near_rexp:
-        return "RDP/TZ" if abs(d) < abs(arc_from_rexp_mm) else "RExP"
+        return "RDP/TZ" if abs(d) < abs(arc_from_rexp_mm or 0.0) else "RExP"
     if in_tz:
         return "RDP/TZ"
     if d > 0:

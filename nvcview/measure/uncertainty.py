@@ -69,8 +69,11 @@ def gap_interval(
     err = float(s.gap_error_vox * resolution_mm)
     how = (
         f"voxel {resolution_mm:.2f} mm along the gap: low = gap - "
-        + (f"{limit:.2f} mm (contact_mm)" if s.contact_mm is not None else
-           f"{s.contact_factor:g} voxel (resolution limit)")
+        + (
+            f"{limit:.2f} mm (contact_mm)"
+            if s.contact_mm is not None
+            else f"{s.contact_factor:g} voxel (resolution limit)"
+        )
         + f", high = gap + {s.gap_error_vox:g} voxel (method error on phantoms)"
     )
     if touching or gap_mm <= 0.0:

@@ -114,8 +114,12 @@ def review_from_labelmap(
         # re-indexed onto the reference, never resampled
         try:
             image = conform_to(image, ref, name=str(labels_path))
-        except GeometryError:
-            why = _grid_problem(image, ref) or "the grids sample different points"
+        except GeometryError as exc:
+            same_order = tuple(image.array.shape) == tuple(ref.array.shape)
+            if same_order or sorted(image.array.shape) != sorted(ref.array.shape):
+                why = _grid_problem(image, ref) or str(exc).removeprefix(f"{labels_path}: ")
+            else:  # the same voxel counts in another order: say what world space says
+                why = str(exc).removeprefix(f"{labels_path}: ")
             raise GeometryError(
                 f"{labels_path}: label map is not on the grid of the reference series "
                 f"{reference}: {why}"

@@ -154,7 +154,9 @@ def make_curved_nerve_phantom(
     theta = s / bend_radius_mm
     e1 = NERVE_DIR
     e2 = side_vector("superior")  # the bend turns towards superior
-    axis0 = RExP + bend_radius_mm * (np.sin(theta)[:, None] * e1 + (1 - np.cos(theta))[:, None] * e2)
+    axis0 = RExP + bend_radius_mm * (
+        np.sin(theta)[:, None] * e1 + (1 - np.cos(theta))[:, None] * e2
+    )
     tan = np.cos(theta)[:, None] * e1 + np.sin(theta)[:, None] * e2
     inward = -np.sin(theta)[:, None] * e1 + np.cos(theta)[:, None] * e2  # towards the bend centre
     k = int(np.argmin(np.abs(s - contact_arc_mm)))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 HELP = "segment the facial nerve (from landmarks) and vessels (one seed each) into a review"
 
@@ -14,6 +16,8 @@ VESSEL_CHOICES = ("AICA", "PICA", "VA", "basilar", "vein", "other")
 
 
 def _point(text: str, what: str) -> np.ndarray:
+    import numpy as np
+
     from nvcview.errors import InputError
 
     try:
@@ -94,16 +98,20 @@ def run(args: argparse.Namespace) -> int:
     needs_tof = any(v != "vein" for v, _ in vessels)
     tof_meta = _pick(metas, "TOF", study) if needs_tof else None
     moving_to_fixed = None
-    if tof_meta is not None and not args.no_register:
-        try:
-            from nvcview.register import register_series
-        except ImportError:
-            raise InputError("registration is not available in this build") from None
+    registration = None
     t2 = load(study, series_uid=t2_meta.series_uid)
     tof = load(study, series_uid=tof_meta.series_uid) if tof_meta is not None else None
     if tof is not None and not args.no_register:
-        reg = register_series(t2, tof, landmarks=landmarks, side=args.side)
-        moving_to_fixed = np.asarray(reg.moving_to_fixed_lps, float)
+        import numpy as np
+
+        from nvcview.register import describe_registration, register_series
+
+        import dataclasses
+
+        registration = register_series(t2, tof, landmarks=landmarks, side=args.side)
+        registration = dataclasses.replace(registration, who=args.reader or "nvcview segment")
+        moving_to_fixed = np.asarray(registration.moving_to_fixed_lps, float)
+        print(describe_registration(registration))
     seg = segment_study(
         t2.array, t2.affine,
         None if tof is None else tof.array, None if tof is None else tof.affine,
@@ -139,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         nerve_path_lps=[[float(x) for x in p] for p in seg.centreline_lps],
         fusion_used=tof is not None,
         impression="semi-automatic segmentation (nvcview segment); not reviewed",
+        registrations=[registration] if registration is not None else [],
     )
     labels = make_volume(seg.labels, t2.affine, t2.meta.frame_of_reference_uid)
     path = save_review(review, out, labels, actor="nvcview segment")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -58,22 +59,37 @@ def test_segment_then_measure_finds_the_offending_aica(study, tmp_path):
     assert uncovered_segments(cov) == []
 
 
-def test_without_register_module_one_line_error(study, tmp_path):
-    out, truth = study
+@pytest.fixture(scope="module")
+def moved_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seg-moved") / "case"
+    r = nv("sample", str(out), "--realistic", "--motion", "--seed", "3", "--segment", "AS",
+           "--gap-mm", "0.0")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return out, json.loads((out / "truth.json").read_text())
+
+
+def test_segment_registers_a_moved_tof_and_stores_the_transform(moved_study, tmp_path):
+    out, truth = moved_study
     lm = [f"--landmark={k}={fmt(v)}" for k, v in truth["landmarks"].items()]
     aica = next(v for v in truth["vessels"] if v["vessel_type"] == "AICA")
-    r = nv("segment", str(out / "dicom"), "--out", str(tmp_path / "r"), "--side", "left", *lm,
+    review = tmp_path / "review"
+    r = nv("segment", str(out / "dicom"), "--out", str(review), "--side", "left", *lm,
            f"--vessel=AICA={fmt(aica['vessel_axis_point_lps'])}")  # fmt: skip
-    try:
-        import nvcview.register  # noqa: F401
-    except ImportError:
-        assert r.returncode == 2
-        assert (
-            r.stderr.strip()
-            == "nvcview segment: error: registration is not available in this build"
-        )
-    else:  # the lead's merged build: registration runs
-        assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, r.stderr
+    assert "registered to" in r.stdout
+    doc = json.loads((review / "review.json").read_text())
+    (reg,) = doc["registrations"]
+    m = np.asarray(reg["moving_to_fixed_lps"], float)
+    want = np.asarray(truth["motion"]["tof_to_t2_lps"], float)
+    rexp = np.append(np.asarray(truth["landmarks"]["RExP"], float), 1.0)
+    # the stored transform maps TOF anatomy onto the T2 at the REZ within 0.5 mm
+    assert np.linalg.norm((m @ rexp)[:3] - (want @ rexp)[:3]) <= 0.5
+    assert reg["moving_series_uid"] != reg["fixed_series_uid"]
+    meas = nv("measure", str(review), "--json")
+    assert meas.returncode == 0, meas.stderr
+    row = next(c for c in json.loads(meas.stdout)["contacts"] if c["vessel_type"] == "AICA")
+    assert abs(row["gap_mm"] - aica["gap_mm"]) <= 0.3
+    assert row["segment"] == aica["segment"]
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from nvcview.measure.surface import (
     DEFAULT_SIGMA_MM,
     Mesh,
     antialiased_field,
+    correct_curvature,
     mesh_from_field,
     smoothing_sigma_vox,
 )
@@ -279,6 +280,36 @@ def _max_edge(mesh: Mesh) -> float:
     return float(np.linalg.norm(v - np.roll(v, 1, axis=1), axis=-1).max())
 
 
+def _near_corrected(
+    cached: _Cached,
+    others: Sequence[Mesh],
+    grid: LabelGrid,
+    sigma_vox: tuple[float, ...],
+    reach_mm: float,
+) -> Mesh:
+    """A copy of a cached mesh with the engine's curvature correction where it matters.
+
+    The engine (:func:`nvcview.measure.surface.correct_curvature`) undoes the
+    shrinkage of Gaussian anti-aliasing on the vertices near the closest approach;
+    here the vertices within ``reach_mm`` of another structure get it, so the heat
+    map is the distance between the surfaces the engine measures (elsewhere the
+    surface is left as meshed: the correction is tens of micrometres).
+    """
+    assert cached.mesh is not None
+    mesh = Mesh(
+        verts=cached.mesh.verts.copy(), faces=cached.mesh.faces, normals=cached.mesh.normals
+    )
+    if not others:
+        return mesh
+    d = np.full(len(mesh.verts), np.inf)
+    for o in others:
+        d = np.minimum(d, o.tree.query(mesh.verts)[0])
+    near = d <= reach_mm + 1.0
+    if near.any():
+        correct_curvature(mesh, cached.field, cached.start, grid, sigma_vox, only=near)
+    return mesh
+
+
 def nerve_gap_map(
     nerve: Mesh,
     vessel_meshes: Sequence[tuple[Mesh, np.ndarray]],
@@ -506,16 +537,29 @@ class SurfaceBuilder:
         ).reshape(-1, 3)
         key = nerve_c.key + b"".join(self._cache[v].key for v in vlabels) + points.tobytes()
         if self._gap_cache is None or self._gap_cache[0] != key:
-            mesh = insert_points(nerve_c.mesh, points) if len(points) else nerve_c.mesh
+            sigma = smoothing_sigma_vox(grid.spacing_mm, self.sigma_mm, self.min_sigma_vox)
+            vmeshes = {v: self._cache[v].mesh for v in vlabels}
+            nerve_mesh = _near_corrected(
+                nerve_c, [m for m in vmeshes.values() if m is not None], grid, sigma,
+                self.gap_range_mm,
+            )  # fmt: skip
+            mesh = insert_points(nerve_mesh, points) if len(points) else nerve_mesh
             tests = []
             for v in vlabels:
                 c = self._cache[v]
                 assert c.mesh is not None
-                tests.append((c.mesh, _inside(c, grid, mesh.verts)))
+                vm = _near_corrected(c, [nerve_c.mesh], grid, sigma, self.gap_range_mm)
+                tests.append((vm, _inside(c, grid, mesh.verts)))
             if tests:
                 gap, _ = nerve_gap_map(mesh, tests, self.gap_range_mm + 1.0)
             else:
                 gap = np.full(len(mesh.verts), np.inf)
+            # at the engine's own closest point the map reads the engine's gap (a
+            # touching pair reads 0 there: face-adjacent voxels, no CSF between)
+            first = len(nerve_c.mesh.verts)
+            shown = [p for p in pairs if p.vessel_label in vlabels]
+            for k, p in enumerate(shown[: len(mesh.verts) - first]):
+                gap[first + k] = min(gap[first + k], p.gap_mm)
             self._gap_cache = (key, mesh, gap)
         _, mesh, gap = self._gap_cache
         surf.verts, surf.faces, surf.normals, surf.gap_mm = (

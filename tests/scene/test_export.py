@@ -77,7 +77,10 @@ def test_scene_json_lists_meshes_colours_units_and_frame(written):
     assert doc["coordinate_system"] == "LPS" and doc["units"] == "mm"
     assert [m["name"] for m in doc["meshes"]] == [s.name for s in scene.surfaces]
     aica = next(m for m in doc["meshes"] if m["name"] == "left AICA")
-    assert aica["color_rgb"] == [1.0, 0.2, 0.2] and aica["files"]["obj"] == "left_AICA.obj"
+    from nvcview.structures import VESSEL_COLORS
+
+    assert aica["color_rgb"] == list(VESSEL_COLORS["AICA"])
+    assert aica["files"]["obj"] == "left_AICA.obj"
     assert abs(doc["gap_map"]["min_mm"] - min(m.gap_mm for m in ms)) <= 0.01
     assert doc["gap_map"]["colormap"] == "plasma" and doc["gltf"]["file"] == "scene.glb"
     assert {p["vessel_name"] for p in doc["closest_pairs"]} == {m.vessel_name for m in ms}

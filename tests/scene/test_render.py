@@ -84,8 +84,12 @@ def test_key_image_shows_the_nerve_and_the_offending_vessel(sample_phantom):
     assert img.std() > 20, "blank image"
     px = _panel(img)
     r, g, b = px[..., 0], px[..., 1], px[..., 2]
-    # AICA: red (1.0, 0.2, 0.2) shaded: red dominant, green and blue low
-    aica = (r > 0.3) & (g < 0.4 * r) & (b < 0.4 * r)
+    # AICA: its table colour, shaded (same hue: direction of the RGB vector)
+    from nvcview.structures import VESSEL_COLORS
+
+    want = np.asarray(VESSEL_COLORS["AICA"]) / np.linalg.norm(VESSEL_COLORS["AICA"])
+    norm = np.linalg.norm(px, axis=-1) + 1e-9
+    aica = (r > 0.3) & ((px @ want) / norm > 0.995)
     # facial nerve far from vessels: the heat map's yellow end (plasma ~ 0.94, 0.98, 0.13)
     yellow = (r > 0.45) & (g > 0.45) & (b < 0.35 * g) & (np.abs(r - g) < 0.25)
     # the closest-point line: bright green (0, 1, 0.4)

@@ -119,6 +119,14 @@ def _header_rows(model: ReportModel) -> list[list[str]]:
         ["Side of symptoms", fmt.text(h["side"])],
         ["Series", "\n".join(series) or fmt.DASH],
         ["T2 + TOF fusion", "yes" if h["fusion_used"] else "no"],
+    ]
+    regs = h.get("registrations") or []
+    if regs:
+        rows.append(["Registration", "\n".join(r["text"] for r in regs)])
+        warnings = [f"{r['moving_role']}: {w}" for r in regs for w in r["warnings"]]
+        if warnings:
+            rows.append(["Registration warnings", "\n".join(warnings)])
+    rows += [
         ["Vertebral artery dominance", fmt.text(h.get("va_dominance"))],
         ["Reader · status", f"{fmt.text(h['reader'])} · {h['status']}"],
         [

@@ -230,6 +230,18 @@ def _report_texts(model: ReportModel) -> hd.sr.ContainerContentItem:
             if item["comment"]:
                 text += f" ({item['comment']})"
             items.append(hd.sr.TextContentItem(name, text, relationship_type="CONTAINS"))
+    for reg in h.get("registrations") or []:
+        items.append(
+            hd.sr.TextContentItem(C.REGISTRATION, reg["text"][:1024], relationship_type="CONTAINS")
+        )
+        for w in reg["warnings"]:
+            items.append(
+                hd.sr.TextContentItem(
+                    C.REGISTRATION_WARNING,
+                    f"{reg['moving_role']}: {w}"[:1024],
+                    relationship_type="CONTAINS",
+                )
+            )
     symptoms = C.laterality(h["side"])
     if symptoms is not None:
         items.append(hd.sr.CodeContentItem(C.SYMPTOM_SIDE, symptoms, relationship_type="CONTAINS"))

@@ -103,6 +103,10 @@ def vessel_group(
             _num(C.RDP_SIGNED, row["dist_from_rdp_mm"], C.MM, method=C.RDP_DISTANCE)
         )
     optional = (
+        ("gap_low_mm", C.GAP_LOW, C.MM),
+        ("gap_high_mm", C.GAP_HIGH, C.MM),
+        ("indentation_threshold_mm", C.INDENTATION_THRESHOLD, C.MM),
+        ("deviation_threshold_mm", C.DEVIATION_THRESHOLD, C.MM),
         ("arc_length_from_rexp_mm", C.REXP_ARC, C.MM),
         ("crossing_angle_deg", C.ANGLE, C.DEG),
         ("vessel_diameter_mm", C.DIAMETER, C.MM),
@@ -182,6 +186,7 @@ def vessel_group(
         (C.VESSEL_LABEL, str(row["vessel_label"])),
         (C.VESSEL_TYPE, row["vessel_type"]),
         (C.RELATION_TO_CN8, row.get("relation_to_cn8")),
+        (C.GAP_INTERVAL_METHOD, row.get("uncertainty_method")),
     ]
     texts.append((C.COMMENT, row.get("comment")))
     for name, value in texts:

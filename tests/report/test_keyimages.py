@@ -90,8 +90,9 @@ def _keys(**kw):
 def test_closest_point_inside_key_images_with_gap_line():
     keys = _keys()
     kinds = [k.kind for k in keys]
-    # the AICA is the only conflict: axial, coronal, contact plane of it; the nerve reformat
-    assert kinds == ["axial", "coronal", "contact", "nerve"]
+    # the AICA is the only conflict: axial, coronal, contact plane of it; the nerve
+    # reformat and the 3D view of the REZ
+    assert kinds == ["axial", "coronal", "contact", "nerve", "3d"]
     assert {k.vessel_label for k in keys[:3]} == {3}
     t2, tof, lab = images(build_labels())
     m = measurements()[0]

@@ -78,6 +78,13 @@ PRIVATE_CODES = {
     "NVC064": "Approach anatomy",
     "NVC065": "Closest points: nerve surface, then vessel surface",
     "NVC066": "Vessel type as named in nvcview",
+    "NVC067": "Registration of a series to the reference series",
+    "NVC068": "Registration warning",
+    "NVC018": "Gap uncertainty interval, lower bound",
+    "NVC019": "Gap uncertainty interval, upper bound",
+    "NVC069": "Method of the gap uncertainty interval",
+    "NVC070": "Indentation depth from which indentation is called",
+    "NVC071": "Nerve displacement from which deviation is called",
 }
 
 
@@ -158,6 +165,13 @@ OTHER_CAUSE = _p("NVC063")
 APPROACH_ANATOMY = _p("NVC064")
 CLOSEST_POINTS = _p("NVC065")
 VESSEL_TYPE = _p("NVC066")
+REGISTRATION = _p("NVC067")
+REGISTRATION_WARNING = _p("NVC068")
+GAP_LOW = _p("NVC018")
+GAP_HIGH = _p("NVC019")
+GAP_INTERVAL_METHOD = _p("NVC069")
+INDENTATION_THRESHOLD = _p("NVC070")
+DEVIATION_THRESHOLD = _p("NVC071")
 CONCLUSION = sct(codes.DCM.Conclusion)  # DCM 121077
 IMPRESSION = sct(codes.DCM.Impression)  # DCM 121073
 COMMENT = sct(codes.DCM.Comment)  # DCM 121106

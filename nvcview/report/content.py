@@ -8,7 +8,9 @@ positions patient LPS mm. Patient identifiers appear only in
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -336,6 +338,63 @@ def _series_rows(
     return rows
 
 
+#: Appended when a series is shown over the reference without a registration.
+NOT_REGISTERED_TEXT = "overlaid by the DICOM geometry"
+
+
+def registration_rows(review: Review, deidentify: bool) -> list[dict]:
+    """How each other series (TOF, T1, ...) lies on the reference series.
+
+    One row per series of the review other than the reference one, worded by
+    :func:`nvcview.register.describe_registration` from the registration stored
+    for it (:meth:`Review.registration_for`): "TOF registered to T2 (rigid,
+    estimated residual 0.12 mm)", or "TOF not registered to T2 (overlaid by the
+    DICOM geometry)". The registration's warnings are listed apart. When
+    de-identified, the series UIDs are left out as in the series rows, and any
+    UID in a warning becomes ``[uid]``.
+    """
+    from nvcview.register import describe_registration
+    from nvcview.report.deidentify import scrub_error_message
+
+    ref = next((s for s in review.series if s.series_uid == review.reference_series_uid), None)
+    if ref is None:
+        ref = next((s for s in review.series if s.role == "T2"), None)
+    if ref is None:
+        return []
+    rows = []
+    for s in review.series:
+        if s is ref or s.role == ref.role:
+            continue
+        reg = review.registration_for(s.series_uid) if s.series_uid else None
+        registered = reg is not None and reg.method != "identity"
+        text = describe_registration(
+            dataclasses.replace(reg, warnings=()) if reg is not None else None, s.role, ref.role
+        )
+        if not registered:
+            text += f" ({NOT_REGISTERED_TEXT})"
+        warnings = list(reg.warnings) if reg is not None else []
+        if deidentify:
+            warnings = [scrub_error_message(w) for w in warnings]
+        residual = reg.residual_mm if reg is not None else None
+        rows.append(
+            {
+                "moving_role": s.role,
+                "fixed_role": ref.role,
+                "registered": registered,
+                "method": reg.method if reg is not None else None,
+                "residual_mm": float(residual)
+                if residual is not None and math.isfinite(residual)
+                else None,
+                "forced": bool(reg.forced) if reg is not None else False,
+                "text": text,
+                "warnings": warnings,
+                "moving_series_uid": None if deidentify else (s.series_uid or None),
+                "fixed_series_uid": None if deidentify else (ref.series_uid or None),
+            }
+        )
+    return rows
+
+
 def _findings(review: Review) -> dict:
     def items(table: dict[str, str], given: dict) -> list[dict]:
         out = []
@@ -430,6 +489,7 @@ def build_report(
         "reader": review.reader,
         "fusion_used": bool(review.fusion_used),
         "va_dominance": review.va_dominance,
+        "registrations": registration_rows(review, deidentify),
         "review_modified": review.modified,
         "review_id": review.review_id,
         "generated": generated or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),

@@ -20,6 +20,18 @@ def gap(row: dict) -> str:
     return f"{mm(row['gap_mm'])} (res. {mm(row['resolution_mm'])})"
 
 
+def gap_interval(row: dict) -> str:
+    """The gap's uncertainty interval, e.g. "0.00-0.45 mm" (the true gap lies in it).
+
+    From ``gap_low_mm`` / ``gap_high_mm`` (:mod:`nvcview.measure.uncertainty`);
+    a dash when the engine gave none (e.g. measurements stored by an older version).
+    """
+    low, high = row.get("gap_low_mm"), row.get("gap_high_mm")
+    if low is None or high is None:
+        return DASH
+    return f"{low:.2f}-{high:.2f} mm"
+
+
 def rdp(value: float | None) -> str:
     """Signed arc length from the RDP as words: "2.1 mm medial" / "lateral"."""
     if value is None:

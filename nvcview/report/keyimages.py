@@ -699,6 +699,10 @@ class ImageContext:
     side_role: str
     prefix: str
     nerve: str  # "left facial nerve"
+    #: "left"/"right": the side the images are of (the retrosigmoid view's side)
+    side: str | None = None
+    #: every measured vessel of the side (the 3D scene's closest-point pairs)
+    measurements: Sequence = ()
 
 
 def _key(m, name: str) -> str:
@@ -857,6 +861,89 @@ def _nerve_image(chosen: Sequence, ctx: ImageContext) -> KeyImage | None:
     )
 
 
+#: Size (width, height) in pixels of the 3D key image.
+SCENE_SIZE_PX = (900, 700)
+#: Field of view (mm) of the 3D key image's panel.
+SCENE_WIDTH_MM = 36.0
+
+
+def _scene_image(chosen: Sequence, ctx: ImageContext) -> KeyImage | None:
+    """The 3D view of the REZ from the retrosigmoid approach (:mod:`nvcview.scene`).
+
+    Surfaces are the engine's meshes (LPS mm), the facial nerve coloured by its
+    gap to the nearest vessel (legend in mm), the closest-point pairs as lines.
+    Rendered by the numpy z-buffer renderer: no display, no GPU.
+    """
+    if ctx.labels is None or not ctx.structures or ctx.side not in ("left", "right"):
+        return None  # the retrosigmoid view needs the side
+    from nvcview.scene import (
+        GAP_COLORMAP,
+        PAIR_COLOR,
+        build_scene,
+        gap_colors,
+        key_image,
+        png_bytes,
+        view,
+    )
+
+    measured = list(ctx.measurements) or list(chosen)
+    landmarks = {k: np.asarray(v, dtype=np.float64) for k, v in (ctx.landmarks or {}).items()}
+    scene = build_scene(
+        ctx.labels, ctx.structures, measured or None, side=ctx.side, landmarks=landmarks
+    )
+    if not scene.surfaces:
+        return None
+    png = png_bytes(
+        key_image(scene, "retrosigmoid", ctx.side, size=SCENE_SIZE_PX, width_mm=SCENE_WIDTH_MM)
+    )
+    v = view("retrosigmoid", ctx.side)
+    best = scene.offending_pair()
+    legend = [(s.name, _hex(s.color)) for s in scene.surfaces if s.gap_mm is None]
+    if scene.nerve is not None:
+        legend.insert(
+            0,
+            (
+                f"{scene.nerve.name}: gap to the nearest vessel, 0 mm (dark) to "
+                f">= {scene.gap_range_mm:g} mm (yellow), colormap {GAP_COLORMAP}",
+                _hex(gap_colors(np.array([0.0]), scene.gap_range_mm)[0]),
+            ),
+        )
+    if best is not None:
+        legend.append((GAP_LEGEND, _hex(PAIR_COLOR)))
+    what = (
+        f"closest-point line to the {best.vessel_name} (gap {best.gap_mm:.2f} mm, green)"
+        if best is not None
+        else "no vessel measured"
+    )
+    side_text = f"{ctx.side} side" if ctx.side else "side not recorded"
+    w, h = _png_size(png)
+    return KeyImage(
+        key=f"{ctx.prefix}scene-3d",
+        kind="3d",
+        title=f"3D view of the REZ of the {ctx.nerve} (retrosigmoid)",
+        caption=(
+            f"3D surfaces of the labelled structures seen from the {side_text} retrosigmoid "
+            f"approach ({v.description}); the {ctx.nerve} is coloured by its distance to the "
+            f"nearest vessel surface, 0 to >= {scene.gap_range_mm:g} mm (colour bar in mm); "
+            f"{what}; other structures in their legend colours; 5 mm scale bar."
+        ),
+        png=png,
+        vessel_label=best.vessel_label if best is not None else None,
+        width_px=w,
+        height_px=h,
+        side_role=ctx.side_role,
+        location="3D surface rendering (not a slice of a series)",
+        legend=legend,
+        plane={
+            "center": scene.focus_lps().tolist(),
+            "u": np.asarray(v.right, dtype=float).tolist(),
+            "v": (-np.asarray(v.up, dtype=float)).tolist(),
+            "view": "retrosigmoid",
+            "width_mm": SCENE_WIDTH_MM,
+        },
+    )
+
+
 #: Key image slots made for each vessel shown: name -> renderer (None = skipped).
 #: Add a per-vessel image here; its file is ``vessel<label>-<name>.png``.
 VESSEL_SLOTS: dict[str, Callable[[Any, ImageContext], KeyImage | None]] = {
@@ -864,10 +951,12 @@ VESSEL_SLOTS: dict[str, Callable[[Any, ImageContext], KeyImage | None]] = {
     "coronal": lambda m, ctx: _slice_image(m, ctx, "coronal"),
     "contact": _contact_image,
 }
-#: Key image slots made once per side: name -> renderer(chosen vessels, ctx). A 3D view
-#: of the REZ from the approach is added here (file ``<prefix><key>.png``).
+#: Key image slots made once per side: name -> renderer(chosen vessels, ctx), file
+#: ``<prefix><key>.png``: the straightened nerve reformat and the 3D view of the REZ
+#: from the retrosigmoid approach.
 CASE_SLOTS: dict[str, Callable[[Sequence, ImageContext], KeyImage | None]] = {
     "nerve-reformat": _nerve_image,
+    "scene-3d": _scene_image,
 }
 
 
@@ -926,6 +1015,8 @@ def render_key_images(
         side_role=side_role,
         prefix="control-" if side_role == "control" else "",
         nerve=f"{side} facial nerve" if side else "facial nerve",
+        side=side,
+        measurements=list(measurements),
     )
     chosen = [m for m in measurements if not only_conflicts or m.grade != "none"]
     if not chosen and measurements:

@@ -5,7 +5,7 @@ headings, key-value tables, tables, paragraphs and figures whose every word is
 decided here, so the HTML (:mod:`.html`) and the PDF (:mod:`.pdf`) cannot differ
 in columns, wording or order: each renderer only styles the blocks.
 
-To add a vessel table column (e.g. a gap uncertainty interval from
+To add a vessel table column (as the gap uncertainty interval from
 ``gap_low_mm`` / ``gap_high_mm``), add one :class:`Column` to :data:`COLUMNS`.
 Key image slots are added in :mod:`.keyimages` (``IMAGE_SLOTS``); every image
 of the model is placed here in its side's figure block.
@@ -55,6 +55,7 @@ class Column:
 COLUMNS: tuple[Column, ...] = (
     Column("vessel", "Vessel", lambda r: r["vessel_label_text"], 26),
     Column("gap", "Gap", fmt.gap, 19),
+    Column("gap_interval", "Gap interval", fmt.gap_interval, 15),
     Column("segment", "Segment", lambda r: fmt.text(r.get("segment_name")), 24),
     Column("rdp", "From RDP", lambda r: fmt.rdp(r.get("dist_from_rdp_mm")), 15),
     Column("grade", "Grade", fmt.grade, 19),
@@ -119,6 +120,14 @@ def _header_rows(model: ReportModel) -> list[list[str]]:
         ["Side of symptoms", fmt.text(h["side"])],
         ["Series", "\n".join(series) or fmt.DASH],
         ["T2 + TOF fusion", "yes" if h["fusion_used"] else "no"],
+    ]
+    regs = h.get("registrations") or []
+    if regs:
+        rows.append(["Registration", "\n".join(r["text"] for r in regs)])
+        warnings = [f"{r['moving_role']}: {w}" for r in regs for w in r["warnings"]]
+        if warnings:
+            rows.append(["Registration warnings", "\n".join(warnings)])
+    rows += [
         ["Vertebral artery dominance", fmt.text(h.get("va_dominance"))],
         ["Reader · status", f"{fmt.text(h['reader'])} · {h['status']}"],
         [

@@ -103,6 +103,10 @@ def vessel_group(
             _num(C.RDP_SIGNED, row["dist_from_rdp_mm"], C.MM, method=C.RDP_DISTANCE)
         )
     optional = (
+        ("gap_low_mm", C.GAP_LOW, C.MM),
+        ("gap_high_mm", C.GAP_HIGH, C.MM),
+        ("indentation_threshold_mm", C.INDENTATION_THRESHOLD, C.MM),
+        ("deviation_threshold_mm", C.DEVIATION_THRESHOLD, C.MM),
         ("arc_length_from_rexp_mm", C.REXP_ARC, C.MM),
         ("crossing_angle_deg", C.ANGLE, C.DEG),
         ("vessel_diameter_mm", C.DIAMETER, C.MM),
@@ -182,6 +186,7 @@ def vessel_group(
         (C.VESSEL_LABEL, str(row["vessel_label"])),
         (C.VESSEL_TYPE, row["vessel_type"]),
         (C.RELATION_TO_CN8, row.get("relation_to_cn8")),
+        (C.GAP_INTERVAL_METHOD, row.get("uncertainty_method")),
     ]
     texts.append((C.COMMENT, row.get("comment")))
     for name, value in texts:
@@ -230,6 +235,18 @@ def _report_texts(model: ReportModel) -> hd.sr.ContainerContentItem:
             if item["comment"]:
                 text += f" ({item['comment']})"
             items.append(hd.sr.TextContentItem(name, text, relationship_type="CONTAINS"))
+    for reg in h.get("registrations") or []:
+        items.append(
+            hd.sr.TextContentItem(C.REGISTRATION, reg["text"][:1024], relationship_type="CONTAINS")
+        )
+        for w in reg["warnings"]:
+            items.append(
+                hd.sr.TextContentItem(
+                    C.REGISTRATION_WARNING,
+                    f"{reg['moving_role']}: {w}"[:1024],
+                    relationship_type="CONTAINS",
+                )
+            )
     symptoms = C.laterality(h["side"])
     if symptoms is not None:
         items.append(hd.sr.CodeContentItem(C.SYMPTOM_SIDE, symptoms, relationship_type="CONTAINS"))

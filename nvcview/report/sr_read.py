@@ -66,6 +66,10 @@ _NUMS = {
     _ck(C.THINNING): "indentation_depth_mm",
     _ck(C.DEVIATION): "deviation_mm",
     _ck(C.GAP_TO_CN8): "gap_to_cn8_mm",
+    _ck(C.GAP_LOW): "gap_low_mm",
+    _ck(C.GAP_HIGH): "gap_high_mm",
+    _ck(C.INDENTATION_THRESHOLD): "indentation_threshold_mm",
+    _ck(C.DEVIATION_THRESHOLD): "deviation_threshold_mm",
 }
 
 
@@ -110,6 +114,8 @@ def _group(group: Dataset, where: str) -> tuple[str, str | None, VesselMeasureme
             values["vessel_type"] = str(item.TextValue)
         elif vt == "TEXT" and key == _ck(C.RELATION_TO_CN8):
             values["relation_to_cn8"] = str(item.TextValue)
+        elif vt == "TEXT" and key == _ck(C.GAP_INTERVAL_METHOD):
+            values["uncertainty_method"] = str(item.TextValue)
         elif vt == "CODE" and key == _FINDING:
             values.setdefault("vessel_type", _VESSELS.get(_code(item), "unknown"))
         elif vt == "CODE" and key == ("363698007", "SCT"):  # finding site

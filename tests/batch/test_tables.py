@@ -109,3 +109,53 @@ def test_every_measurement_field_has_a_column():
             wanted = [f.name]
         missing += [c for c in wanted if c not in VESSEL_COLUMNS]
     assert not missing, f"VesselMeasurement fields without a batch column: {missing}"
+
+
+def test_batch_run_writes_the_gap_uncertainty_interval(tmp_path):
+    import dataclasses
+    import subprocess
+    import sys
+
+    from nvcview.review.store import load_labels, load_review, save_review
+    from tests.batch.cohort import write_review
+
+    folder = write_review(tmp_path / "root" / "case-1" / "reader1", case_id="c1", reader="R1")
+    review = load_review(folder)
+    ms = [
+        dataclasses.replace(
+            m, gap_low_mm=0.0, gap_high_mm=0.45, uncertainty_method="voxel 0.50 mm along the gap"
+        )
+        if m.vessel_label == 2
+        else m
+        for m in review.measurements
+    ]
+    save_review(
+        dataclasses.replace(review, measurements=ms), folder, labels=load_labels(review, folder)
+    )
+    out = tmp_path / "out" / "vessels.csv"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nvcview",
+            "batch",
+            str(tmp_path / "root"),
+            "--out",
+            str(out),
+            "--stored",
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    vessels = read_table(out)
+    assert {"gap_low_mm", "gap_high_mm", "uncertainty_method"} <= set(vessels.columns)
+    aica = vessels[vessels.vessel_label == 2].iloc[0]
+    assert (aica.gap_low_mm, aica.gap_high_mm) == pytest.approx((0.0, 0.45))
+    assert aica.uncertainty_method == "voxel 0.50 mm along the gap"
+    pica = vessels[vessels.vessel_label == 3].iloc[0]
+    assert pd.isna(pica.gap_low_mm) and pd.isna(pica.gap_high_mm)  # none stored: empty

@@ -147,3 +147,98 @@ def test_a_far_vessel_the_reader_graded_as_a_conflict_stays_in_the_table(synth_c
     assert "vertebral artery contacts" in model.conclusion  # named in the conclusion ...
     assert 4 in [v["vessel_label"] for v in model.near_vessels()]  # ... so in the table
     assert 4 not in [v["vessel_label"] for v in model.far_vessels()]
+
+
+# --- registration sentence (issue 14) ---------------------------------------------------
+
+
+def _pdf_text(data: bytes, tmp_path) -> str:
+    pdf = tmp_path / "reg.pdf"
+    pdf.write_bytes(data)
+    out = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return " ".join(out.split())
+
+
+def _sr_texts(ds) -> list[tuple[str, str]]:
+    out = []
+
+    def walk(items):
+        for it in items:
+            if it.ValueType == "TEXT":
+                out.append((it.ConceptNameCodeSequence[0].CodeValue, it.TextValue))
+            if "ContentSequence" in it:
+                walk(it.ContentSequence)
+
+    walk(ds.ContentSequence)
+    return out
+
+
+def test_report_says_tof_not_registered_when_overlaid_by_dicom_geometry(synth_case, tmp_path):
+    review = synth_case["review"]
+    assert review.registrations == []
+    model = build_report(review, measurements())
+    doc = report_document(model)
+    (reg,) = doc["header"]["registrations"]
+    sentence = "TOF not registered to T2 (overlaid by the DICOM geometry)"
+    assert reg["text"] == sentence and reg["registered"] is False and reg["method"] is None
+    assert reg["moving_series_uid"] == synth_case["tof_uid"]
+    assert reg["fixed_series_uid"] == synth_case["t2_uid"]
+    assert sentence in render_html(model)
+    assert sentence in _pdf_text(build_pdf(model), tmp_path)
+
+
+def test_report_states_rigid_registration_residual_and_warnings_in_every_format(
+    synth_case, tmp_path
+):
+    import dataclasses
+    import json
+
+    import numpy as np
+    import pydicom
+
+    from nvcview.register import Registration
+    from nvcview.report import write_reports
+
+    t = np.eye(4)
+    t[:3, 3] = [0.4, -0.2, 0.1]
+    warning = (
+        "the TOF has a different frame of reference "
+        f"({synth_case['tof_uid']}) than the T2: the DICOM geometry cannot be trusted"
+    )
+    reg = Registration(
+        t,
+        residual_mm=0.123,
+        method="rigid",
+        moving_series_uid=synth_case["tof_uid"],
+        fixed_series_uid=synth_case["t2_uid"],
+        warnings=(warning,),
+    )
+    review = dataclasses.replace(synth_case["review"], registrations=[reg])
+    sentence = "TOF registered to T2 (rigid, estimated residual 0.12 mm)"
+    model = build_report(review, measurements())
+    assert sentence in render_html(model) and warning in render_html(model)
+    text = _pdf_text(build_pdf(model), tmp_path)
+    assert sentence in text and "different frame of reference" in text
+    written = write_reports(
+        review,
+        synth_case["folder"],
+        tmp_path / "out",
+        formats=("json", "sr"),
+        deidentify=True,
+    )
+    doc = json.loads(written["json"].read_text())
+    (row,) = doc["header"]["registrations"]
+    assert row["text"] == sentence and row["registered"] is True
+    assert row["residual_mm"] == pytest.approx(0.123)
+    assert row["moving_series_uid"] is None and row["fixed_series_uid"] is None
+    (w,) = row["warnings"]
+    assert "different frame of reference" in w and synth_case["tof_uid"] not in w
+    sr = pydicom.dcmread(written["sr"])
+    texts = _sr_texts(sr)
+    assert ("NVC067", sentence) in texts
+    assert any(c == "NVC068" and "different frame of reference" in v for c, v in texts)
+    raw = written["sr"].read_bytes() + written["json"].read_bytes()
+    for uid in (synth_case["tof_uid"], synth_case["t2_uid"]):
+        assert uid.encode() not in raw

@@ -90,8 +90,9 @@ def _keys(**kw):
 def test_closest_point_inside_key_images_with_gap_line():
     keys = _keys()
     kinds = [k.kind for k in keys]
-    # the AICA is the only conflict: axial, coronal, contact plane of it; the nerve reformat
-    assert kinds == ["axial", "coronal", "contact", "nerve"]
+    # the AICA is the only conflict: axial, coronal, contact plane of it; the nerve
+    # reformat and the 3D view of the REZ
+    assert kinds == ["axial", "coronal", "contact", "nerve", "3d"]
     assert {k.vessel_label for k in keys[:3]} == {3}
     t2, tof, lab = images(build_labels())
     m = measurements()[0]
@@ -240,3 +241,101 @@ def test_key_image_png_carries_only_software_text():
             text_chunks.append(png[pos + 8 : pos + 8 + n])
         pos += 12 + n
     assert text_chunks and all(c.startswith(b"Software") for c in text_chunks)
+
+
+# --- the 3D key image of the REZ (issue 15) ---------------------------------------------
+
+
+def _shaded_like(rgb: np.ndarray, color, tol: float = 0.06) -> np.ndarray:
+    """Pixels whose colour is ``color`` (0-1 RGB) times a shading factor (0.3-1.3)."""
+    c = np.asarray(color, dtype=float)
+    s = (rgb @ c) / (c @ c)
+    resid = np.linalg.norm(rgb - s[..., None] * c, axis=-1)
+    return (s > 0.3) & (s < 1.3) & (resid < tol)
+
+
+def _scene_image(keys):
+    found = [k for k in keys if k.kind == "3d"]
+    assert len(found) == 1, [k.key for k in keys]
+    return found[0]
+
+
+def _mirrored_case():
+    """The synthetic case mirrored through the mid-sagittal plane (x -> -x): a right case."""
+    labels = build_labels()
+    t2, tof, lab = images(labels)
+    mirror = np.diag([-1.0, 1.0, 1.0])
+
+    def flip(im: Image) -> Image:
+        aff = np.asarray(im.affine, dtype=float).copy()
+        aff[:3, :] = mirror @ aff[:3, :]
+        return Image(
+            make_volume(np.asarray(im.array), aff, im.meta.frame_of_reference_uid), im.meta
+        )
+
+    import dataclasses
+
+    sts = [dataclasses.replace(s, name=s.name.replace("left", "right")) for s in structures()]
+    ms = [
+        dataclasses.replace(
+            m,
+            vessel_name=m.vessel_name.replace("left", "right"),
+            nerve_point_lps=tuple(mirror @ np.asarray(m.nerve_point_lps)),
+            vessel_point_lps=tuple(mirror @ np.asarray(m.vessel_point_lps)),
+        )
+        for m in measurements()
+    ]
+    line = nerve_centreline() @ mirror
+    return flip(t2), flip(tof), flip(lab), sts, ms, line
+
+
+def test_3d_key_image_shows_nerve_heat_map_and_offending_vessel_by_colour():
+    from nvcview.scene import gap_colors
+
+    t2, tof, lab = images(build_labels())
+    keys = render_key_images(
+        t2,
+        measurements(),
+        tof=tof,
+        labels=lab,
+        structures=structures(),
+        centreline=nerve_centreline(),
+        side="left",
+    )
+    k = _scene_image(keys)
+    assert k.key == "scene-3d" and k.vessel_label == 3
+    assert "retrosigmoid" in k.caption and "left" in k.caption and "mm" in k.caption
+    rgb = _png_array(k.png)
+    assert rgb.shape[:2] == (k.height_px, k.width_px)
+    panel = rgb[:, : int(0.74 * rgb.shape[1])]
+    assert panel.std() > 0.1, "blank 3D image"
+    aica = _shaded_like(panel, structures()[2].color)
+    assert aica.sum() > 500, aica.sum()
+    # the nerve: dark heat-map colour at the contact, yellow far from every vessel
+    near = _shaded_like(panel, gap_colors(np.array([0.2]))[0], tol=0.08)
+    far = _shaded_like(panel, gap_colors(np.array([3.0]))[0])
+    assert near.sum() > 30, near.sum()
+    assert far.sum() > 300, far.sum()
+    # the contact is where the AICA touches the nerve: the dark part lies next to the AICA
+    rows, cols = np.nonzero(near)
+    arows, acols = np.nonzero(aica)
+    assert acols.min() - 5 <= np.median(cols) <= acols.max() + 5
+    names = [n for n, _ in k.legend]
+    assert any("left AICA" == n for n in names) and any("gap" in n for n in names)
+
+
+def test_3d_key_image_of_a_right_case_is_the_mirror_of_the_left_case():
+    t2, tof, lab = images(build_labels())
+    left = render_key_images(
+        t2, measurements(), tof=tof, labels=lab, structures=structures(), side="left"
+    )
+    rt2, rtof, rlab, sts, ms, _ = _mirrored_case()
+    right = render_key_images(rt2, ms, tof=rtof, labels=rlab, structures=sts, side="right")
+    a, b = _png_array(_scene_image(left).png), _png_array(_scene_image(right).png)
+    assert "right" in _scene_image(right).caption
+    w = int(0.74 * a.shape[1])
+    pa, pb = a[:, :w], b[:, :w]
+    same = np.abs(pa - pb).mean()
+    mirrored = np.abs(pa[:, ::-1] - pb).mean()
+    assert same > 0.02, "left and right cases rendered the same image"
+    assert mirrored < 0.5 * same, (mirrored, same)

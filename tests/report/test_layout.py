@@ -98,7 +98,7 @@ def test_html_and_pdf_have_the_same_words_columns_and_order(bilateral_report):
 
 
 def test_a_column_added_in_one_place_appears_in_both(synth_case, tmp_path, monkeypatch):
-    extra = layout.Column("gap_range", "Gap range", lambda r: f"{r['gap_mm']:.1f}-9.9 mm", 14)
+    extra = layout.Column("extra", "Extra", lambda r: f"{r['gap_mm']:.1f}-9.9 mm", 14)
     monkeypatch.setattr(layout, "COLUMNS", (*layout.COLUMNS, extra))
     model = build_report(synth_case["review"], measurements())
     html = render_html(model)
@@ -106,7 +106,7 @@ def test_a_column_added_in_one_place_appears_in_both(synth_case, tmp_path, monke
     pdf.write_bytes(build_pdf(model))
     htext, ptext, _ = _compare(html, pdf)
     for text in (htext, ptext):
-        assert "Gap range" in text and "0.0-9.9 mm" in text
+        assert "Extra" in text and "0.0-9.9 mm" in text
 
 
 def test_indentation_shown_only_at_zero_gap_beyond_the_resolution_limit(synth_case):
@@ -142,3 +142,27 @@ def test_wording_dates_grade_scale_and_vessel_names(synth_case):
     for grade, definition in GRADE_SCALE:
         assert f"{grade} {definition}" in text
     assert "medial = toward the brainstem" in text
+
+
+def test_gap_uncertainty_interval_column_in_html_and_pdf(synth_case, tmp_path):
+    ms = measurements()
+    ms[0] = dataclasses.replace(
+        ms[0], gap_mm=0.12, gap_low_mm=0.0, gap_high_mm=0.45, uncertainty_method="voxel"
+    )
+    ms[1] = dataclasses.replace(ms[1], gap_low_mm=None, gap_high_mm=None)
+    model = build_report(synth_case["review"], ms)
+    html = render_html(model)
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(build_pdf(model))
+    htext, ptext, _ = _compare(html, pdf)
+    assert "Gap interval" in htext and "0.00-0.45 mm" in htext
+    assert "interval" in ptext and "0.00-0.45" in ptext  # the PDF cell may wrap before "mm"
+    table = next(
+        b for b in layout.report_blocks(model) if b.kind == "table" and "Gap interval" in b.rows[0]
+    )
+    col = [c.key for c in layout.COLUMNS].index("gap_interval")
+    cells = {r[0]: r[col] for r in table.rows[1:]}
+    assert any(c == "0.00-0.45 mm" for c in cells.values())
+    assert any(c == layout.fmt.DASH for c in cells.values())  # no interval estimated
+    aica = next(v for v in model.to_dict()["vessels"] if v["vessel_label"] == 3)
+    assert (aica["gap_low_mm"], aica["gap_high_mm"]) == (0.0, 0.45)

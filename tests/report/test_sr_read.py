@@ -50,6 +50,11 @@ def test_review_to_sr_to_json_round_trip_within_a_hundredth_mm(bilateral_report)
     from_review = json.loads(res.stdout)
     for k in ("review_id", "case_id", "reader", "side", "units"):
         assert from_sr[k] == from_review[k], k
+    # the gap's uncertainty interval survives review -> SR -> JSON (compared by _same)
+    assert all(
+        isinstance(r["gap_low_mm"], float) and r["gap_high_mm"] >= r["gap_low_mm"]
+        for r in from_review["contacts"]
+    )
     _same(from_sr["contacts"], from_review["contacts"])
     # the control side, measured directly
     review = load_review(bilateral_report["folder"])

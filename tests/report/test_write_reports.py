@@ -69,3 +69,42 @@ def test_stored_measurements_take_the_current_calls_for_key_images(synth_case, t
     doc = json.loads(written["json"].read_text())
     assert "vertebral artery contacts" in doc["conclusion"]
     assert {k["key"] for k in doc["key_images"]} >= {"vessel4-axial", "vessel3-axial"}
+
+
+def test_3d_key_image_reaches_json_html_and_the_dicom_key_images(synth_case, tmp_path):
+    import base64
+    import io
+    import re
+
+    import numpy as np
+    import pydicom
+    from matplotlib import image as mpimg
+
+    written = write_reports(
+        synth_case["folder"], None, tmp_path, formats=("json", "html", "key-images-dicom")
+    )
+    doc = json.loads(written["json"].read_text())
+    scene = [k for k in doc["key_images"] if k["kind"] == "3d"]
+    assert len(scene) == 1 and scene[0]["file"] == "images/scene-3d.png"
+    assert "retrosigmoid" in scene[0]["caption"]
+    rgb = mpimg.imread(tmp_path / scene[0]["file"])[..., :3]
+    assert rgb.std() > 0.1
+    html = written["html"].read_text()
+    m = re.search(r'id="img-scene-3d">\s*<img src="data:image/png;base64,([^"]+)"', html)
+    assert m is not None, "3D key image not in the HTML"
+    assert base64.b64decode(m.group(1)) == (tmp_path / scene[0]["file"]).read_bytes()
+    scs = [pydicom.dcmread(p) for p in sorted(written["key-images-dicom-dir"].glob("ki-*.dcm"))]
+    assert len(scs) == len(doc["key_images"])
+    idx = [k["key"] for k in doc["key_images"]].index("scene-3d")
+    sc = scs[idx].pixel_array
+    png = mpimg.imread(io.BytesIO(base64.b64decode(m.group(1))))[..., :3]
+    assert sc.shape[:2] == png.shape[:2]
+    assert np.abs(sc[..., :3] / 255.0 - png).max() < 0.02
+    ko = pydicom.dcmread(written["key-images-dicom"])
+    refs = {
+        r.ReferencedSOPInstanceUID
+        for s in ko.CurrentRequestedProcedureEvidenceSequence
+        for ser in s.ReferencedSeriesSequence
+        for r in ser.ReferencedSOPSequence
+    }
+    assert scs[idx].SOPInstanceUID in refs

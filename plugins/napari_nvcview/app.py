@@ -50,7 +50,7 @@ def open_viewer(paths_in: list[str], plane: str = "axial", screenshot: str | Non
     if screenshot:
         from qtpy.QtWidgets import QApplication
 
-        viewer.window._qt_window.resize(1400, 900)
+        viewer.window.resize(1400, 900)
         QApplication.processEvents()
         viewer.reset_view()
         viewer.screenshot(screenshot, canvas_only=False)

@@ -63,7 +63,7 @@ def test_left_marker_on_screen_right_and_superior_up(make_napari_viewer, tmp_pat
     data, kw, _ = image_layer(_phantom_with_markers(LAYOUTS[layout]), "T2")
     kw["contrast_limits"] = (0.0, 1000.0)
     viewer.add_image(data, **kw)
-    viewer.window._qt_window.resize(900, 700)
+    viewer.window.resize(900, 700)
 
     # axial slice through z = 0 (holds the left and anterior markers)
     set_plane(viewer, "axial")

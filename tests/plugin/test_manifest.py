@@ -119,3 +119,16 @@ def test_review_writer_saves_the_layers_review(tmp_path, sample_study):
     assert not (saved == 6).any() and (saved == 2).any()
     with pytest.raises(InputError, match="no nvcview review"):
         write_review(str(tmp_path / "x"), data, {"metadata": {}})
+
+
+def test_plugin_uses_no_private_napari_attribute():
+    """`Window._qt_window` and friends go away in napari 0.10: public API only."""
+    import re
+    from pathlib import Path
+
+    import napari_nvcview
+
+    pattern = re.compile(r"\.(_qt_window|_qt_viewer|_canvas_overlay|_overlays)\b")
+    for path in Path(napari_nvcview.__file__).parent.glob("*.py"):
+        hits = [line for line in path.read_text().splitlines() if pattern.search(line)]
+        assert not hits, (path.name, hits)

@@ -13,6 +13,7 @@ from napari_nvcview._widget import ReviewWidget
 from napari_nvcview.layers import LABELS_NAME, image_layer
 
 from nvcview.display import contrast_limits, lps_to_world
+from nvcview.structures import VESSEL_COLORS
 
 
 @pytest.mark.gui
@@ -48,7 +49,7 @@ def test_sample_phantom_opens_measured(make_napari_viewer, qtbot):
     # changing the type recolours the label
     widget.set_vessel_type(vessels[0].label, "vein")
     new_cmap = viewer.layers[LABELS_NAME].colormap
-    assert np.allclose(new_cmap.map(vessels[0].label)[:3], (0.2, 0.4, 1.0))
+    assert np.allclose(new_cmap.map(vessels[0].label)[:3], VESSEL_COLORS["vein"])
     assert s.structure(vessels[0].label).vessel_type == "vein"
     qtbot.waitUntil(lambda: widget.idle, timeout=10000)
 

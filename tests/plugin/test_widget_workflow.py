@@ -21,7 +21,7 @@ SHOTS = Path("/tmp/nvcview-shots")
 def _dock(viewer) -> ReviewWidget:
     widget = ReviewWidget(viewer)
     viewer.window.add_dock_widget(widget, name="NVC review")
-    viewer.window._qt_window.resize(1400, 900)
+    viewer.window.resize(1400, 900)
     return widget
 
 

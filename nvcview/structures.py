@@ -74,6 +74,8 @@ VESSEL_TYPES = tuple(v.name for v in VESSEL_TABLE)
 ARTERIES = tuple(v.name for v in VESSEL_TABLE if v.artery)
 #: Fixed display colours (RGB 0-1), shared by the viewer and the report images.
 VESSEL_COLORS = {v.name: v.color for v in VESSEL_TABLE}
+#: How reports and generated structure names call each vessel type ("vertebral artery").
+VESSEL_PHRASES = {v.name: v.phrase for v in VESSEL_TABLE}
 NERVE_COLORS = {"VII": (1.0, 1.0, 0.0), "VIII": (0.65, 0.85, 1.0)}
 BRAINSTEM_COLOR = (0.60, 0.55, 0.40)
 OTHER_COLOR = (0.85, 0.85, 0.85)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from nvcview.measure.records import GRADES
+from nvcview.structures import VESSEL_PHRASES
 
 #: Long names of the REZ segments (nvcview.measure.records.SEGMENTS).
 SEGMENT_NAMES = {
@@ -22,15 +23,7 @@ SEGMENT_NAMES = {
 }
 
 #: Display names of vessel types (nvcview.structures.VESSEL_TYPES).
-VESSEL_NAMES = {
-    "AICA": "AICA",
-    "PICA": "PICA",
-    "VA": "vertebral artery",
-    "basilar": "basilar artery",
-    "vein": "vein",
-    "other": "vessel",
-    "unknown": "unidentified vessel",
-}
+VESSEL_NAMES = VESSEL_PHRASES
 
 GRADE_RANK = {g: i for i, g in enumerate(GRADES)}
 

@@ -26,20 +26,13 @@ from scipy import ndimage
 from nvcview.errors import InputError
 from nvcview.segment.nerve import brainstem_estimate, segment_nerve
 from nvcview.segment.vessel import grow_vessels
-from nvcview.structures import VESSEL_TYPES, Structure
+from nvcview.structures import VESSEL_PHRASES, VESSEL_TYPES, Structure
 
 #: label values written by :func:`segment_study`; vessels from VESSEL_LABEL_START on
 NERVE_LABEL = 2
 VESSEL_LABEL_START = 4
 #: display names of the vessel types
-VESSEL_NAMES = {
-    "AICA": "AICA",
-    "PICA": "PICA",
-    "VA": "vertebral artery",
-    "basilar": "basilar artery",
-    "vein": "vein",
-    "other": "vessel",
-}
+VESSEL_NAMES = {k: v for k, v in VESSEL_PHRASES.items() if k != "unknown"}
 
 
 @dataclass

@@ -44,8 +44,9 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
 
 
 def is_image_path(path: str | os.PathLike, limit: int = 2000) -> bool:
-    """Whether nvcview can open ``path``: a review folder, DICOM or NIfTI file, or a
-    folder with one of those among its first ``limit`` entries."""
+    """Whether nvcview can open ``path``: a review folder, DICOM, NIfTI, MetaImage or
+    NRRD file, or a folder with one of those among its first ``limit`` entries."""
+    from nvcview.io.itkimage import is_itk_path
     from nvcview.io.nifti import is_nifti_path
 
     p = Path(path)
@@ -58,7 +59,7 @@ def is_image_path(path: str | os.PathLike, limit: int = 2000) -> bool:
             if q.is_file() and (is_nifti_path(q) or is_dicom_file(q)):
                 return True
         return False
-    return p.name == "review.json" or is_nifti_path(p) or is_dicom_file(p)
+    return p.name == "review.json" or is_nifti_path(p) or is_itk_path(p) or is_dicom_file(p)
 
 
 def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
@@ -67,7 +68,7 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
     Parameters
     ----------
     path : path-like
-        A NIfTI file, a DICOM file, or a folder (searched recursively). A folder
+        A NIfTI, MetaImage or NRRD file, a DICOM file, or a folder (searched recursively). A folder
         with DICOM images gives its DICOM volumes; one without gives its NIfTI files.
 
     Returns
@@ -76,6 +77,7 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
         Role is "T2", "TOF", "labels" or "other".
     """
     from nvcview.io import list_series, load
+    from nvcview.io.itkimage import is_itk_path, read_itk_image
     from nvcview.io.nifti import is_nifti_path, read_nifti
 
     p = Path(path)
@@ -83,6 +85,9 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
         raise InputError(f"{p}: no such file or folder")
     if p.is_file() and is_nifti_path(p):
         img = read_nifti(p)
+        return [(guess_role(img), img)]
+    if p.is_file() and is_itk_path(p):
+        img = read_itk_image(p)
         return [(guess_role(img), img)]
     out = []
     try:

@@ -57,6 +57,25 @@ def test_reader_places_nifti_and_dicom_identically(sample_study):
     assert np.allclose(np.asarray(d_nii, float), np.asarray(d_dcm, float))
 
 
+def test_reader_opens_metaimage_and_nrrd_where_dicom_lies(tmp_path, sample_study):
+    """A researcher's .mha / .nrrd of the T2 opens through File > Open at the DICOM's place."""
+    import SimpleITK as sitk
+
+    paths, _ = sample_study
+    (d_dcm, kw_dcm, _), _tof = napari_get_reader(str(paths.out_dir))(str(paths.out_dir))
+    img = sitk.ReadImage(str(paths.nifti_t2))  # ITK converts the NIfTI's RAS to LPS
+    for suffix in (".mha", ".nrrd"):
+        f = tmp_path / f"t2{suffix}"
+        sitk.WriteImage(img, str(f))
+        read = napari_get_reader(str(f))
+        assert read is not None, suffix
+        (d, kw, kind) = read(str(f))[0]
+        assert kind == "image"
+        assert np.allclose(kw["scale"], kw_dcm["scale"])
+        assert np.allclose(kw["translate"], kw_dcm["translate"], atol=1e-3)
+        assert np.allclose(np.asarray(d, float), np.asarray(d_dcm, float))
+
+
 def test_tof_overlays_t2_in_world(sample_study):
     """Truth AICA voxels (T2 grid) and bright TOF voxels near them coincide in world mm."""
     from nvcview.case import open_study

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit, QWidget
+
 from nvcview.case.session import FINDING_GROUPS
 from nvcview.errors import NvcviewError
 from nvcview.review.model import FINDING_STATUSES, OVERALL_IMPRESSIONS
-from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit, QWidget
 
 if TYPE_CHECKING:
     from nvcview.case import CaseSession

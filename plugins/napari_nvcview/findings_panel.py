@@ -45,6 +45,11 @@ class FindingsPanel(QGroupBox):
         for group, (keys, statuses) in FINDING_GROUPS.items():
             for key, name in keys.items():
                 combo = QComboBox()
+                # one width for every status box, whatever its statuses
+                combo.setSizeAdjustPolicy(
+                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+                )
+                combo.setMinimumContentsLength(16)
                 combo.addItem(NOT_ASSESSED, None)
                 for code in statuses:
                     combo.addItem(FINDING_STATUSES[code], code)

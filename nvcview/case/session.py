@@ -40,12 +40,25 @@ from nvcview.errors import InputError, NvcviewError
 from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
 from nvcview.measure.live import LiveMeasurer
 from nvcview.measure.records import GRADES, VesselMeasurement
-from nvcview.review.model import CONFIDENCES, SIDES, ReaderCall, Review, SeriesRef, now_iso
+from nvcview.review.model import (
+    APPROACH_ANATOMY,
+    APPROACH_STATUSES,
+    CONFIDENCES,
+    OTHER_CAUSE_STATUSES,
+    OTHER_CAUSES,
+    OVERALL_IMPRESSIONS,
+    SIDES,
+    ReaderCall,
+    ReaderFinding,
+    Review,
+    SeriesRef,
+    now_iso,
+)
 from nvcview.segment import GrowResult
 from nvcview.structures import VESSEL_TYPES, Structure
 from nvcview.types import Box, PointLPS, PointsLPS
 
-__all__ = ["CASE_FIELDS", "CaseSession", "ReviewSignedError"]
+__all__ = ["CASE_FIELDS", "FINDING_GROUPS", "CaseSession", "ReviewSignedError"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +69,12 @@ CASE_FIELDS: dict[str, tuple[str, ...] | None] = {
     "case_id": None,
     "impression": None,
     "va_dominance": ("left", "right", "codominant"),
+    "overall_impression": tuple(OVERALL_IMPRESSIONS),
+}
+#: reader findings a front end sets with CaseSession.set_finding: group -> (keys, statuses)
+FINDING_GROUPS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "other_causes": (OTHER_CAUSES, OTHER_CAUSE_STATUSES),
+    "approach_anatomy": (APPROACH_ANATOMY, APPROACH_STATUSES),
 }
 
 
@@ -527,7 +546,7 @@ class CaseSession:
 
     def set_fields(self, **values: str | None) -> bool:
         """Set case fields (:data:`CASE_FIELDS`: side, reader, case_id, impression,
-        va_dominance); empty text clears an optional one.
+        va_dominance, overall_impression); empty text clears an optional one.
 
         Returns
         -------
@@ -553,6 +572,47 @@ class CaseSession:
         for name, new in changes.items():
             setattr(self.review, name, new)
         self._changed("fields", names=tuple(changes))
+        return True
+
+    def set_finding(
+        self, group: str, key: str, status: str | None, comment: str | None = None
+    ) -> bool:
+        """Set one reader finding (other cause or approach anatomy; see FINDING_GROUPS).
+
+        Parameters
+        ----------
+        group : str
+            "other_causes" or "approach_anatomy".
+        key : str
+            A key of the group's table (e.g. "cpa_mass", "jugular_bulb").
+        status : str or None
+            One of the group's statuses; None or "" = not assessed.
+        comment : str, optional
+            Free text; None keeps the current comment.
+
+        Returns
+        -------
+        bool
+            True when anything changed (emits the "fields" event).
+        """
+        if group not in FINDING_GROUPS:
+            raise InputError(f"unknown finding group {group!r}; one of {tuple(FINDING_GROUPS)}")
+        keys, statuses = FINDING_GROUPS[group]
+        if key not in keys:
+            raise InputError(f"unknown {group} finding {key!r}; one of {tuple(keys)}")
+        if status and status not in statuses:
+            raise InputError(f"{group} {key} status must be one of {statuses}, got {status!r}")
+        findings: dict[str, ReaderFinding] = getattr(self.review, group)
+        old = findings.get(key, ReaderFinding())
+        new = ReaderFinding(status or None, old.comment if comment is None else comment)
+        if new == old:
+            return False
+        self._check_editable("change the reader findings")
+        if new == ReaderFinding():
+            findings.pop(key, None)
+        else:
+            findings[key] = new
+        self._changed("fields", names=(group,), key=key)
         return True
 
     # ---- review <-> session --------------------------------------------

@@ -452,6 +452,10 @@ class ReviewWidget(QWidget):
         self.va_combo.currentTextChanged.connect(self._on_case_fields)
         row_va.addWidget(self.va_combo)
         lay.addLayout(row_va)
+        from napari_nvcview.findings_panel import FindingsPanel  # reader findings (issue 16)
+
+        self.findings_panel = FindingsPanel(self)
+        lay.addWidget(self.findings_panel)
         self.final_check = QCheckBox("Mark final (signed off)")
         self.final_check.toggled.connect(self._on_final)
         self.autosave_check = QCheckBox("Autosave after edits")
@@ -709,6 +713,7 @@ class ReviewWidget(QWidget):
         ev.measured.connect(self._on_measured)
         ev.status.connect(self._on_status)
         ev.saved.connect(self._on_saved)
+        self.findings_panel.attach(session)  # reader findings panel (issue 16)
 
     def load_session(self, session: CaseSession) -> None:
         """Show a session: image layers (reused if present), labels, points, tables."""

@@ -177,3 +177,31 @@ def test_events_tell_front_ends_what_changed(minicase):
     snap = s.frozen_copy()
     s.set_landmark("RDP", minicase.nerve_start + [3.0, 0, 0])
     assert not s.accept_measurements(snap.measure(), snap.version)
+
+
+def test_set_finding_marks_dirty_emits_fields_and_is_refused_when_signed(minicase, tmp_path):
+    s = _case(minicase)
+    s.save(tmp_path / "r")
+    seen = []
+    s.events.fields.connect(lambda e: seen.append(e.names))
+    assert s.set_finding("other_causes", "cpa_mass", "present", "3 mm nodule")
+    assert s.dirty and seen == [("other_causes",)]
+    assert not s.set_finding("other_causes", "cpa_mass", "present")  # same: no edit
+    assert s.set_fields(overall_impression="other_cause") and seen[-1] == ("overall_impression",)
+    for bad in (
+        lambda: s.set_finding("other_causes", "cpa_mass", "of_note"),  # approach status
+        lambda: s.set_finding("approach_anatomy", "cpa_mass", "unremarkable"),
+        lambda: s.set_finding("nerves", "cpa_mass", "present"),
+        lambda: s.set_fields(overall_impression="maybe"),
+    ):
+        with pytest.raises(InputError):
+            bad()
+    s.save()
+    r = load_review(tmp_path / "r")
+    assert r.other_causes["cpa_mass"].status == "present"
+    assert r.other_causes["cpa_mass"].comment == "3 mm nodule"
+    assert r.overall_impression == "other_cause"
+    s.sign_off(tmp_path / "r", actor="dr-a")
+    with pytest.raises(ReviewSignedError):
+        s.set_finding("approach_anatomy", "jugular_bulb", "of_note")
+    assert "jugular_bulb" not in s.review.approach_anatomy

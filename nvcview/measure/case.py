@@ -286,9 +286,10 @@ class CaseMeasurer:
         """Fraction (0-1) of each nerve segment covered by the nerve label (cached).
 
         Measured along the reader's centreline when given; otherwise along the
-        centreline derived from the label, bridged by straight lines to the RExP
-        and RDP landmarks before it and the IAC after it when it stops short of
-        them (the label cannot vouch for itself). Empty when there is no RExP
+        centreline derived from the label, extended by straight lines to the RExP
+        and IAC landmarks when it stops short of them and with the RDP threaded in
+        where it projects when the line misses it (the label cannot vouch for
+        itself). Empty when there is no RExP
         landmark or no centreline (the check is not made).
         """
         if self._coverage is None:
@@ -314,15 +315,18 @@ class CaseMeasurer:
             return cl.points
         reach = float(self.grid.spacing_mm.max() + 0.5)
         pts = cl.points
-
-        def far(p: np.ndarray) -> bool:
-            return bool(np.linalg.norm(pts - p, axis=1).min() > reach)
-
-        head = [self.landmarks[k] for k in ("RExP", "RDP") if k in self.landmarks]
-        head = [p for p in head if far(p)]
-        tail = [self.landmarks["IAC"]] if "IAC" in self.landmarks else []
-        tail = [p for p in tail if far(p)]
-        return np.vstack([*head, pts, *tail]) if head or tail else pts
+        lm = self.landmarks
+        if np.linalg.norm(pts[0] - lm["RExP"]) > reach:
+            pts = np.vstack([lm["RExP"], pts])
+        if "IAC" in lm and np.linalg.norm(pts[-1] - lm["IAC"]) > reach:
+            pts = np.vstack([pts, lm["IAC"]])
+        if "RDP" in lm:  # off the line: thread it in where it projects
+            line = Centreline(pts)
+            s_rdp, _, dist = line.project(lm["RDP"][None])
+            if float(dist[0]) > reach:
+                i = int(np.searchsorted(line.cumulative, float(s_rdp[0])))
+                pts = np.vstack([pts[:i], lm["RDP"], pts[i:]])
+        return pts
 
     def _nerve_box(self) -> Box:
         if self.nerve.label not in self.boxes:

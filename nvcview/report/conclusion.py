@@ -117,9 +117,10 @@ def conclusion_text(
     conflicts.sort(key=lambda r: (-GRADE_RANK.get(r["grade"], 0), r["gap_mm"]))
     nerve = f"{side} facial nerve" if side else "facial nerve"
     missing = list(not_assessable)
+    them = "them" if len(missing) > 1 else "it"
     gap_note = (
         f"Not assessable: {not_assessable_phrase(missing)} -- the nerve label does not "
-        "cover them, so contact there cannot be excluded."
+        f"cover {them}, so contact there cannot be excluded."
     )
     if not conflicts and missing:
         if not rows:

@@ -33,8 +33,13 @@ def _nvcview(*args) -> subprocess.CompletedProcess:
 
 
 def _erase_nerve_between_rexp_and_rdp(review_dir) -> int:
-    """Remove the nerve voxels whose arc along the traced path lies RExP..RDP."""
+    """Remove the nerve voxels whose arc along the traced path lies RExP..RDP.
+
+    The reader's calls are cleared too (a reader who has not graded yet), so the
+    conclusion rests on the engine's suggestion, which is "none" for every vessel.
+    """
     review = load_review(review_dir / "review.json")
+    review.calls = []
     labels = load_labels(review, review_dir)
     nerve = find_facial_nerve(review.structures)
     assert nerve is not None
@@ -70,6 +75,8 @@ def test_measure_json_lists_the_attached_segment_as_not_assessable(cut):
     assert doc["nerve_coverage"]["distal cisternal"] > 0.95
     assert "distal cisternal" not in doc["not_assessable_segments"]
     assert all("AS" in row["not_assessable_segments"] for row in doc["contacts"])
+    # the AICA's contact was on the erased stretch: the engine no longer sees it
+    assert all(row["suggested_grade"] == "none" for row in doc["contacts"])
 
 
 def test_measure_table_names_the_not_assessable_segments(cut):
@@ -92,7 +99,8 @@ def test_report_never_concludes_no_contact_over_an_unsegmented_segment(cut, tmp_
     html = (tmp_path / "report.html").read_text()
     conclusion = doc["conclusion"]
     assert "No neurovascular contact" not in conclusion
-    assert "Not assessable" in conclusion and "attached segment (AS)" in conclusion
+    assert conclusion.startswith("No contact seen along the segmented part")
+    assert "Not assessable: attached segment (AS)" in conclusion
     assert "attached segment (AS)" in html
     assert "No neurovascular contact of the" not in html
 

@@ -223,7 +223,5 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(rows, header))
         missing = nerve_coverage_doc(measurements)["not_assessable_segments"]
         if missing:
-            print(
-                f"not assessable (the nerve label does not cover them): {', '.join(missing)}"
-            )
+            print(f"not assessable (the nerve label does not cover them): {', '.join(missing)}")
     return 0

@@ -110,3 +110,19 @@ def test_report_of_the_intact_sample_names_no_unassessed_segment(intact, tmp_pat
     doc = json.loads((tmp_path / "report.json").read_text())
     assert "Not assessable" not in doc["conclusion"]
     assert "AICA contacts" in doc["conclusion"]
+
+
+def test_conclusion_names_unassessed_segments_with_and_without_a_conflict():
+    from nvcview.report.conclusion import conclusion_text
+
+    far = {"vessel_type": "AICA", "grade": "none", "gap_mm": 2.4}
+    text = conclusion_text([far], "left", ["AS", "RDP/TZ"])
+    assert "No neurovascular contact" not in text
+    assert "2.4 mm" in text and "cover them" in text
+    assert "attached segment (AS), root detachment point / transition zone (RDP/TZ)" in text
+    assert conclusion_text([far], "left").startswith("No neurovascular contact of the left")
+    empty = conclusion_text([], "left", ["AS"])
+    assert "segmented left facial nerve" in empty and "attached segment (AS)" in empty
+    hit = {**far, "grade": "contact", "gap_mm": 0.0, "segment": "proximal cisternal"}
+    both = conclusion_text([hit], "left", ["AS"])
+    assert both.startswith("Left AICA contacts") and both.endswith("cannot be excluded.")

@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     from nvcview.case.measurement import measure_review_labels
     from nvcview.errors import InputError
     from nvcview.io.nifti import is_nifti_path
-    from nvcview.review.measuring import contact_rows
+    from nvcview.review.measuring import contact_rows, nerve_coverage_doc
     from nvcview.review.store import load_labels, load_review, save_review
 
     path = Path(args.review)
@@ -212,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
             "side": review.side,
             "units": {"length": "mm", "frame": "patient LPS"},
             "contacts": rows,
+            **nerve_coverage_doc(measurements),
         }
         print(json.dumps(doc, indent=2))
     else:
@@ -220,4 +221,7 @@ def run(args: argparse.Namespace) -> int:
             f"side {review.side or '-'}  ({len(rows)} vessel(s))"
         )
         print(format_table(rows, header))
+        missing = nerve_coverage_doc(measurements)["not_assessable_segments"]
+        if missing:
+            print(f"not assessable (the nerve label does not cover them): {', '.join(missing)}")
     return 0

@@ -21,6 +21,7 @@ from nvcview.errors import InputError
 from nvcview.io.image import Image
 from nvcview.measure import geometry
 from nvcview.measure.centreline import Centreline, derive_centreline
+from nvcview.measure.coverage import nerve_coverage, uncovered_segments
 from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid, label_boxes
 from nvcview.measure.records import GRADES, SURFACE_METHODS, MeasureSettings, VesselMeasurement
 from nvcview.measure.segments import classify_segment
@@ -115,6 +116,7 @@ class CaseMeasurer:
         self._boundary: dict[int, cKDTree] = {}
         self._derived: Centreline | None = None
         self._nerve_geometry: geometry.NerveGeometry | None = None
+        self._coverage: dict[str, float] | None = None
 
     # ------------------------------------------------------------------ edits
     def update(
@@ -177,11 +179,13 @@ class CaseMeasurer:
         self.landmarks = _parse_landmarks(landmarks)
         self._derived = None
         self._nerve_geometry = None
+        self._coverage = None
 
     def set_centreline(self, centreline: np.ndarray | None) -> None:
         """Replace (or drop, with None) the reader's centreline (N, 3) LPS mm."""
         self._given_centreline = _parse_centreline(centreline)
         self._nerve_geometry = None
+        self._coverage = None
 
     def _invalidate(self, changed: set[int] | None, region: Box | None = None) -> None:
         if changed is None:
@@ -189,6 +193,7 @@ class CaseMeasurer:
             self._boundary.clear()
             self._derived = None
             self._nerve_geometry = None
+            self._coverage = None
             return
         for lab in changed:
             self._boundary.pop(lab, None)
@@ -198,6 +203,7 @@ class CaseMeasurer:
         if self.nerve.label in changed:
             self._derived = None
             self._nerve_geometry = None
+            self._coverage = None
 
     def _still_valid(self, key: tuple[int, int], changed: set[int], region: Box) -> bool:
         """Whether an edit confined to ``region`` leaves a cached gap unchanged.
@@ -276,6 +282,52 @@ class CaseMeasurer:
             )
         return self._nerve_geometry
 
+    def nerve_coverage(self) -> dict[str, float]:
+        """Fraction (0-1) of each nerve segment covered by the nerve label (cached).
+
+        Measured along the reader's centreline when given; otherwise along the
+        centreline derived from the label, extended by straight lines to the RExP
+        and IAC landmarks when it stops short of them and with the RDP threaded in
+        where it projects when the line misses it (the label cannot vouch for
+        itself). Empty when there is no RExP
+        landmark or no centreline (the check is not made).
+        """
+        if self._coverage is None:
+            self._coverage = {}
+            if "RExP" in self.landmarks and self.nerve.label in self.boxes:
+                try:
+                    line = self._coverage_line()
+                except InputError as exc:
+                    log.warning("nerve coverage not checked: %s", exc)
+                else:
+                    self._coverage = nerve_coverage(
+                        self.grid, self.nerve.label, self.landmarks, line, self.settings
+                    )
+        return dict(self._coverage)
+
+    def not_assessable_segments(self) -> list[str]:
+        """Segments the nerve label covers too little to assess (``uncovered_segments``)."""
+        return uncovered_segments(self.nerve_coverage())
+
+    def _coverage_line(self) -> np.ndarray:
+        cl = self.centreline()
+        if self._given_centreline is not None:
+            return cl.points
+        reach = float(self.grid.spacing_mm.max() + 0.5)
+        pts = cl.points
+        lm = self.landmarks
+        if np.linalg.norm(pts[0] - lm["RExP"]) > reach:
+            pts = np.vstack([lm["RExP"], pts])
+        if "IAC" in lm and np.linalg.norm(pts[-1] - lm["IAC"]) > reach:
+            pts = np.vstack([pts, lm["IAC"]])
+        if "RDP" in lm:  # off the line: thread it in where it projects
+            line = Centreline(pts)
+            s_rdp, _, dist = line.project(lm["RDP"][None])
+            if float(dist[0]) > reach:
+                i = int(np.searchsorted(line.cumulative, float(s_rdp[0])))
+                pts = np.vstack([pts[:i], lm["RDP"], pts[i:]])
+        return pts
+
     def _nerve_box(self) -> Box:
         if self.nerve.label not in self.boxes:
             raise InputError(
@@ -303,6 +355,16 @@ class CaseMeasurer:
                 continue
             records.append(self._measure_vessel(v, reader_grades.get(v.label)))
         self._set_multiplicity(records)
+        coverage = self.nerve_coverage()
+        missing = uncovered_segments(coverage)
+        for r in records:
+            r.nerve_coverage = {k: round(v, 3) for k, v in coverage.items()}
+            r.not_assessable_segments = list(missing)
+            if r.segment is not None and r.segment in missing:
+                r.notes.append(
+                    f"the nerve label does not cover the {r.segment} segment: "
+                    "the gap there is not assessable"
+                )
         return records
 
     def _measure_vessel(self, v: Structure, reader_grade: str | None) -> VesselMeasurement:

@@ -162,6 +162,12 @@ class VesselMeasurement:
     #: value on every record of the case; None when no vessel is in contact).
     #: tandem = a VA in contact with another vessel that is in contact with VII
     multiplicity: str | None = None
+    #: case level (the same on every record): fraction (0-1) of each nerve segment's
+    #: centreline covered by the nerve label (nvcview.measure.coverage), and the
+    #: segments covered too little to assess ("not assessable": no gap was measured
+    #: there, so "no contact" cannot be concluded over them). Empty: not checked.
+    nerve_coverage: dict[str, float] = field(default_factory=dict)
+    not_assessable_segments: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property

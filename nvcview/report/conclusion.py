@@ -74,7 +74,18 @@ def _sentence(row: dict, side: str | None, capitalise: bool) -> str:
     return text[0].upper() + text[1:] if capitalise else text
 
 
-def conclusion_text(rows: Sequence[dict], side: str | None) -> str:
+def not_assessable_phrase(segments: Sequence[str]) -> str:
+    """Name the segments the nerve label does not cover, e.g. "attached segment (AS)"."""
+    names = []
+    for seg in segments:
+        name = SEGMENT_NAMES.get(seg, seg)
+        names.append(name if f"({seg})" in name else f"{name} ({seg})")
+    return ", ".join(names)
+
+
+def conclusion_text(
+    rows: Sequence[dict], side: str | None, not_assessable: Sequence[str] = ()
+) -> str:
     """Build the conclusion from report vessel rows (dicts of :mod:`content`).
 
     Parameters
@@ -85,6 +96,10 @@ def conclusion_text(rows: Sequence[dict], side: str | None) -> str:
         ``indentation_shown_mm`` (mm, or None when not shown).
     side : str or None
         Side of the reviewed facial nerve ("left"/"right").
+    not_assessable : sequence of str
+        Segments the nerve label does not cover (``VesselMeasurement.
+        not_assessable_segments``): no contact is ever concluded over them; the
+        conclusion names them instead.
 
     Returns
     -------
@@ -94,6 +109,21 @@ def conclusion_text(rows: Sequence[dict], side: str | None) -> str:
     conflicts = [r for r in rows if r["grade"] != "none"]
     conflicts.sort(key=lambda r: (-GRADE_RANK.get(r["grade"], 0), r["gap_mm"]))
     nerve = f"{side} facial nerve" if side else "facial nerve"
+    missing = list(not_assessable)
+    them = "them" if len(missing) > 1 else "it"
+    gap_note = (
+        f"Not assessable: {not_assessable_phrase(missing)} -- the nerve label does not "
+        f"cover {them}, so contact there cannot be excluded."
+    )
+    if not conflicts and missing:
+        if not rows:
+            return f"No vessel was marked near the segmented {nerve}. {gap_note}"
+        nearest = min(rows, key=lambda r: r["gap_mm"])
+        who = vessel_phrase(nearest["vessel_type"], side)
+        return (
+            f"No contact seen along the segmented part of the {nerve} (the nearest "
+            f"vessel, the {who}, is {nearest['gap_mm']:.1f} mm away). {gap_note}"
+        )
     if not conflicts:
         if not rows:
             return f"No vessel was marked near the {nerve}."
@@ -108,4 +138,6 @@ def conclusion_text(rows: Sequence[dict], side: str | None) -> str:
         sentences.append("Also: " + _sentence(row, side, False) + ".")
     if len(conflicts) > 1 and not any(r.get("multiplicity") == "tandem" for r in conflicts):
         sentences.append(f"{len(conflicts)} vessels contact the nerve (multiple).")
+    if missing:
+        sentences.append(gap_note)
     return " ".join(sentences)

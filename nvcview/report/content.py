@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from nvcview import __version__
 from nvcview.io.image import Image
-from nvcview.measure.records import VesselMeasurement
+from nvcview.measure.records import SEGMENTS, VesselMeasurement
 from nvcview.report.conclusion import SEGMENT_NAMES, conclusion_text, vessel_phrase
 from nvcview.review.model import (
     APPROACH_ANATOMY,
@@ -282,6 +282,12 @@ def vessel_label_text(row: dict) -> str:
     return f"{name} ({long})" if name else long
 
 
+def not_assessable(measurements: Sequence[VesselMeasurement]) -> list[str]:
+    """Nerve segments any measurement marks not assessable (order of ``SEGMENTS``)."""
+    found = {seg for m in measurements for seg in m.not_assessable_segments}
+    return [seg for seg in SEGMENTS if seg in found] + sorted(found - set(SEGMENTS))
+
+
 def _vessel_row(m: VesselMeasurement, call: ReaderCall | None) -> dict:
     row = m.to_dict()
     # the reader's call in review.json wins over a grade stored with old measurements
@@ -496,7 +502,7 @@ def build_report(
         "software_version": __version__,
     }
     landmarks = {k: [float(v) for v in p] for k, p in review.landmarks.items()}
-    conclusion = conclusion_text(vessels, review.side)
+    conclusion = conclusion_text(vessels, review.side, not_assessable(measurements))
     sides = [SideSection("symptomatic", review.side, conclusion, vessels, landmarks)]
     other = opposite_side(review.side)
     c = review.contralateral
@@ -520,7 +526,7 @@ def build_report(
             SideSection(
                 "control",
                 other,
-                conclusion_text(crow, other),
+                conclusion_text(crow, other, not_assessable(cms)),
                 crow,
                 {k: [float(v) for v in p] for k, p in c.landmarks.items()},
             )

@@ -28,7 +28,8 @@ def contact_rows(measurements: Sequence[VesselMeasurement]) -> list[dict]:
     ``segment``, ``dist_from_rdp_mm``, ``suggested_grade``, ``reader_grade``, ``grade``,
     and ``near``, ``indentation_depth_mm`` / ``deviation_mm`` with the thresholds they
     were graded by (``*_threshold_mm``), ``crossing_angle_deg`` (degrees),
-    ``vessel_diameter_mm``, ``side_of_nerve``, ``relation_to_cn8``, ``multiplicity``.
+    ``vessel_diameter_mm``, ``side_of_nerve``, ``relation_to_cn8``, ``multiplicity``, ``not_assessable_segments`` (case level:
+    nerve segments the nerve label does not cover, see :func:`nerve_coverage_doc`).
     """
     rows = []
     for m in measurements:
@@ -64,6 +65,25 @@ def contact_rows(measurements: Sequence[VesselMeasurement]) -> list[dict]:
                 "side_of_nerve": m.side_of_nerve,
                 "relation_to_cn8": m.relation_to_cn8,
                 "multiplicity": m.multiplicity,
+                "not_assessable_segments": list(m.not_assessable_segments),
             }
         )
     return rows
+
+
+def nerve_coverage_doc(measurements: Sequence[VesselMeasurement]) -> dict:
+    """Case-level nerve coverage for ``nvcview measure --json``.
+
+    Returns
+    -------
+    dict
+        ``nerve_coverage``: segment -> covered fraction (0-1) of its centreline;
+        ``not_assessable_segments``: segments the nerve label does not cover, over
+        which no gap was measured (so "no contact" cannot be concluded there).
+        Both empty when there is no measurement or the check was not made.
+    """
+    first = measurements[0] if measurements else None
+    return {
+        "nerve_coverage": dict(first.nerve_coverage) if first else {},
+        "not_assessable_segments": list(first.not_assessable_segments) if first else [],
+    }

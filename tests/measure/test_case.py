@@ -302,3 +302,50 @@ def test_centreline_drawn_from_the_iac_is_run_from_the_rexp():
         assert b.arc_length_from_rexp_mm == f.arc_length_from_rexp_mm
         assert b.side_of_nerve == f.side_of_nerve
         assert (n.segment, n.dist_from_rdp_mm) == (f.segment, f.dist_from_rdp_mm)
+
+
+@pytest.mark.parametrize("given_centreline", [True, False])
+def test_nerve_label_missing_the_attached_segment_makes_it_not_assessable(given_centreline):
+    from nvcview_sample import make_phantom
+
+    from nvcview.io.image import make_volume
+    from nvcview.measure.centreline import Centreline
+
+    ph = make_phantom(seed=0)
+    labels = make_volume(ph.labels.array.copy(), ph.t2.affine)
+    cl = ph.centreline if given_centreline else None
+    m = CaseMeasurer(labels, ph.structures, ph.landmarks, cl)
+    intact = m.measure()
+    assert all(r.not_assessable_segments == [] for r in intact)
+    assert min(intact[0].nerve_coverage.values()) > 0.95
+    # erase the nerve between the RExP and the RDP (the AICA's contact) as an edit
+    line = Centreline(ph.centreline)
+    s_rexp = line.project(np.asarray(ph.landmarks["RExP"])[None])[0][0]
+    s_rdp = line.project(np.asarray(ph.landmarks["RDP"])[None])[0][0]
+    arr = labels.array
+    ijk = np.argwhere(arr == 2)
+    s = line.project(ijk @ ph.t2.affine[:3, :3].T + ph.t2.affine[:3, 3])[0]
+    cut = ijk[(s > s_rexp + 0.5) & (s < s_rdp)]
+    saved = arr[tuple(cut.T)].copy()
+    arr[tuple(cut.T)] = 0
+    region = tuple(slice(int(a), int(b) + 1) for a, b in zip(cut.min(0), cut.max(0), strict=True))
+    m.update(region=region)
+    after = m.measure()
+    assert all("AS" in r.not_assessable_segments for r in after)
+    assert "distal cisternal" not in after[0].not_assessable_segments
+    assert after[0].nerve_coverage["AS"] < 0.8
+    fresh = measure_case(labels, ph.structures, ph.landmarks, cl)
+    assert [r.not_assessable_segments for r in fresh] == [r.not_assessable_segments for r in after]
+    # painting it back: assessable again
+    arr[tuple(cut.T)] = saved
+    m.update(region=region)
+    assert all(r.not_assessable_segments == [] for r in m.measure())
+
+
+def test_no_rexp_landmark_leaves_the_coverage_unchecked():
+    from nvcview_sample import make_phantom
+
+    ph = make_phantom(seed=0)
+    lm = {k: v for k, v in ph.landmarks.items() if k != "RExP"}
+    recs = measure_case(ph.labels, ph.structures, lm, ph.centreline)
+    assert recs and all(r.nerve_coverage == {} and r.not_assessable_segments == [] for r in recs)

@@ -37,6 +37,8 @@ def _same(live: list, full: list) -> None:
         np.testing.assert_allclose(a.nerve_point_lps, b.nerve_point_lps, atol=1e-9)
         np.testing.assert_allclose(a.vessel_point_lps, b.vessel_point_lps, atol=1e-9)
         assert a.arc_length_from_rexp_mm == pytest.approx(b.arc_length_from_rexp_mm, abs=1e-9)
+        assert a.not_assessable_segments == b.not_assessable_segments
+        assert a.nerve_coverage == pytest.approx(b.nerve_coverage, abs=1e-9)
 
 
 def _check(s: CaseSession, snapshot: bool = False) -> list:

@@ -309,9 +309,10 @@ def _text_overlay(viewer: Any) -> Any:
 
 
 def _canvas_width_px(viewer: Any) -> float:
-    """Canvas width in pixels (a default without a window)."""
+    """Canvas width in pixels (``viewer.canvas.size``, napari >= 0.9; a default before)."""
     try:
-        return float(viewer.window._qt_viewer.canvas.size[1])
+        size = viewer.canvas.size
+        return float(size[1]) if size[1] > 1 else 800.0
     except (AttributeError, IndexError, TypeError):
         return 800.0
 

@@ -18,7 +18,7 @@ SHOTS = Path("/tmp/nvcview-shots")
 
 
 def _balls():
-    """A red (AICA) ball on the patient's left and a blue (vein) ball on the right."""
+    """An AICA ball on the patient's left and a vein ball on the right (table colours)."""
     shape = (40, 60, 30)
     aff = np.eye(4)
     aff[:3, :3] = np.diag([0.8, 0.8, 0.8])
@@ -36,9 +36,13 @@ def _balls():
 
 
 def _centroid_x(shot: np.ndarray, colour: str) -> float:
+    from nvcview.structures import VESSEL_COLORS
+
     rgb = shot[..., :3].astype(float)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    mask = (r > 60) & (g < 0.5 * r) & (b < 0.5 * r) if colour == "red" else (b > 60) & (r < 0.5 * b)
+    want = np.asarray(VESSEL_COLORS["AICA" if colour == "red" else "vein"])
+    want = want / np.linalg.norm(want)
+    norm = np.linalg.norm(rgb, axis=-1) + 1e-9
+    mask = (norm > 80) & ((rgb @ want) / norm > 0.99)  # the table colour, shaded
     cols = np.nonzero(mask)[1]
     assert len(cols) > 100, f"no {colour} pixels"
     return float(cols.mean())
@@ -47,14 +51,15 @@ def _centroid_x(shot: np.ndarray, colour: str) -> float:
 @pytest.mark.gui
 def test_anterior_view_shows_the_left_structure_on_the_screen_right(make_napari_viewer):
     viewer = make_napari_viewer(show=True)
-    viewer.window._qt_window.resize(800, 600)
+    viewer.window.resize(800, 600)
     labels, structures = _balls()
     ctl = show_scene3d(viewer, labels, structures, view_name="A")
     shot = viewer.screenshot(canvas_only=True)
-    assert _centroid_x(shot, "red") > shot.shape[1] / 2 > _centroid_x(shot, "blue")
+    # anterior view: the patient's left (AICA ball) on the screen's right of the right one
+    assert _centroid_x(shot, "red") > _centroid_x(shot, "blue") + 50
     ctl.set_view("P")
     shot = viewer.screenshot(canvas_only=True)
-    assert _centroid_x(shot, "red") < shot.shape[1] / 2 < _centroid_x(shot, "blue")
+    assert _centroid_x(shot, "red") + 50 < _centroid_x(shot, "blue")
     cam = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     assert cam.orientation[0] == "away" and viewer.dims.ndisplay == 3
 
@@ -66,7 +71,7 @@ def test_sample_case_in_3d(make_napari_viewer):
     p = make_phantom(gap_mm=0.5)
     ms = measure_case(p.labels, p.structures, p.landmarks, p.centreline)
     viewer = make_napari_viewer(show=True)
-    viewer.window._qt_window.resize(1000, 750)
+    viewer.window.resize(1000, 750)
     ctl = show_scene3d(viewer, p.labels, p.structures, ms, side="left", landmarks=p.landmarks)
     surfaces = [ly for ly in viewer.layers if type(ly).__name__ == "Surface"]
     assert len(surfaces) == len(p.structures)

@@ -30,12 +30,23 @@ def _camera(viewer):
     return viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
 
 
-def _plasma_pixels(shot: np.ndarray) -> int:
-    """Pixels in the nerve's heat-map hues (plasma: violet to orange), not the vessels'."""
-    rgb = shot[..., :3].astype(float)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    violet = (b > 60) & (r > 0.35 * b) & (g < 0.45 * b)  # plasma's low end (touching)
-    return int(violet.sum())
+def _nerve_pixels(viewer, nerve) -> tuple[int, int, int]:
+    """Pixels the nerve's surface draws: (all, near-contact hues, far hues).
+
+    Compares the canvas with the nerve shown and hidden (its colour bar off);
+    the heat map (plasma, 0-3 mm) is red-orange near the contact (red above
+    1.5 x green, redder than the AICA's orange) and yellow away from it.
+    """
+    nerve.colorbar.visible = False  # its legend has the same hues
+    shown = viewer.screenshot(canvas_only=True)[..., :3].astype(float)
+    nerve.visible = False
+    hidden = viewer.screenshot(canvas_only=True)[..., :3].astype(float)
+    nerve.visible = nerve.colorbar.visible = True
+    changed = np.abs(shown - hidden).sum(-1) > 30
+    r, g, b = shown[..., 0], shown[..., 1], shown[..., 2]
+    near = changed & (r > 40) & (r > 1.5 * g)  # red-orange: the low gaps
+    far = changed & (r > 40) & (g > 0.9 * r) & (b < 0.5 * g)  # yellow: 3 mm and more
+    return int(changed.sum()), int(near.sum()), int(far.sum())
 
 
 @pytest.mark.gui
@@ -80,7 +91,8 @@ def test_3d_toggle_presets_and_edit_update(make_napari_viewer, qtbot, sample_stu
     shutil.copy(tmp_path / "scene-panel-3d.png", SHOTS / "scene-panel-3d.png")
     canvas = viewer.screenshot(canvas_only=True)
     assert canvas[..., :3].std() > 5  # not blank
-    assert _plasma_pixels(canvas) > 200, "the nerve's heat-map colours are not on screen"
+    drawn, near, far = _nerve_pixels(viewer, nerve)
+    assert drawn > 2000 and near > 30 and far > 1000, (drawn, near, far)
     assert img.shape[0] > canvas.shape[0]
 
     # TOF MIP on and off

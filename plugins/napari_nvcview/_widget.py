@@ -250,6 +250,10 @@ class ReviewWidget(QWidget):
         self.tabs.addTab(self._review_tab(), "Review")
         root.addLayout(modes)
         root.addWidget(self.tabs)
+        from napari_nvcview.scene_panel import ScenePanel  # the 3D view (issue 15)
+
+        self.scene_panel = ScenePanel(self)
+        root.addWidget(self.scene_panel)
         root.addWidget(self.progress)
         root.addWidget(self.status)
 

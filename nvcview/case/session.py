@@ -40,8 +40,8 @@ from nvcview.errors import InputError, NvcviewError
 from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
 from nvcview.measure.live import LiveMeasurer
 from nvcview.measure.records import GRADES, VesselMeasurement
-from nvcview.review.model import CONFIDENCES, SIDES, ReaderCall, Review, SeriesRef, now_iso
 from nvcview.register.model import Registration
+from nvcview.review.model import CONFIDENCES, SIDES, ReaderCall, Review, SeriesRef, now_iso
 from nvcview.segment import GrowResult
 from nvcview.structures import VESSEL_TYPES, Structure
 from nvcview.types import Box, PointLPS, PointsLPS

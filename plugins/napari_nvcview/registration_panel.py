@@ -90,6 +90,9 @@ class RegistrationPanel(QWidget):
         #: the last misalignment estimate (mm) of the case shown, None before / without one
         self.misalignment_mm: float | None = None
         self.worker: Any = None
+        #: the misalignment check of the case shown is running
+        self.checking = False
+        self.check_worker: Any = None
         self._token = 0  # bumped by Cancel and by a new case: older results are dropped
         self._counted = False  # the running registration holds one of the widget's busy counts
 
@@ -165,14 +168,28 @@ class RegistrationPanel(QWidget):
         if session.t2 is None or session.tof is None:
             return
         args = (session.t2, session.tof, session.landmarks_lps(), session.review.side or None)
-        self.rw._run(
-            misalignment_job,
-            args,
-            self._on_misalignment,
-            "Checking T2 / TOF alignment",
-            self.rw.background_tools,
-            case=session,
-        )
+        if not self.rw.background_tools:
+            mm = self.rw._guard(misalignment_job, *args)
+            if mm is not None:
+                self._on_misalignment(mm)
+            return
+        from napari.qt.threading import create_worker
+
+        # a quiet check: not one of the widget's busy counts (the reader's tools do not
+        # wait for it); the panel says it is running and drops a late or failed result
+        worker = create_worker(misalignment_job, *args, _start_thread=False, _ignore_errors=True)
+        self.checking = True
+        self.info.setText("Checking T2 / TOF alignment …")
+        deliver = self.rw._deliver
+        worker.returned.connect(deliver(self._on_misalignment, session))
+        worker.finished.connect(deliver(self._checked))
+        self.check_worker = worker
+        worker.start()
+
+    def _checked(self) -> None:
+        self.checking = False
+        self.check_worker = None
+        self._update_buttons()
 
     def _on_misalignment(self, mm: float) -> None:
         s = self.rw.session

@@ -63,7 +63,7 @@ def test_register_accept_save_reload_keeps_the_transform(
     widget = _widget(make_napari_viewer, study)
     panel = widget.registration_panel
     # the misalignment check on opening runs in a worker and warns (motion > 0.5 mm)
-    qtbot.waitUntil(lambda: panel.misalignment_mm is not None and widget.busy == 0, timeout=60000)
+    qtbot.waitUntil(lambda: panel.misalignment_mm is not None and not panel.checking, timeout=60000)
     assert panel.misalignment_mm > MISALIGNMENT_WARN_MM
     assert "misaligned" in widget.status.text()
     before = np.array(_tof_layer(widget).data, copy=True)
@@ -104,7 +104,7 @@ def test_undo_leaves_no_registration(make_napari_viewer, qtbot, study, tmp_path)
     widget = _widget(make_napari_viewer, study)
     widget.background_tools = True
     panel = widget.registration_panel
-    qtbot.waitUntil(lambda: widget.busy == 0, timeout=60000)
+    qtbot.waitUntil(lambda: not panel.checking, timeout=60000)
     acquired = np.array(_tof_layer(widget).data, copy=True)
 
     _click(qtbot, panel.register_button)
@@ -126,7 +126,7 @@ def test_undo_leaves_no_registration(make_napari_viewer, qtbot, study, tmp_path)
 def test_cancel_drops_the_result(make_napari_viewer, qtbot, study):
     widget = _widget(make_napari_viewer, study)
     panel = widget.registration_panel
-    qtbot.waitUntil(lambda: widget.busy == 0, timeout=60000)
+    qtbot.waitUntil(lambda: not panel.checking, timeout=60000)
     _click(qtbot, panel.register_button)
     ended: list[bool] = []
     panel.worker.finished.connect(lambda: ended.append(True))

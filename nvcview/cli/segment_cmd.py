@@ -102,11 +102,11 @@ def run(args: argparse.Namespace) -> int:
     t2 = load(study, series_uid=t2_meta.series_uid)
     tof = load(study, series_uid=tof_meta.series_uid) if tof_meta is not None else None
     if tof is not None and not args.no_register:
+        import dataclasses
+
         import numpy as np
 
         from nvcview.register import describe_registration, register_series
-
-        import dataclasses
 
         registration = register_series(t2, tof, landmarks=landmarks, side=args.side)
         registration = dataclasses.replace(registration, who=args.reader or "nvcview segment")

@@ -40,7 +40,6 @@ from nvcview.errors import InputError, NvcviewError
 from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
 from nvcview.measure.live import LiveMeasurer
 from nvcview.measure.records import GRADES, VesselMeasurement
-from nvcview.register.model import Registration
 from nvcview.review.model import (
     APPROACH_ANATOMY,
     APPROACH_STATUSES,
@@ -60,10 +59,6 @@ from nvcview.structures import VESSEL_TYPES, Structure
 from nvcview.types import Box, PointLPS, PointsLPS
 
 __all__ = ["CASE_FIELDS", "FINDING_GROUPS", "CaseSession", "ReviewSignedError"]
-
-#: estimated T2 / TOF misalignment (mm, in the CPA region) above which the reader is
-#: told to register the series before fusing (see :meth:`CaseSession.misalignment_warning`)
-MISALIGNMENT_WARN_MM = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -619,58 +614,6 @@ class CaseSession:
             findings[key] = new
         self._changed("fields", names=(group,), key=key)
         return True
-
-    # ---- registration ---------------------------------------------------
-    def set_registration(
-        self, registration: Registration | None, moving_series_uid: str | None = None
-    ) -> None:
-        """Store (or, with None, remove) the registration of a moving series.
-
-        The review keeps at most one registration per moving series
-        (:attr:`Review.registrations`, looked up by
-        :meth:`~nvcview.review.model.Review.registration_for`); a new one replaces the
-        old. Marks the case unsaved and emits ``registration``.
-
-        Parameters
-        ----------
-        registration : Registration or None
-            The accepted registration (``moving_to_fixed_lps`` maps LPS mm of the
-            moving series' anatomy to LPS mm in the reference series), or None to
-            remove the one stored for ``moving_series_uid``.
-        moving_series_uid : str, optional
-            The moving series (default: the registration's, else the TOF's).
-        """
-        self._check_editable("change the registration")
-        if moving_series_uid is None:
-            if registration is not None:
-                moving_series_uid = registration.moving_series_uid
-            elif self.tof is not None:
-                moving_series_uid = self.tof.meta.series_uid
-            else:
-                moving_series_uid = ""
-        kept = [r for r in self.review.registrations if r.moving_series_uid != moving_series_uid]
-        if registration is None and len(kept) == len(self.review.registrations):
-            return  # nothing stored: nothing changes
-        if registration is not None:
-            kept.append(registration)
-        self.review.registrations = kept
-        self._changed(
-            "registration", moving_series_uid=moving_series_uid, registration=registration
-        )
-
-    def misalignment_warning(self, misalignment_mm: float) -> str | None:
-        """The reader's warning for an estimated T2 / TOF misalignment (mm), or None.
-
-        Above :data:`MISALIGNMENT_WARN_MM` the series should be registered before
-        they are fused (:func:`nvcview.register.estimate_misalignment` gives the
-        estimate: the largest displacement over the CPA region, mm).
-        """
-        if not misalignment_mm > MISALIGNMENT_WARN_MM:
-            return None
-        return (
-            f"T2 and TOF look misaligned by about {misalignment_mm:.1f} mm in the CPA "
-            f"(more than {MISALIGNMENT_WARN_MM:g} mm): register TOF to T2 before fusing"
-        )
 
     # ---- review <-> session --------------------------------------------
     def to_review(self) -> Review:

@@ -56,7 +56,11 @@ def test_3d_toggle_presets_and_edit_update(make_napari_viewer, qtbot, sample_stu
     widget = ReviewWidget(viewer)
     viewer.window.add_dock_widget(widget, name="NVC review")
     viewer.window.resize(1400, 900)
-    session = widget.open_path(paths.review_dir)
+    # a copy beside the study (series paths are relative): the widget autosaves into it
+    folder = paths.review_dir.parent / "review_scene_panel"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(paths.review_dir, folder)
+    session = widget.open_path(folder)
     assert session is not None, widget.last_error
     widget.side_combo.setCurrentText("left")
     assert session.review.side == "left"

@@ -114,6 +114,11 @@ def rows_from_review(
                 "gap_low_mm": _float(m.gap_low_mm),
                 "gap_high_mm": _float(m.gap_high_mm),
                 "uncertainty_method": m.uncertainty_method,
+                # "segment=fraction" pairs and the uncovered segments, ";"-separated
+                "nerve_coverage": ";".join(
+                    f"{k}={float(v):.2f}" for k, v in sorted(m.nerve_coverage.items())
+                ),
+                "not_assessable_segments": ";".join(m.not_assessable_segments),
                 "resolution_mm": _float(m.resolution_mm),
                 "contact": bool(m.contact),
                 "near": bool(m.near),

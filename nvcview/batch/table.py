@@ -41,6 +41,8 @@ VESSEL_COLUMNS: dict[str, str] = {
     "gap_low_mm": FLOAT,
     "gap_high_mm": FLOAT,
     "uncertainty_method": STR,
+    "nerve_coverage": STR,
+    "not_assessable_segments": STR,
     "resolution_mm": FLOAT,
     "contact": BOOL,
     "near": BOOL,

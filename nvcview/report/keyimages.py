@@ -732,27 +732,29 @@ def _slice_image(m, ctx: ImageContext, plane: str) -> KeyImage:
     )
     location, info = locate(ctx.frames, center, np.cross(u, v))
     fused = " with TOF fused in green" if ctx.tof is not None else ""
+    return _vessel_key_image(
+        m, ctx, plane,
+        f"{m.vessel_name[:1].upper()}{m.vessel_name[1:]}: {plane}",
+        f"{plane.capitalize()} T2{fused} through the closest point of the "
+        f"{m.vessel_name} to the {ctx.nerve}; white line: gap {m.gap_mm:.1f} mm; "
+        "outline colours in the legend. Patient's right on screen left.",
+        png, pts, legend, location, info, (center, u, v),
+    )  # fmt: skip
+
+
+def _vessel_key_image(
+    m, ctx: ImageContext, kind: str, title: str, caption: str, png: bytes, pts: dict,
+    legend: list, location: Any, info: Any, plane: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> KeyImage:
+    """The KeyImage of one vessel's slice (plane: centre, screen-right and screen-down, LPS)."""
     w, h = _png_size(png)
+    center, u, v = plane
     return KeyImage(
-        key=_key(m, plane),
-        kind=plane,
-        title=f"{m.vessel_name[:1].upper()}{m.vessel_name[1:]}: {plane}",
-        caption=(
-            f"{plane.capitalize()} T2{fused} through the closest point of the "
-            f"{m.vessel_name} to the {ctx.nerve}; white line: gap {m.gap_mm:.1f} mm; "
-            "outline colours in the legend. Patient's right on screen left."
-        ),
-        png=png,
-        vessel_label=m.vessel_label,
-        width_px=w,
-        height_px=h,
-        points_px=pts,
-        side_role=ctx.side_role,
-        location=location,
-        legend=legend,
-        source=info,
+        key=_key(m, kind), kind=kind, title=title, caption=caption, png=png,
+        vessel_label=m.vessel_label, width_px=w, height_px=h, points_px=pts,
+        side_role=ctx.side_role, location=location, legend=legend, source=info,
         plane={"center": center.tolist(), "u": u.tolist(), "v": v.tolist()},
-    )
+    )  # fmt: skip
 
 
 def _contact_image(m, ctx: ImageContext) -> KeyImage | None:
@@ -779,28 +781,15 @@ def _contact_image(m, ctx: ImageContext) -> KeyImage | None:
         legend=legend,
     )
     location, info = locate(ctx.frames, center, np.cross(t, -up))
-    w, h = _png_size(png)
-    return KeyImage(
-        key=_key(m, "contact"),
-        kind="contact",
-        title=f"{m.vessel_name[:1].upper()}{m.vessel_name[1:]}: reformat through the contact",
-        caption=(
-            f"Oblique reformat in the plane that holds the {ctx.nerve}'s axis and the "
-            f"closest-point pair of the {m.vessel_name} (gap {m.gap_mm:.1f} mm, white line), so "
-            "the contact lies in the image: screen right = along the nerve toward the IAC, "
-            "up = toward the vessel."
-        ),
-        png=png,
-        vessel_label=m.vessel_label,
-        width_px=w,
-        height_px=h,
-        points_px=pts,
-        side_role=ctx.side_role,
-        location=location,
-        legend=legend,
-        source=info,
-        plane={"center": center.tolist(), "u": t.tolist(), "v": (-up).tolist()},
-    )
+    return _vessel_key_image(
+        m, ctx, "contact",
+        f"{m.vessel_name[:1].upper()}{m.vessel_name[1:]}: reformat through the contact",
+        f"Oblique reformat in the plane that holds the {ctx.nerve}'s axis and the "
+        f"closest-point pair of the {m.vessel_name} (gap {m.gap_mm:.1f} mm, white line), so "
+        "the contact lies in the image: screen right = along the nerve toward the IAC, "
+        "up = toward the vessel.",
+        png, pts, legend, location, info, (center, t, -up),
+    )  # fmt: skip
 
 
 def _nerve_image(chosen: Sequence, ctx: ImageContext) -> KeyImage | None:

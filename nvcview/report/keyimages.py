@@ -743,8 +743,17 @@ def _slice_image(m, ctx: ImageContext, plane: str) -> KeyImage:
 
 
 def _vessel_key_image(
-    m, ctx: ImageContext, kind: str, title: str, caption: str, png: bytes, pts: dict,
-    legend: list, location: Any, info: Any, plane: tuple[np.ndarray, np.ndarray, np.ndarray],
+    m,
+    ctx: ImageContext,
+    kind: str,
+    title: str,
+    caption: str,
+    png: bytes,
+    pts: dict,
+    legend: list,
+    location: Any,
+    info: Any,
+    plane: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> KeyImage:
     """The KeyImage of one vessel's slice (plane: centre, screen-right and screen-down, LPS)."""
     w, h = _png_size(png)

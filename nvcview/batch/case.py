@@ -201,7 +201,8 @@ def _labels_voxel_mm(review: Review, folder: Path) -> list[float] | None:
     import nibabel as nib
 
     try:
-        zooms = nib.load(str(folder / review.labelmap_path)).header.get_zooms()[:3]
+        header = nib.load(str(folder / review.labelmap_path)).header
+        zooms = header.get_zooms()[:3]  # type: ignore[attr-defined]
     except Exception:  # unreadable: the measurement step reports it properly
         return None
     return [round(float(z), 6) for z in zooms]  # float32 header -> micrometre precision

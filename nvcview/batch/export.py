@@ -248,8 +248,9 @@ def run_batch(
                 result.pop("reader_from_folder", None)
             results[i] = result
             summary.n_computed += 1
-            if result.get("status") == "ok" and hashes[i] is not None:
-                cache.put(tasks[i]["rel"], hashes[i], result)
+            input_hash = hashes[i]
+            if result.get("status") == "ok" and input_hash is not None:
+                cache.put(tasks[i]["rel"], input_hash, result)
             bar.update(1)
     finally:
         bar.close()
@@ -257,9 +258,10 @@ def run_batch(
     vessel_rows: list[dict] = []
     case_rows: list[dict] = []
     error_rows: list[dict] = []
-    for task, result in zip(tasks, results, strict=True):
-        if result is None:  # cannot happen unless a backend lost a task
-            result = {"status": "error", "stage": "run", "message": "no result returned"}
+    for task, maybe_result in zip(tasks, results, strict=True):
+        if maybe_result is None:  # cannot happen unless a backend lost a task
+            maybe_result = {"status": "error", "stage": "run", "message": "no result returned"}
+        result = maybe_result
         if result.get("status") == "ok":
             vessel_rows.extend(result["rows"])
             case_rows.append(result["case"])

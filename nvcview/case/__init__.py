@@ -5,7 +5,8 @@
   sign-off and reopen (logged in the review's audit trail)
 - :mod:`.events`: the change events front ends subscribe to (napari-style, no Qt)
 - :mod:`.measurement`: the one review -> measurement path (CLI, report, batch, viewer)
-- :mod:`.grids`: the one grid-equality rule (:data:`GRID_TOL_VOXELS`)
+- the one grid-equality rule (``same_grid``, ``grid_mismatch``, ``GRID_TOL_VOXELS``) is
+  :mod:`nvcview.io.grids`'s, re-exported here
 - :mod:`.pseudonym`: the one keyed pseudonym scheme (report and batch)
 - :mod:`.files`: label map files, which series make one study
 
@@ -15,7 +16,6 @@ and hold no workflow rule of their own. Positions are patient LPS mm.
 
 from nvcview.case.events import CaseEvents, Event, EventEmitter
 from nvcview.case.files import same_study, save_label_map
-from nvcview.case.grids import GRID_TOL_VOXELS, grid_mismatch, same_grid
 from nvcview.case.measurement import (
     can_measure,
     contact_midpoint,
@@ -38,6 +38,7 @@ from nvcview.case.resolve import (
     review_folder_of,
 )
 from nvcview.case.session import CASE_FIELDS, CaseSession, ReviewSignedError
+from nvcview.io.grids import GRID_TOL_VOXELS, grid_mismatch, same_grid
 
 __all__ = [
     "CASE_FIELDS",

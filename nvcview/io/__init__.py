@@ -14,7 +14,8 @@ stacks
 pixels
     Threaded pixel reading into one preallocated array, modality rescale applied.
 grids
-    ``conform_to`` / ``same_grid``: re-index a volume (e.g. a NIfTI label map in
+    The one grid rule (``same_grid`` / ``grid_mismatch``, tolerance ``GRID_TOL_VOXELS``)
+    and ``conform_to`` / ``same_voxels``: re-index a volume (e.g. a NIfTI label map in
     column/row/slice order) onto a reference grid by permuting/flipping, never resampling.
 resample
     Opt-in interpolation of unevenly spaced stacks onto a regular grid.
@@ -36,22 +37,25 @@ from __future__ import annotations
 
 import os
 
-from nvcview.io.grids import conform_to, same_grid
+from nvcview.io.grids import GRID_TOL_VOXELS, conform_to, grid_mismatch, same_grid, same_voxels
 from nvcview.io.image import Image, PatientInfo, SeriesMeta, make_volume
 from nvcview.io.itkimage import is_itk_path, read_itk_image
 from nvcview.io.nifti import is_nifti_path, read_nifti, write_nifti
 
 __all__ = [
+    "GRID_TOL_VOXELS",
     "Image",
     "PatientInfo",
     "SeriesMeta",
     "conform_to",
+    "grid_mismatch",
     "list_series",
     "load",
     "make_volume",
     "read_itk_image",
     "read_nifti",
     "same_grid",
+    "same_voxels",
     "write_nifti",
 ]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nvcview.errors import GeometryError, InputError
+from nvcview.io.grids import grid_mismatch
 from nvcview.io.image import Image
 from nvcview.review.colortable import parse_structure_spec, read_label_table
 from nvcview.review.model import Review, SeriesRef
@@ -26,9 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def _grid_problem(a: Image, b: Image) -> str | None:
-    from nvcview.review.store import _grid_mismatch
-
-    return _grid_mismatch(a.affine, a.array.shape, b.affine, b.array.shape)
+    return grid_mismatch(a.affine, a.array.shape, b.affine, b.array.shape)
 
 
 def review_from_labelmap(

@@ -43,8 +43,8 @@ import numpy as np
 from nvcview import __version__
 from nvcview.errors import GeometryError, InputError, NvcviewError, SchemaError
 from nvcview.fsutil import _fsync_dir, atomic_path, check_inside
-from nvcview.io.grids import conform_to
-from nvcview.io.image import Image, index_to_lps, make_volume
+from nvcview.io.grids import conform_to, grid_mismatch
+from nvcview.io.image import Image, make_volume
 from nvcview.io.nifti import read_nifti, write_nifti
 from nvcview.review import limits
 from nvcview.review.audit import append_audit, diff_documents, read_audit
@@ -67,9 +67,6 @@ from nvcview.review.schema import review_schema, validate_review_dict
 log = logging.getLogger(__name__)
 
 REVIEW_NAME = "review.json"
-#: a label map is on the reference grid when no voxel centre is further than this
-#: fraction of the smallest reference voxel size from the reference's
-GRID_TOL_VOXELS = 0.01
 
 
 class ReviewFinalError(NvcviewError):
@@ -244,46 +241,6 @@ def load_review(path: str | os.PathLike) -> Review:
     return review
 
 
-def _grid_mismatch(
-    affine: np.ndarray,
-    shape: tuple[int, ...],
-    ref_affine: np.ndarray | list,
-    ref_shape: tuple[int, ...] | list,
-) -> str | None:
-    """Why a grid (affine + shape) differs from the reference grid, or None when equal.
-
-    Two grids are the same when every voxel centre of the grid (checked at its 8
-    corners, the affine being linear) lies within ``GRID_TOL_VOXELS`` of the smallest
-    voxel size of the same voxel of the reference: float32 NIfTI headers and
-    rounding in other tools pass, a shift or a different spacing does not.
-    """
-    affine = np.asarray(affine, dtype=np.float64)
-    ref_affine = np.asarray(ref_affine, dtype=np.float64)
-    if tuple(int(s) for s in shape) != tuple(int(s) for s in ref_shape):
-        return f"shape {tuple(shape)} != reference shape {tuple(ref_shape)}"
-    corners = np.array(
-        [
-            [i, j, k]
-            for i in (0, shape[0] - 1)
-            for j in (0, shape[1] - 1)
-            for k in (0, shape[2] - 1)
-        ],
-        dtype=np.float64,
-    )
-    a = index_to_lps(affine, corners)
-    b = index_to_lps(ref_affine, corners)
-    dist = float(np.max(np.linalg.norm(a - b, axis=1)))
-    rsp = np.linalg.norm(ref_affine[:3, :3], axis=0)
-    if dist > GRID_TOL_VOXELS * float(np.min(rsp)):
-        sp = np.round(np.linalg.norm(affine[:3, :3], axis=0), 4).tolist()
-        return (
-            f"voxels lie up to {dist:.3g} mm away from the reference grid's "
-            f"(voxel size {sp} mm vs {np.round(rsp, 4).tolist()} mm, first voxel at "
-            f"{np.round(a[0], 3).tolist()} vs {np.round(b[0], 3).tolist()} LPS mm)"
-        )
-    return None
-
-
 def _conform_to_reference(image: Image, review: Review) -> Image | None:
     """The label map permuted/flipped onto the review's reference grid, or None if it is not
     the same set of voxel centres."""
@@ -380,14 +337,14 @@ def load_labels(review: Review, folder: str | os.PathLike) -> Image:
             raise InputError(f"{file}: label map holds non-integer values")
         image = Image(make_volume(arr.astype(np.int32), image.affine), image.meta, image.patient)
     if review.reference_affine is not None and review.reference_shape is not None:
-        why = _grid_mismatch(
+        why = grid_mismatch(
             image.affine, image.array.shape, review.reference_affine, review.reference_shape
         )
         if why:
             # Slicer / ITK-SNAP / `nvcview convert` store the same grid in another axis
             # order (column, row, slice): re-index (never resample) when that is all it is.
             image = _conform_to_reference(image, review) or image
-            why = _grid_mismatch(
+            why = grid_mismatch(
                 image.affine, image.array.shape, review.reference_affine, review.reference_shape
             )
         if why:
@@ -696,7 +653,7 @@ def save_review(
         if labels is not None:
             label_vol = _as_label_volume(labels, review)
             if review.reference_affine is not None and review.reference_shape is not None:
-                why = _grid_mismatch(
+                why = grid_mismatch(
                     label_vol.affine,
                     label_vol.array.shape,
                     review.reference_affine,

@@ -55,17 +55,39 @@ def test_review_schemas_list_exactly_the_table():
 
 
 def test_report_codes_and_names_agree_with_the_table():
+    """Every row's SR code is a real one: standard codes as pydicom's dictionary spells
+    them, private ones listed (and documented) with the same meaning; the SR writer and
+    reader use the row's code, and reports the row's phrase."""
+    from pydicom.sr.codedict import codes as dicom_codes
+
     from nvcview.report import codes
     from nvcview.report.conclusion import VESSEL_NAMES
+    from nvcview.report.sr_read import _VESSELS
 
+    sct: dict[str, set[str]] = {}
+    for name in dicom_codes.SCT.dir():
+        code = getattr(dicom_codes.SCT, name)
+        sct.setdefault(code.value, set()).add(code.meaning)
+    report_doc = (ROOT / "docs/report.md").read_text(encoding="utf-8")
     for v in VESSEL_TABLE:
+        value, scheme, meaning = v.code
+        if scheme == "SCT":
+            assert meaning in sct.get(value, ()), f"{v.name}: SCT {value} is not '{meaning}'"
+        else:
+            assert scheme == codes.PRIVATE_SCHEME, v.name
+            assert codes.PRIVATE_CODES[value] == meaning, v.name
+            assert f"| `{value}` | {meaning} |" in report_doc, f"{value} not in docs/report.md"
         c = codes.VESSEL_CODES[v.name]
         assert (c.value, c.scheme_designator, c.meaning) == v.code, v.name
         assert VESSEL_NAMES[v.name] == v.phrase, v.name
         st = Structure(label=1, name=v.name, kind="vessel", vessel_type=v.name)
-        assert codes.structure_code(st).value == v.code[0]
-        if v.code[1] == codes.PRIVATE_SCHEME:
-            assert codes.PRIVATE_CODES[v.code[0]] == v.code[2]
+        assert codes.structure_code(st).value == value
+        # the SR reader gives the type back ("unknown" shares the generic vessel code)
+        back = _VESSELS[(value, scheme)]
+        assert back == v.name or (v.name == "unknown" and back == "other"), v.name
+    # no two named types share a code: only "unknown" falls back to the generic one
+    named = [v.code[:2] for v in VESSEL_TABLE if v.name != "unknown"]
+    assert len(set(named)) == len(named)
     assert set(codes.VESSEL_CODES) == set(VESSEL_TYPES)
     assert set(ARTERIES) == {"AICA", "PICA", "VA", "basilar"}
 

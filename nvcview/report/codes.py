@@ -13,7 +13,8 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
-PRIVATE_SCHEME = "99NVCVIEW"
+from nvcview.structures import PRIVATE_SCHEME, VESSEL_TABLE
+
 PRIVATE_SCHEME_NAME = "nvcview private codes"
 
 
@@ -105,14 +106,11 @@ DEG = hd.sr.CodedConcept("deg", "UCUM", "degree")
 ANATOMICAL_STRUCTURE = sct(codes.SCT.AnatomicalStructure)
 IMAGING_PROCEDURE = sct(codes.SCT.ImagingProcedure)
 
-VESSEL_CODES = {
-    "AICA": _p("NVC001"),
-    "PICA": _p("NVC002"),
-    "VA": sct(codes.SCT.VertebralArtery),  # 85234005
-    "basilar": sct(codes.SCT.BasilarArtery),  # 59011009
-    "vein": sct(codes.SCT.Vein),  # 29092000
-    "other": sct(codes.SCT.BloodVessel),  # 59820001
-    "unknown": sct(codes.SCT.BloodVessel),
+#: SR codes of the vessel types: derived from :data:`nvcview.structures.VESSEL_TABLE`, the
+#: one vessel-type table (a new vessel type gets its code there).
+VESSEL_CODES: dict[str, hd.sr.CodedConcept] = {
+    v.name: hd.sr.CodedConcept(value=v.code[0], scheme_designator=v.code[1], meaning=v.code[2])
+    for v in VESSEL_TABLE
 }
 GRADE_NAME = _p("NVC020")
 GRADE_CODES = {

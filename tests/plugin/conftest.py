@@ -27,11 +27,47 @@ def sample_study(tmp_path_factory):
     return paths, truth
 
 
+def _canvas_widget(viewer):
+    """The viewer's canvas as a Qt widget, found through public API only.
+
+    ``viewer.window.main_menu`` is the window's menu bar; the canvas is the largest
+    OpenGL widget of that window (vispy's Qt canvas). napari's private
+    ``Window._qt_viewer`` (and the deprecated ``qt_viewer``) go away in napari 0.10.
+    """
+    from qtpy.QtWidgets import QOpenGLWidget
+
+    window = viewer.window.main_menu.window()
+    canvases = [w for w in window.findChildren(QOpenGLWidget) if w.isVisible()]
+    assert canvases, "no visible canvas: show the viewer first"
+    return max(canvases, key=lambda w: w.width() * w.height())
+
+
+def _world_to_canvas(viewer, canvas, world) -> tuple[float, float]:
+    """Canvas pixel (x, y) where a 2D view shows the world point, from the camera model.
+
+    napari's 2D camera centres ``camera.center`` on the canvas and shows ``camera.zoom``
+    screen pixels per world unit, with the displayed axes' directions given by
+    ``camera.orientation2d`` (vertical "down"/"up", horizontal "right"/"left").
+    """
+    from napari_nvcview.layers import camera
+
+    assert viewer.dims.ndisplay == 2, "click_world clicks 2D views"
+    cam = camera(viewer)
+    row_dim, col_dim = viewer.dims.displayed
+    centre = np.asarray(cam.center, float)[-2:]
+    zoom = float(cam.zoom)
+    vertical, horizontal = (str(getattr(o, "value", o)) for o in cam.orientation2d)
+    dy = (world[row_dim] - centre[0]) * zoom * (1 if vertical == "down" else -1)
+    dx = (world[col_dim] - centre[1]) * zoom * (1 if horizontal == "right" else -1)
+    return canvas.width() / 2 + dx, canvas.height() / 2 + dy
+
+
 def click_world(viewer, world, qtbot=None) -> tuple[int, int]:
     """Left-click the canvas where the world point ``(S, P, L)`` is shown, as a user would.
 
     Moves the slider to the point's slice first (the user scrolls to it), then
-    clicks the canvas pixel that napari maps to the point's in-plane position.
+    clicks (a real Qt mouse press and release, through vispy and napari's mouse
+    callbacks) the canvas pixel where the camera shows the point's in-plane position.
     Returns the pixel clicked.
     """
     from qtpy.QtCore import QPoint, Qt
@@ -43,15 +79,10 @@ def click_world(viewer, world, qtbot=None) -> tuple[int, int]:
     for d in not_displayed:
         viewer.dims.set_point(d, world[d])
     QApplication.processEvents()
-    canvas = viewer.window._qt_viewer.canvas
-    view = canvas.view
-    tr = view.transform * view.scene.transform
-    disp = [world[d] for d in viewer.dims.displayed]
-    x, y = tr.map(disp[::-1])[:2]
+    canvas = _canvas_widget(viewer)
+    x, y = _world_to_canvas(viewer, canvas, world)
     pos = QPoint(int(round(x)), int(round(y)))
-    QTest.mouseClick(
-        canvas._scene_canvas.native, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos
-    )
+    QTest.mouseClick(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
     QApplication.processEvents()
     return pos.x(), pos.y()
 
@@ -67,7 +98,7 @@ def drag_canvas(viewer, start_px: tuple[int, int], end_px: tuple[int, int]) -> N
     from qtpy.QtTest import QTest
     from qtpy.QtWidgets import QApplication
 
-    native = viewer.window._qt_viewer.canvas._scene_canvas.native
+    native = _canvas_widget(viewer)
     left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     QTest.mousePress(native, left, none, QPoint(*start_px))
     for t in np.linspace(0.2, 1.0, 5):

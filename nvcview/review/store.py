@@ -36,8 +36,8 @@ import secrets
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import highdicom as hd
 import numpy as np
 
 from nvcview import __version__
@@ -63,6 +63,9 @@ from nvcview.review.lock import ReviewLock
 from nvcview.review.migrate import document_version, migrate
 from nvcview.review.model import SCHEMA_VERSION, Review, now_iso
 from nvcview.review.schema import review_schema, validate_review_dict
+
+if TYPE_CHECKING:
+    import highdicom as hd
 
 log = logging.getLogger(__name__)
 
@@ -390,6 +393,8 @@ def _write_json_tmp(tmp: Path, data: bytes) -> None:
 
 def _as_label_volume(labels: Image | hd.Volume | np.ndarray, review: Review) -> hd.Volume:
     """Labels as an unsigned-integer volume (uint8/uint16), checked for sane values."""
+    import highdicom as hd
+
     if isinstance(labels, Image):
         vol = labels.volume
     elif isinstance(labels, hd.Volume):

@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import highdicom as hd
 import numpy as np
 from scipy import ndimage
 
@@ -42,6 +42,9 @@ from nvcview.measure.surface import (
 )
 from nvcview.measure.triangles import closest_point_on_triangles
 from nvcview.structures import Structure, find_facial_nerve, vessels
+
+if TYPE_CHECKING:
+    import highdicom as hd
 
 #: Gap heat map range on the facial nerve, mm: 0 at contact, saturated from here on.
 GAP_RANGE_MM = 3.0

@@ -94,3 +94,39 @@ def test_unknown_format_is_refused_before_any_work(sample_review, tmp_path):
     res = _run("scene", str(sample_review), "--out", str(tmp_path / "o"), "--format", "obj,ply")
     assert res.returncode == 2 and "unknown mesh format 'ply'" in res.stderr
     assert not (tmp_path / "o").exists()
+
+
+def _imported_modules(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run the CLI under ``-X importtime``: the result and the top-level packages imported."""
+    res = _run_python("-X", "importtime", "-m", "nvcview", *args)
+    mods = set()
+    for line in res.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            mods.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return res, mods
+
+
+def _run_python(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(ROOT / "sample_data"), env.get("PYTHONPATH", "")]
+    )
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_scene_imports_only_what_the_formats_asked_need(sample_review, tmp_path):
+    gui = {"napari", "qtpy", "PyQt5", "PyQt6", "PySide6", "vispy", "magicgui", "npe2"}
+    unused = {"SimpleITK", "pandas", "dask", "reportlab", "jinja2"}
+    res, mods = _imported_modules(
+        "scene", str(sample_review), "--out", str(tmp_path / "a"), "--format", "obj,stl"
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "a" / "scene.json").is_file()
+    # OBJ / STL are written without trimesh (it loads every exchange plugin it finds)
+    assert not mods & (gui | unused | {"trimesh"}), sorted(mods & (gui | unused | {"trimesh"}))
+    res, mods = _imported_modules("scene", str(sample_review), "--out", str(tmp_path / "b"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "trimesh" in mods  # the glTF binary is trimesh's
+    assert not mods & (gui | unused), sorted(mods & (gui | unused))

@@ -8,6 +8,8 @@ the one before the save for kills before the commit, the new one after it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
 import signal
@@ -30,30 +32,142 @@ TESTS = str(Path(__file__).resolve().parents[1])
 #: steps at which the save has not yet committed (a reload sees the previous version)
 BEFORE_COMMIT = ("labels-written", "history-kept", "audit-appended")
 
-API_SAVE = """
-import sys
+#: A save server: imports once, then forks one child per request (a real process, killed
+#: with a real SIGKILL at a save step or at a random moment). Requests on stdin:
+#: ``FOLDER<TAB>N<TAB>STEP<TAB>LOOP`` (STEP "-" for none, LOOP "1": keep saving new
+#: versions until killed). Replies: ``started PID`` then ``exit CODE`` (-9 when killed);
+#: the child prints ``saving`` once its saves begin and ``saved`` after the first.
+SAVE_SERVER = """
+import os, sys, traceback
 sys.path.insert(0, {tests!r})
 from review.conftest import make_labels
 from nvcview.io.image import make_volume
 from nvcview.review import load_labels, load_review, save_review
 
-folder, n = sys.argv[1], int(sys.argv[2])
-review = load_review(folder)
-base = make_labels()
-arr = base.array.copy()
-arr[0, 0, 0] = n % 250
-arr[15, 17, 19] = (n * 7) % 250
-review.impression = f"version {{n}}"
-print("saving", flush=True)
-save_review(review, folder, make_volume(arr, base.affine), actor="writer")
-print("saved", flush=True)
-while len(sys.argv) > 3:  # random-time mode: keep saving new versions until killed
-    n += 1
+KILL_ENV = {kill_env!r}
+
+
+def save(folder, n, loop):
+    review = load_review(folder)
+    base = make_labels()
+    arr = base.array.copy()
     arr[0, 0, 0] = n % 250
     arr[15, 17, 19] = (n * 7) % 250
     review.impression = f"version {{n}}"
+    print("saving", flush=True)
     save_review(review, folder, make_volume(arr, base.affine), actor="writer")
+    print("saved", flush=True)
+    while loop:  # random-time mode: keep saving new versions until killed
+        n += 1
+        arr[0, 0, 0] = n % 250
+        arr[15, 17, 19] = (n * 7) % 250
+        review.impression = f"version {{n}}"
+        save_review(review, folder, make_volume(arr, base.affine), actor="writer")
+
+
+for line in sys.stdin:
+    folder, n, step, loop = line.rstrip("\\n").split("\\t")
+    pid = os.fork()
+    if pid == 0:
+        os.environ.pop(KILL_ENV, None)
+        if step != "-":
+            os.environ[KILL_ENV] = step
+        code = 0
+        try:
+            save(folder, int(n), loop == "1")
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        os._exit(code)
+    print(f"started {{pid}}", flush=True)
+    _, status = os.waitpid(pid, 0)
+    print(f"exit {{os.waitstatus_to_exitcode(status)}}", flush=True)
 """
+
+
+#: The same for the command line: forks a child running ``nvcview.cli.main(ARGV)`` (the
+#: code ``python -m nvcview`` runs) per request; requests are JSON ``[STEP, ARGV]``.
+CLI_SERVER = """
+import json, os, sys, traceback
+from nvcview.cli import main
+import nvcview.cli.measure_cmd, nvcview.review.importing, nvcview.case, nvcview.measure
+
+KILL_ENV = {kill_env!r}
+for line in sys.stdin:
+    step, argv = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        os.environ.pop(KILL_ENV, None)
+        if step:
+            os.environ[KILL_ENV] = step
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
+    print(f"started {{pid}}", flush=True)
+    _, status = os.waitpid(pid, 0)
+    print(f"exit {{os.waitstatus_to_exitcode(status)}}", flush=True)
+"""
+
+
+class SaveServer:
+    """One Python process that forks a saving child per request (see ``SAVE_SERVER``)."""
+
+    def __init__(self, tmp_path: Path, source: str = SAVE_SERVER) -> None:
+        script = tmp_path / f"server{len(list(tmp_path.glob('server*.py')))}.py"
+        script.write_text(source.format(tests=TESTS, kill_env=KILL_ENV))
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script)],
+            env=_env(None),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def start(self, folder: Path, n: int, step: str | None, loop: bool = False) -> int:
+        """Fork a child saving version ``n``; its pid."""
+        return self.request(f"{folder}\t{n}\t{step or '-'}\t{int(loop)}")
+
+    def request(self, line: str) -> int:
+        """Send one request line; the forked child's pid."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        line = self.readline()
+        assert line.startswith("started "), line
+        return int(line.split()[1])
+
+    def readline(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, "the save server died"
+        return line.strip()
+
+    def wait_exit(self) -> tuple[int, list[str]]:
+        """The child's exit code (-9 when killed) and the lines it printed."""
+        printed = []
+        while not (line := self.readline()).startswith("exit "):
+            printed.append(line)
+        return int(line.split()[1]), printed
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(60)
+
+
+@pytest.fixture
+def save_server(tmp_path):
+    server = SaveServer(tmp_path)
+    yield server
+    server.close()
 
 
 def _labels_of(n: int) -> np.ndarray:
@@ -87,35 +201,23 @@ def api_folder(tmp_path):
     return folder
 
 
-def test_api_save_killed_at_each_step(api_folder, tmp_path):
-    script = tmp_path / "save.py"
-    script.write_text(API_SAVE.format(tests=TESTS))
+def test_api_save_killed_at_each_step(api_folder, save_server):
     n = 0
     for step in SAVE_STEPS:
         n += 1
-        proc = subprocess.run(
-            [sys.executable, str(script), str(api_folder), str(n)],
-            env=_env(step),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == -signal.SIGKILL, (step, proc.stderr[-2000:])
-        assert "saved" not in proc.stdout
+        save_server.start(api_folder, n, step)
+        code, printed = save_server.wait_exit()
+        assert code == -signal.SIGKILL, (step, printed)
+        assert "saved" not in printed
         got = _check_api_version(api_folder)
         want = n - 1 if step in BEFORE_COMMIT else n
         assert got == want, step
         if step in BEFORE_COMMIT:
             n -= 1  # that save never happened; the next one reuses its number
     # a plain save afterwards finishes or sweeps whatever the kills left
-    proc = subprocess.run(
-        [sys.executable, str(script), str(api_folder), str(n + 1)],
-        env=_env(None),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    save_server.start(api_folder, n + 1, None)
+    code, printed = save_server.wait_exit()
+    assert code == 0 and "saved" in printed, printed
     assert _check_api_version(api_folder) == n + 1
     left = [p.name for p in api_folder.rglob(".tmp-*")] + [
         p.name for p in api_folder.rglob(".pending-*")
@@ -123,54 +225,40 @@ def test_api_save_killed_at_each_step(api_folder, tmp_path):
     assert left == []
 
 
-def test_api_save_killed_at_random_moments(api_folder, tmp_path):
-    script = tmp_path / "save.py"
-    script.write_text(API_SAVE.format(tests=TESTS))
+def test_api_save_killed_at_random_moments(api_folder, save_server):
     rng = random.Random(19)
     last = 0
     for i in range(5):
-        proc = subprocess.Popen(
-            [sys.executable, str(script), str(api_folder), str(last + 1), "loop"],
-            env=_env(None),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert proc.stdout.readline().strip() == "saving"  # imports done, saves begin
+        pid = save_server.start(api_folder, last + 1, None, loop=True)
+        assert save_server.readline() == "saving"  # the saves begin
         time.sleep(rng.uniform(0.0, 0.4))
-        proc.kill()
-        proc.wait(60)
+        os.kill(pid, signal.SIGKILL)
+        code, _ = save_server.wait_exit()
+        assert code == -signal.SIGKILL
         got = _check_api_version(api_folder)
         assert got >= last, i  # never an older version
         last = got
 
 
-def _cli_save(folder: Path, labels_file: Path, table: Path, n: int, step: str | None):
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nvcview",
-            "measure",
-            str(labels_file),
-            "--table",
-            str(table),
-            "--reader",
-            f"reader-{n}",
-            "--side",
-            "left",
-            "--save-review",
-            str(folder),
-        ],
-        env=_env(step),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+def _measure_argv(labels_file: Path, table: Path, n: int, folder: Path) -> list[str]:
+    return [
+        "measure",
+        str(labels_file),
+        "--table",
+        str(table),
+        "--reader",
+        f"reader-{n}",
+        "--side",
+        "left",
+        "--save-review",
+        str(folder),
+    ]
 
 
 def test_cli_import_save_killed_at_each_step(tmp_path):
     """``nvcview measure LABELS --table T --save-review DIR`` killed at every step."""
+    from nvcview.io.grids import conform_to
+
     folder = tmp_path / "review"
     table = tmp_path / "labels.txt"
     table.write_text(
@@ -192,53 +280,52 @@ def test_cli_import_save_killed_at_each_step(tmp_path):
         arr[0, 0, : n % 20] = 2
         return arr
 
-    assert _cli_save(folder, labels_file(0), table, 0, None).returncode == 0
-    n = 0
-    for step in SAVE_STEPS:
-        n += 1
-        proc = _cli_save(folder, labels_file(n), table, n, step)
-        assert proc.returncode == -signal.SIGKILL, (step, proc.stderr[-2000:])
-        back = load_review(folder)
-        got = int(back.reader.split("-")[1])
-        want = n - 1 if step in BEFORE_COMMIT else n
-        assert got == want, step
-        img = load_labels(back, folder)
-        ref = make_volume(version(got), affine)
-        from nvcview.io.grids import conform_to
-
-        np.testing.assert_array_equal(conform_to(img, ref).array, ref.array)
-        if step in BEFORE_COMMIT:
-            n -= 1
-    # and killed at random moments while it runs
-    rng = random.Random(7)
-    for _ in range(2):
-        n += 1
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "nvcview",
-                "measure",
-                str(labels_file(n)),
-                "--table",
-                str(table),
-                "--reader",
-                f"reader-{n}",
-                "--save-review",
-                str(folder),
-            ],
-            env=_env(None),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.5, 3.0))
-        proc.kill()
-        proc.wait(60)
-        back = load_review(folder)
-        got = int(back.reader.split("-")[1])
-        assert got in (n - 1, n) or got < n
-        ref = make_volume(version(got), affine)
-        from nvcview.io.grids import conform_to
-
-        np.testing.assert_array_equal(conform_to(load_labels(back, folder), ref).array, ref.array)
-        n = got
+    # the first save through the real entry point, `python -m nvcview`
+    first = subprocess.run(
+        [sys.executable, "-m", "nvcview", *_measure_argv(labels_file(0), table, 0, folder)],
+        env=_env(None),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert first.returncode == 0, first.stderr[-2000:]
+    # the kills: children forked from one warm process running the same `main`
+    server = SaveServer(tmp_path, CLI_SERVER)
+    try:
+        n = 0
+        for step in SAVE_STEPS:
+            n += 1
+            argv = _measure_argv(labels_file(n), table, n, folder)
+            server.request(json.dumps([step, argv]))
+            code, printed = server.wait_exit()
+            assert code == -signal.SIGKILL, (step, printed)
+            back = load_review(folder)
+            got = int(back.reader.split("-")[1])
+            want = n - 1 if step in BEFORE_COMMIT else n
+            assert got == want, step
+            img = load_labels(back, folder)
+            ref = make_volume(version(got), affine)
+            np.testing.assert_array_equal(conform_to(img, ref).array, ref.array)
+            if step in BEFORE_COMMIT:
+                n -= 1
+        # and killed at random moments while it runs
+        rng = random.Random(7)
+        for _ in range(2):
+            n += 1
+            pid = server.request(
+                json.dumps([None, _measure_argv(labels_file(n), table, n, folder)])
+            )
+            time.sleep(rng.uniform(0.0, 1.0))
+            with contextlib.suppress(ProcessLookupError):  # it may have finished
+                os.kill(pid, signal.SIGKILL)
+            server.wait_exit()
+            back = load_review(folder)
+            got = int(back.reader.split("-")[1])
+            assert got in (n - 1, n)
+            ref = make_volume(version(got), affine)
+            np.testing.assert_array_equal(
+                conform_to(load_labels(back, folder), ref).array, ref.array
+            )
+            n = got
+    finally:
+        server.close()

@@ -25,21 +25,12 @@ import os
 from pathlib import Path
 
 from nvcview.batch.discover import input_files
-from nvcview.fsutil import atomic_write_text
+from nvcview.fsutil import atomic_write_text, file_sha256
 
 log = logging.getLogger(__name__)
 
 #: 2: de-identified results pseudonymise a reader column taken from the folder name
 CACHE_FORMAT = 2
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def inputs_hash(folder: str | os.PathLike) -> str:

@@ -42,7 +42,7 @@ import numpy as np
 
 from nvcview import __version__
 from nvcview.errors import GeometryError, InputError, NvcviewError, SchemaError
-from nvcview.fsutil import _fsync_dir, atomic_path, check_inside
+from nvcview.fsutil import _fsync_dir, atomic_path, check_inside, file_sha256
 from nvcview.io.grids import conform_to, grid_mismatch
 from nvcview.io.image import Image, make_volume
 from nvcview.io.nifti import read_nifti, write_nifti
@@ -275,14 +275,6 @@ def _pending_file(label_file: Path, sha: str) -> Path:
     return label_file.parent / f"{PENDING_PREFIX}{sha}-{label_file.name}"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _read_committed_labels(review: Review, folder: Path, file: Path) -> tuple[Path, Image]:
     """Read the label map of the committed save: its pending file when the last rename of
     that save did not happen yet, else ``file``. The header is checked before any voxel
@@ -355,7 +347,7 @@ def load_labels(review: Review, folder: str | os.PathLike) -> Image:
                 f"{file}: label map does not match the reference series "
                 f"{review.reference_series_uid or '(unnamed)'} grid: {why}"
             )
-    if review.labelmap_sha256 and _sha256(src) != review.labelmap_sha256:
+    if review.labelmap_sha256 and file_sha256(src) != review.labelmap_sha256:
         log.warning(
             "%s: label map differs from the one saved with review.json (edited outside "
             "nvcview, or a save was interrupted); earlier label maps are in .history",
@@ -709,7 +701,7 @@ def save_review(
                     write_nifti(label_vol, ltmp)
                     with open(ltmp, "rb+") as fh:
                         os.fsync(fh.fileno())
-                    sha = _sha256(ltmp)
+                    sha = file_sha256(ltmp)
                     pending = _pending_file(label_file, sha)
                     os.replace(ltmp, pending)
                 except BaseException:
@@ -870,7 +862,7 @@ def restore_version(
             current = _labelmap_file(review, folder)
             candidates = [current] + [e.path for e in reversed(list_history(folder, "labels"))]
             for cand in candidates:
-                if cand.exists() and _sha256(cand) == review.labelmap_sha256:
+                if cand.exists() and file_sha256(cand) == review.labelmap_sha256:
                     if cand != current:
                         labels = read_nifti(cand)
                         note = f"label map restored from {cand.name}"
@@ -878,7 +870,7 @@ def restore_version(
                         note = "label map unchanged (same as the restored version's)"
                     break
             else:  # the current label map stays: review.json must carry its checksum
-                review.labelmap_sha256 = _sha256(current) if current.exists() else ""
+                review.labelmap_sha256 = file_sha256(current) if current.exists() else ""
         save_review(
             review,
             folder,

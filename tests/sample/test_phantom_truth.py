@@ -163,18 +163,24 @@ def test_design_holds_across_seeds_and_segments():
     from nvcview_sample.truth import compute_truth
 
     expected = {"RExP": "RExP", "AS": "AS", "RDP": "RDP/TZ", "cisternal": "distal cisternal"}
-    for seed in range(5):
-        for segment in CONTACT_SEGMENTS:
-            for gap, indent in ((0.0, 0.0), (MAX_GAP_MM[segment], 0.0), (0.0, MAX_INDENT_MM)):
-                truth = compute_truth(
-                    build_anatomy(seed=seed, segment=segment, gap_mm=gap, indent_mm=indent)
-                )
-                c = truth["conflict"]
-                assert c["segment"] == expected[segment], (seed, segment, gap, indent)
-                assert c["gap_mm"] == pytest.approx(gap, abs=1e-9)
-                assert (c["indentation_depth_mm"] or 0.0) == pytest.approx(indent, abs=1e-9)
-                aica = next(v for v in truth["vessels"] if v["vessel_type"] == "AICA")
-                assert aica["gap_to_cn8_mm"] >= 0.3
+    # every segment x design, each on two seeds; the seeds rotate so all five are used
+    combos = [
+        (segment, gap, indent)
+        for segment in CONTACT_SEGMENTS
+        for gap, indent in ((0.0, 0.0), (MAX_GAP_MM[segment], 0.0), (0.0, MAX_INDENT_MM))
+    ]
+    runs = [(seed % 5, *c) for i, c in enumerate(combos) for seed in (i, i + 2)]
+    assert {r[0] for r in runs} == set(range(5)) and len(runs) == 2 * len(combos)
+    for seed, segment, gap, indent in runs:
+        truth = compute_truth(
+            build_anatomy(seed=seed, segment=segment, gap_mm=gap, indent_mm=indent)
+        )
+        c = truth["conflict"]
+        assert c["segment"] == expected[segment], (seed, segment, gap, indent)
+        assert c["gap_mm"] == pytest.approx(gap, abs=1e-9)
+        assert (c["indentation_depth_mm"] or 0.0) == pytest.approx(indent, abs=1e-9)
+        aica = next(v for v in truth["vessels"] if v["vessel_type"] == "AICA")
+        assert aica["gap_to_cn8_mm"] >= 0.3
 
 
 @pytest.mark.parametrize(

@@ -54,29 +54,42 @@ def test_tof_signal_falls_along_the_arteries_and_veins_are_dark(real):
     assert vein < 1.5 * csf_like and vein < 0.3 * va
 
 
-def test_motion_moves_the_tof_by_the_truth_transform():
-    ph = make_phantom(seed=2, realistic=True, motion=True)
-    m = np.array(ph.truth["motion"]["tof_to_t2_lps"])
-    assert ph.truth["motion"]["moved"] and not np.allclose(m, np.eye(4))
+@pytest.fixture(scope="module")
+def moved_sample(tmp_path_factory):
+    """``nvcview sample --realistic --motion`` written once through the command line."""
+    out = tmp_path_factory.mktemp("realistic") / "r"
+    r = subprocess.run([sys.executable, "-m", "nvcview", "sample", str(out), "--realistic",
+                        "--motion", "--seed", "2"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_motion_moves_the_tof_by_the_truth_transform(moved_sample):
+    """On the files the command wrote: the TOF shows the anatomy moved by truth's transform."""
+    from nvcview_sample.anatomy import build_anatomy
+
+    import nvcview
+
+    truth = json.loads((moved_sample / "truth.json").read_text())
+    m = np.array(truth["motion"]["tof_to_t2_lps"])
+    assert truth["motion"]["moved"] and not np.allclose(m, np.eye(4))
     assert np.allclose(m[:3, :3] @ m[:3, :3].T, np.eye(3), atol=1e-9)
     shift = np.linalg.norm(m[:3, 3])
     assert 0.1 < shift < 5.0
     # the basilar (bright, big) is where the inverse transform puts it
-    pts = ph.anatomy.tubes["basilar"].points[50:250:10]
+    tof = nvcview.load(moved_sample / "dicom" / "TOF")
+    pts = build_anatomy(seed=2).tubes["basilar"].points[50:250:10]
     inv = np.linalg.inv(m)
     moved = pts @ inv[:3, :3].T + inv[:3, 3]
-    assert sample_at(ph.tof, moved).mean() > sample_at(ph.tof, pts + 20 * (moved - pts)).mean()
+    assert sample_at(tof, moved).mean() > sample_at(tof, pts + 20 * (moved - pts)).mean()
     with pytest.raises(ValueError, match="realistic"):
         make_phantom(seed=2, motion=True)
 
 
-def test_sample_command_realistic_with_motion(tmp_path):
-    out = tmp_path / "r"
-    r = subprocess.run([sys.executable, "-m", "nvcview", "sample", str(out), "--realistic",
-                        "--motion", "--seed", "3"], capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    truth = json.loads((out / "truth.json").read_text())
+def test_sample_command_realistic_with_motion(moved_sample, tmp_path):
+    truth = json.loads((moved_sample / "truth.json").read_text())
     assert truth["settings"]["realistic"] and truth["settings"]["motion"]
+    assert truth["settings"]["seed"] == 2
     assert len(truth["motion"]["tof_to_t2_lps"]) == 4
     bad = subprocess.run([sys.executable, "-m", "nvcview", "sample", str(tmp_path / "x"),
                           "--motion"], capture_output=True, text=True, timeout=300)  # fmt: skip

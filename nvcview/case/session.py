@@ -786,6 +786,28 @@ class CaseSession:
         self._changed("labels", box=_box_of(removed))
         return int(removed.sum())
 
+    def label_near(self, lps: PointLPS, within_mm: float = 2.0) -> int | None:
+        """The structure label at (or nearest, within ``within_mm``) a point, LPS mm."""
+        if self.labels is None or not self.labels.any():
+            return None
+        from nvcview.io.image import lps_to_index
+
+        aff = self.reference.affine
+        ijk = lps_to_index(aff, np.asarray(lps, float).reshape(1, 3))[0]
+        spacing = np.linalg.norm(aff[:3, :3], axis=0)
+        reach = np.ceil(within_mm / spacing).astype(int)
+        lo = np.maximum(np.floor(ijk).astype(int) - reach, 0)
+        hi = np.minimum(np.ceil(ijk).astype(int) + reach + 1, self.labels.shape)
+        if np.any(hi <= lo):
+            return None
+        sub = self.labels[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
+        nz = np.argwhere(sub)
+        if not len(nz):
+            return None
+        d = np.linalg.norm((nz + lo - ijk) * spacing, axis=1)
+        j = int(np.argmin(d))
+        return int(sub[tuple(nz[j])]) if d[j] <= within_mm else None
+
     def nerve_points(self, nerve: str = "VII") -> np.ndarray:
         """The points a nerve is segmented through, LPS mm, in order along it.
 

@@ -110,7 +110,7 @@ class SegmentPanel(QWidget):
         )
         form.addRow("threshold (0 bg - 1 peak)", self.fraction_spin)
         self.preview_check = QCheckBox("preview before adding")
-        self.preview_check.setChecked(True)
+        self.preview_check.setChecked(False)
         form.addRow(self.preview_check)
         self.grow_button = QPushButton("Grow vessel (click a seed)")
         self.grow_button.clicked.connect(lambda: self._widget.set_mode("vessel"))

@@ -153,6 +153,7 @@ class SegmentPanel(QWidget):
         self.structure_table = QTableWidget(0, len(LEGEND_COLUMNS))
         self.structure_table.setHorizontalHeaderLabels(list(LEGEND_COLUMNS))
         self.structure_table.cellClicked.connect(self._on_structure_row)
+        self.structure_table.setMinimumHeight(150)
         lay.addWidget(self.structure_table)
         srow = QHBoxLayout()
         b_type = QPushButton("Set type of selected")

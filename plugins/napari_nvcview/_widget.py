@@ -1224,6 +1224,10 @@ class ReviewWidget(QWidget):
     def _selected_structure_label(self) -> int | None:
         return self.segment_panel.selected_label()
 
+    def _delete_selected_structure(self) -> None:
+        """Delete the structure selected in the Segment tab's table (undoable)."""
+        self.segment_panel._delete_selected()
+
     def set_vessel_type(self, label: int, vessel_type: str) -> None:
         """Assign a vessel type; the label colour follows the type."""
         if self.session is not None:

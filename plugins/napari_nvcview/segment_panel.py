@@ -11,6 +11,7 @@ are patient LPS mm; napari's world axes are ``(S, P, L)`` mm.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,7 +60,8 @@ class SegmentPanel(QWidget):
 
     def __init__(self, widget: Any) -> None:
         super().__init__()
-        self._widget = widget
+        # held weakly: the review widget owns the panel (no cycle kept past its life)
+        self._widget = weakref.proxy(widget)
         self._session: CaseSession | None = None
         #: a grown vessel waiting for Accept / Cancel: (seed LPS, type, mask)
         self.pending: tuple[np.ndarray, str, np.ndarray] | None = None
@@ -91,10 +93,9 @@ class SegmentPanel(QWidget):
         self.length_spin = QDoubleSpinBox()
         self.length_spin.setRange(0.0, 200.0)
         self.length_spin.setSingleStep(1.0)
-        self.length_spin.setSpecialValueText("no limit")
         self.length_spin.setSuffix(" mm")
         self.length_spin.setToolTip("Stop the grow this far along the vessel from the seed")
-        form.addRow("length along vessel", self.length_spin)
+        form.addRow("length along vessel (0: no limit)", self.length_spin)
         self.region_spin = QDoubleSpinBox()
         self.region_spin.setRange(3.0, 40.0)
         self.region_spin.setValue(15.0)
@@ -115,7 +116,9 @@ class SegmentPanel(QWidget):
         self.grow_button = QPushButton("Grow vessel (click a seed)")
         self.grow_button.clicked.connect(lambda: self._widget.set_mode("vessel"))
         form.addRow(self.grow_button)
-        prow = QHBoxLayout()
+        prow_w = QWidget()
+        prow = QHBoxLayout(prow_w)
+        prow.setContentsMargins(0, 0, 0, 0)
         self.accept_button = QPushButton("Accept")
         self.accept_button.clicked.connect(self.accept_preview)
         self.cancel_button = QPushButton("Cancel")
@@ -124,7 +127,7 @@ class SegmentPanel(QWidget):
         self.repreview_button.clicked.connect(self.update_preview)
         for b in (self.accept_button, self.cancel_button, self.repreview_button):
             prow.addWidget(b)
-        form.addRow(prow)
+        form.addRow(prow_w)
         self.scissors_button = QPushButton("Scissors (click cut start, cut end, part to keep)")
         self.scissors_button.clicked.connect(lambda: self._widget.set_mode("scissors"))
         form.addRow(self.scissors_button)
@@ -176,13 +179,12 @@ class SegmentPanel(QWidget):
         self.add_name.setPlaceholderText("name (e.g. left petrosal vein)")
         self.add_label = QSpinBox()
         self.add_label.setRange(0, 65535)
-        self.add_label.setSpecialValueText("next free")
         self.add_button = QPushButton("Add structure")
         self.add_button.clicked.connect(self.add_structure)
         aform.addRow("kind", self.add_kind)
         aform.addRow("type", self.add_type)
         aform.addRow("name", self.add_name)
-        aform.addRow("label value", self.add_label)
+        aform.addRow("label value (0: next free)", self.add_label)
         aform.addRow(self.add_button)
         lay.addWidget(self.add_box)
         self._show_history()

@@ -61,7 +61,7 @@ class SegmentPanel(QWidget):
     def __init__(self, widget: Any) -> None:
         super().__init__()
         # held weakly: the review widget owns the panel (no cycle kept past its life)
-        self._widget = weakref.proxy(widget)
+        self._widget: Any = weakref.proxy(widget)
         self._session: CaseSession | None = None
         #: a grown vessel waiting for Accept / Cancel: (seed LPS, type, mask)
         self.pending: tuple[np.ndarray, str, np.ndarray] | None = None

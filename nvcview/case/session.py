@@ -38,7 +38,7 @@ from nvcview.case.measurement import (
 )
 from nvcview.errors import InputError, NvcviewError
 from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
-from nvcview.measure.live import LiveMeasurer
+from nvcview.measure.live import LiveMeasurer, changed_box
 from nvcview.measure.records import GRADES, VesselMeasurement
 from nvcview.review.model import (
     APPROACH_ANATOMY,
@@ -54,11 +54,20 @@ from nvcview.review.model import (
     SeriesRef,
     now_iso,
 )
-from nvcview.segment import GrowResult
-from nvcview.structures import VESSEL_TYPES, Structure
+from nvcview.segment import GrowResult, VesselGrowResult
+from nvcview.segment.history import EditHistory, LabelDelta
+from nvcview.structures import KINDS, NERVES, VESSEL_TYPES, Structure
 from nvcview.types import Box, PointLPS, PointsLPS
 
-__all__ = ["CASE_FIELDS", "FINDING_GROUPS", "CaseSession", "ReviewSignedError"]
+__all__ = [
+    "CASE_FIELDS",
+    "FINDING_GROUPS",
+    "NERVE_LANDMARKS",
+    "CaseEdit",
+    "CaseSession",
+    "OrphanLabelError",
+    "ReviewSignedError",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +87,51 @@ FINDING_GROUPS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
 }
 
 
+#: landmarks a nerve is segmented between (first, middle..., last), LPS mm; the traced
+#: centreline clicks go between them (CN VIII: its root on the brainstem, then the porus)
+NERVE_LANDMARKS: dict[str, tuple[str, ...]] = {
+    "VII": ("RExP", "RDP", "IAC"),
+    "VIII": ("VIII root", "IAC"),
+}
+#: veins (flow voids on the T2) stop this far along the vessel from the seed, mm (as in
+#: ``nvcview segment``)
+VEIN_LENGTH_MM = 12.0
+
+
 class ReviewSignedError(NvcviewError):
     """The review is signed off (final): reopen it before editing."""
+
+
+class OrphanLabelError(InputError):
+    """Voxels were painted with a label value that has no structure row.
+
+    Attributes
+    ----------
+    values : tuple of int
+        The label values without a structure (the stroke was taken back).
+    """
+
+    def __init__(self, message: str, values: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.values = values
+
+
+@dataclass
+class CaseEdit(LabelDelta):
+    """One undoable edit of a case: the label-map delta and the structure table around it.
+
+    Attributes
+    ----------
+    structures_before, structures_after : list of Structure or None
+        The structure table before and after (None: the edit left it alone).
+    calls_before : list of ReaderCall or None
+        The reader calls before (a deleted structure takes its call with it).
+    """
+
+    structures_before: list[Structure] | None = None
+    structures_after: list[Structure] | None = None
+    calls_before: list[ReaderCall] | None = None
+    calls_after: list[ReaderCall] | None = None
 
 
 def _points(values: npt.ArrayLike) -> list[float]:
@@ -136,6 +188,13 @@ class CaseSession:
             self.folder = Path(self.folder)
         if self.signed and self.labels is not None:
             self._signed_labels = self.labels.copy()
+        #: undo / redo of every edit of the label map and the structure table
+        self.history = EditHistory()
+        #: the label map as the history last recorded it (a brush writes in place, so
+        #: the voxels before a stroke are read here); not kept by frozen copies
+        self._shadow: np.ndarray | None = None
+        if self.labels is not None and not self.frozen:
+            self._shadow = self.labels.copy()
 
     # ---- state ------------------------------------------------------------
     @property
@@ -185,7 +244,114 @@ class CaseSession:
         """The label map, created empty (uint16) on the reference grid if missing."""
         if self.labels is None:
             self.labels = np.zeros(self.reference.array.shape[:3], dtype=np.uint16)
+        if not self.frozen and (self._shadow is None or self._shadow.shape != self.labels.shape):
+            self._reset_history()
         return self.labels
+
+    # ---- edit history ---------------------------------------------------
+    def _reset_history(self) -> None:
+        """Forget the undo history (the label map was replaced, e.g. moved to another grid)."""
+        self.history = EditHistory()
+        self._shadow = None if self.labels is None or self.frozen else self.labels.copy()
+
+    @property
+    def can_undo(self) -> bool:
+        """True when there is an edit to undo."""
+        return self.history.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        """True when there is an undone edit to redo."""
+        return self.history.can_redo
+
+    @property
+    def undo_text(self) -> str:
+        """What :meth:`undo` would undo ("" when nothing)."""
+        return self.history._done[-1].description if self.history._done else ""
+
+    @property
+    def redo_text(self) -> str:
+        """What :meth:`redo` would redo ("" when nothing)."""
+        return self.history._undone[-1].description if self.history._undone else ""
+
+    def _record(
+        self,
+        description: str,
+        *,
+        structures_before: list[Structure] | None = None,
+        calls_before: list[ReaderCall] | None = None,
+    ) -> CaseEdit | None:
+        """Record what changed since the last record as one undoable edit.
+
+        The label-map delta is the box where the map differs from the shadow copy
+        (so an in-place brush stroke is caught too); the structure table (and the
+        reader calls) before the edit are given by the caller.
+        """
+        labels = self.ensure_labels()
+        shadow = self._shadow
+        if shadow is None:  # a frozen copy keeps no history
+            return None
+        box = changed_box(shadow, labels)
+        table_changed = structures_before is not None and structures_before != self.structures
+        if box is None and not table_changed:
+            return None
+        if box is None:
+            box = (slice(0, 0),) * labels.ndim
+        edit = CaseEdit(
+            box=box,
+            before=shadow[box].copy(),
+            after=labels[box].copy(),
+            description=description,
+            structures_before=structures_before if table_changed else None,
+            structures_after=copy.deepcopy(self.structures) if table_changed else None,
+            calls_before=calls_before if table_changed else None,
+            calls_after=copy.deepcopy(self.review.calls) if table_changed else None,
+        )
+        shadow[box] = labels[box]
+        self.history.record(edit)
+        return edit
+
+    def _step(self, undo: bool) -> str | None:
+        what = "undo" if undo else "redo"
+        self._check_editable(what)
+        labels = self.ensure_labels()
+        # an edit made behind the session's back (not recorded) is recorded first
+        self._record("edit")
+        edit = self.history.undo(labels) if undo else self.history.redo(labels)
+        if edit is None:
+            return None
+        if self._shadow is not None:
+            self._shadow[edit.box] = labels[edit.box]
+        if isinstance(edit, CaseEdit) and edit.structures_before is not None:
+            table = edit.structures_before if undo else edit.structures_after
+            calls = edit.calls_before if undo else edit.calls_after
+            self.review.structures = copy.deepcopy(table or [])
+            self.review.calls = copy.deepcopy(calls or [])
+            self.events.structures.emit(label=None)
+        empty = any(sl.stop <= sl.start for sl in edit.box)
+        self._changed("labels", box=None if empty else edit.box)
+        return edit.description
+
+    def undo(self) -> str | None:
+        """Undo the last edit (grow, stroke, erase, delete, nerve, add structure ...).
+
+        Returns
+        -------
+        str or None
+            What was undone (None: nothing to undo).
+        """
+        return self._step(True)
+
+    def redo(self) -> str | None:
+        """Redo the last undone edit; returns what was redone (None: nothing)."""
+        return self._step(False)
+
+    def orphan_labels(self) -> list[int]:
+        """Label values present in the label map with no structure row (should be none)."""
+        if self.labels is None or not self.labels.any():
+            return []
+        known = {s.label for s in self.structures}
+        return [int(v) for v in np.unique(self.labels) if v and int(v) not in known]
 
     def labels_image(self) -> Image:
         """The label map as an :class:`Image` on the reference grid."""
@@ -232,7 +398,7 @@ class CaseSession:
 
     def add_structure(
         self,
-        mask: npt.ArrayLike,
+        mask: npt.ArrayLike | None,
         name: str,
         kind: str,
         *,
@@ -240,31 +406,68 @@ class CaseSession:
         nerve: str | None = None,
         label: int | None = None,
         overwrite: bool = False,
+        description: str | None = None,
     ) -> Structure:
-        """Put a mask (reference grid) into the label map as a new structure.
+        """Put a mask (reference grid) into the label map as a new structure (undoable).
 
-        Voxels already labelled keep their label unless ``overwrite``.
-        Giving the ``label`` of an existing structure adds the mask to it.
+        Voxels already labelled keep their label unless ``overwrite``. Giving the
+        ``label`` of an existing structure adds the mask to it; a new ``label`` value
+        (e.g. one painted before it had a row) names the new structure. ``mask=None``
+        adds the row only (to paint it with the brush).
+
+        Parameters
+        ----------
+        mask : array of bool or None
+            Voxels on the reference grid, or None for an empty structure.
+        name, kind : str
+            Display name; one of :data:`nvcview.structures.KINDS`.
+        vessel_type, nerve : str, optional
+            Vessel type (kind "vessel") / "VII" or "VIII" (kind "nerve").
+        label : int, optional
+            Label value (default: :meth:`next_label`).
+        overwrite : bool
+            Let the mask take voxels of other structures.
+        description : str, optional
+            How the undo menu names the edit.
         """
         self._check_editable("add a structure")
         labels = self.ensure_labels()
-        m = np.asarray(mask, bool)
-        if m.shape != labels.shape:
+        if kind not in KINDS:
+            raise InputError(f"structure kind must be one of {KINDS}, got {kind!r}")
+        if kind == "vessel" and vessel_type is not None and vessel_type not in VESSEL_TYPES:
+            raise InputError(f"vessel type must be one of {VESSEL_TYPES}, got {vessel_type!r}")
+        if kind == "nerve" and nerve is not None and nerve not in NERVES:
+            raise InputError(f"nerve must be one of {NERVES}, got {nerve!r}")
+        m = None if mask is None else np.asarray(mask, bool)
+        if m is not None and m.shape != labels.shape:
             raise InputError(f"mask shape {m.shape} is not the label map's {labels.shape}")
-        if label is not None and any(s.label == int(label) for s in self.structures):
-            st = self.structure(label)
+        if label is not None and not 0 < int(label) <= np.iinfo(labels.dtype).max:
+            raise InputError(f"label value must be 1..{np.iinfo(labels.dtype).max}, got {label}")
+        self._record("edit")  # anything unrecorded stays its own step
+        before = copy.deepcopy(self.structures)
+        calls = copy.deepcopy(self.review.calls)
+        new = not (label is not None and any(s.label == int(label) for s in self.structures))
+        if not new:
+            st = self.structure(int(label))  # type: ignore[arg-type]
         else:
             st = Structure(
                 label=label or self.next_label(),
-                name=name,
+                name=name.strip() or f"{kind} {label or self.next_label()}",
                 kind=kind,
                 vessel_type=vessel_type,
                 nerve=nerve,
             )
             self.review.structures.append(st)
             self.events.structures.emit(label=st.label)
-        where = m if overwrite else (m & (labels == 0))
+        where = np.zeros(labels.shape, bool) if m is None else m
+        if not overwrite:
+            where = where & ((labels == 0) | (labels == st.label))
         labels[where] = st.label
+        self._record(
+            description or (f"add {st.name}" if new else f"extend {st.name}"),
+            structures_before=before,
+            calls_before=calls,
+        )
         self._changed("labels", box=_box_of(where))
         return st
 
@@ -272,6 +475,9 @@ class CaseSession:
         """Delete a structure, its voxels and its reader call."""
         self._check_editable("delete a structure")
         st = self.structure(label)
+        self._record("edit")
+        before = copy.deepcopy(self.structures)
+        calls = copy.deepcopy(self.review.calls)
         box = None
         if self.labels is not None:
             where = self.labels == st.label
@@ -279,6 +485,7 @@ class CaseSession:
             self.labels[where] = 0
         self.review.structures = [s for s in self.structures if s.label != st.label]
         self.review.calls = [c for c in self.review.calls if c.vessel_label != st.label]
+        self._record(f"delete {st.name}", structures_before=before, calls_before=calls)
         self.events.structures.emit(label=st.label)
         self._changed("labels", box=box)
 
@@ -290,65 +497,420 @@ class CaseSession:
         st = self.structure(label)
         if st.kind != "vessel":
             raise InputError(f"structure {st.name!r} is a {st.kind}, not a vessel")
+        self._record("edit")
+        before = copy.deepcopy(self.structures)
         old = st.vessel_type
         st.vessel_type = vessel_type
         if st.name in ("", "vessel", f"{old}", f"{old} {st.label}", f"vessel {st.label}"):
             st.name = f"{vessel_type} {st.label}"
+        self._record(
+            f"type of {st.name}", structures_before=before, calls_before=list(self.review.calls)
+        )
         self._changed("structures", label=st.label)
         return st
 
-    def labels_edited(self, box: Box | None = None) -> None:
-        """The label map was edited in place (a brush stroke): record it.
+    def labels_edited(self, box: Box | None = None, description: str | None = None) -> None:
+        """The label map was edited in place (a brush stroke): record it (undoable).
 
         Parameters
         ----------
         box : tuple of slice, optional
             Index box of the edited voxels (None: anywhere).
+        description : str, optional
+            How the undo menu names it (default: "brush stroke" / "erase").
 
         Raises
         ------
         ReviewSignedError
             The review is signed: the label map is put back as it was signed.
+        OrphanLabelError
+            The stroke painted a label value that has no structure row: it is taken
+            back (no orphan labels); add the structure first (:meth:`add_structure`).
         """
         if self.signed:
             if self._signed_labels is not None and self.labels is not None:
                 self.labels[...] = self._signed_labels
             self.events.labels.emit(box=None)
             self._check_editable("paint")
+        labels = self.ensure_labels()
+        shadow = self._shadow
+        if shadow is not None:
+            known = {s.label for s in self.structures}
+            diff = changed_box(shadow, labels)
+            if diff is not None:
+                new_vals = labels[diff][labels[diff] != shadow[diff]]
+                orphans = tuple(int(v) for v in np.unique(new_vals) if v and int(v) not in known)
+                if orphans:
+                    labels[diff] = shadow[diff]  # take the stroke back
+                    self.events.labels.emit(box=diff)
+                    names = ", ".join(str(v) for v in orphans)
+                    raise OrphanLabelError(
+                        f"label {names} has no structure: add it as a structure (type, "
+                        "name) first, then paint with it; the stroke was taken back",
+                        orphans,
+                    )
+                erased = not new_vals.any()
+                self._record(description or ("erase" if erased else "brush stroke"))
+                box = diff if box is None else box
         self._changed("labels", box=box)
 
     # ---- semi-automatic tools ------------------------------------------
-    def vessel_mask(self, seed_lps: PointLPS, **kwargs: Any) -> tuple[np.ndarray, GrowResult]:
-        """Grow a vessel from a seed in the TOF (else the T2), without adding it.
+    def _tof_to_reference_lps(self) -> np.ndarray | None:
+        """The stored registration TOF LPS -> reference LPS, or None (same frame)."""
+        if self.tof is None or self.t2 is None:
+            return None
+        reg = self.review.registration_for(self.tof.meta.series_uid)
+        if reg is None or (
+            reg.fixed_series_uid and reg.fixed_series_uid != self.t2.meta.series_uid
+        ):
+            return None
+        return np.asarray(reg.moving_to_fixed_lps, float)
 
-        Reads the series only, so it may run in a worker thread. Keyword
-        arguments go to :func:`nvcview.segment.grow_vessel` (``radius_mm``,
-        ``threshold``, ``fraction``).
+    def allowed_area(
+        self, label: int | None = None, *, overwrite: bool = False
+    ) -> np.ndarray | None:
+        """The editable area of a tool on the reference grid (the one rule).
+
+        By default voxels already labelled belong to their structure: only
+        background (and the voxels of ``label`` itself, the structure being grown
+        or replaced) may change. ``overwrite=True`` lifts it (None: everywhere).
+        """
+        if overwrite:
+            return None
+        labels = self.ensure_labels()
+        allowed = labels == 0
+        if label is not None:
+            allowed |= labels == int(label)
+        return allowed
+
+    def vessel_mask(
+        self,
+        seed_lps: PointLPS,
+        vessel_type: str = "unknown",
+        *,
+        overwrite: bool = False,
+        max_length_mm: float | None = None,
+        cut_planes: Sequence[tuple[PointLPS, PointLPS]] = (),
+        fraction: float | None = None,
+        radius_mm: float | None = None,
+        label: int | None = None,
+        threshold: float | None = None,
+    ) -> tuple[np.ndarray, VesselGrowResult]:
+        """Grow a vessel from a seed, without adding it (a preview; worker-safe).
+
+        :func:`nvcview.segment.vessel.grow_vessels` with local thresholds: arteries
+        (and any bright vessel) on the TOF, carried onto the reference grid through
+        the stored TOF registration; veins as flow voids on the T2, kept off the
+        brainstem estimate when the nerve landmarks are placed, stopped
+        :data:`VEIN_LENGTH_MM` along the vessel unless ``max_length_mm`` says otherwise.
+
+        Parameters
+        ----------
+        seed_lps : (3,) LPS mm
+            Where the reader clicked (reference frame).
+        vessel_type : str
+            One of :data:`nvcview.structures.VESSEL_TYPES`.
+        overwrite : bool
+            Let the grow take voxels of other structures (default: the allowed area
+            is the background, :meth:`allowed_area`).
+        max_length_mm : float, optional
+            Stop along the vessel this far from the seed, mm.
+        cut_planes : sequence of (point, normal)
+            Scissors planes (reference LPS mm) the grow may not cross.
+        fraction : float, optional
+            Local threshold position between background (0) and the vessel's own
+            peak (1); default :data:`nvcview.segment.vessel.DEFAULT_FRACTION`.
+        radius_mm : float, optional
+            Half-size of the region worked in around the seed, mm (default 15).
+        label : int, optional
+            The structure this grow extends (its voxels are editable).
+        threshold : float, optional
+            Ignored (the grow's thresholds are local); kept for old callers.
 
         Returns
         -------
         mask : ndarray of bool
-            The vessel on the reference grid (carried through both affines).
-        result : GrowResult
-            The grow on its own (TOF) grid.
+            The vessel on the reference grid.
+        result : VesselGrowResult
+            The grow (its field, seed voxel and length along the vessel).
         """
-        src = self.tof if self.tof is not None else self.reference
-        res = segment.grow_vessel(src.array, src.affine, np.asarray(seed_lps, float), **kwargs)
-        return self._to_reference(res.mask, src), res
+        from nvcview.segment.vessel import grow_vessels
 
-    def add_vessel(self, mask: npt.ArrayLike, vessel_type: str = "unknown") -> Structure:
-        """Add a vessel mask (reference grid) as a new structure of this type."""
+        if vessel_type not in VESSEL_TYPES:
+            raise InputError(f"vessel type must be one of {VESSEL_TYPES}, got {vessel_type!r}")
+        ref = self.reference
+        seed = np.asarray(seed_lps, float).reshape(3)
+        allowed = self.allowed_area(label, overwrite=overwrite)
+        kw: dict[str, Any] = {}
+        if fraction is not None:
+            kw["fraction"] = float(fraction)
+        if radius_mm is not None:
+            kw["margin_mm"] = float(radius_mm)
+        if vessel_type == "vein" and self.t2 is not None:
+            src, bright, m2f = self.t2, False, None
+            if max_length_mm is None:
+                max_length_mm = VEIN_LENGTH_MM
+            pts = [
+                self.review.landmarks[k]
+                for k in NERVE_LANDMARKS["VII"]
+                if k in self.review.landmarks
+            ]
+            if len(pts) >= 2:
+                from scipy import ndimage
+
+                from nvcview.segment.nerve import brainstem_estimate
+
+                stem = brainstem_estimate(
+                    src.array, src.affine, np.array([*pts, seed]),
+                    nerve_points_lps=np.array(pts), margin_mm=max(8.0, max_length_mm + 3.0),
+                )  # fmt: skip
+                off = ~ndimage.binary_dilation(stem)
+                allowed = off if allowed is None else allowed & off
+        elif self.tof is not None:
+            src, bright, m2f = self.tof, True, self._tof_to_reference_lps()
+        else:  # a T2 alone: arteries are flow voids too
+            src, bright, m2f = ref, False, None
+        res = grow_vessels(
+            src.array, src.affine, {1: seed}, ref.array.shape[:3], ref.affine,
+            moving_to_fixed_lps=m2f, allowed=allowed, max_length_mm=max_length_mm,
+            cut_planes=list(cut_planes), bright=bright, **kw,
+        )  # fmt: skip
+        mask = res.masks[1]
+        if allowed is not None:
+            mask = mask & allowed
+        if not mask.any():
+            raise InputError(
+                "the grow found no free vessel voxels at the seed (already labelled? "
+                "allow overwriting, or click another seed)"
+            )
+        return mask, res
+
+    def add_vessel(
+        self,
+        mask: npt.ArrayLike,
+        vessel_type: str = "unknown",
+        *,
+        overwrite: bool = False,
+        label: int | None = None,
+        name: str | None = None,
+    ) -> Structure:
+        """Add a vessel mask (reference grid) as a new structure of this type (undoable).
+
+        Voxels of other structures stay theirs unless ``overwrite``; ``label`` of an
+        existing vessel extends it.
+        """
+        if vessel_type not in VESSEL_TYPES:
+            raise InputError(f"vessel type must be one of {VESSEL_TYPES}, got {vessel_type!r}")
         return self.add_structure(
-            mask, f"{vessel_type} {self.next_label()}", "vessel", vessel_type=vessel_type
+            mask,
+            name or f"{vessel_type} {label or self.next_label()}",
+            "vessel",
+            vessel_type=vessel_type,
+            label=label,
+            overwrite=overwrite,
+            description=f"grow {vessel_type}",
         )
 
     def grow_vessel(
         self, seed_lps: PointLPS, vessel_type: str = "unknown", **kwargs: Any
-    ) -> tuple[Structure, GrowResult]:
-        """Grow a vessel from a seed (:meth:`vessel_mask`) and add it (:meth:`add_vessel`)."""
+    ) -> tuple[Structure, VesselGrowResult]:
+        """Grow a vessel from a seed (:meth:`vessel_mask`) and add it (:meth:`add_vessel`).
+
+        Keyword arguments go to :meth:`vessel_mask` (``overwrite``, ``max_length_mm``,
+        ``cut_planes``, ``fraction``, ``radius_mm``).
+        """
         self._check_editable("grow a vessel")
-        mask, res = self.vessel_mask(seed_lps, **kwargs)
-        return self.add_vessel(mask, vessel_type), res
+        mask, res = self.vessel_mask(seed_lps, vessel_type, **kwargs)
+        st = self.add_vessel(mask, vessel_type, overwrite=bool(kwargs.get("overwrite")))
+        return st, res
+
+    def cut_structure(
+        self,
+        label: int,
+        a_lps: PointLPS,
+        b_lps: PointLPS,
+        view_normal: PointLPS,
+        keep_lps: PointLPS,
+    ) -> int:
+        """Scissors: cut a structure along a plane and keep the island under a click.
+
+        The plane holds the line ``a -> b`` drawn on a slice and the slice's normal
+        ``view_normal`` (LPS direction). The structure's voxels the plane passes
+        through are cut; of what is left, the part connected to the voxel nearest
+        ``keep_lps`` stays (with the cut voxels on its side that touch it), the rest
+        goes back to background. One undoable edit.
+
+        Returns
+        -------
+        int
+            Number of voxels removed.
+        """
+        from scipy import ndimage
+
+        from nvcview.segment.vessel import keep_island
+
+        self._check_editable("cut a structure")
+        st = self.structure(label)
+        labels = self.ensure_labels()
+        a, b = np.asarray(a_lps, float).reshape(3), np.asarray(b_lps, float).reshape(3)
+        n = np.cross(b - a, np.asarray(view_normal, float).reshape(3))
+        if np.linalg.norm(n) < 1e-6:
+            raise InputError("draw the cut as two different points on the slice")
+        n /= np.linalg.norm(n)
+        mask = labels == st.label
+        if not mask.any():
+            raise InputError(f"{st.name} has no voxels to cut")
+        aff = self.reference.affine
+        box = _box_of(mask)
+        assert box is not None
+        grid = np.stack(
+            np.meshgrid(*[np.arange(sl.start, sl.stop) for sl in box], indexing="ij"), -1
+        )
+        d = (index_to_lps(aff, grid.reshape(-1, 3)) - a) @ n
+        d = d.reshape(grid.shape[:3])
+        # a voxel is cut when the plane passes through it (its extent along n)
+        half = 0.5 * float(np.abs(aff[:3, :3].T @ n).sum())
+        sub = mask[box]
+        cut = sub & (np.abs(d) <= half)
+        rest = np.zeros_like(mask)
+        rest[box] = sub & ~cut
+        if not rest.any():
+            raise InputError(f"the cut leaves nothing of {st.name}")
+        keep = keep_island(rest, aff, keep_lps)
+        side = np.sign((np.asarray(keep_lps, float).reshape(3) - a) @ n) or 1.0
+        touch = ndimage.binary_dilation(keep[box], structure=np.ones((3, 3, 3), bool))
+        keep[box] |= cut & (np.sign(d) * side >= 0) & touch
+        removed = mask & ~keep
+        labels[removed] = 0
+        self._record(f"cut {st.name}")
+        self._changed("labels", box=_box_of(removed))
+        return int(removed.sum())
+
+    def label_near(self, lps: PointLPS, within_mm: float = 2.0) -> int | None:
+        """The structure label at (or nearest, within ``within_mm``) a point, LPS mm."""
+        if self.labels is None or not self.labels.any():
+            return None
+        from nvcview.io.image import lps_to_index
+
+        aff = self.reference.affine
+        ijk = lps_to_index(aff, np.asarray(lps, float).reshape(1, 3))[0]
+        spacing = np.linalg.norm(aff[:3, :3], axis=0)
+        reach = np.ceil(within_mm / spacing).astype(int)
+        lo = np.maximum(np.floor(ijk).astype(int) - reach, 0)
+        hi = np.minimum(np.ceil(ijk).astype(int) + reach + 1, self.labels.shape)
+        if np.any(hi <= lo):
+            return None
+        sub = self.labels[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
+        nz = np.argwhere(sub)
+        if not len(nz):
+            return None
+        d = np.linalg.norm((nz + lo - ijk) * spacing, axis=1)
+        j = int(np.argmin(d))
+        return int(sub[tuple(nz[j])]) if d[j] <= within_mm else None
+
+    def nerve_points(self, nerve: str = "VII") -> np.ndarray:
+        """The points a nerve is segmented through, LPS mm, in order along it.
+
+        CN VII: RExP, the traced centreline clicks between the RExP and the RDP,
+        the RDP, the clicks beyond it, the IAC. CN VIII: its "VIII root" landmark,
+        then the IAC. Clicks go where their projection on the course falls.
+        """
+        names = NERVE_LANDMARKS.get(nerve)
+        if names is None:
+            raise InputError(f"nerve must be one of {tuple(NERVE_LANDMARKS)}, got {nerve!r}")
+        lm = self.review.landmarks
+        missing = [k for k in names if k not in lm]
+        if missing:
+            raise InputError(
+                f"place the landmark{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"to segment CN {nerve}"
+            )
+        fixed = [np.asarray(lm[k], float) for k in names]
+        pts = [(0.0, fixed[0]), (1.0, fixed[-1])]
+        start, end = fixed[0], fixed[-1]
+        axis = end - start
+        length2 = float(axis @ axis) or 1.0
+        for p in fixed[1:-1]:
+            pts.append((float((p - start) @ axis) / length2, p))
+        if nerve == "VII":
+            for c in np.asarray(self.review.nerve_path_lps, float).reshape(-1, 3):
+                t = float((c - start) @ axis) / length2
+                near = min(np.linalg.norm(c - f) for f in fixed)
+                if 0.0 < t < 1.0 and near > 0.75:
+                    pts.append((t, c))
+        pts.sort(key=lambda tp: tp[0])
+        return np.array([p for _, p in pts])
+
+    def segment_nerve_mask(self, nerve: str = "VII", *, overwrite: bool = False) -> np.ndarray:
+        """Segment CN VII / VIII from its landmarks (and clicks), without adding it.
+
+        :func:`nvcview.segment.nerve.segment_nerve` on the T2, through
+        :meth:`nerve_points`, kept out of the brainstem (the brainstem structure
+        when the review has one, else the image's estimate); other structures'
+        voxels are off limits unless ``overwrite``. Reads only: worker-safe.
+
+        Returns
+        -------
+        ndarray of bool
+            The nerve on the reference grid.
+        """
+        from nvcview.segment.nerve import segment_nerve
+
+        if self.t2 is None:
+            raise InputError("nerve segmentation needs the T2 (CISS/FIESTA) series")
+        pts = self.nerve_points(nerve)
+        existing = next(
+            (s for s in self.structures if s.kind == "nerve" and s.nerve == nerve), None
+        )
+        labels = self.ensure_labels()
+        allowed = None
+        stem = None
+        if self.t2 is self.reference or same_grid(self.t2, self.reference):
+            allowed = self.allowed_area(existing.label if existing else None, overwrite=overwrite)
+            stems = [s.label for s in self.structures if s.kind == "brainstem"]
+            if stems:
+                stem = np.isin(labels, stems)
+        res = segment_nerve(self.t2.array, self.t2.affine, pts, allowed=allowed, brainstem=stem)
+        return self._to_reference(res.mask, self.t2)
+
+    def segment_nerve(self, nerve: str = "VII", *, overwrite: bool = False) -> Structure:
+        """Segment CN VII / VIII from the landmarks (:meth:`segment_nerve_mask`) and store it.
+
+        The mask replaces the nerve's earlier voxels (one undoable edit).
+        """
+        self._check_editable("segment the nerve")
+        mask = self.segment_nerve_mask(nerve, overwrite=overwrite)
+        return self.set_nerve_mask(mask, nerve, overwrite=overwrite)
+
+    def set_nerve_mask(
+        self, mask: npt.ArrayLike, nerve: str = "VII", *, overwrite: bool = False
+    ) -> Structure:
+        """Make ``mask`` (reference grid) the nerve's voxels, replacing the old ones (undoable)."""
+        self._check_editable("segment the nerve")
+        labels = self.ensure_labels()
+        m = np.asarray(mask, bool)
+        if m.shape != labels.shape:
+            raise InputError(f"mask shape {m.shape} is not the label map's {labels.shape}")
+        existing = next(
+            (s for s in self.structures if s.kind == "nerve" and s.nerve == nerve), None
+        )
+        self._record("edit")
+        before = copy.deepcopy(self.structures)
+        calls = copy.deepcopy(self.review.calls)
+        if existing is not None:
+            st = existing
+        else:
+            name = "facial nerve" if nerve == "VII" else "vestibulocochlear nerve"
+            st = Structure(label=self.next_label(), name=name, kind="nerve", nerve=nerve)
+            self.review.structures.append(st)
+            self.events.structures.emit(label=st.label)
+        old = labels == st.label
+        labels[old & ~m] = 0
+        where = m if overwrite else m & ((labels == 0) | (labels == st.label))
+        labels[where] = st.label
+        self._record(f"segment CN {nerve}", structures_before=before, calls_before=calls)
+        self._changed("labels", box=_box_of(old | where))
+        return st
 
     def nerve_mask(
         self,
@@ -469,6 +1031,7 @@ class CaseSession:
         self.review.reference_affine = self.review.reference_shape = None
         if old is None or old_ref is None or new_ref is None:
             self.labels = None
+            self._reset_history()
             self._changed("series", resampled=False)
             return False
         if not moves:
@@ -483,6 +1046,7 @@ class CaseSession:
             )
             carried[mask & (carried == 0)] = value
         self.labels = carried
+        self._reset_history()  # the old deltas are boxes of the old grid
         self._changed("series", resampled=True)
         return True
 

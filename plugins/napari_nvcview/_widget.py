@@ -61,13 +61,14 @@ from napari_nvcview.layers import (
     structure_colormap,
     world_points_to_lps,
 )
+from napari_nvcview.segment_panel import PREVIEW_NAME, SegmentPanel
 from nvcview.case import CaseSession, contact_midpoint, open_study, same_study
+from nvcview.case.session import OrphanLabelError
 from nvcview.display import contrast_limits, refresh_display, to_display, update_from_display
 from nvcview.errors import NvcviewError
 from nvcview.measure.live import changed_box
 from nvcview.measure.records import GRADES
 from nvcview.review.model import CONFIDENCES, LANDMARK_NAMES, SIDES
-from nvcview.structures import VESSEL_TYPES
 
 if TYPE_CHECKING:
     import napari
@@ -75,19 +76,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: click modes of the viewer
-MODES = ("off", "landmark", "path", "vessel", "nerve", "cn8")
+MODES = ("off", "landmark", "path", "vessel", "scissors")
 MODE_TEXT = {
     "off": "navigate",
     "landmark": "place landmark",
     "path": "trace nerve",
     "vessel": "vessel seed",
-    "nerve": "CN VII seed",
-    "cn8": "CN VIII seed",
+    "scissors": "scissors",
 }
+#: modes that disarm after their action (the next click navigates again)
+ONE_SHOT_MODES = ("vessel", "scissors")
 LANDMARK_COLORS = {"RExP": "lime", "RDP": "cyan", "IAC": "magenta"}
 MEASURE_COLUMNS = ("vessel", "type", "gap mm", "res. mm", "segment", "suggested", "reader")
 #: layer names the widget owns for the case it shows (removed when another case opens)
-CASE_LAYER_NAMES = (LABELS_NAME, LANDMARKS_NAME, PATH_NAME, CONTACT_NAME)
+CASE_LAYER_NAMES = (LABELS_NAME, LANDMARKS_NAME, PATH_NAME, CONTACT_NAME, PREVIEW_NAME)
 
 
 def _remove_hook(viewer, hook) -> None:
@@ -134,6 +136,7 @@ class ReviewWidget(QWidget):
         #: run seed grows in a worker thread (the window stays responsive)
         self.background_tools = True
         self.mode = "off"
+        self._stroke_pending = False
 
         self._measure_timer = QTimer(self)
         self._measure_timer.setSingleShot(True)
@@ -166,6 +169,7 @@ class ReviewWidget(QWidget):
 
         self._click_hook = _click
         self.viewer.mouse_drag_callbacks.append(_click)
+        self._bind_history_keys()
         self.destroyed.connect(lambda *_: _remove_hook(napari_viewer, _click))
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         # adopt layers already open (e.g. the sample data loaded before the widget)
@@ -245,7 +249,12 @@ class ReviewWidget(QWidget):
         self.tabs.addTab(self._case_tab(), "Case")
         self.tabs.addTab(self._landmark_tab(), "Landmarks")
         self.tabs.addTab(self._nerve_tab(), "Nerve")
-        self.tabs.addTab(self._vessel_tab(), "Vessels")
+        # the segmentation tools, undo / redo and the structure legend (issue 13)
+        self.segment_panel = SegmentPanel(self)
+        self.vessel_type_combo = self.segment_panel.vessel_type_combo
+        self.vessel_radius = self.segment_panel.region_spin
+        self.structure_table = self.segment_panel.structure_table
+        self.tabs.addTab(self.segment_panel, "Segment")
         self.tabs.addTab(self._measure_tab(), "Measure")
         self.tabs.addTab(self._review_tab(), "Review")
         root.addLayout(modes)
@@ -344,57 +353,8 @@ class ReviewWidget(QWidget):
         b_tube = QPushButton("CN VII from centreline")
         b_tube.clicked.connect(self.nerve_from_path)
         form.addRow(b_tube, self.tube_radius)
-        self.nerve_radius = QDoubleSpinBox()
-        self.nerve_radius.setRange(1.0, 30.0)
-        self.nerve_radius.setValue(6.0)
-        self.nerve_radius.setSuffix(" mm")
-        self.nerve_fraction = QDoubleSpinBox()
-        self.nerve_fraction.setRange(0.05, 0.95)
-        self.nerve_fraction.setSingleStep(0.05)
-        self.nerve_fraction.setValue(0.5)
-        b_seed = QPushButton("Grow CN VII from a seed")
-        b_seed.clicked.connect(lambda: self.set_mode("nerve"))
-        b_seed8 = QPushButton("Grow CN VIII from a seed")
-        b_seed8.clicked.connect(lambda: self.set_mode("cn8"))
-        form.addRow("grow radius", self.nerve_radius)
-        form.addRow("dark threshold (0 nerve - 1 CSF)", self.nerve_fraction)
-        form.addRow(b_seed, b_seed8)
+        form.addRow(QLabel("Segment CN VII / VIII from the landmarks in the Segment tab."))
         form.addRow(QLabel("Correct with the labels layer's brush / eraser."))
-        return w
-
-    def _vessel_tab(self) -> QWidget:
-        w = QWidget()
-        lay = QVBoxLayout(w)
-        form = QFormLayout()
-        self.vessel_type_combo = QComboBox()
-        self.vessel_type_combo.addItems(list(VESSEL_TYPES))
-        self.vessel_radius = QDoubleSpinBox()
-        self.vessel_radius.setRange(1.0, 40.0)
-        self.vessel_radius.setValue(12.0)
-        self.vessel_radius.setSuffix(" mm")
-        self.vessel_fraction = QDoubleSpinBox()
-        self.vessel_fraction.setRange(0.05, 0.95)
-        self.vessel_fraction.setSingleStep(0.05)
-        self.vessel_fraction.setValue(0.5)
-        b_seed = QPushButton("Grow vessel (click a seed in TOF)")
-        b_seed.clicked.connect(lambda: self.set_mode("vessel"))
-        form.addRow("type", self.vessel_type_combo)
-        form.addRow("radius", self.vessel_radius)
-        form.addRow("threshold (0 background - 1 peak)", self.vessel_fraction)
-        form.addRow(b_seed)
-        lay.addLayout(form)
-        self.structure_table = QTableWidget(0, 4)
-        self.structure_table.cellClicked.connect(self._on_structure_row)
-        self.structure_table.setHorizontalHeaderLabels(["label", "name", "kind", "type"])
-        lay.addWidget(self.structure_table)
-        row = QHBoxLayout()
-        b_type = QPushButton("Set type of selected")
-        b_type.clicked.connect(self._set_selected_type)
-        b_del = QPushButton("Delete selected")
-        b_del.clicked.connect(self._delete_selected_structure)
-        row.addWidget(b_type)
-        row.addWidget(b_del)
-        lay.addLayout(row)
         return w
 
     def _measure_tab(self) -> QWidget:
@@ -537,9 +497,16 @@ class ReviewWidget(QWidget):
         elif mode == "path":
             self.add_path_point(lps)
         elif mode == "vessel":
-            self.grow_vessel(lps)
-        elif mode in ("nerve", "cn8"):
-            self.grow_nerve(lps, "VII" if mode == "nerve" else "VIII")
+            self.set_mode("off")  # one seed, one grow: the next click navigates
+            self.segment_panel.grow_vessel(lps)
+        elif mode == "scissors":
+            normal = np.zeros(3)
+            hidden = [d for d in range(3) if d not in self.viewer.dims.displayed]
+            normal[hidden[0] if hidden else 0] = 1.0
+            done = self.segment_panel.scissors_click(lps, normal[::-1])  # (S,P,L) -> LPS
+            if not self.segment_panel.scissors_points:
+                self.set_mode("off")
+            del done
 
     # ------------------------------------------------------------ loading
     def _ask_open_folder(self) -> None:
@@ -718,6 +685,7 @@ class ReviewWidget(QWidget):
         ev.status.connect(self._on_status)
         ev.saved.connect(self._on_saved)
         self.findings_panel.attach(session)  # reader findings panel (issue 16)
+        self.segment_panel.attach(session)  # segmentation tools (issue 13)
 
     def load_session(self, session: CaseSession) -> None:
         """Show a session: image layers (reused if present), labels, points, tables."""
@@ -1001,12 +969,7 @@ class ReviewWidget(QWidget):
     def _refresh_structures(self) -> None:
         s = self.session
         rows = s.structures if s is not None else []
-        t = self.structure_table
-        t.setRowCount(len(rows))
-        for i, st in enumerate(rows):
-            vals = (str(st.label), st.name, st.kind, st.vessel_type or st.nerve or "")
-            for j, v in enumerate(vals):
-                t.setItem(i, j, QTableWidgetItem(v))
+        self.segment_panel.refresh()
         lyr = self._layer(LABELS_NAME)
         if lyr is not None and rows:
             lyr.colormap = structure_colormap(rows)
@@ -1092,27 +1055,52 @@ class ReviewWidget(QWidget):
                 lyr.editable = not signed
 
     def _watch_labels_layer(self, layer) -> None:
-        """Sync brush strokes, and their undo / redo (Ctrl+Z, Ctrl+Shift+Z), to the review.
-
-        napari emits ``paint`` for a stroke but nothing of its own for an undo or a
-        redo, which would leave the table and the autosaved labels on the undone stroke.
+        """Sync brush strokes to the review; the layer's undo / redo (Ctrl+Z,
+        Ctrl+Shift+Z) are the case's (:meth:`CaseSession.undo`), which hold every
+        edit: grows, nerve segmentation, deletions and strokes alike.
         """
         layer.events.paint.connect(self._on_paint)
         ref = weakref.ref(self)
         for name in ("undo", "redo"):
-            step = getattr(layer, name)
 
-            def replay(step=step) -> None:
-                step()
+            def replay(name=name) -> None:
                 widget = ref()
                 if widget is not None:
-                    widget._on_paint()
+                    getattr(widget.segment_panel, name)()
 
             setattr(layer, name, replay)
 
+    def _bind_history_keys(self) -> None:
+        """Ctrl+Z / Ctrl+Shift+Z undo / redo the case's last edit whatever layer is active."""
+        ref = weakref.ref(self)
+
+        def step(name: str):
+            def key(_viewer) -> None:
+                widget = ref()
+                if widget is not None:
+                    getattr(widget.segment_panel, name)()
+
+            return key
+
+        self.viewer.bind_key("Control-Z", step("undo"), overwrite=True)
+        self.viewer.bind_key("Control-Shift-Z", step("redo"), overwrite=True)
+
     def _on_paint(self, event=None) -> None:
         """A brush/eraser stroke: sync once napari has written it (it emits first)."""
-        QTimer.singleShot(0, self._deliver(self.sync_labels_from_layer))
+        self._stroke_pending = True
+        QTimer.singleShot(0, self._deliver(self.sync_pending_stroke))
+
+    def sync_pending_stroke(self) -> None:
+        """Carry a brush stroke not synced yet to the case (before an undo, say)."""
+        if self._stroke_pending:
+            self._stroke_pending = False
+            self.sync_labels_from_layer()
+
+    def select_brush_label(self, label: int) -> None:
+        """Make ``label`` the labels layer's brush label (to correct or paint it)."""
+        lyr = self._layer(LABELS_NAME)
+        if lyr is not None:
+            lyr.selected_label = int(label)
 
     def sync_labels_from_layer(self) -> None:
         """Carry the labels layer's edits back to the case (refused on a signed review)."""
@@ -1137,10 +1125,21 @@ class ReviewWidget(QWidget):
             box = changed_box(before, s.labels)
             self._labels_shadow = np.array(lyr.data, copy=True)
         self._syncing = True  # the layer already shows the stroke
+        orphans: tuple[int, ...] = ()
+        ok: bool | None = True
         try:
-            ok = self._guard(s.labels_edited, box)
+            s.labels_edited(box)
+        except OrphanLabelError as exc:  # taken back by the core: ask what it is
+            ok, orphans = None, exc.values
+        except NvcviewError as exc:
+            ok = None
+            self._report(str(exc), error=True)
         finally:
             self._syncing = False
+        if orphans:
+            self._on_labels_event(type("E", (), {"box": None})())
+            self.segment_panel.ask_structure_for(orphans)
+            return
         if ok is None and s.signed:
             # refused: the label map is back as signed; show it so
             self._on_labels_event(type("E", (), {"box": None})())
@@ -1215,91 +1214,24 @@ class ReviewWidget(QWidget):
     def grow_vessel(
         self, lps: np.ndarray, vessel_type: str | None = None, background: bool | None = None
     ) -> Any:
-        """Grow a vessel from a seed at ``lps`` mm with the type chosen in the Vessels tab.
+        """Grow a vessel from a seed at ``lps`` mm and add it (no preview; see the Segment tab).
 
-        The grow runs in a worker thread when ``background`` (default:
-        :attr:`background_tools`); the structure is added in the GUI thread.
+        :meth:`SegmentPanel.grow_vessel` with the panel's settings; runs in a worker
+        thread when ``background`` (default: :attr:`background_tools`).
         """
-        s = self.session
-        if s is None:
-            return None
-        if not s.editable:
-            self._report("The review is signed off: reopen it before growing a vessel.", True)
-            return None
-        vt = vessel_type or self.vessel_type_combo.currentText()
-        kw = {"radius_mm": self.vessel_radius.value(), "fraction": self.vessel_fraction.value()}
-
-        def done(out) -> Any:
-            mask, res = out
-            if self.session is not s or mask.shape != s.ensure_labels().shape:
-                # the case, or its reference grid (a T2 arrived), changed while growing
-                self._report("The case changed while growing: click the seed again.", True)
-                return None
-            st = self._guard(s.add_vessel, mask, vt)
-            if st is not None:
-                self._report(
-                    f"{st.name}: {res.volume_mm3:.0f} mm³ grown (threshold {res.threshold:.0f})"
-                )
-            return st
-
-        bg = self.background_tools if background is None else background
-        return self._run(
-            lambda: s.vessel_mask(lps, **kw), (), done, "Growing the vessel", bg, case=s
-        )
-
-    def grow_nerve(
-        self, lps: np.ndarray, nerve: str = "VII", background: bool | None = None
-    ) -> Any:
-        """Grow CN VII / VIII (dark in the T2 cistern) from a seed at ``lps`` mm."""
-        s = self.session
-        if s is None:
-            return None
-        if not s.editable:
-            self._report("The review is signed off: reopen it before growing a nerve.", True)
-            return None
-        kw = {"radius_mm": self.nerve_radius.value(), "fraction": self.nerve_fraction.value()}
-
-        def done(out) -> Any:
-            mask, res = out
-            if self.session is not s or mask.shape != s.ensure_labels().shape:
-                self._report("The case changed while growing: click the seed again.", True)
-                return None
-            st = self._guard(s.add_nerve, mask, nerve)
-            if st is not None:
-                self._report(f"{st.name}: {res.volume_mm3:.0f} mm³ grown")
-            return st
-
-        bg = self.background_tools if background is None else background
-        return self._run(
-            lambda: s.nerve_mask(lps, nerve, **kw), (), done, "Growing the nerve", bg, case=s
-        )
+        return self.segment_panel.grow_vessel(lps, vessel_type, background, preview=False)
 
     def _selected_structure_label(self) -> int | None:
-        row = self.structure_table.currentRow()
-        item = self.structure_table.item(row, 0) if row >= 0 else None
-        return int(item.text()) if item is not None else None
+        return self.segment_panel.selected_label()
 
-    def _on_structure_row(self, row: int, _col: int) -> None:
-        """Selecting a structure makes it the brush's label (to correct it)."""
-        item = self.structure_table.item(row, 0)
-        lyr = self._layer(LABELS_NAME)
-        if item is not None and lyr is not None:
-            lyr.selected_label = int(item.text())
+    def _delete_selected_structure(self) -> None:
+        """Delete the structure selected in the Segment tab's table (undoable)."""
+        self.segment_panel._delete_selected()
 
     def set_vessel_type(self, label: int, vessel_type: str) -> None:
         """Assign a vessel type; the label colour follows the type."""
         if self.session is not None:
             self._try(self.session.set_vessel_type, label, vessel_type)
-
-    def _set_selected_type(self) -> None:
-        label = self._selected_structure_label()
-        if label is not None:
-            self.set_vessel_type(label, self.vessel_type_combo.currentText())
-
-    def _delete_selected_structure(self) -> None:
-        label = self._selected_structure_label()
-        if label is not None and self.session is not None:
-            self._try(self.session.remove_structure, label)
 
     # -------------------------------------------------------- measurement
     def refresh_measurements(self) -> list:

@@ -187,20 +187,11 @@ def _contamination_outside_own(ph, labels, structures):
     return worst
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        dict(seed=15, oblique=True, side="right", segment="cisternal"),  # AICA via a fork
-        dict(seed=6, side="right", segment="RDP", gap_mm=0.5),
-    ],
-    ids=["oblique-15", "axial-6"],
-)
-def test_all_seeds_at_once_each_label_is_its_own_vessel(params):
-    from nvcview_sample import make_phantom
-
+@pytest.mark.parametrize("study", ["realistic_axial", "realistic_oblique_fork"])
+def test_all_seeds_at_once_each_label_is_its_own_vessel(study, request):
     from nvcview.segment.study import segment_study
 
-    ph = make_phantom(realistic=True, **params)
+    ph = request.getfixturevalue(study)
     vessels = [(v["vessel_type"], v["vessel_axis_point_lps"]) for v in ph.truth["vessels"]]
     seg = segment_study(ph.t2.array, ph.t2.affine, ph.tof.array, ph.tof.affine, ph.landmarks,
                         vessels, ph.truth["side"])  # fmt: skip

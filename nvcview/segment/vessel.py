@@ -361,10 +361,14 @@ def grow_vessels(
     radius = np.maximum(radius, 0.5 * float(spacing.min()))
     graph = _VoxelGraph(keep, spacing)
     r_nodes = radius[tuple(graph.idx.T)]
-    skel, skel_junction, _ = vessel_junctions(
-        keep, spacing, shell_mm=junction_shell_mm, distance=edt
-    )
-    zone = _zone(keep, spacing, skel, skel_junction, edt)
+    if len(labels) > 1:  # forks only matter between competing seeds
+        skel, skel_junction, _ = vessel_junctions(
+            keep, spacing, shell_mm=junction_shell_mm, distance=edt
+        )
+        zone = _zone(keep, spacing, skel, skel_junction, edt)
+    else:
+        skel, skel_junction = np.zeros((0, 3), np.int64), np.zeros(0, bool)
+        zone = np.zeros(keep.shape, bool)
     in_zone = zone[tuple(graph.idx.T)]
     node_dists = []
     len_dists = []

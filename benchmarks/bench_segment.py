@@ -33,6 +33,36 @@ VARIANTS = [
 ]  # fmt: skip
 
 
+def contamination(ph, labels: np.ndarray, structures) -> dict:
+    """Per vessel label: the largest fraction of its voxels that belong to one other truth
+    vessel. ``raw`` counts the truth label map as it is; ``outside_own`` leaves out voxels
+    that also lie inside the label's own truth tube (where two tubes overlap at a junction
+    the phantom's label map gives the voxel to the tube drawn last, e.g. the vertebral
+    artery's end cap inside the basilar origin: both answers are right there)."""
+    truth_l = ph.labels.array
+    truth_by_type = {v["vessel_type"]: v for v in ph.truth["vessels"]}
+    out = {}
+    for s in structures:
+        if s.kind != "vessel":
+            continue
+        m = labels == s.label
+        if not m.any():
+            continue
+        own = truth_by_type[s.vessel_type]["label"]
+        ijk = np.argwhere(m)
+        lps = ijk @ ph.t2.affine[:3, :3].T + ph.t2.affine[:3, 3]
+        in_own = ph.anatomy.tubes[s.vessel_type].sdf(lps) < 0
+        tl = truth_l[tuple(ijk.T)]
+        raw = outside = 0.0
+        for v in ph.truth["vessels"]:
+            if v["label"] != own:
+                hit = tl == v["label"]
+                raw = max(raw, float(hit.sum() / len(tl)))
+                outside = max(outside, float((hit & ~in_own).sum() / len(tl)))
+        out[s.vessel_type] = {"raw": raw, "outside_own": outside}
+    return out
+
+
 def evaluate(ph) -> dict:
     """Segment a phantom from landmarks + one seed per vessel and score it against truth."""
     vessels = [(v["vessel_type"], v["vessel_axis_point_lps"]) for v in ph.truth["vessels"]]
@@ -59,17 +89,9 @@ def evaluate(ph) -> dict:
     in_pons = int(((lab > 0) & (depth > spacing.max())).sum())
     # our label -> truth label by vessel type
     truth_by_type = {v["vessel_type"]: v for v in ph.truth["vessels"]}
-    worst_contam = 0.0
-    for s in seg.structures:
-        if s.kind != "vessel":
-            continue
-        m = lab == s.label
-        own = truth_by_type[s.vessel_type]["label"]
-        for v in ph.truth["vessels"]:
-            if v["label"] != own and m.any():
-                worst_contam = max(
-                    worst_contam, float((m & (truth_l == v["label"])).sum() / m.sum())
-                )
+    contam = contamination(ph, lab, seg.structures)
+    worst_contam = max((c["raw"] for c in contam.values()), default=0.0)
+    worst_outside = max((c["outside_own"] for c in contam.values()), default=0.0)
     recs = measure_case(make_volume(lab, ph.t2.affine), seg.structures, ph.landmarks,
                         centreline=seg.centreline_lps)  # fmt: skip
     errs, aica = [], {}
@@ -86,6 +108,7 @@ def evaluate(ph) -> dict:
         "dice": float(dice),
         "in_pons": in_pons,
         "contamination": worst_contam,
+        "contamination_outside_own": worst_outside,
         "mean_err_5mm": float(np.mean(errs)) if errs else 0.0,
         **{f"aica_{k}": v for k, v in aica.items()},
     }
@@ -107,7 +130,8 @@ def sweep(n: int) -> int:
             f"AICA err {r['aica_err']:+.2f} grade {r['aica_grade']}/{r['aica_truth_grade']}"
             f"{'' if grade_ok else ' X'} seg {'ok' if seg_ok else r['aica_segment'] + ' X'} | "
             f"mean|err|<5mm {r['mean_err_5mm']:.2f} dice {r['dice']:.3f} pons {r['in_pons']} "
-            f"contam {r['contamination']:.3f} | {r['time_s']:.1f} s",
+            f"contam {r['contamination']:.3f} ({r['contamination_outside_own']:.3f}) | "
+            f"{r['time_s']:.1f} s",
             flush=True,
         )
     a = np.array([abs(r["aica_err"]) for r in rows])
@@ -119,7 +143,10 @@ def sweep(n: int) -> int:
         f"mean|err| (vessels <= 5 mm) max {max(r['mean_err_5mm'] for r in rows):.2f} (<= 0.25); "
         f"Dice min {min(r['dice'] for r in rows):.3f} (>= 0.85); voxels > 1 voxel in pons max "
         f"{max(r['in_pons'] for r in rows)} (0); worst contamination "
-        f"{max(r['contamination'] for r in rows):.3f} (<= 0.05)"
+        f"{max(r['contamination'] for r in rows):.3f} (<= 0.05), outside the label's own "
+        f"truth tube {max(r['contamination_outside_own'] for r in rows):.3f}; labels over 5%: "
+        f"{sum(r['contamination'] > 0.05 for r in rows)}/{len(rows)} variants "
+        f"({sum(r['contamination_outside_own'] > 0.05 for r in rows)} outside own tube)"
     )
     return 0
 
@@ -148,6 +175,14 @@ def speed() -> int:
     print(
         f"vessel grow (vesselness + local threshold + geodesic + onto T2): {ours:.2f} s, "
         f"{int(res.masks[6].sum())} voxels"
+    )
+    arts = {v["label"]: np.asarray(v["vessel_axis_point_lps"]) for v in ph.truth["vessels"]
+            if v["vessel_type"] != "vein"}  # fmt: skip
+    t = time.perf_counter()
+    res4 = grow_vessels(big, aff, arts, t2.array.shape, t2.affine)
+    print(
+        f"all {len(arts)} arteries at once (forks, continuity): {time.perf_counter() - t:.2f} s, "
+        f"{sum(int(m.sum()) for m in res4.masks.values())} voxels"
     )
     box = res.field.box
     img = sitk.GetImageFromArray(np.asarray(big[box], np.float32))

@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra facial nerve centreline click (LPS mm); repeat",
     )  # fmt: skip
     parser.add_argument(
+        "--cn8", action="append", default=[], metavar="X,Y,Z",
+        help="CN VIII (vestibulocochlear) point, LPS mm; repeat in order from its root at "
+        "the brainstem to the IAC porus (at least two) to segment VIII too",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-register", action="store_true",
         help="use the TOF as it lies (no TOF -> T2 registration)",
     )  # fmt: skip
@@ -90,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
         if vtype not in VESSEL_CHOICES:
             raise InputError(f"--vessel: unknown type {vtype!r} ({', '.join(VESSEL_CHOICES)})")
     clicks = [_point(t, "--nerve-point") for t in args.nerve_point]
+    cn8 = [_point(t, "--cn8") for t in args.cn8]
+    if len(cn8) == 1:
+        raise InputError("--cn8: give at least two points (its root and the IAC porus)")
     study = str(args.study)
     if not os.path.exists(study):
         raise InputError(f"{study}: no such study folder")
@@ -116,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         t2.array, t2.affine,
         None if tof is None else tof.array, None if tof is None else tof.affine,
         landmarks, vessels, args.side,
-        moving_to_fixed_lps=moving_to_fixed, centreline_clicks=clicks,
+        moving_to_fixed_lps=moving_to_fixed, centreline_clicks=clicks, cn8_points=cn8,
     )  # fmt: skip
     out = Path(args.out).absolute()
     out.mkdir(parents=True, exist_ok=True)

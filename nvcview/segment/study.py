@@ -7,7 +7,8 @@ another's voxels whatever the click order):
    (:func:`nvcview.segment.vessel.grow_vessels`), carried onto the T2 grid
    through ``moving_to_fixed_lps``;
 2. the facial nerve on the T2 from RExP -> (clicks) -> RDP -> IAC
-   (:func:`nvcview.segment.nerve.segment_nerve`);
+   (:func:`nvcview.segment.nerve.segment_nerve`), then CN VIII (when given) from its
+   root to its porus with the same function;
 3. veins as dark flow voids on the T2, kept out of the brainstem estimate and
    stopped ``vein_length_mm`` along the vessel from the seed.
 
@@ -30,6 +31,7 @@ from nvcview.structures import VESSEL_PHRASES, VESSEL_TYPES, Structure
 
 #: label values written by :func:`segment_study`; vessels from VESSEL_LABEL_START on
 NERVE_LABEL = 2
+CN8_LABEL = 3
 VESSEL_LABEL_START = 4
 #: display names of the vessel types
 VESSEL_NAMES = {k: v for k, v in VESSEL_PHRASES.items() if k != "unknown"}
@@ -72,6 +74,7 @@ def segment_study(
     moving_to_fixed_lps: np.ndarray | None = None,
     centreline_clicks: Sequence[ArrayLike] = (),
     vein_length_mm: float = 12.0,
+    cn8_points: Sequence[ArrayLike] = (),
 ) -> StudySegmentation:
     """Segment the facial nerve and the given vessels of one study.
 
@@ -97,6 +100,10 @@ def segment_study(
         RDP), in order along the nerve.
     vein_length_mm : float
         Veins stop this far along the vessel from their seed, mm.
+    cn8_points : sequence of (3,)
+        The vestibulocochlear nerve (VIII), LPS mm on the T2, in order from its root at
+        the brainstem to the IAC porus (at least two; empty: VIII is not segmented).
+        Segmented after VII (VII keeps its voxels) with the same core function.
 
     Returns
     -------
@@ -114,6 +121,12 @@ def segment_study(
         Structure(label=NERVE_LABEL, name=f"{side} facial nerve (VII)", kind="nerve", nerve="VII")
     ]
     notes: list[str] = []
+    cn8 = [np.asarray(p, float).reshape(3) for p in cn8_points]
+    if len(cn8) == 1:
+        raise InputError("CN VIII needs at least two points (its root and the IAC porus)")
+    if cn8:
+        structures.append(Structure(label=CN8_LABEL, name=f"{side} vestibulocochlear nerve (VIII)",
+                                    kind="nerve", nerve="VIII"))  # fmt: skip
     rexp, rdp, iac = (np.asarray(landmarks[k], float) for k in ("RExP", "RDP", "IAC"))
     clicks = [np.asarray(c, float) for c in centreline_clicks]
     # clicks go between the landmarks they lie nearest to along the straight course
@@ -149,7 +162,7 @@ def segment_study(
         for k, m in res.masks.items():
             labels[m & (labels == 0)] = k
             notes.append(f"label {k}: {int(m.sum())} voxels grown on the TOF")
-    all_pts = np.array([*path, *arteries.values(), *veins.values()])
+    all_pts = np.array([*path, *cn8, *arteries.values(), *veins.values()])
     # the estimate must reach as far as a vein may grow from its seed
     brainstem = brainstem_estimate(
         t2, t2_affine, all_pts, nerve_points_lps=np.array(path),
@@ -158,6 +171,10 @@ def segment_study(
     nerve = segment_nerve(t2, t2_affine, path, allowed=labels == 0, brainstem=brainstem)
     labels[nerve.mask & (labels == 0)] = NERVE_LABEL
     notes.append(f"facial nerve: {int(nerve.mask.sum())} voxels along {len(path)} points")
+    if cn8:
+        n8 = segment_nerve(t2, t2_affine, cn8, allowed=labels == 0, brainstem=brainstem)
+        labels[n8.mask & (labels == 0)] = CN8_LABEL
+        notes.append(f"CN VIII: {int(n8.mask.sum())} voxels along {len(cn8)} points")
     if veins:
         # a vein runs on the pons surface and is as dark as it: keep one voxel off the
         # estimate, whose edge can lie a voxel inside the true surface next to a vein

@@ -30,6 +30,7 @@ commit a result with :func:`nvcview.segment.history.paint`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -282,6 +283,9 @@ def grow_vessels(
     snap_mm: float = 1.0,
     bright: bool = True,
     vessel_field_: VesselField | None = None,
+    junction_cost: float = 12.0,
+    junction_shell_mm: float = 2.6,
+    continuity: bool = True,
     **field_kwargs: Any,
 ) -> VesselGrowResult:
     """Grow one or more vessels on the TOF from one seed each; masks on the reference grid.
@@ -357,32 +361,56 @@ def grow_vessels(
     radius = np.maximum(radius, 0.5 * float(spacing.min()))
     graph = _VoxelGraph(keep, spacing)
     r_nodes = radius[tuple(graph.idx.T)]
+    if len(labels) > 1:  # forks only matter between competing seeds
+        skel, skel_junction, _ = vessel_junctions(
+            keep, spacing, shell_mm=junction_shell_mm, distance=edt
+        )
+        zone = _zone(keep, spacing, skel, skel_junction, edt)
+    else:
+        skel, skel_junction = np.zeros((0, 3), np.int64), np.zeros(0, bool)
+        zone = np.zeros(keep.shape, bool)
+    in_zone = zone[tuple(graph.idx.T)]
     node_dists = []
+    len_dists = []
     limits = []
     for k in labels:
-        r0 = float(radius[seed_idx[k]])
-        node_cost = 1.0 + branch_penalty * np.abs(np.log(r_nodes / r0))
-        node_dists.append(graph.distances(node_cost, graph.node(seed_idx[k])))
         if isinstance(max_length_mm, Mapping):
             limits.append(float(max_length_mm.get(k, np.inf)))
         else:
             limits.append(np.inf if max_length_mm is None else float(max_length_mm))
+        r0 = _seed_radius(radius, keep & ~zone, seed_idx[k], spacing)
+        calibre = 1.0 + branch_penalty * np.abs(np.log(r_nodes / r0))
+        # crossing a branch point costs junction_cost per mm: a seed's front fills its
+        # own vessel segment before it may enter a neighbour's across a junction, so two
+        # arteries part at the junction that joins them, not midway between the seeds
+        own_cost = np.where(in_zone, calibre + junction_cost, calibre)
+        node_dists.append(graph.distances(own_cost, graph.node(seed_idx[k])))
+        if np.isfinite(limits[-1]):
+            len_dists.append(graph.distances(calibre, graph.node(seed_idx[k])))
+        else:
+            len_dists.append(node_dists[-1])
     nd = np.stack(node_dists)
     node_owner = np.argmin(nd, axis=0)
-    # a seed owns the whole branch it sits on, up to the junction where, seen from
-    # another seed, the vessel tree forks: the geodesic Voronoi line alone would cut
-    # an artery midway between two seeds (VA and basilar), or hand a branch reached
-    # through a touching neighbour to that neighbour's seed
-    claims = []
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            tj = graph.node(seed_idx[labels[j]])
-            if i != j and np.isfinite(nd[i][tj]):
-                branch = graph.branch_beyond_fork(nd[i], tj, float(spacing.max()))
-                if branch is not None:
-                    claims.append((int(branch.sum()), i, j, branch))
-    for _, _i, j, branch in sorted(claims, key=lambda c: -c[0]):
-        node_owner[branch & np.isfinite(nd[j])] = j
+    reach = np.isfinite(nd.min(axis=0))
+    if len(labels) > 1 and len(skel) and continuity:
+        # vessel by vessel as a reader follows them: each seed owns the skeleton segment
+        # it was clicked on and the segments its vessel continues into through forks
+        # (straightest, same calibre); the arrival order above only decides the rest
+        seg_owner_vox = _continuity_owner(keep, spacing, skel, skel_junction, edt,
+                                          [seed_idx[k] for k in labels])  # fmt: skip
+        so = seg_owner_vox[tuple(graph.idx.T)]
+        take = (so >= 0) & ~in_zone & np.isfinite(nd[np.maximum(so, 0), np.arange(len(so))])
+        node_owner[take] = so[take]
+    if len(labels) > 1 and in_zone.any():
+        # inside a junction the fronts meet at an arbitrary place: a junction voxel
+        # goes to the branch whose centreline (skeleton outside every junction) it lies
+        # deepest inside, distance / that branch's radius: the branches' tubes, as a
+        # reader would continue each vessel's wall into the fork
+        node_owner[in_zone] = _split_junctions(
+            keep, zone, spacing, skel, graph.idx[in_zone], graph.idx,
+            np.where(reach, node_owner, -1), len(labels), node_owner[in_zone], edt,
+        )  # fmt: skip
+    nd = np.stack(len_dists)
     node_best = nd[node_owner, np.arange(nd.shape[1])]
     owner = np.full(keep.shape, -1, np.int64)
     best = np.full(keep.shape, np.inf)
@@ -402,6 +430,363 @@ def grow_vessels(
     # level is highest there (ties are rare: the TOF partition is disjoint)
     _resolve_overlaps(masks)
     return VesselGrowResult(masks, seed_idx, lengths, f, tof_masks)
+
+
+@functools.lru_cache(maxsize=32)
+def _shell_offsets_cached(
+    radius_mm: float, spacing: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    sp = np.asarray(spacing, float)
+    half_t = 0.5 * float(sp.max())
+    n = np.ceil((radius_mm + half_t) / sp).astype(int)
+    g = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in n], indexing="ij"), -1).reshape(-1, 3)
+    d = np.linalg.norm(g * sp, axis=1)
+    off = g[np.abs(d - radius_mm) <= half_t]
+    dense = np.full(tuple(2 * n + 3), -1, np.int64)
+    dense[tuple((off + n + 1).T)] = np.arange(len(off))
+    pairs = []
+    for o in np.ndindex(3, 3, 3):
+        step = np.array(o) - 1
+        if tuple(step) <= (0, 0, 0):
+            continue
+        j = dense[tuple((off + n + 1 + step).T)]
+        ok = j >= 0
+        pairs.append(np.stack([np.flatnonzero(ok), j[ok]], 1))
+    return off, np.concatenate(pairs).astype(np.int64)
+
+
+def _shell_offsets(radius_mm: float, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer offsets of a spherical shell (``radius_mm``, one coarse voxel thick) and the
+    index pairs of shell offsets that are 26-neighbours."""
+    sp = tuple(round(float(x), 6) for x in np.asarray(spacing, float))
+    return _shell_offsets_cached(round(float(radius_mm), 6), sp)
+
+
+def vessel_junctions(
+    mask: np.ndarray,
+    spacing: ArrayLike,
+    *,
+    shell_mm: float = 2.6,
+    min_branch_fraction: float = 0.2,
+    with_nearest: bool = False,
+    distance: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Branch points of a vessel mask: skeleton voxels whose surrounding shell meets
+    three or more branches.
+
+    The mask is skeletonised (scikit-image); around each skeleton voxel a sphere of
+    radius ``max(shell_mm, 2 r)`` (``r`` the local vessel radius, mm) is intersected
+    with the mask. A tube crosses the shell twice (two pieces), a vessel end once, a
+    bifurcation (or two vessels touching) three or more times. Pieces smaller than
+    ``min_branch_fraction`` of the largest piece there (wall bumps, noise) do not count.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        Vessel voxels (a region of a grid).
+    spacing : (3,) array_like
+        Voxel size along the array axes, mm.
+    shell_mm : float
+        Smallest shell radius, mm.
+    min_branch_fraction : float
+        Smallest piece (fraction of the largest at that voxel) counted as a branch.
+    with_nearest : bool
+        Also return the nearest skeleton voxel of every voxel (one more distance map).
+    distance : ndarray, optional
+        The mask's Euclidean distance map (mm), when the caller has it.
+
+    Returns
+    -------
+    skeleton : (N, 3) ndarray of int
+        Skeleton voxel indices.
+    junction : (N,) ndarray of bool
+        True where the skeleton voxel lies at a branch point.
+    nearest : ndarray of int
+        With ``with_nearest``: for every voxel of the grid, the row in ``skeleton`` of
+        its nearest skeleton voxel (Euclidean, mm); otherwise (and when ``skeleton`` is
+        empty) zeros.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from skimage.morphology import skeletonize
+
+    mask = np.asarray(mask, bool)
+    spacing = np.asarray(spacing, float)
+    skel = skeletonize(mask).astype(bool) & mask
+    idx = np.argwhere(skel)
+    nearest = np.zeros(mask.shape, np.int64)
+    if len(idx) == 0:
+        return idx, np.zeros(0, bool), nearest
+    if with_nearest:
+        lin = np.full(mask.shape, -1, np.int64)
+        lin[tuple(idx.T)] = np.arange(len(idx))
+        _, ind = ndimage.distance_transform_edt(~skel, sampling=spacing, return_indices=True)
+        nearest = lin[ind[0], ind[1], ind[2]]
+    if distance is None:
+        distance = ndimage.distance_transform_edt(mask, sampling=spacing)
+    r = distance[tuple(idx.T)]
+    shell = np.maximum(shell_mm, np.ceil(2.0 * r / 0.25) * 0.25)
+    junction = np.zeros(len(idx), bool)
+    shape = np.asarray(mask.shape)
+    for radius_mm in np.unique(shell):
+        rows = np.flatnonzero(shell == radius_mm)
+        off, pairs = _shell_offsets(float(radius_mm), spacing)
+        m = len(off)
+        pos = idx[rows][:, None, :] + off[None, :, :]
+        inside = np.all((pos >= 0) & (pos < shape), axis=2)
+        pos = np.clip(pos, 0, shape - 1)
+        on = mask[pos[..., 0], pos[..., 1], pos[..., 2]] & inside  # (rows, m)
+        both = on[:, pairs[:, 0]] & on[:, pairs[:, 1]]
+        rr, pp = np.nonzero(both)
+        a = rr * m + pairs[pp, 0]
+        b = rr * m + pairs[pp, 1]
+        n_nodes = len(rows) * m
+        g = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n_nodes, n_nodes))
+        _, comp = connected_components(g, directed=False)
+        flat_on = on.ravel()
+        node_row = np.repeat(np.arange(len(rows)), m)[flat_on]
+        c = comp[flat_on]
+        uc, size = np.unique(c, return_counts=True)
+        row_of = np.zeros(int(comp.max()) + 1, np.int64)
+        row_of[c] = node_row
+        sizes_row = row_of[uc]
+        biggest = np.zeros(len(rows))
+        np.maximum.at(biggest, sizes_row, size)
+        real = size >= np.maximum(2, min_branch_fraction * biggest[sizes_row])
+        count = np.bincount(sizes_row[real], minlength=len(rows))
+        junction[rows] = count >= 3
+    return idx, junction, nearest
+
+
+ZONE_MARGIN_MM = 0.5
+
+
+def junction_zone(mask: np.ndarray, spacing: ArrayLike, *, shell_mm: float = 2.6) -> np.ndarray:
+    """Voxels of a vessel mask at a branch point (see :func:`vessel_junctions`).
+
+    A voxel is in the zone when it lies within the vessel radius at the nearest
+    junction skeleton voxel plus :data:`ZONE_MARGIN_MM` of it, i.e. where the
+    branches of the fork overlap.
+    """
+    mask = np.asarray(mask, bool)
+    idx, junction, _ = vessel_junctions(mask, spacing, shell_mm=shell_mm)
+    return _zone(mask, np.asarray(spacing, float), idx, junction)
+
+
+def _bbox(points: np.ndarray, pad_mm: float, spacing: np.ndarray, shape: tuple[int, ...]):
+    pad = np.ceil(pad_mm / spacing).astype(int)
+    lo = np.maximum(points.min(axis=0) - pad, 0)
+    hi = np.minimum(points.max(axis=0) + pad + 1, np.asarray(shape))
+    return tuple(slice(int(x), int(y)) for x, y in zip(lo, hi, strict=True)), lo
+
+
+def _zone(
+    mask: np.ndarray,
+    spacing: np.ndarray,
+    idx: np.ndarray,
+    junction: np.ndarray,
+    distance: np.ndarray | None = None,
+) -> np.ndarray:
+    zone = np.zeros(mask.shape, bool)
+    if not junction.any():
+        return zone
+    if distance is None:
+        distance = ndimage.distance_transform_edt(mask, sampling=spacing)
+    jp = idx[junction]
+    rj_pts = distance[tuple(jp.T)]
+    box, lo = _bbox(jp, float(rj_pts.max()) + ZONE_MARGIN_MM + 1.0, spacing, mask.shape)
+    j = np.zeros(tuple(b.stop - b.start for b in box), bool)
+    j[tuple((jp - lo).T)] = True
+    d, near = ndimage.distance_transform_edt(~j, sampling=spacing, return_indices=True)
+    rj = np.zeros(j.shape, np.float32)
+    rj[tuple((jp - lo).T)] = rj_pts
+    reach = rj[near[0], near[1], near[2]] + ZONE_MARGIN_MM
+    zone[box] = mask[box] & (d <= reach)
+    return zone
+
+
+def _seed_radius(
+    radius: np.ndarray, plain: np.ndarray, seed: tuple[int, int, int], spacing: np.ndarray
+) -> float:
+    """Calibre (mm) of the seed's vessel: the median radius of vessel voxels outside every
+    junction within 2.5 mm of the seed (a seed clicked at a fork would otherwise take the
+    fork's inflated radius as its own and pay to enter its own, thinner vessel)."""
+    pad = np.ceil(2.5 / spacing).astype(int)
+    lo = np.maximum(np.asarray(seed) - pad, 0)
+    hi = np.minimum(np.asarray(seed) + pad + 1, np.asarray(radius.shape))
+    sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    g = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)],
+                             indexing="ij"), -1)  # fmt: skip
+    near = np.linalg.norm((g - np.asarray(seed)) * spacing, axis=-1) <= 2.5
+    vals = radius[sl][near & plain[sl]]
+    return float(np.median(vals)) if len(vals) >= 5 else float(radius[seed])
+
+
+def _continuity_owner(
+    keep: np.ndarray,
+    spacing: np.ndarray,
+    skel: np.ndarray,
+    junction: np.ndarray,
+    distance: np.ndarray,
+    seeds: Sequence[tuple[int, int, int]],
+    *,
+    turn_cost: float = 10.0,
+    calibre_cost: float = 4.0,
+    end_mm: float = 3.0,
+) -> np.ndarray:
+    """Seed index owning each voxel by vessel continuity on the skeleton (-1: undecided).
+
+    The skeleton is cut at the junctions into segments. A seed owns the segment it lies
+    on; passing a junction from segment a into segment b costs
+    ``turn_cost (1 - cos) / 2 + calibre_cost |ln(r_b / r_a)|`` (``cos`` of the angle
+    between a's way in and b's way out: 1 straight on), so a vessel goes on through a
+    fork or a crossing the way it runs and with its calibre, and a branch leaving it at
+    an angle belongs to whichever seed reaches it most cheaply. Each segment goes to the
+    seed with the lowest cost; a segment holding two seeds stays undecided. A voxel
+    takes the owner of the segment of its nearest skeleton voxel.
+    """
+    import heapq
+
+    shape = keep.shape
+    n = len(skel)
+    jimg = np.zeros(shape, bool)
+    jimg[tuple(skel[junction].T)] = True
+    simg = np.zeros(shape, bool)
+    simg[tuple(skel[~junction].T)] = True
+    st = ndimage.generate_binary_structure(3, 3)
+    seg_lab, n_seg = ndimage.label(simg, structure=st)
+    j_lab, n_j = ndimage.label(jimg, structure=st)
+    out = np.full(shape, -1, np.int64)
+    if n_seg == 0:
+        return out
+    seg_of = seg_lab[tuple(skel.T)] - 1  # -1 for junction points
+    pts_mm = skel * spacing
+    # adjacency junction node <-> segment, through 26-neighbour skeleton voxels
+    adj: dict[int, set[int]] = {}
+    jp = skel[junction]
+    for o in np.ndindex(3, 3, 3):
+        q = jp + (np.array(o) - 1)
+        ok = np.all((q >= 0) & (q < np.asarray(shape)), axis=1)
+        sl = seg_lab[tuple(q[ok].T)]
+        jl = j_lab[tuple(jp[ok].T)]
+        for a, b in set(zip((jl - 1).tolist(), (sl - 1).tolist(), strict=True)):
+            if b >= 0:
+                adj.setdefault(a, set()).add(b)
+    seg_r = np.ones(n_seg)
+    for i in range(n_seg):
+        seg_r[i] = float(np.median(distance[tuple(skel[seg_of == i].T)]))
+    j_pts = [pts_mm[junction][j_lab[tuple(jp.T)] - 1 == a] for a in range(n_j)]
+
+    def away(seg: int, node: int) -> np.ndarray:
+        """Unit direction of ``seg`` leaving junction ``node``."""
+        p = pts_mm[seg_of == seg]
+        c = j_pts[node].mean(axis=0)
+        d = np.linalg.norm(p - c, axis=1)
+        p0 = p[np.argmin(d)]
+        near = p[np.linalg.norm(p - p0, axis=1) <= end_mm]
+        v = near.mean(axis=0) - c
+        nv = float(np.linalg.norm(v))
+        return v / nv if nv > 1e-6 else v
+
+    edges: dict[int, list[tuple[int, float]]] = {i: [] for i in range(n_seg)}
+    for node, segs in adj.items():
+        segs_l = sorted(segs)
+        dirs = {sgm: away(sgm, node) for sgm in segs_l}
+        for a in segs_l:
+            for b in segs_l:
+                if a != b:
+                    cos = -float(dirs[a] @ dirs[b])
+                    c = turn_cost * 0.5 * (1.0 - cos) + calibre_cost * abs(
+                        float(np.log(seg_r[b] / seg_r[a]))
+                    )
+                    edges[a].append((b, c))
+    # each seed's segment (a seed on a junction: the nearest adjacent segment)
+    _, ind = ndimage.distance_transform_edt(~(simg | jimg), sampling=spacing, return_indices=True)
+    lin = np.full(shape, -1, np.int64)
+    lin[tuple(skel.T)] = np.arange(n)
+    seed_seg = []
+    for sd in seeds:
+        k = int(lin[tuple(ind[:, sd[0], sd[1], sd[2]])])
+        sg = int(seg_of[k])
+        if sg < 0:
+            node = int(j_lab[tuple(skel[k])]) - 1
+            cand = sorted(adj.get(node, ()))
+            if cand:
+                sp = np.asarray(sd) * spacing
+                sg = min(cand, key=lambda c: float(
+                    np.min(np.linalg.norm(pts_mm[seg_of == c] - sp, axis=1))))  # fmt: skip
+        seed_seg.append(sg)
+    cost = np.full((len(seeds), n_seg), np.inf)
+    for i, s0 in enumerate(seed_seg):
+        if s0 < 0:
+            continue
+        cost[i, s0] = 0.0
+        heap = [(0.0, s0)]
+        while heap:
+            c, a = heapq.heappop(heap)
+            if c > cost[i, a]:
+                continue
+            for b, w in edges[a]:
+                if c + w < cost[i, b]:
+                    cost[i, b] = c + w
+                    heapq.heappush(heap, (c + w, b))
+    owner = np.where(np.isfinite(cost.min(axis=0)), np.argmin(cost, axis=0), -1)
+    for i, s0 in enumerate(seed_seg):
+        if s0 >= 0:
+            if sum(1 for t in seed_seg if t == s0) > 1:
+                owner[s0] = -1
+            else:
+                owner[s0] = i
+    # ties (two seeds equally cheap) stay undecided
+    srt = np.sort(cost, axis=0)
+    if len(seeds) > 1:
+        tie = np.isfinite(srt[0]) & (srt[1] - srt[0] < 1e-9)
+        owner[tie & ~np.isin(np.arange(n_seg), seed_seg)] = -1
+    _, near = ndimage.distance_transform_edt(~(simg | jimg), sampling=spacing, return_indices=True)
+    vox_seg = seg_of[lin[near[0], near[1], near[2]]]
+    res = np.where(vox_seg >= 0, owner[np.maximum(vox_seg, 0)], -1)
+    out[keep] = res[keep]
+    return out
+
+
+def _split_junctions(
+    keep: np.ndarray,
+    zone: np.ndarray,
+    spacing: np.ndarray,
+    skel: np.ndarray,
+    zone_idx: np.ndarray,
+    node_idx: np.ndarray,
+    node_owner: np.ndarray,
+    n_owners: int,
+    fallback: np.ndarray,
+    radius: np.ndarray,
+) -> np.ndarray:
+    """Owner of each junction voxel: the branch whose centreline it is deepest inside."""
+    owner_img = np.full(keep.shape, -1, np.int64)
+    owner_img[tuple(node_idx.T)] = node_owner
+    out = skel[~zone[tuple(skel.T)]] if len(skel) else skel
+    best = np.full(len(zone_idx), np.inf)
+    result = np.asarray(fallback).copy()
+    # the branches' centrelines within 4 mm of a junction voxel are enough
+    box, lo = _bbox(zone_idx, 4.0, spacing, keep.shape)
+    hi = np.array([b.stop for b in box])
+    zi = tuple((zone_idx - lo).T)
+    radius_box = radius[box]
+    for i in range(n_owners):
+        mine = out[owner_img[tuple(out.T)] == i] if len(out) else out
+        mine = mine[np.all((mine >= lo) & (mine < hi), axis=1)] if len(mine) else mine
+        if len(mine) == 0:
+            continue
+        img = np.ones(radius_box.shape, bool)
+        img[tuple((mine - lo).T)] = False
+        d, near = ndimage.distance_transform_edt(img, sampling=spacing, return_indices=True)
+        r = np.maximum(radius_box[near[0][zi], near[1][zi], near[2][zi]],
+                       0.5 * float(spacing.min()))  # fmt: skip
+        score = d[zi] / r
+        better = score < best
+        best[better] = score[better]
+        result[better] = i
+    return result
 
 
 class _VoxelGraph:
@@ -566,11 +951,12 @@ def _to_reference(
     vals = ndimage.map_coordinates(phi, src.T, order=1, mode="constant", cval=-1.0)
     box = tuple(slice(int(a), int(b)) for a, b in zip(rlo, rhi, strict=True))
     sub = (vals >= 0).reshape(tuple(int(b - a) for a, b in zip(rlo, rhi, strict=True)))
-    # keep what is connected to the carried TOF island (no stray specks)
+    # no stray specks: keep the pieces of at least a tenth of the largest (a vessel
+    # crossing another is cut in two where the other one owns the crossing)
     lab, n = ndimage.label(sub, structure=ndimage.generate_binary_structure(3, 3))
     if n > 1:
         sizes = ndimage.sum_labels(sub, lab, index=np.arange(1, n + 1))
-        sub = lab == (1 + int(np.argmax(sizes)))
+        sub = np.isin(lab, 1 + np.flatnonzero(sizes >= 0.1 * sizes.max()))
     out[box] = sub
     return out
 

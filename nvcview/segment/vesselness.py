@@ -83,10 +83,15 @@ def symmetric_eigenvalues(
     e1 = q + 2.0 * p * np.cos(phi)
     e3 = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
     e2 = 3.0 * q - e1 - e3
-    e = np.stack([e1, e2, e3])
-    order = np.argsort(np.abs(e), axis=0)
-    e = np.take_along_axis(e, order, axis=0)
-    return e[0], e[1], e[2]
+    # sort by magnitude with three compare-and-swaps (an argsort of the stack is slower)
+    a, b, c = e1, e2, e3
+    swap = np.abs(a) > np.abs(b)
+    a, b = np.where(swap, b, a), np.where(swap, a, b)
+    swap = np.abs(b) > np.abs(c)
+    b, c = np.where(swap, c, b), np.where(swap, b, c)
+    swap = np.abs(a) > np.abs(b)
+    a, b = np.where(swap, b, a), np.where(swap, a, b)
+    return a, b, c
 
 
 def hessian_mm(image: np.ndarray, spacing: np.ndarray, sigma_mm: float) -> list[np.ndarray]:

@@ -113,3 +113,59 @@ def test_missing_landmark_named(study, tmp_path):
     r = nv("segment", str(out / "dicom"), "--out", str(tmp_path / "r"), "--side", "left",
            "--no-register", f"--landmark=RExP={fmt(truth['landmarks']['RExP'])}")  # fmt: skip
     assert r.returncode == 2 and "RDP, IAC" in r.stderr
+
+
+def _cn8_points(side="left", seed=1, **kw):
+    """CN VIII root, middle and porus of the sample's anatomy (where a reader clicks)."""
+    from nvcview_sample.anatomy import build_anatomy
+
+    a = build_anatomy(seed=seed, side=side, **kw)
+    p8 = a.tubes["VIII"].points
+    k = int(np.argmin(np.linalg.norm(p8 - np.asarray(a.landmarks["IAC"]), axis=1)))
+    return [p8[0], p8[k // 2], p8[k]]
+
+
+def test_segment_cn8_from_points_labels_viii_beside_vii(study, tmp_path):
+    out, truth = study
+    lm = [f"--landmark={k}={fmt(v)}" for k, v in truth["landmarks"].items()]
+    pts = _cn8_points(segment="RExP", gap_mm=0.5)
+    review = tmp_path / "review"
+    r = nv("segment", str(out / "dicom"), "--out", str(review), "--side", "left",
+           "--no-register", *lm, *[f"--cn8={fmt(p)}" for p in pts])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "CN VIII:" in r.stdout
+    from nvcview.io import list_series, load
+    from nvcview.review.store import load_labels, load_review
+
+    rv = load_review(review)
+    viii = [s for s in rv.structures if s.kind == "nerve" and s.nerve == "VIII"]
+    assert len(viii) == 1 and "vestibulocochlear" in viii[0].name
+    labels = load_labels(rv, review).array
+    mine = labels == viii[0].label
+    # against the truth VIII label of the same study (up to the porus)
+    t2 = next(m for m in list_series(str(out / "dicom")) if m.role == "T2")
+    img = load(str(out / "dicom"), series_uid=t2.series_uid)
+    from nvcview_sample import make_phantom
+
+    ph = make_phantom(seed=1, realistic=True, oblique=True, segment="RExP", gap_mm=0.5)
+    assert np.allclose(ph.t2.affine, img.affine, atol=1e-4)
+    tl = ph.labels.array
+    idx = np.argwhere(tl == 3)
+    lps = idx @ ph.t2.affine[:3, :3].T + ph.t2.affine[:3, 3]
+    tang = pts[2] - pts[1]
+    keep = (lps - pts[2]) @ (tang / np.linalg.norm(tang)) <= 0
+    cpa = np.zeros(tl.shape, bool)
+    cpa[tuple(idx[keep].T)] = True
+    dice = 2 * (mine & cpa).sum() / (mine.sum() + cpa.sum())
+    assert dice >= 0.8, dice
+    assert not (mine & (tl == 2)).any()  # VII keeps its voxels
+
+
+def test_segment_cn8_needs_two_points(study, tmp_path):
+    out, truth = study
+    lm = [f"--landmark={k}={fmt(v)}" for k, v in truth["landmarks"].items()]
+    r = nv("segment", str(out / "dicom"), "--out", str(tmp_path / "r"), "--side", "left",
+           "--no-register", *lm, "--cn8=1,2,3")  # fmt: skip
+    assert r.returncode != 0
+    assert "--cn8" in r.stderr and "two points" in r.stderr
+    assert "Traceback" not in r.stderr

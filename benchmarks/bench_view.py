@@ -229,6 +229,7 @@ class Profile:
         stats = pstats.Stats(self.prof, stream=out)
         stats.sort_stats("cumulative").print_stats(n)
         stats.sort_stats("tottime").print_stats(15)
+        stats.sort_stats("cumulative").print_stats("nvcview", 30)  # our code only
         print(f"----- profile: {title}", file=sys.stderr)
         print(out.getvalue(), file=sys.stderr)
 

@@ -342,14 +342,16 @@ def child_brush(args) -> dict:
     layer.n_edit_dimensions = 3
     layer.brush_size = 6
     pts = np.asarray(info["aica_points_lps"])
+    seed = np.asarray(info["aica_seed_lps"])
+    pts = pts[np.linalg.norm(pts - seed, axis=1) < 5.0]  # along the grown part of the AICA
     ours, core = [], []
     measured: list[int] = []
     s.events.measured.connect(lambda e: measured.append(1))
     prof = Profile(args.profile)
     for i in range(args.strokes):
-        p = pts[(i * 7) % len(pts)]
+        p = pts[(i // 2) % len(pts)]
         coord = layer.world_to_data(p[::-1])
-        label = st.label if i % 2 == 0 else 0  # paint, then erase a neighbour
+        label = st.label if i % 2 == 0 else 0  # paint a dab on the vessel, then erase it
         before = s.labels.copy()
         n0 = len(measured)
         t0 = time.perf_counter()

@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-SERIES = {
+SERIES: dict[str, dict] = {
     "t2": dict(
         shape=(160, 512, 512), spacing=(0.5, 0.39, 0.39), desc="t2_ciss3d_tra CPA", role="T2"
     ),

@@ -302,19 +302,24 @@ class ResampledVolume:
         if len(keys) > 3:
             raise IndexError(f"too many indices for a 3D volume: {key!r}")
         keys = keys + (slice(None),) * (3 - len(keys))
-        starts, steps, counts, kept = [], [], [], []
+        starts: list[int] = []
+        steps: list[int] = []
+        counts: list[int] = []
+        kept: list[bool] = []
         for k, n in zip(keys, self.shape, strict=True):
             if isinstance(k, (int, np.integer)):
                 i = int(k) + (n if int(k) < 0 else 0)
                 if not 0 <= i < n:
                     raise IndexError(f"index {int(k)} is out of bounds for size {n}")
-                starts.append(i), steps.append(1), counts.append(1), kept.append(False)
+                r = range(i, i + 1)
             elif isinstance(k, slice):
                 r = range(*k.indices(n))
-                starts.append(r.start), steps.append(r.step), counts.append(len(r))
-                kept.append(True)
             else:  # fancy indexing: not what a viewer does; read everything
-                return np.asarray(self)[key]  # type: ignore[index]
+                return np.asarray(self)[key]  # type: ignore[call-overload]
+            starts.append(r.start)
+            steps.append(r.step)
+            counts.append(len(r))
+            kept.append(isinstance(k, slice))
         out_shape = tuple(c for c, k in zip(counts, kept, strict=True) if k)
         if 0 in counts:
             return np.empty(out_shape, dtype=self.dtype)
@@ -330,7 +335,7 @@ class ResampledVolume:
                 self._cache[memo] = hit
         return hit.reshape(out_shape).copy()
 
-    def __array__(self, dtype: npt.DTypeLike = None, copy: bool | None = None) -> np.ndarray:
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         out = self[:, :, :]
         return out if dtype is None else out.astype(dtype)
 
@@ -586,7 +591,8 @@ def display_box_to_source(
     s_hi = np.minimum(np.ceil(src.max(axis=0)).astype(int) + 2, np.asarray(shape[:3]))
     if np.any(s_hi <= s_lo):
         return None
-    return tuple(slice(int(a), int(b)) for a, b in zip(s_lo, s_hi, strict=True))  # type: ignore[return-value]
+    return (slice(int(s_lo[0]), int(s_hi[0])), slice(int(s_lo[1]), int(s_hi[1])),
+            slice(int(s_lo[2]), int(s_hi[2])))  # fmt: skip
 
 
 def update_from_display(

@@ -389,10 +389,10 @@ class CaseSession:
     def next_label(self) -> int:
         """Smallest label value not used by a structure or the label map."""
         used = {s.label for s in self.review.structures}
-        if self.labels is not None and self.labels.any():
-            used |= {int(v) for v in np.unique(self.labels) if v}
         n = 1
-        while n in used:
+        # one comparison per candidate (usually one) instead of np.unique of the whole
+        # map (0.9 s on a 512 x 512 x 160 map)
+        while n in used or (self.labels is not None and np.any(self.labels == n)):
             n += 1
         return n
 
@@ -459,16 +459,19 @@ class CaseSession:
             )
             self.review.structures.append(st)
             self.events.structures.emit(label=st.label)
-        where = np.zeros(labels.shape, bool) if m is None else m
-        if not overwrite:
-            where = where & ((labels == 0) | (labels == st.label))
-        labels[where] = st.label
+        box = None if m is None else _box_of(m)  # work inside the mask's box only
+        if box is not None:
+            sub = labels[box]
+            where = m[box] if overwrite else (m[box] & ((sub == 0) | (sub == st.label)))
+            sub[where] = st.label
+            inner = _box_of(where)
+            box = None if inner is None else _offset_box(inner, box)
         self._record(
             description or (f"add {st.name}" if new else f"extend {st.name}"),
             structures_before=before,
             calls_before=calls,
         )
-        self._changed("labels", box=_box_of(where))
+        self._changed("labels", box=box)
         return st
 
     def remove_structure(self, label: int) -> None:
@@ -1434,6 +1437,13 @@ class CaseSession:
         """Close the case: tell the front ends (``closed``) and drop their callbacks."""
         self.events.closed.emit()
         self.events.disconnect_all()
+
+
+def _offset_box(inner: Box, outer: Box) -> Box:
+    """``inner`` (relative to ``outer``'s start) in the coordinates of ``outer``'s array."""
+    return tuple(
+        slice(o.start + i.start, o.start + i.stop) for i, o in zip(inner, outer, strict=True)
+    )
 
 
 def _box_of(mask: np.ndarray) -> Box | None:

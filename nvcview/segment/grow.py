@@ -364,7 +364,14 @@ def resample_mask(
     grids = np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)], indexing="ij")
     idx = np.stack(grids, axis=-1).reshape(-1, 3).astype(float)
     src = lps_to_index(src_affine, index_to_lps(dst_affine, idx))
-    vals = ndimage.map_coordinates(mask.astype(np.float32), src.T, order=1, mode="constant")
+    # interpolate in the mask's (padded) box only: a float copy of the whole source
+    # grid (44 M voxels for a 512 x 512 x 170 TOF) took a second per grow
+    c_lo = np.maximum(nz.min(axis=0) - 1, 0)
+    c_hi = np.minimum(nz.max(axis=0) + 2, np.asarray(mask.shape))
+    crop = mask[tuple(slice(int(a), int(b)) for a, b in zip(c_lo, c_hi, strict=True))]
+    vals = ndimage.map_coordinates(
+        crop.astype(np.float32), (src - c_lo).T, order=1, mode="constant"
+    )
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     out[box] = (vals >= 0.5).reshape(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)))
     return out

@@ -64,11 +64,19 @@ from napari_nvcview.layers import (
 from napari_nvcview.segment_panel import PREVIEW_NAME, SegmentPanel
 from nvcview.case import CaseSession, contact_midpoint, open_study, same_study
 from nvcview.case.session import OrphanLabelError
-from nvcview.display import contrast_limits, refresh_display, to_display, update_from_display
+from nvcview.display import (
+    contrast_limits,
+    display_box_to_source,
+    refresh_display,
+    sample_display_box,
+    to_display,
+    update_from_display,
+)
 from nvcview.errors import NvcviewError
 from nvcview.measure.live import changed_box
 from nvcview.measure.records import GRADES
 from nvcview.review.model import CONFIDENCES, LANDMARK_NAMES, SIDES
+from nvcview.types import Box
 
 if TYPE_CHECKING:
     import napari
@@ -98,6 +106,47 @@ def _remove_hook(viewer, hook) -> None:
         viewer.mouse_drag_callbacks.remove(hook)
     except (ValueError, RuntimeError):
         pass
+
+
+def _atoms_box(atoms: Any) -> Box | None:
+    """Display box of a napari labels history item (the atoms of one stroke), None if unknown.
+
+    napari 0.9 records a brush dab as a ``_MaskedPaintAtom`` (``slice_key``: its box)
+    and ``data_setitem`` as ``(indices, old, new)``; anything else is unknown.
+    """
+    if not atoms:
+        return None
+    lo: list[int] | None = None
+    hi: list[int] | None = None
+    for atom in atoms:
+        key = getattr(atom, "slice_key", None)
+        if key is not None and len(key) == 3 and all(isinstance(k, slice) for k in key):
+            if any(k.start is None or k.stop is None for k in key):
+                return None
+            a, b = [int(k.start) for k in key], [int(k.stop) for k in key]
+        elif isinstance(atom, tuple) and len(atom) == 3 and len(atom[0]) == 3:
+            idx = [np.asarray(i).ravel() for i in atom[0]]
+            if idx[0].size == 0:
+                continue
+            a, b = [int(i.min()) for i in idx], [int(i.max()) + 1 for i in idx]
+        else:
+            return None
+        lo = a if lo is None else [min(x, y) for x, y in zip(lo, a, strict=True)]
+        hi = b if hi is None else [max(x, y) for x, y in zip(hi, b, strict=True)]
+    if lo is None or hi is None:
+        return None
+    return (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+
+
+def _union_box(boxes: list[Box | None], shape: tuple[int, ...]) -> Box | None:
+    """Smallest box (clipped to ``shape``) holding every box; None if any is unknown."""
+    if any(b is None for b in boxes):
+        return None
+    lo = [max(0, min(b[a].start for b in boxes if b is not None)) for a in range(3)]
+    hi = [min(shape[a], max(b[a].stop for b in boxes if b is not None)) for a in range(3)]
+    if any(h <= low for low, h in zip(lo, hi, strict=True)):
+        return None
+    return (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
 
 
 class _Alive:
@@ -130,13 +179,13 @@ class ReviewWidget(QWidget):
         self.measurements: list = []
         self.last_error: str = ""
         self._syncing = False
-        self._labels_shadow: np.ndarray | None = None
+        # display boxes of the brush strokes not yet carried to the case (None: unknown)
+        self._paint_boxes: list[Box | None] = []
         self._alive = _Alive()
         self.destroyed.connect(self._alive.kill)
         #: run seed grows in a worker thread (the window stays responsive)
         self.background_tools = True
         self.mode = "off"
-        self._stroke_pending = False
 
         self._measure_timer = QTimer(self)
         self._measure_timer.setSingleShot(True)
@@ -892,8 +941,7 @@ class ReviewWidget(QWidget):
             lyr.data = data
             lyr.metadata = kw["metadata"]
         lyr.metadata[META_KEY]["session"] = s
-        grid = lyr.metadata[META_KEY]["grid"]
-        self._labels_shadow = np.array(lyr.data, copy=True) if grid.oblique else None
+        self._paint_boxes = []
         if s.structures:
             lyr.colormap = structure_colormap(s.structures)
         lyr.editable = s.editable
@@ -1020,11 +1068,8 @@ class ReviewWidget(QWidget):
             if box is None:
                 data, _ = to_display(labels, s.reference.affine, order=0, grid=grid)
                 lyr.data[...] = data
-                self._labels_shadow = np.array(data, copy=True)
             else:
-                dbox = refresh_display(lyr.data, labels, s.reference.affine, grid, box)
-                if dbox is not None and self._labels_shadow is not None:
-                    self._labels_shadow[dbox] = lyr.data[dbox]
+                refresh_display(lyr.data, labels, s.reference.affine, grid, box)
         elif not np.shares_memory(lyr.data, labels):
             data, _ = to_display(labels, s.reference.affine, order=0)
             lyr.data = data
@@ -1086,14 +1131,19 @@ class ReviewWidget(QWidget):
         self.viewer.bind_key("Control-Shift-Z", step("redo"), overwrite=True)
 
     def _on_paint(self, event=None) -> None:
-        """A brush/eraser stroke: sync once napari has written it (it emits first)."""
-        self._stroke_pending = True
-        QTimer.singleShot(0, self._deliver(self.sync_pending_stroke))
+        """A brush/eraser stroke: sync once napari has written it (it emits first).
+
+        The stroke's display box comes from napari's history atoms (the event's
+        value), so only that box is compared and carried back.
+        """
+        first = not self._paint_boxes
+        self._paint_boxes.append(_atoms_box(getattr(event, "value", None)))
+        if first:
+            QTimer.singleShot(0, self._deliver(self.sync_pending_stroke))
 
     def sync_pending_stroke(self) -> None:
         """Carry a brush stroke not synced yet to the case (before an undo, say)."""
-        if self._stroke_pending:
-            self._stroke_pending = False
+        if self._paint_boxes:
             self.sync_labels_from_layer()
 
     def select_brush_label(self, label: int) -> None:
@@ -1103,27 +1153,44 @@ class ReviewWidget(QWidget):
             lyr.selected_label = int(label)
 
     def sync_labels_from_layer(self) -> None:
-        """Carry the labels layer's edits back to the case (refused on a signed review)."""
+        """Carry the labels layer's edits back to the case (refused on a signed review).
+
+        An axis-aligned layer is a view of the label map (nothing to carry). An
+        oblique (resampled) one is compared, inside the strokes' display box only,
+        with the label map as displayed, and only the voxels the strokes changed go
+        back (:func:`nvcview.display.update_from_display`).
+        """
         s = self.session
         lyr = self._layer(LABELS_NAME)
+        boxes, self._paint_boxes = self._paint_boxes, []
         if s is None or lyr is None or s.labels is None:
             return
         box = None
         if not np.shares_memory(lyr.data, s.labels):
             grid = lyr.metadata.get(META_KEY, {}).get("grid")
-            shadow = self._labels_shadow
-            before = s.labels.copy()
-            if grid is not None and grid.oblique and shadow is not None:
-                # resampled display: carry back only the voxels the stroke changed
-                edited = np.asarray(lyr.data) != shadow
-                update_from_display(
-                    s.labels, np.asarray(lyr.data), grid, s.reference.affine, edited
-                )
+            aff = s.reference.affine
+            if grid is not None and grid.oblique and tuple(lyr.data.shape) == grid.shape:
+                whole = tuple(slice(0, n) for n in grid.shape)
+                dbox = _union_box(boxes, grid.shape) if boxes else None
+                dbox = dbox or whole
+                sbox = display_box_to_source(grid, aff, dbox, s.labels.shape)
+                if sbox is not None:
+                    before = s.labels[sbox].copy()
+                    shown = sample_display_box(s.labels, aff, grid, dbox, order=0)
+                    data = np.asarray(lyr.data)
+                    edited = data[dbox] != shown
+                    update_from_display(s.labels, data, grid, aff, edited, box=dbox)
+                    local = changed_box(before, s.labels[sbox])
+                    if local is not None:
+                        box = tuple(
+                            slice(o.start + b.start, o.start + b.stop)
+                            for o, b in zip(sbox, local, strict=True)
+                        )
             else:
+                before = s.labels.copy()
                 arr, _ = labels_from_layer(lyr.data, lyr.metadata, lyr.scale, lyr.translate)
                 s.labels[...] = arr
-            box = changed_box(before, s.labels)
-            self._labels_shadow = np.array(lyr.data, copy=True)
+                box = changed_box(before, s.labels)
         self._syncing = True  # the layer already shows the stroke
         orphans: tuple[int, ...] = ()
         ok: bool | None = True
@@ -1586,4 +1653,5 @@ class ReviewWidget(QWidget):
         if pct is None:
             return
         for lyr in self._image_layers(role):
-            lyr.contrast_limits = contrast_limits(lyr.data, *pct)
+            img = lyr.metadata.get(META_KEY, {}).get("image")  # the source, not a resampled view
+            lyr.contrast_limits = contrast_limits(img.array if img is not None else lyr.data, *pct)

@@ -19,6 +19,7 @@ from nvcview.display import (
     DisplayGrid,
     contrast_limits,
     display_to_lps_affine,
+    display_view,
     from_display,
     lps_to_world,
     to_display,
@@ -81,7 +82,8 @@ def image_layer(
     role = role or guess_role(image)
     if role == "labels":
         return labels_layer(image.array, image.affine, [], name=name or LABELS_NAME)
-    disp, grid = to_display(image.array, image.affine, order=1)
+    # an oblique series is resampled lazily, one plane per slice shown (display_view)
+    disp, grid = display_view(image.array, image.affine, order=1)
     preset = next(iter(WINDOW_PRESETS.get(role, {"": (1.0, 99.5)}).values()))
     kwargs: dict[str, Any] = {
         "name": name or layer_name(image, role),
@@ -89,7 +91,7 @@ def image_layer(
         "translate": grid.translate,
         "units": "mm",
         "axis_labels": WORLD_AXES,
-        "contrast_limits": contrast_limits(disp, *preset),
+        "contrast_limits": contrast_limits(image.array, *preset),
         "metadata": {META_KEY: {"role": role, "image": image, "grid": grid, "study": study}},
     }
     if role == "TOF":

@@ -184,8 +184,8 @@ class CaseMeasurer:
             box = cast(Box, tuple(slice(int(x), int(y)) for x, y in zip(a, b, strict=True)))
             old = self._prints.get(lab) if self.boxes.get(lab) == box else None
             self.boxes[lab] = box
-            self._prints[lab] = new = self._print(lab)
-            if old is None or old != new:
+            self._prints[lab] = digest = self._print(lab)
+            if old is None or old != digest:
                 changed.add(lab)
         self._invalidate(changed, region)
 

@@ -198,25 +198,40 @@ class NerveGeometry:
         ``point``, located to 0.02 mm; None when ``point`` is outside the nerve or
         the run leaves the reach (not a cross-section).
         """
+        return self.chord_ends_many(point[None], direction[None], reach_mm)[0]
+
+    def chord_ends_many(
+        self, points: np.ndarray, directions: np.ndarray, reach_mm: float = 4.0
+    ) -> list[tuple[float, float] | None]:
+        """:meth:`chord_ends` for (K, 3) points and (K, 3) unit directions (LPS mm) at
+        once: one interpolation of the field for every line."""
         step = 0.02
         lam = np.arange(-reach_mm, reach_mm + step / 2, step)
-        pts = point[None] + lam[:, None] * direction[None]
-        idx = self.grid.to_index(pts) - self.start
-        val = ndimage.map_coordinates(self.field, idx.T, order=1, mode="constant", cval=0.0)
+        pts = points[:, None, :] + lam[None, :, None] * directions[:, None, :]
+        idx = self.grid.to_index(pts.reshape(-1, 3)) - self.start
+        vals = ndimage.map_coordinates(self.field, idx.T, order=1, mode="constant", cval=0.0)
+        vals = vals.reshape(len(points), len(lam))
         mid = len(lam) // 2
-        if val[mid] <= 0.5:
-            return None
-        inside = val > 0.5
-        hi = mid + int(np.argmin(inside[mid:])) if not inside[mid:].all() else len(lam) - 1
-        lo = mid - int(np.argmin(inside[: mid + 1][::-1])) if not inside[: mid + 1].all() else 0
-        if hi == len(lam) - 1 or lo == 0:
-            return None
+        out: list[tuple[float, float] | None] = []
+        for val in vals:
+            if val[mid] <= 0.5:
+                out.append(None)
+                continue
+            inside = val > 0.5
+            hi = mid + int(np.argmin(inside[mid:])) if not inside[mid:].all() else len(lam) - 1
+            lo = (
+                mid - int(np.argmin(inside[: mid + 1][::-1])) if not inside[: mid + 1].all() else 0
+            )
+            if hi == len(lam) - 1 or lo == 0:
+                out.append(None)
+                continue
 
-        def cross(i_in: int, i_out: int) -> float:
-            a, b = val[i_in], val[i_out]
-            return float(lam[i_in] + (lam[i_out] - lam[i_in]) * (a - 0.5) / (a - b))
+            def cross(i_in: int, i_out: int, val: np.ndarray = val) -> float:
+                a, b = val[i_in], val[i_out]
+                return float(lam[i_in] + (lam[i_out] - lam[i_in]) * (a - 0.5) / (a - b))
 
-        return cross(lo + 1, lo), cross(hi - 1, hi)
+            out.append((cross(lo + 1, lo), cross(hi - 1, hi)))
+        return out
 
     def chord_mm(
         self, point: np.ndarray, direction: np.ndarray, reach_mm: float = 4.0
@@ -269,15 +284,18 @@ class NerveGeometry:
         # the deepest point of a dent lies within ``search_mm`` of the contact point
         # (the contact is located on the vessel's side, a dent spreads under it)
         least = here[1] - here[0]
+        # every chord of the search and of the stations in one interpolation
+        xs: list[float] = []
+        ds: list[np.ndarray] = []
+        kinds: list[int] = []  # 0: search, -1 / +1: station side
         for x in np.arange(s - search_mm, s + search_mm + 1e-9, 0.25):
             d = self._perp_dir(x, toward) if 0.0 <= x <= cl.length_mm else None
-            ends = None if d is None else self.chord_ends(cl.point_at(x), d)
-            if ends is not None:
-                least = min(least, ends[1] - ends[0])
+            if d is not None:
+                xs.append(float(x))
+                ds.append(d)
+                kinds.append(0)
         offsets = np.arange(exclusion_mm, window_mm + 1e-9, step_mm)
-        rows = []
-        for sign in (-1.0, 1.0):
-            side = []
+        for sign in (-1, 1):
             for off in offsets:
                 x = s + sign * off
                 if not 0.0 <= x <= cl.length_mm:
@@ -285,13 +303,26 @@ class NerveGeometry:
                 d = self._perp_dir(x, toward)
                 if d is None or float(np.dot(d, d0)) < 0.5:
                     continue
-                p = cl.point_at(x)
-                ends = self.chord_ends(p, d)
-                if ends is not None:
-                    side.append((x - s, ends[1] - ends[0], p + ends[0] * d))
-            if len(side) < 2:
+                xs.append(float(x))
+                ds.append(d)
+                kinds.append(sign)
+        if not xs:
+            return None
+        pts = cl.point_at(np.array(xs))
+        chords = self.chord_ends_many(pts, np.array(ds))
+        sides: dict[int, list[tuple[float, float, np.ndarray]]] = {-1: [], 1: []}
+        for x, d, kind, p, ends in zip(xs, ds, kinds, pts, chords, strict=True):
+            if ends is None:
+                continue
+            if kind == 0:
+                least = min(least, ends[1] - ends[0])
+            else:
+                sides[kind].append((x - s, ends[1] - ends[0], p + ends[0] * d))
+        rows = []
+        for sign in (-1, 1):
+            if len(sides[sign]) < 2:
                 return None
-            rows.extend(side)
+            rows.extend(sides[sign])
         x = np.array([r[0] for r in rows])
         design = np.stack([np.ones_like(x), x, x * x], axis=1)
         calibre_fit, *_ = np.linalg.lstsq(design, np.array([r[1] for r in rows]), rcond=None)

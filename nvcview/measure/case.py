@@ -120,7 +120,7 @@ class CaseMeasurer:
         #: vessel label -> its record before the case-level fields (multiplicity,
         #: coverage), kept until the vessel, the nerve, CN VIII or the landmarks change
         self._records: dict[int, VesselMeasurement] = {}
-        self._gaps: dict[tuple[int, int], GapResult] = {}
+        self._gaps: dict[tuple[int, ...], GapResult] = {}
         self._boundary: dict[int, cKDTree] = {}
         self._derived: Centreline | None = None
         self._nerve_geometry: geometry.NerveGeometry | None = None
@@ -233,7 +233,7 @@ class CaseMeasurer:
             self._nerve_geometry = None
             self._coverage = None
 
-    def _still_valid(self, key: tuple[int, int], changed: set[int], region: Box) -> bool:
+    def _still_valid(self, key: tuple[int, ...], changed: set[int], region: Box) -> bool:
         """Whether an edit confined to ``region`` leaves a cached gap unchanged.
 
         True when the region misses the pair's fine-pass window and every voxel the
@@ -241,7 +241,7 @@ class CaseMeasurer:
         coarse reach: such voxels cannot come closer than the cached minimum.
         """
         g = self._gaps[key]
-        if g.window is None or g.reach_mm is None or any(k not in self.boxes for k in key):
+        if g.window is None or g.reach_mm is None or any(k not in self.boxes for k in key[:2]):
             return False
         if all(
             w.start < r.stop and r.start < w.stop for w, r in zip(g.window, region, strict=True)
@@ -267,9 +267,13 @@ class CaseMeasurer:
         return self._boundary[label]
 
     # ------------------------------------------------------------- measuring
-    def gap(self, a: int, b: int) -> GapResult:
-        """Cached :func:`~nvcview.measure.surface.surface_gap` between two labels."""
-        key = (int(a), int(b))
+    def gap(self, a: int, b: int, *, locate: bool = True) -> GapResult:
+        """Cached :func:`~nvcview.measure.surface.surface_gap` between two labels.
+
+        ``locate=False`` when only the value is needed (not where on the surfaces the
+        contact lies): touching labels then cost no surface reconstruction.
+        """
+        key: tuple[int, ...] = (int(a), int(b)) if locate else (int(a), int(b), 0)
         if key not in self._gaps:
             self._gaps[key] = gap_between_labels(
                 self.grid,
@@ -279,6 +283,7 @@ class CaseMeasurer:
                 self.boxes[key[1]],
                 self.sigma_vox,
                 method=self.surface_method,
+                locate=locate,
             ).with_interval(self.settings)
         return self._gaps[key]
 
@@ -515,7 +520,7 @@ class CaseMeasurer:
             rec.gap_to_cn8_mm = round(d, 1)
             rec.relation_to_cn8 = f"{d:.1f} mm from CN VIII"
             return
-        g8 = self.gap(self.cn8.label, v.label)
+        g8 = self.gap(self.cn8.label, v.label, locate=False)
         rec.gap_to_cn8_mm = round(float(g8.gap_mm), 3)
         c8 = is_contact(g8, self.settings)
         if rec.contact and c8:

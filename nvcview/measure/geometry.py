@@ -219,9 +219,7 @@ class NerveGeometry:
                 continue
             inside = val > 0.5
             hi = mid + int(np.argmin(inside[mid:])) if not inside[mid:].all() else len(lam) - 1
-            lo = (
-                mid - int(np.argmin(inside[: mid + 1][::-1])) if not inside[: mid + 1].all() else 0
-            )
+            lo = mid - int(np.argmin(inside[: mid + 1][::-1])) if not inside[: mid + 1].all() else 0
             if hi == len(lam) - 1 or lo == 0:
                 out.append(None)
                 continue

@@ -266,6 +266,26 @@ def mesh_from_field(
     return Mesh(verts=verts_lps, faces=faces.astype(np.int64), normals=n)
 
 
+def _stencil() -> tuple[np.ndarray, dict[tuple[int, ...], int]]:
+    """Index offsets for first and second central differences: the centre, +-1 and
+    +-2 along each axis, and +-1 along two axes at once."""
+    rows: list[np.ndarray] = [np.zeros(3)]
+    keys: dict[tuple[int, ...], int] = {}
+    for i in range(3):
+        for k in (1, -1, 2, -2):
+            keys[(i, k)] = len(rows)
+            rows.append(k * np.eye(3)[i])
+        for j in range(i + 1, 3):
+            for a in (1, -1):
+                for b in (1, -1):
+                    keys[(i, a, j, b)] = len(rows)
+                    rows.append(a * np.eye(3)[i] + b * np.eye(3)[j])
+    return np.array(rows), keys
+
+
+_STENCIL, _STENCIL_INDEX = _stencil()
+
+
 def correct_curvature(
     mesh: Mesh,
     fld: np.ndarray,
@@ -289,35 +309,44 @@ def correct_curvature(
     """
     sv = np.broadcast_to(np.asarray(sigma_vox, dtype=np.float64), (3,))
     lin = grid.linear
-    inv = np.linalg.inv(lin)
+    inv = grid.inverse[:3, :3]
     sel = np.ones(len(mesh.verts), bool) if only is None else np.asarray(only, bool)
     if not sel.any():
         return mesh
-    idx_all = grid.to_index(mesh.verts) - start
-    lo = np.maximum(np.floor(idx_all[sel].min(axis=0)).astype(int) - 3, 0)
-    hi = np.minimum(np.ceil(idx_all[sel].max(axis=0)).astype(int) + 4, fld.shape)
-    f = fld[tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))].astype(np.float64)
-    if min(f.shape) < 3:
+    idx = grid.to_index(mesh.verts[sel]) - start
+    if min(fld.shape) < 3:
         return mesh
-    idx = (idx_all[sel] - lo).T
-    first = [np.gradient(f, axis=i) for i in range(3)]
-    g_idx = np.stack(
-        [ndimage.map_coordinates(first[i], idx, order=1, mode="nearest") for i in range(3)], 1
-    )
-    h_idx = np.zeros((len(g_idx), 3, 3))
+    # central differences of the trilinearly interpolated field at the vertices, one
+    # interpolation for every stencil point: the same numbers as differencing the grid
+    # (np.gradient twice: spacing 2 on the diagonal) and interpolating the result
+    samples = ndimage.map_coordinates(
+        fld,
+        (idx[None] + _STENCIL[:, None, :]).reshape(-1, 3).T,
+        order=1,
+        mode="nearest",
+        output=np.float64,
+    ).reshape(len(_STENCIL), len(idx))
+    at = _STENCIL_INDEX
+    g_idx = np.stack([(samples[at[(i, 1)]] - samples[at[(i, -1)]]) / 2 for i in range(3)], 1)
+    h_idx = np.zeros((len(idx), 3, 3))
     for i in range(3):
-        for j in range(i, 3):
-            h = np.gradient(first[i], axis=j)
-            h_idx[:, i, j] = h_idx[:, j, i] = ndimage.map_coordinates(
-                h, idx, order=1, mode="nearest"
-            )
+        h_idx[:, i, i] = (samples[at[(i, 2)]] - 2 * samples[0] + samples[at[(i, -2)]]) / 4
+        for j in range(i + 1, 3):
+            h = (
+                samples[at[(i, 1, j, 1)]]
+                - samples[at[(i, 1, j, -1)]]
+                - samples[at[(i, -1, j, 1)]]
+                + samples[at[(i, -1, j, -1)]]
+            ) / 4
+            h_idx[:, i, j] = h_idx[:, j, i] = h
     grad = g_idx @ inv  # index -> LPS: covector transforms with the inverse
     hess = np.einsum("ik,nij,jl->nkl", inv, h_idx, inv)
     cov = lin @ np.diag(sv**2) @ lin.T  # the blur's covariance in LPS mm^2
     gn = np.linalg.norm(grad, axis=1) + 1e-12
     n = grad / gn[:, None]  # points inward (the field rises into the structure)
     proj = np.eye(3)[None] - n[:, :, None] * n[:, None, :]
-    shift = -np.einsum("nij,jk,nkl,nli->n", proj, cov, proj, hess) / (2 * gn)
+    psp = np.matmul(np.matmul(proj, cov), proj)  # P Sigma P, (n, 3, 3)
+    shift = -np.einsum("nij,nji->n", psp, hess) / (2 * gn)
     cap = 0.5 * float(np.trace(cov)) * MAX_CURVATURE_PER_MM
     full = np.full(len(mesh.verts), np.nan)
     full[sel] = np.clip(shift, -cap, cap)
@@ -392,6 +421,8 @@ def gap_between_labels(
     box_b: Box,
     sigma_vox: float | tuple[float, ...] | None = None,
     method: str = "corrected",
+    *,
+    locate: bool = True,
 ) -> GapResult:
     """Gap between two labels whose bounding boxes are known (see module docstring).
 
@@ -409,6 +440,10 @@ def gap_between_labels(
     method : str
         One of :data:`SURFACE_METHODS`: "corrected" (default) or "gaussian" (the
         estimator before issue 18, kept as a baseline).
+    locate : bool
+        False when only the gap value (and a point on each side) is wanted, not the
+        contact's location on the surfaces: labels with face-adjacent voxels then
+        read 0 at the centre of their shared faces without building any surface.
 
     Returns
     -------
@@ -441,11 +476,15 @@ def gap_between_labels(
     if thin.any():
         sub = np.pad(sub, [(1, 1) if t else (0, 0) for t in thin], mode="edge")
         start = start - thin.astype(int)
+    shared = face_adjacent(grid, window, label_a, label_b) if corrected else np.empty((0, 3))
+    if len(shared) and not locate:  # touching: gap 0 whatever the surfaces
+        res = _touching(grid, None, None, grid.to_lps(shared))
+        res.window, res.reach_mm = window, coarse + slack
+        return res.with_interval(None)
     fa = antialiased_field(sub == label_a, sigma_vox)
     fb = antialiased_field(sub == label_b, sigma_vox)
     mesh_a = mesh_from_field(fa, start, grid)
     mesh_b = mesh_from_field(fb, start, grid)
-    shared = face_adjacent(grid, window, label_a, label_b) if corrected else np.empty((0, 3))
     if mesh_a is None or mesh_b is None:  # degenerate: fall back to voxel centres
         ia, ib = np.argmin(da), int(tree_b.query(xyz_a[np.argmin(da)])[1])
         pa, pb = xyz_a[ia], xyz_b[ib]
@@ -453,9 +492,10 @@ def gap_between_labels(
         if len(shared):
             res = _touching(grid, mesh_a, mesh_b, grid.to_lps(shared))
     else:
-        if corrected:
+        if corrected and not len(shared):
             # only vertices that can end up nearest the other surface need the shift
-            # (each moves by at most the cap; the other surface too)
+            # (each moves by at most the cap; the other surface too); face-adjacent
+            # labels touch whatever the shift, so their surfaces are left as smoothed
             cov = grid.linear @ np.diag(np.broadcast_to(sigma_vox, (3,)) ** 2) @ grid.linear.T
             cap = 0.5 * float(np.trace(cov)) * MAX_CURVATURE_PER_MM
             reach = 2 * cap + 0.5 * float(grid.spacing_mm.min())
@@ -465,7 +505,7 @@ def gap_between_labels(
             near_b = db_v <= db_v.min() + reach
             correct_curvature(mesh_a, fa, start, grid, sigma_vox, only=near_a)
             correct_curvature(mesh_b, fb, start, grid, sigma_vox, only=near_b)
-        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start)
+        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start, locate)
         if len(shared) and not res.touching:
             # face-adjacent voxels: no CSF between them, they touch; the contact is
             # located as for a gap (valley of the surface distance), not at the
@@ -503,6 +543,7 @@ def _mesh_gap(
     fa: np.ndarray,
     fb: np.ndarray,
     start: np.ndarray,
+    locate: bool = True,
 ) -> GapResult:
     # touching: a vertex of one smoothed surface lies inside the other structure
     ia = grid.to_index(mesh_a.verts) - start
@@ -521,13 +562,15 @@ def _mesh_gap(
     for src, dst, flip in ((mesh_a, mesh_b, False), (mesh_b, mesh_a, True)):
         dv, _ = dst.tree.query(src.verts)
         edge = _max_edge(dst)
-        # exact distances where the minimum can be (a vertex is within an edge of
-        # its foot point), plus a thinned sample of the valley floor for the fit
+        # exact distances where the minimum can be, plus a thinned sample of the
+        # valley floor for the fit: every point of a triangle lies within
+        # edge / sqrt(3) of one of its vertices, so the vertex nearest the minimum's
+        # foot point is at most that much farther than the minimum itself
         order = np.argsort(dv)
-        n_min = int(np.searchsorted(dv[order], dv[order[0]] + edge, side="right"))
+        n_min = int(np.searchsorted(dv[order], dv[order[0]] + edge / np.sqrt(3), side="right"))
         n_valley = int(np.searchsorted(dv[order], dv[order[0]] + edge + tol, side="right"))
         sure = order[: min(n_min, MAX_EXACT)]
-        rest = order[len(sure) : n_valley]
+        rest = order[len(sure) : n_valley] if locate else order[:0]
         if len(rest) > MAX_VALLEY:
             rest = rest[:: int(np.ceil(len(rest) / MAX_VALLEY))]
         cand = np.concatenate([sure, rest])
@@ -539,6 +582,8 @@ def _mesh_gap(
     on_b = np.concatenate([x[2] for x in pairs])
     j = int(np.argmin(d))
     res = _result(grid, on_a[j], on_b[j], mesh_a)
+    if not locate:
+        return res
     # the minimum of a shallow valley is located poorly by its argmin; a quadratic
     # fitted to the gap over the valley floor places the contact stably
     near = d <= d[j] + tol

@@ -186,16 +186,20 @@ class Mesh:
         k = int(min(k, len(self.verts)))
         _, nn = self.tree.query(points, k=k)
         nn = nn.reshape(len(points), k)
-        tri = self.adjacency[nn].reshape(len(points), -1)  # (P, k*deg)
+        tri = self.adjacency[nn].reshape(len(points), -1)  # (P, k*deg), -1 padded
+        # each (point, face) once: neighbouring vertices share faces
         valid = tri >= 0
-        t = self.faces[np.where(valid, tri, 0)]  # (P, T, 3)
-        a, b, c = (self.verts[t[..., i]] for i in range(3))
-        foot = closest_point_on_triangles(points[:, None, :], a, b, c)
-        d = np.linalg.norm(foot - points[:, None, :], axis=-1)
-        d = np.where(valid, d, np.inf)
-        j = np.argmin(d, axis=1)
-        rows = np.arange(len(points))
-        return d[rows, j], foot[rows, j]
+        rows = np.broadcast_to(np.arange(len(points))[:, None], tri.shape)[valid]
+        key = np.unique(rows * len(self.faces) + tri[valid])
+        rows, face = key // len(self.faces), key % len(self.faces)
+        t = self.faces[face]
+        a, b, c = (self.verts[t[:, i]] for i in range(3))
+        foot = closest_point_on_triangles(points[rows], a, b, c)
+        d = np.linalg.norm(foot - points[rows], axis=-1)
+        # the nearest face of each point: rows are sorted, take each run's minimum
+        best = np.lexsort((d, rows))
+        first = best[np.flatnonzero(np.r_[True, rows[best][1:] != rows[best][:-1]])]
+        return d[first], foot[first]
 
 
 def resolution_along(linear: np.ndarray, direction: np.ndarray) -> float:
@@ -492,6 +496,7 @@ def gap_between_labels(
         if len(shared):
             res = _touching(grid, mesh_a, mesh_b, grid.to_lps(shared))
     else:
+        hint = None
         if corrected and not len(shared):
             # only vertices that can end up nearest the other surface need the shift
             # (each moves by at most the cap; the other surface too); face-adjacent
@@ -505,7 +510,8 @@ def gap_between_labels(
             near_b = db_v <= db_v.min() + reach
             correct_curvature(mesh_a, fa, start, grid, sigma_vox, only=near_a)
             correct_curvature(mesh_b, fb, start, grid, sigma_vox, only=near_b)
-        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start, locate)
+            hint = (da_v, db_v, cap)
+        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start, locate, hint)
         if len(shared) and not res.touching:
             # face-adjacent voxels: no CSF between them, they touch; the contact is
             # located as for a gap (valley of the surface distance), not at the
@@ -544,7 +550,14 @@ def _mesh_gap(
     fb: np.ndarray,
     start: np.ndarray,
     locate: bool = True,
+    hint: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> GapResult:
+    """Gap between two meshes (see the module docstring).
+
+    ``hint``: each vertex's distance to the other mesh's vertices before the
+    curvature shift (a's, b's) and the largest shift (mm): only vertices that can
+    still be candidates are queried again (the same candidates as a full query).
+    """
     # touching: a vertex of one smoothed surface lies inside the other structure
     ia = grid.to_index(mesh_a.verts) - start
     ib = grid.to_index(mesh_b.verts) - start
@@ -560,15 +573,21 @@ def _mesh_gap(
     tol = PATCH_TOL_VOX * float(grid.spacing_mm.max())
     pairs = []  # (distance, point on a, point on b) for every candidate
     for src, dst, flip in ((mesh_a, mesh_b, False), (mesh_b, mesh_a, True)):
-        dv, _ = dst.tree.query(src.verts)
         edge = _max_edge(dst)
+        if hint is None:
+            keep = np.arange(len(src.verts))
+        else:  # distances move by at most twice the shift (both vertices move)
+            pre, shift = hint[1 if flip else 0], hint[2]
+            keep = np.flatnonzero(pre <= pre.min() + 4 * shift + edge + tol)
+        dv, _ = dst.tree.query(src.verts[keep])
         # exact distances where the minimum can be, plus a thinned sample of the
         # valley floor for the fit: every point of a triangle lies within
         # edge / sqrt(3) of one of its vertices, so the vertex nearest the minimum's
         # foot point is at most that much farther than the minimum itself
-        order = np.argsort(dv)
-        n_min = int(np.searchsorted(dv[order], dv[order[0]] + edge / np.sqrt(3), side="right"))
-        n_valley = int(np.searchsorted(dv[order], dv[order[0]] + edge + tol, side="right"))
+        srt = np.argsort(dv, kind="stable")
+        dv_sorted, order = dv[srt], keep[srt]
+        n_min = int(np.searchsorted(dv_sorted, dv_sorted[0] + edge / np.sqrt(3), side="right"))
+        n_valley = int(np.searchsorted(dv_sorted, dv_sorted[0] + edge + tol, side="right"))
         sure = order[: min(n_min, MAX_EXACT)]
         rest = order[len(sure) : n_valley] if locate else order[:0]
         if len(rest) > MAX_VALLEY:

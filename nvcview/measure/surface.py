@@ -290,36 +290,35 @@ def _stencil() -> tuple[np.ndarray, dict[tuple[int, ...], int]]:
 _STENCIL, _STENCIL_INDEX = _stencil()
 
 
-def correct_curvature(
-    mesh: Mesh,
-    fld: np.ndarray,
-    start: np.ndarray,
-    grid: LabelGrid,
-    sigma_vox,
-    only: np.ndarray | None = None,
-) -> Mesh:
-    """Undo the shrinkage that Gaussian anti-aliasing gives curved surfaces (in place).
+def curvature_shift(
+    fld: np.ndarray, idx: np.ndarray, grid: LabelGrid, sigma_vox: float | tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Inward shift (mm) of the smoothed field's 0.5 level at points, from its curvature.
 
-    Blurring a binary mask with covariance ``Sigma`` (LPS mm^2) moves its 0.5 level
-    set inwards by ``1/2 tr(P Sigma P K)`` to first order (``P`` the tangent-plane
-    projector, ``K`` the surface's curvature tensor, 1/mm): for a tube of radius
-    ``R`` and isotropic ``sigma`` that is ``sigma^2 / (2 R)``, 0.06 mm for a 1 mm
-    nerve at 0.35 mm. ``K`` is read from the blurred field itself (Hessian
-    projected on the tangent plane over the gradient), the shift is capped at
-    :data:`MAX_CURVATURE_PER_MM`, averaged over :data:`SHIFT_SMOOTHING_RINGS`
-    rings of neighbours, and each vertex moved outward along its normal.
-    ``only`` (boolean per vertex) restricts the work to the vertices that can be
-    nearest to the other surface; the others keep their place.
+    Parameters
+    ----------
+    fld : numpy.ndarray
+        The Gaussian-smoothed mask (window of the label map).
+    idx : numpy.ndarray
+        (N, 3) points as fractional indices of ``fld``.
+    grid : LabelGrid
+        Index -> LPS mapping.
+    sigma_vox : float or tuple
+        The smoothing, voxels per axis.
+
+    Returns
+    -------
+    shift : numpy.ndarray
+        (N,) ``1/2 tr(P Sigma P K)`` in mm (positive where the surface is convex),
+        capped at ``cap``.
+    normal : numpy.ndarray
+        (N, 3) unit normals pointing inward (the field rises into the structure), LPS.
+    cap : float
+        The cap, mm (curvature :data:`MAX_CURVATURE_PER_MM`).
     """
     sv = np.broadcast_to(np.asarray(sigma_vox, dtype=np.float64), (3,))
     lin = grid.linear
     inv = grid.inverse[:3, :3]
-    sel = np.ones(len(mesh.verts), bool) if only is None else np.asarray(only, bool)
-    if not sel.any():
-        return mesh
-    idx = grid.to_index(mesh.verts[sel]) - start
-    if min(fld.shape) < 3:
-        return mesh
     # central differences of the trilinearly interpolated field at the vertices, one
     # interpolation for every stencil point: the same numbers as differencing the grid
     # (np.gradient twice: spacing 2 on the diagonal) and interpolating the result
@@ -352,8 +351,36 @@ def correct_curvature(
     psp = np.matmul(np.matmul(proj, cov), proj)  # P Sigma P, (n, 3, 3)
     shift = -np.einsum("nij,nji->n", psp, hess) / (2 * gn)
     cap = 0.5 * float(np.trace(cov)) * MAX_CURVATURE_PER_MM
+    return np.clip(shift, -cap, cap), n, cap
+
+
+def correct_curvature(
+    mesh: Mesh,
+    fld: np.ndarray,
+    start: np.ndarray,
+    grid: LabelGrid,
+    sigma_vox,
+    only: np.ndarray | None = None,
+) -> Mesh:
+    """Undo the shrinkage that Gaussian anti-aliasing gives curved surfaces (in place).
+
+    Blurring a binary mask with covariance ``Sigma`` (LPS mm^2) moves its 0.5 level
+    set inwards by ``1/2 tr(P Sigma P K)`` to first order (``P`` the tangent-plane
+    projector, ``K`` the surface's curvature tensor, 1/mm): for a tube of radius
+    ``R`` and isotropic ``sigma`` that is ``sigma^2 / (2 R)``, 0.06 mm for a 1 mm
+    nerve at 0.35 mm. ``K`` is read from the blurred field itself (Hessian
+    projected on the tangent plane over the gradient), the shift is capped at
+    :data:`MAX_CURVATURE_PER_MM`, averaged over :data:`SHIFT_SMOOTHING_RINGS`
+    rings of neighbours, and each vertex moved outward along its normal.
+    ``only`` (boolean per vertex) restricts the work to the vertices that can be
+    nearest to the other surface; the others keep their place.
+    """
+    sel = np.ones(len(mesh.verts), bool) if only is None else np.asarray(only, bool)
+    if not sel.any() or min(fld.shape) < 3:
+        return mesh
+    shift, n, cap = curvature_shift(fld, grid.to_index(mesh.verts[sel]) - start, grid, sigma_vox)
     full = np.full(len(mesh.verts), np.nan)
-    full[sel] = np.clip(shift, -cap, cap)
+    full[sel] = shift
     adj = mesh.adjacency
     for _ in range(SHIFT_SMOOTHING_RINGS):  # NaN (not computed) neighbours left out
         fv = full[mesh.faces]
@@ -496,27 +523,14 @@ def gap_between_labels(
         if len(shared):
             res = _touching(grid, mesh_a, mesh_b, grid.to_lps(shared))
     else:
-        hint = None
-        if corrected and not len(shared):
-            # only vertices that can end up nearest the other surface need the shift
-            # (each moves by at most the cap; the other surface too); face-adjacent
-            # labels touch whatever the shift, so their surfaces are left as smoothed
-            cov = grid.linear @ np.diag(np.broadcast_to(sigma_vox, (3,)) ** 2) @ grid.linear.T
-            cap = 0.5 * float(np.trace(cov)) * MAX_CURVATURE_PER_MM
-            reach = 2 * cap + 0.5 * float(grid.spacing_mm.min())
-            da_v, _ = mesh_b.tree.query(mesh_a.verts)
-            db_v, _ = mesh_a.tree.query(mesh_b.verts)
-            near_a = da_v <= da_v.min() + reach
-            near_b = db_v <= db_v.min() + reach
-            correct_curvature(mesh_a, fa, start, grid, sigma_vox, only=near_a)
-            correct_curvature(mesh_b, fb, start, grid, sigma_vox, only=near_b)
-            hint = (da_v, db_v, cap)
-        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start, locate, hint)
+        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start, locate)
         if len(shared) and not res.touching:
             # face-adjacent voxels: no CSF between them, they touch; the contact is
             # located as for a gap (valley of the surface distance), not at the
             # centre of the shared faces (which quantisation scatters)
             res.gap_mm, res.touching = 0.0, True
+        elif corrected and not res.touching:
+            _undo_shrinkage(grid, res, mesh_a, mesh_b, fa, fb, start, sigma_vox)
     if thin.any():
         for name in ("point_a_lps", "point_b_lps", "patch_a_lps", "patch_b_lps"):
             idx = grid.to_index(np.asarray(getattr(res, name))[None])[0]
@@ -525,6 +539,48 @@ def gap_between_labels(
     res.window = window
     res.reach_mm = coarse + slack
     return res.with_interval(None)
+
+
+def _undo_shrinkage(
+    grid: LabelGrid,
+    res: GapResult,
+    mesh_a: Mesh,
+    mesh_b: Mesh,
+    fa: np.ndarray,
+    fb: np.ndarray,
+    start: np.ndarray,
+    sigma_vox: float | tuple[float, ...],
+) -> None:
+    """Correct a gap measured between smoothed surfaces for their curvature shrinkage
+    (in place): each closest point moves outward by the mean shift of the surface
+    within one voxel of it. At a minimum of the gap the distance is stationary, so
+    moving the two points along the gap changes it by the shifts to first order."""
+    pa, pb = np.asarray(res.point_a_lps), np.asarray(res.point_b_lps)
+    d = pb - pa
+    gap = float(np.linalg.norm(d))
+    if gap <= 0:
+        return
+    u = d / gap
+    rho = float(grid.spacing_mm.max())
+    shifts = []
+    for mesh, fld, p in ((mesh_a, fa, pa), (mesh_b, fb, pb)):
+        near = mesh.tree.query_ball_point(p, rho)
+        if not near:
+            near = [int(mesh.tree.query(p)[1])]
+        sh, _, _ = curvature_shift(fld, grid.to_index(mesh.verts[near]) - start, grid, sigma_vox)
+        shifts.append(float(np.mean(sh)))
+    new = gap - shifts[0] - shifts[1]
+    pa2, pb2 = pa + shifts[0] * u, pb - shifts[1] * u
+    if new < TOUCH_TOL_MM:
+        mid = (pa2 + pb2) / 2
+        res.gap_mm, res.touching = 0.0, True
+        res.point_a_lps, res.point_b_lps = mid, mid.copy()
+    else:
+        res.gap_mm = new
+        res.point_a_lps, res.point_b_lps = pa2, pb2
+    if res.patch_a_lps is not None and res.patch_b_lps is not None:
+        res.patch_a_lps = np.asarray(res.patch_a_lps) + shifts[0] * u
+        res.patch_b_lps = np.asarray(res.patch_b_lps) - shifts[1] * u
 
 
 def _touching(
@@ -550,14 +606,9 @@ def _mesh_gap(
     fb: np.ndarray,
     start: np.ndarray,
     locate: bool = True,
-    hint: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> GapResult:
-    """Gap between two meshes (see the module docstring).
-
-    ``hint``: each vertex's distance to the other mesh's vertices before the
-    curvature shift (a's, b's) and the largest shift (mm): only vertices that can
-    still be candidates are queried again (the same candidates as a full query).
-    """
+    """Gap between two meshes (see the module docstring); ``locate=False`` skips
+    locating the contact patch (only the gap and the closest points)."""
     # touching: a vertex of one smoothed surface lies inside the other structure
     ia = grid.to_index(mesh_a.verts) - start
     ib = grid.to_index(mesh_b.verts) - start
@@ -574,18 +625,13 @@ def _mesh_gap(
     pairs = []  # (distance, point on a, point on b) for every candidate
     for src, dst, flip in ((mesh_a, mesh_b, False), (mesh_b, mesh_a, True)):
         edge = _max_edge(dst)
-        if hint is None:
-            keep = np.arange(len(src.verts))
-        else:  # distances move by at most twice the shift (both vertices move)
-            pre, shift = hint[1 if flip else 0], hint[2]
-            keep = np.flatnonzero(pre <= pre.min() + 4 * shift + edge + tol)
-        dv, _ = dst.tree.query(src.verts[keep])
+        dv, _ = dst.tree.query(src.verts)
         # exact distances where the minimum can be, plus a thinned sample of the
         # valley floor for the fit: every point of a triangle lies within
         # edge / sqrt(3) of one of its vertices, so the vertex nearest the minimum's
         # foot point is at most that much farther than the minimum itself
-        srt = np.argsort(dv, kind="stable")
-        dv_sorted, order = dv[srt], keep[srt]
+        order = np.argsort(dv, kind="stable")
+        dv_sorted = dv[order]
         n_min = int(np.searchsorted(dv_sorted, dv_sorted[0] + edge / np.sqrt(3), side="right"))
         n_valley = int(np.searchsorted(dv_sorted, dv_sorted[0] + edge + tol, side="right"))
         sure = order[: min(n_min, MAX_EXACT)]

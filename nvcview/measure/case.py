@@ -31,7 +31,8 @@ from nvcview.measure.surface import (
     GAUSSIAN_MIN_SIGMA_VOX,
     GAUSSIAN_SIGMA_MM,
     GapResult,
-    boundary_points,
+    SurfaceCache,
+    boundary_tree,
     gap_between_labels,
     resolution_along,
     smoothing_sigma_vox,
@@ -121,7 +122,8 @@ class CaseMeasurer:
         #: coverage), kept until the vessel, the nerve, CN VIII or the landmarks change
         self._records: dict[int, VesselMeasurement] = {}
         self._gaps: dict[tuple[int, ...], GapResult] = {}
-        self._boundary: dict[int, cKDTree] = {}
+        #: boundary voxels, fields and meshes of unchanged structures, by digest
+        self._surfaces = SurfaceCache(self._prints)
         self._derived: Centreline | None = None
         self._nerve_geometry: geometry.NerveGeometry | None = None
         self._coverage: dict[str, float] | None = None
@@ -154,7 +156,7 @@ class CaseMeasurer:
         if region is None:
             self.boxes = label_boxes(self.grid.array)
             self._invalidate(None)
-            self._prints = {lab: self._print(lab) for lab in self.boxes}
+            self._prints.update({lab: self._print(lab) for lab in self.boxes})
             return
         region = cast(
             Box,
@@ -212,15 +214,15 @@ class CaseMeasurer:
     def _invalidate(self, changed: set[int] | None, region: Box | None = None) -> None:
         if changed is None:
             self._gaps.clear()
-            self._boundary.clear()
+            self._surfaces.drop(None)
             self._prints.clear()
             self._records.clear()
             self._derived = None
             self._nerve_geometry = None
             self._coverage = None
             return
+        self._surfaces.drop(changed)
         for lab in changed:
-            self._boundary.pop(lab, None)
             self._records.pop(lab, None)
         for key in [k for k in self._gaps if k[0] in changed or k[1] in changed]:
             if region is None or not self._still_valid(key, changed, region):
@@ -261,10 +263,7 @@ class CaseMeasurer:
         return True
 
     def _boundary_tree(self, label: int) -> cKDTree:
-        if label not in self._boundary:
-            _, xyz = boundary_points(self.grid, label, self.boxes[label])
-            self._boundary[label] = cKDTree(xyz)
-        return self._boundary[label]
+        return boundary_tree(self.grid, label, self.boxes[label], self._surfaces)[2]
 
     # ------------------------------------------------------------- measuring
     def gap(self, a: int, b: int, *, locate: bool = True) -> GapResult:
@@ -284,6 +283,7 @@ class CaseMeasurer:
                 self.sigma_vox,
                 method=self.surface_method,
                 locate=locate,
+                cache=self._surfaces,
             ).with_interval(self.settings)
         return self._gaps[key]
 

@@ -26,8 +26,10 @@ voxel ellipsoid in that direction (the spacing itself along an array axis).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import highdicom as hd
 import numpy as np
@@ -200,6 +202,50 @@ class Mesh:
         best = np.lexsort((d, rows))
         first = best[np.flatnonzero(np.r_[True, rows[best][1:] != rows[best][:-1]])]
         return d[first], foot[first]
+
+
+class SurfaceCache:
+    """Per-structure pieces of :func:`gap_between_labels` kept between calls.
+
+    Boundary voxels (with their KD-tree) and smoothed fields with their meshes are
+    stored under the label, its box or window, the smoothing and a digest of the
+    label's voxels in its box (``digests``, kept current by the caller, e.g.
+    :class:`~nvcview.measure.CaseMeasurer`), so a piece is reused only while the
+    structure is unchanged; at most ``size`` pieces are kept (least recently used
+    dropped first). A label without a digest is never cached.
+    """
+
+    def __init__(self, digests: Mapping[int, bytes], size: int = 64) -> None:
+        self.digests = digests
+        self.size = size
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+
+    def get(self, label: int, where: tuple, make: Callable[[], Any]) -> Any:
+        """The piece for ``label`` at ``where`` (any hashable key), made when missing."""
+        digest = self.digests.get(int(label))
+        if digest is None:
+            return make()
+        key = (int(label), digest, where)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        self._items[key] = value
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+    def drop(self, labels: set[int] | None = None) -> None:
+        """Forget the pieces of ``labels`` (every piece when None)."""
+        if labels is None:
+            self._items.clear()
+            return
+        for key in [k for k in self._items if k[0] in labels]:
+            del self._items[key]
+
+
+def _box_key(box: Box) -> tuple[int, ...]:
+    return tuple(int(v) for s in box for v in (s.start, s.stop))
 
 
 def resolution_along(linear: np.ndarray, direction: np.ndarray) -> float:
@@ -437,6 +483,19 @@ def boundary_points(grid: LabelGrid, label: int, box: Box) -> tuple[np.ndarray, 
     return ijk, grid.to_lps(ijk)
 
 
+def boundary_tree(
+    grid: LabelGrid, label: int, box: Box, cache: SurfaceCache | None = None
+) -> tuple[np.ndarray, np.ndarray, cKDTree]:
+    """:func:`boundary_points` of ``label`` in ``box`` and a KD-tree of their LPS
+    positions (from ``cache`` when the label is unchanged)."""
+
+    def make() -> tuple[np.ndarray, np.ndarray, cKDTree]:
+        ijk, xyz = boundary_points(grid, label, box)
+        return ijk, xyz, cKDTree(xyz)
+
+    return make() if cache is None else cache.get(label, ("boundary", _box_key(box)), make)
+
+
 def _window_around(grid: LabelGrid, ijk: np.ndarray, margin: np.ndarray) -> tuple[Box, np.ndarray]:
     lo = np.clip(ijk.min(axis=0) - margin, 0, grid.array.shape)
     hi = np.clip(ijk.max(axis=0) + 1 + margin, 0, grid.array.shape)
@@ -454,6 +513,7 @@ def gap_between_labels(
     method: str = "corrected",
     *,
     locate: bool = True,
+    cache: SurfaceCache | None = None,
 ) -> GapResult:
     """Gap between two labels whose bounding boxes are known (see module docstring).
 
@@ -475,6 +535,9 @@ def gap_between_labels(
         False when only the gap value (and a point on each side) is wanted, not the
         contact's location on the surfaces: labels with face-adjacent voxels then
         read 0 at the centre of their shared faces without building any surface.
+    cache : SurfaceCache, optional
+        Reuse boundary voxels, fields and meshes of structures unchanged since an
+        earlier call (the result is the same as without it).
 
     Returns
     -------
@@ -490,9 +553,8 @@ def gap_between_labels(
             if corrected
             else smoothing_sigma_vox(grid.spacing_mm, GAUSSIAN_SIGMA_MM, GAUSSIAN_MIN_SIGMA_VOX)
         )
-    ijk_a, xyz_a = boundary_points(grid, label_a, box_a)
-    ijk_b, xyz_b = boundary_points(grid, label_b, box_b)
-    tree_a, tree_b = cKDTree(xyz_a), cKDTree(xyz_b)
+    ijk_a, xyz_a, tree_a = boundary_tree(grid, label_a, box_a, cache)
+    ijk_b, xyz_b, tree_b = boundary_tree(grid, label_b, box_b, cache)
     da, _ = tree_b.query(xyz_a)
     db, _ = tree_a.query(xyz_b)
     coarse = float(min(da.min(), db.min()))
@@ -512,10 +574,17 @@ def gap_between_labels(
         res = _touching(grid, None, None, grid.to_lps(shared))
         res.window, res.reach_mm = window, coarse + slack
         return res.with_interval(None)
-    fa = antialiased_field(sub == label_a, sigma_vox)
-    fb = antialiased_field(sub == label_b, sigma_vox)
-    mesh_a = mesh_from_field(fa, start, grid)
-    mesh_b = mesh_from_field(fb, start, grid)
+    where = (_box_key(window), tuple(thin.tolist()), tuple(np.broadcast_to(sigma_vox, (3,))))
+
+    def surface(label: int) -> tuple[np.ndarray, Mesh | None]:
+        def make() -> tuple[np.ndarray, Mesh | None]:
+            fld = antialiased_field(sub == label, sigma_vox)
+            return fld, mesh_from_field(fld, start, grid)
+
+        return make() if cache is None else cache.get(label, ("surface", where), make)
+
+    fa, mesh_a = surface(label_a)
+    fb, mesh_b = surface(label_b)
     if mesh_a is None or mesh_b is None:  # degenerate: fall back to voxel centres
         ia, ib = np.argmin(da), int(tree_b.query(xyz_a[np.argmin(da)])[1])
         pa, pb = xyz_a[ia], xyz_b[ib]

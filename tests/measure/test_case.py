@@ -284,6 +284,47 @@ def test_vessel_edit_inside_the_nerve_box_keeps_the_nerve_caches():
     assert m.nerve_geometry() is not shape
 
 
+def test_nerve_edit_rebuilds_only_the_nerve_surface(monkeypatch):
+    """After a nerve edit the vessels' smoothed fields and meshes come from the
+    measurer's surface cache (keyed by their voxels' digest): only the nerve's are
+    rebuilt, and the answer equals a fresh run."""
+    import nvcview.measure.surface as surface
+
+    ph = make_nerve_phantom([VesselSpec(arc_mm=5.0, gap_mm=1.0)])
+    arr = ph.labels.array
+    m = CaseMeasurer(*_case(ph))
+    before = m.measure()
+    built: list[int] = []
+    real = surface.antialiased_field
+
+    def spy(mask, sigma):
+        built.append(int(mask.sum()))
+        return real(mask, sigma)
+
+    monkeypatch.setattr(surface, "antialiased_field", spy)
+    # grow the nerve on its far side from the vessel, inside the pair's window
+    old_window = m.gap(1, 2).window
+    pn, pv = np.asarray(before[0].nerve_point_lps), np.asarray(before[0].vessel_point_lps)
+    far_side = pn - 2 * NERVE_RADIUS * (pv - pn) / np.linalg.norm(pv - pn)
+    at = np.rint(np.linalg.solve(ph.labels.affine, [*far_side, 1.0])[:3])
+    grow = tuple(slice(int(c) - 1, int(c) + 2) for c in at)
+    assert (arr[grow] == 0).any()
+    arr[grow] = np.where(arr[grow] == 0, 1, arr[grow])
+    m.update(region=grow)
+    assert (1, 2) not in m._gaps  # the edit is inside the pair's window: measured again
+    after = m.measure()
+    window = m.gap(1, 2).window
+    assert window == old_window
+    nerve_voxels = int((arr[window] == 1).sum())
+    vessel_voxels = int((arr[window] == 2).sum())
+    assert nerve_voxels in built and vessel_voxels not in built
+    monkeypatch.setattr(surface, "antialiased_field", real)
+    fresh = measure_case(*_case(ph))
+    assert after[0].gap_mm == pytest.approx(fresh[0].gap_mm, abs=1e-9)
+    np.testing.assert_allclose(after[0].nerve_point_lps, fresh[0].nerve_point_lps, atol=1e-9)
+    assert after[0].gap_mm == pytest.approx(before[0].gap_mm, abs=0.05)
+
+
 def test_errors_are_clear():
     ph = make_nerve_phantom([VesselSpec(arc_mm=5.0, gap_mm=1.0)])
     no_nerve = [s for s in ph.structures if s.kind != "nerve"]

@@ -238,6 +238,13 @@ class NerveGeometry:
         ends = self.chord_ends(point, direction, reach_mm)
         return None if ends is None else ends[1] - ends[0]
 
+    def _perp_dirs(self, s: np.ndarray, toward: np.ndarray) -> np.ndarray:
+        """:meth:`_perp_dir` at several arc lengths: (K, 3), NaN rows where undefined."""
+        t = self.centreline.tangents_at(s)
+        d = toward[None] - (t @ toward)[:, None] * t
+        n = np.linalg.norm(d, axis=1, keepdims=True)
+        return np.where(n > 1e-6, d / np.maximum(n, 1e-300), np.nan)
+
     def _perp_dir(self, s: float, toward: np.ndarray) -> np.ndarray | None:
         t = self.centreline.tangent_at(s)
         d = toward - np.dot(toward, t) * t
@@ -283,27 +290,22 @@ class NerveGeometry:
         # (the contact is located on the vessel's side, a dent spreads under it)
         least = here[1] - here[0]
         # every chord of the search and of the stations in one interpolation
-        xs: list[float] = []
-        ds: list[np.ndarray] = []
-        kinds: list[int] = []  # 0: search, -1 / +1: station side
-        for x in np.arange(s - search_mm, s + search_mm + 1e-9, 0.25):
-            d = self._perp_dir(x, toward) if 0.0 <= x <= cl.length_mm else None
-            if d is not None:
-                xs.append(float(x))
-                ds.append(d)
-                kinds.append(0)
         offsets = np.arange(exclusion_mm, window_mm + 1e-9, step_mm)
-        for sign in (-1, 1):
-            for off in offsets:
-                x = s + sign * off
-                if not 0.0 <= x <= cl.length_mm:
-                    continue
-                d = self._perp_dir(x, toward)
-                if d is None or float(np.dot(d, d0)) < 0.5:
-                    continue
-                xs.append(float(x))
-                ds.append(d)
-                kinds.append(sign)
+        cand_x = np.concatenate(
+            [np.arange(s - search_mm, s + search_mm + 1e-9, 0.25), s - offsets, s + offsets]
+        )
+        cand_kind = np.concatenate(
+            [np.zeros(len(cand_x) - 2 * len(offsets), int), -np.ones_like(offsets, int)]
+            + [np.ones_like(offsets, int)]
+        )
+        inside = (cand_x >= 0.0) & (cand_x <= cl.length_mm)
+        cand_x, cand_kind = cand_x[inside], cand_kind[inside]
+        dirs = self._perp_dirs(cand_x, toward)
+        ok = np.isfinite(dirs[:, 0])
+        ok &= (cand_kind == 0) | (dirs @ d0 >= 0.5)
+        xs = [float(x) for x in cand_x[ok]]
+        ds = list(dirs[ok])
+        kinds = [int(k) for k in cand_kind[ok]]
         if not xs:
             return None
         pts = cl.point_at(np.array(xs))

@@ -159,6 +159,8 @@ class Mesh:
     normals: np.ndarray
     _tree: cKDTree | None = field(default=None, repr=False)
     _adj: np.ndarray | None = field(default=None, repr=False)
+    #: longest edge (mm), computed once (reset where the vertices move)
+    _edge: float | None = field(default=None, repr=False)
 
     @property
     def tree(self) -> cKDTree:
@@ -192,7 +194,8 @@ class Mesh:
         # each (point, face) once: neighbouring vertices share faces
         valid = tri >= 0
         rows = np.broadcast_to(np.arange(len(points))[:, None], tri.shape)[valid]
-        key = np.unique(rows * len(self.faces) + tri[valid])
+        key = np.sort(rows * len(self.faces) + tri[valid])
+        key = key[np.r_[True, key[1:] != key[:-1]]]
         rows, face = key // len(self.faces), key % len(self.faces)
         t = self.faces[face]
         a, b, c = (self.verts[t[:, i]] for i in range(3))
@@ -443,6 +446,7 @@ def correct_curvature(
     normals[sel] = n
     mesh.verts = mesh.verts - normals * np.nan_to_num(full)[:, None]
     mesh._tree = None
+    mesh._edge = None
     return mesh
 
 
@@ -569,7 +573,9 @@ def gap_between_labels(
     if thin.any():
         sub = np.pad(sub, [(1, 1) if t else (0, 0) for t in thin], mode="edge")
         start = start - thin.astype(int)
-    shared = face_adjacent(grid, window, label_a, label_b) if corrected else np.empty((0, 3))
+    # face-adjacent voxels have centres one spacing apart: farther labels have none
+    may_share = corrected and coarse <= float(grid.spacing_mm.max()) * (1 + 1e-9)
+    shared = face_adjacent(grid, window, label_a, label_b) if may_share else np.empty((0, 3))
     if len(shared) and not locate:  # touching: gap 0 whatever the surfaces
         res = _touching(grid, None, None, grid.to_lps(shared))
         res.window, res.reach_mm = window, coarse + slack
@@ -592,7 +598,8 @@ def gap_between_labels(
         if len(shared):
             res = _touching(grid, mesh_a, mesh_b, grid.to_lps(shared))
     else:
-        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start, locate)
+        hmax = float(grid.spacing_mm.max())
+        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start, locate, coarse + 6 * hmax)
         if len(shared) and not res.touching:
             # face-adjacent voxels: no CSF between them, they touch; the contact is
             # located as for a gap (valley of the surface distance), not at the
@@ -675,9 +682,12 @@ def _mesh_gap(
     fb: np.ndarray,
     start: np.ndarray,
     locate: bool = True,
+    bound_mm: float = np.inf,
 ) -> GapResult:
     """Gap between two meshes (see the module docstring); ``locate=False`` skips
-    locating the contact patch (only the gap and the closest points)."""
+    locating the contact patch (only the gap and the closest points). ``bound_mm``:
+    a likely upper bound on the candidates' vertex distances (mm) that speeds the
+    search (a wrong one only costs a second, full search)."""
     # touching: a vertex of one smoothed surface lies inside the other structure
     ia = grid.to_index(mesh_a.verts) - start
     ib = grid.to_index(mesh_b.verts) - start
@@ -694,7 +704,11 @@ def _mesh_gap(
     pairs = []  # (distance, point on a, point on b) for every candidate
     for src, dst, flip in ((mesh_a, mesh_b, False), (mesh_b, mesh_a, True)):
         edge = _max_edge(dst)
-        dv, _ = dst.tree.query(src.verts)
+        # vertices farther than the bound cannot be candidates (inf); the full query
+        # is made when the bound would cut into the candidates
+        dv, _ = dst.tree.query(src.verts, distance_upper_bound=bound_mm)
+        if not np.isfinite(dv).any() or dv.min() + edge + tol >= bound_mm:
+            dv, _ = dst.tree.query(src.verts)
         # exact distances where the minimum can be, plus a thinned sample of the
         # valley floor for the fit: every point of a triangle lies within
         # edge / sqrt(3) of one of its vertices, so the vertex nearest the minimum's
@@ -771,9 +785,10 @@ def _valley_centre(
 
 
 def _max_edge(mesh: Mesh) -> float:
-    v = mesh.verts[mesh.faces]
-    e = np.linalg.norm(v - np.roll(v, 1, axis=1), axis=-1)
-    return float(e.max())
+    if mesh._edge is None:
+        v = mesh.verts[mesh.faces]
+        mesh._edge = float(np.linalg.norm(v - np.roll(v, 1, axis=1), axis=-1).max())
+    return mesh._edge
 
 
 def _result(grid: LabelGrid, pa: np.ndarray, pb: np.ndarray, mesh_a: Mesh | None) -> GapResult:

@@ -311,13 +311,13 @@ class NerveGeometry:
         pts = cl.point_at(np.array(xs))
         chords = self.chord_ends_many(pts, np.array(ds))
         sides: dict[int, list[tuple[float, float, np.ndarray]]] = {-1: [], 1: []}
-        for x, d, kind, p, ends in zip(xs, ds, kinds, pts, chords, strict=True):
+        for xi, d, kind, p, ends in zip(xs, ds, kinds, pts, chords, strict=True):
             if ends is None:
                 continue
             if kind == 0:
                 least = min(least, ends[1] - ends[0])
             else:
-                sides[kind].append((x - s, ends[1] - ends[0], p + ends[0] * d))
+                sides[kind].append((xi - s, ends[1] - ends[0], p + ends[0] * d))
         rows = []
         for sign in (-1, 1):
             if len(sides[sign]) < 2:

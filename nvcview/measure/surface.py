@@ -11,10 +11,13 @@ Method (all distances in patient LPS mm, never voxels):
    is extracted with ``skimage.measure.marching_cubes``; vertices are mapped to
    LPS through the affine, so oblique and anisotropic grids need no special case.
    The smoothing moves curved surfaces inwards by ``1/2 tr(P Sigma P K)``
-   (:func:`correct_curvature`); that shift is undone per vertex near the closest
-   approach (method "corrected", the default; "gaussian" is the earlier engine).
+   (:func:`curvature_shift`).
 3. Exact point-to-triangle distances (both directions) between the two meshes
-   give the gap and the closest point on each surface. Where the labels have
+   give the gap and the closest point on each surface; with method "corrected"
+   (the default; "gaussian" is the earlier engine) the two points then move
+   outward by the mean shrinkage of their surface within one voxel: the gap is
+   stationary at its minimum, so this equals correcting every vertex
+   (:func:`correct_curvature`, used by the 3D scene) to first order. Where the labels have
    face-adjacent voxels (no background voxel between them) or one surface dips
    inside the other structure the two touch: gap 0. The contact is located at the
    minimum of a quadratic fitted to the gap over the valley floor.
@@ -718,6 +721,10 @@ def _mesh_gap(
         n_min = int(np.searchsorted(dv_sorted, dv_sorted[0] + edge / np.sqrt(3), side="right"))
         n_valley = int(np.searchsorted(dv_sorted, dv_sorted[0] + edge + tol, side="right"))
         sure = order[: min(n_min, MAX_EXACT)]
+        if not locate and len(sure) > 64:  # the minimum only: bound it by a few first
+            d_first, _ = dst.closest(src.verts[sure[:64]])
+            cut = float(d_first.min()) + edge / np.sqrt(3)
+            sure = sure[: max(64, int(np.searchsorted(dv_sorted, cut, side="right")))]
         rest = order[len(sure) : n_valley] if locate else order[:0]
         if len(rest) > MAX_VALLEY:
             rest = rest[:: int(np.ceil(len(rest) / MAX_VALLEY))]

@@ -9,6 +9,8 @@ All positions are patient LPS mm, lengths mm, angles degrees.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import cast
@@ -29,7 +31,8 @@ from nvcview.measure.surface import (
     GAUSSIAN_MIN_SIGMA_VOX,
     GAUSSIAN_SIGMA_MM,
     GapResult,
-    boundary_points,
+    SurfaceCache,
+    boundary_tree,
     gap_between_labels,
     resolution_along,
     smoothing_sigma_vox,
@@ -112,8 +115,15 @@ class CaseMeasurer:
         self.landmarks = _parse_landmarks(landmarks)
         self._given_centreline = _parse_centreline(centreline)
         self.boxes: dict[int, Box] = label_boxes(self.grid.array)
-        self._gaps: dict[tuple[int, int], GapResult] = {}
-        self._boundary: dict[int, cKDTree] = {}
+        #: label -> digest of its mask in its box: an edit region overlapping a box
+        #: changes that label only when the digest changes
+        self._prints: dict[int, bytes] = {lab: self._print(lab) for lab in self.boxes}
+        #: vessel label -> its record before the case-level fields (multiplicity,
+        #: coverage), kept until the vessel, the nerve, CN VIII or the landmarks change
+        self._records: dict[int, VesselMeasurement] = {}
+        self._gaps: dict[tuple[int, ...], GapResult] = {}
+        #: boundary voxels, fields and meshes of unchanged structures, by digest
+        self._surfaces = SurfaceCache(self._prints)
         self._derived: Centreline | None = None
         self._nerve_geometry: geometry.NerveGeometry | None = None
         self._coverage: dict[str, float] | None = None
@@ -146,6 +156,7 @@ class CaseMeasurer:
         if region is None:
             self.boxes = label_boxes(self.grid.array)
             self._invalidate(None)
+            self._prints.update({lab: self._print(lab) for lab in self.boxes})
             return
         region = cast(
             Box,
@@ -158,6 +169,7 @@ class CaseMeasurer:
         for lab, box in self.boxes.items():
             if all(b.start < r.stop and r.start < b.stop for b, r in zip(box, region, strict=True)):
                 seen.add(lab)
+        changed = set()
         for lab in seen:
             scan = [region] + ([self.boxes[lab]] if lab in self.boxes else [])
             lo = np.min([[s.start for s in b] for b in scan], axis=0)
@@ -165,14 +177,19 @@ class CaseMeasurer:
             win = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
             where = np.argwhere(self.grid.array[win] == lab)
             if len(where) == 0:
-                self.boxes.pop(lab, None)
-            else:
-                a = where.min(axis=0) + lo
-                b = where.max(axis=0) + lo + 1
-                self.boxes[lab] = cast(
-                    Box, tuple(slice(int(x), int(y)) for x, y in zip(a, b, strict=True))
-                )
-        self._invalidate(seen, region)
+                if self.boxes.pop(lab, None) is not None:
+                    changed.add(lab)
+                self._prints.pop(lab, None)
+                continue
+            a = where.min(axis=0) + lo
+            b = where.max(axis=0) + lo + 1
+            box = cast(Box, tuple(slice(int(x), int(y)) for x, y in zip(a, b, strict=True)))
+            old = self._prints.get(lab) if self.boxes.get(lab) == box else None
+            self.boxes[lab] = box
+            self._prints[lab] = digest = self._print(lab)
+            if old is None or old != digest:
+                changed.add(lab)
+        self._invalidate(changed, region)
 
     def set_landmarks(self, landmarks: Mapping[str, Sequence[float]]) -> None:
         """Replace the landmarks (LPS mm)."""
@@ -180,32 +197,45 @@ class CaseMeasurer:
         self._derived = None
         self._nerve_geometry = None
         self._coverage = None
+        self._records.clear()
 
     def set_centreline(self, centreline: np.ndarray | None) -> None:
         """Replace (or drop, with None) the reader's centreline (N, 3) LPS mm."""
         self._given_centreline = _parse_centreline(centreline)
         self._nerve_geometry = None
         self._coverage = None
+        self._records.clear()
+
+    def _print(self, label: int) -> bytes:
+        """Digest of ``label``'s mask inside its current box."""
+        mask = np.ascontiguousarray(self.grid.array[self.boxes[label]] == label)
+        return hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).digest()
 
     def _invalidate(self, changed: set[int] | None, region: Box | None = None) -> None:
         if changed is None:
             self._gaps.clear()
-            self._boundary.clear()
+            self._surfaces.drop(None)
+            self._prints.clear()
+            self._records.clear()
             self._derived = None
             self._nerve_geometry = None
             self._coverage = None
             return
+        self._surfaces.drop(changed)
         for lab in changed:
-            self._boundary.pop(lab, None)
+            self._records.pop(lab, None)
         for key in [k for k in self._gaps if k[0] in changed or k[1] in changed]:
             if region is None or not self._still_valid(key, changed, region):
                 del self._gaps[key]
+        cn8 = self.cn8.label if self.cn8 is not None else None
+        if self.nerve.label in changed or cn8 in changed:
+            self._records.clear()
         if self.nerve.label in changed:
             self._derived = None
             self._nerve_geometry = None
             self._coverage = None
 
-    def _still_valid(self, key: tuple[int, int], changed: set[int], region: Box) -> bool:
+    def _still_valid(self, key: tuple[int, ...], changed: set[int], region: Box) -> bool:
         """Whether an edit confined to ``region`` leaves a cached gap unchanged.
 
         True when the region misses the pair's fine-pass window and every voxel the
@@ -213,7 +243,7 @@ class CaseMeasurer:
         coarse reach: such voxels cannot come closer than the cached minimum.
         """
         g = self._gaps[key]
-        if g.window is None or g.reach_mm is None or any(k not in self.boxes for k in key):
+        if g.window is None or g.reach_mm is None or any(k not in self.boxes for k in key[:2]):
             return False
         if all(
             w.start < r.stop and r.start < w.stop for w, r in zip(g.window, region, strict=True)
@@ -233,15 +263,16 @@ class CaseMeasurer:
         return True
 
     def _boundary_tree(self, label: int) -> cKDTree:
-        if label not in self._boundary:
-            _, xyz = boundary_points(self.grid, label, self.boxes[label])
-            self._boundary[label] = cKDTree(xyz)
-        return self._boundary[label]
+        return boundary_tree(self.grid, label, self.boxes[label], self._surfaces)[2]
 
     # ------------------------------------------------------------- measuring
-    def gap(self, a: int, b: int) -> GapResult:
-        """Cached :func:`~nvcview.measure.surface.surface_gap` between two labels."""
-        key = (int(a), int(b))
+    def gap(self, a: int, b: int, *, locate: bool = True) -> GapResult:
+        """Cached :func:`~nvcview.measure.surface.surface_gap` between two labels.
+
+        ``locate=False`` when only the value is needed (not where on the surfaces the
+        contact lies): touching labels then cost no surface reconstruction.
+        """
+        key: tuple[int, ...] = (int(a), int(b)) if locate else (int(a), int(b), 0)
         if key not in self._gaps:
             self._gaps[key] = gap_between_labels(
                 self.grid,
@@ -251,6 +282,8 @@ class CaseMeasurer:
                 self.boxes[key[1]],
                 self.sigma_vox,
                 method=self.surface_method,
+                locate=locate,
+                cache=self._surfaces,
             ).with_interval(self.settings)
         return self._gaps[key]
 
@@ -301,7 +334,12 @@ class CaseMeasurer:
                     log.warning("nerve coverage not checked: %s", exc)
                 else:
                     self._coverage = nerve_coverage(
-                        self.grid, self.nerve.label, self.landmarks, line, self.settings
+                        self.grid,
+                        self.nerve.label,
+                        self.landmarks,
+                        line,
+                        self.settings,
+                        box=self.boxes[self.nerve.label],
                     )
         return dict(self._coverage)
 
@@ -353,7 +391,11 @@ class CaseMeasurer:
             if v.label not in self.boxes:
                 log.warning("vessel label %s (%s) has no voxels: not measured", v.label, v.name)
                 continue
-            records.append(self._measure_vessel(v, reader_grades.get(v.label)))
+            if v.label not in self._records:
+                self._records[v.label] = self._measure_vessel(v, None)
+            rec = copy.deepcopy(self._records[v.label])
+            rec.reader_grade = reader_grades.get(v.label)
+            records.append(rec)
         self._set_multiplicity(records)
         coverage = self.nerve_coverage()
         missing = uncovered_segments(coverage)
@@ -478,7 +520,7 @@ class CaseMeasurer:
             rec.gap_to_cn8_mm = round(d, 1)
             rec.relation_to_cn8 = f"{d:.1f} mm from CN VIII"
             return
-        g8 = self.gap(self.cn8.label, v.label)
+        g8 = self.gap(self.cn8.label, v.label, locate=False)
         rec.gap_to_cn8_mm = round(float(g8.gap_mm), 3)
         c8 = is_contact(g8, self.settings)
         if rec.contact and c8:
@@ -492,6 +534,14 @@ class CaseMeasurer:
             rec.relation_to_cn8 = "touches CN VIII"
         else:
             rec.relation_to_cn8 = f"{g8.gap_mm:.1f} mm from CN VIII"
+
+    def _boxes_apart(self, a: int, b: int) -> bool:
+        """True when the bounding boxes alone prove labels ``a`` and ``b`` are not in
+        contact: their lower-bound gap (mm) exceeds the contact limit for the coarsest
+        voxel direction plus two voxels (room for the sub-voxel surface estimate)."""
+        lb = box_gap_lower_bound_mm(self.grid, self.boxes[a], self.boxes[b])
+        smax = float(np.linalg.svd(self.grid.linear, compute_uv=False).max())
+        return lb > resolution_limit_mm(smax, self.settings) + 2 * smax
 
     def _coarse_gap(self, a: int, b: int) -> tuple[float, np.ndarray, np.ndarray]:
         """Voxel-level gap (mm) and the nearest boundary voxel centres (LPS mm)."""
@@ -514,6 +564,8 @@ class CaseMeasurer:
             for other in touching:
                 if other.vessel_label == va.vessel_label:
                     continue
+                if self._boxes_apart(va.vessel_label, other.vessel_label):
+                    continue  # cannot be in contact: no surface gap needed
                 if is_contact(self.gap(va.vessel_label, other.vessel_label), self.settings):
                     value = "tandem"
                     other.notes.append(f"tandem: pushed by {by_label[va.vessel_label].name} (VA)")

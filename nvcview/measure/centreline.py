@@ -84,12 +84,17 @@ class Centreline:
 
     def tangent_at(self, s: float, half_window_mm: float = 1.5) -> np.ndarray:
         """Unit direction of the nerve (towards the IAC) around arc length ``s``, LPS."""
-        lo = max(0.0, s - half_window_mm)
-        hi = min(self.length_mm, s + half_window_mm)
-        if hi - lo < 1e-6:
-            lo, hi = 0.0, self.length_mm
+        return self.tangents_at(np.array([float(s)]), half_window_mm)[0]
+
+    def tangents_at(self, s: np.ndarray, half_window_mm: float = 1.5) -> np.ndarray:
+        """:meth:`tangent_at` for an array of arc lengths (mm): (K, 3) unit vectors, LPS."""
+        s = np.asarray(s, dtype=np.float64)
+        lo = np.maximum(0.0, s - half_window_mm)
+        hi = np.minimum(self.length_mm, s + half_window_mm)
+        short = hi - lo < 1e-6
+        lo, hi = np.where(short, 0.0, lo), np.where(short, self.length_mm, hi)
         t = self.point_at(hi) - self.point_at(lo)
-        return t / np.linalg.norm(t)
+        return t / np.linalg.norm(t, axis=-1, keepdims=True)
 
 
 def derive_centreline(

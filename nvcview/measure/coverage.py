@@ -11,6 +11,7 @@ contact" over them. Pure functions; positions LPS mm.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import highdicom as hd
 import numpy as np
@@ -19,7 +20,7 @@ from scipy.spatial import cKDTree
 
 from nvcview.io.image import Image
 from nvcview.measure.centreline import Centreline
-from nvcview.measure.labelmap import LabelGrid, as_label_grid
+from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid
 from nvcview.measure.records import SEGMENTS, MeasureSettings
 from nvcview.measure.segments import classify_segment
 
@@ -36,6 +37,7 @@ def nerve_coverage(
     *,
     step_mm: float = 0.25,
     reach_mm: float | None = None,
+    box: Box | None = None,
 ) -> dict[str, float]:
     """Fraction (0-1) of each nerve segment's centreline that has nerve voxels around it.
 
@@ -58,6 +60,10 @@ def nerve_coverage(
     reach_mm : float, optional
         A centreline sample is covered when a nerve voxel centre lies within this
         distance; default the largest voxel size plus 0.5 mm.
+    box : tuple of slice, optional
+        Bounding box (index space) holding every voxel of ``nerve_label`` (the cached
+        :func:`~nvcview.measure.labelmap.label_boxes` entry): only it is scanned, so
+        the cost follows the nerve's size, not the volume's. Default: the whole map.
 
     Returns
     -------
@@ -76,7 +82,9 @@ def nerve_coverage(
     rdp_s = None
     if "RDP" in landmarks:
         rdp_s = float(line.project(np.asarray(landmarks["RDP"], float)[None])[0][0])
-    nz = np.argwhere(np.asarray(grid.array) == nerve_label)
+    arr = np.asarray(grid.array)
+    box = box if box is not None else cast(Box, tuple(slice(0, n) for n in arr.shape))
+    nz = np.argwhere(arr[box] == nerve_label) + np.array([s_.start or 0 for s_ in box])
     covered = np.zeros(len(s), bool)
     if len(nz):
         tree = cKDTree(grid.to_lps(nz.astype(float)))

@@ -198,25 +198,38 @@ class NerveGeometry:
         ``point``, located to 0.02 mm; None when ``point`` is outside the nerve or
         the run leaves the reach (not a cross-section).
         """
+        return self.chord_ends_many(point[None], direction[None], reach_mm)[0]
+
+    def chord_ends_many(
+        self, points: np.ndarray, directions: np.ndarray, reach_mm: float = 4.0
+    ) -> list[tuple[float, float] | None]:
+        """:meth:`chord_ends` for (K, 3) points and (K, 3) unit directions (LPS mm) at
+        once: one interpolation of the field for every line."""
         step = 0.02
         lam = np.arange(-reach_mm, reach_mm + step / 2, step)
-        pts = point[None] + lam[:, None] * direction[None]
-        idx = self.grid.to_index(pts) - self.start
-        val = ndimage.map_coordinates(self.field, idx.T, order=1, mode="constant", cval=0.0)
+        pts = points[:, None, :] + lam[None, :, None] * directions[:, None, :]
+        idx = self.grid.to_index(pts.reshape(-1, 3)) - self.start
+        vals = ndimage.map_coordinates(self.field, idx.T, order=1, mode="constant", cval=0.0)
+        vals = vals.reshape(len(points), len(lam))
         mid = len(lam) // 2
-        if val[mid] <= 0.5:
-            return None
-        inside = val > 0.5
-        hi = mid + int(np.argmin(inside[mid:])) if not inside[mid:].all() else len(lam) - 1
-        lo = mid - int(np.argmin(inside[: mid + 1][::-1])) if not inside[: mid + 1].all() else 0
-        if hi == len(lam) - 1 or lo == 0:
-            return None
+        out: list[tuple[float, float] | None] = []
+        for val in vals:
+            if val[mid] <= 0.5:
+                out.append(None)
+                continue
+            inside = val > 0.5
+            hi = mid + int(np.argmin(inside[mid:])) if not inside[mid:].all() else len(lam) - 1
+            lo = mid - int(np.argmin(inside[: mid + 1][::-1])) if not inside[: mid + 1].all() else 0
+            if hi == len(lam) - 1 or lo == 0:
+                out.append(None)
+                continue
 
-        def cross(i_in: int, i_out: int) -> float:
-            a, b = val[i_in], val[i_out]
-            return float(lam[i_in] + (lam[i_out] - lam[i_in]) * (a - 0.5) / (a - b))
+            def cross(i_in: int, i_out: int, val: np.ndarray = val) -> float:
+                a, b = val[i_in], val[i_out]
+                return float(lam[i_in] + (lam[i_out] - lam[i_in]) * (a - 0.5) / (a - b))
 
-        return cross(lo + 1, lo), cross(hi - 1, hi)
+            out.append((cross(lo + 1, lo), cross(hi - 1, hi)))
+        return out
 
     def chord_mm(
         self, point: np.ndarray, direction: np.ndarray, reach_mm: float = 4.0
@@ -224,6 +237,13 @@ class NerveGeometry:
         """Length of the nerve's chord through ``point`` along ``direction`` (mm)."""
         ends = self.chord_ends(point, direction, reach_mm)
         return None if ends is None else ends[1] - ends[0]
+
+    def _perp_dirs(self, s: np.ndarray, toward: np.ndarray) -> np.ndarray:
+        """:meth:`_perp_dir` at several arc lengths: (K, 3), NaN rows where undefined."""
+        t = self.centreline.tangents_at(s)
+        d = toward[None] - (t @ toward)[:, None] * t
+        n = np.linalg.norm(d, axis=1, keepdims=True)
+        return np.where(n > 1e-6, d / np.maximum(n, 1e-300), np.nan)
 
     def _perp_dir(self, s: float, toward: np.ndarray) -> np.ndarray | None:
         t = self.centreline.tangent_at(s)
@@ -269,29 +289,40 @@ class NerveGeometry:
         # the deepest point of a dent lies within ``search_mm`` of the contact point
         # (the contact is located on the vessel's side, a dent spreads under it)
         least = here[1] - here[0]
-        for x in np.arange(s - search_mm, s + search_mm + 1e-9, 0.25):
-            d = self._perp_dir(x, toward) if 0.0 <= x <= cl.length_mm else None
-            ends = None if d is None else self.chord_ends(cl.point_at(x), d)
-            if ends is not None:
-                least = min(least, ends[1] - ends[0])
+        # every chord of the search and of the stations in one interpolation
         offsets = np.arange(exclusion_mm, window_mm + 1e-9, step_mm)
+        cand_x = np.concatenate(
+            [np.arange(s - search_mm, s + search_mm + 1e-9, 0.25), s - offsets, s + offsets]
+        )
+        cand_kind = np.concatenate(
+            [np.zeros(len(cand_x) - 2 * len(offsets), int), -np.ones_like(offsets, int)]
+            + [np.ones_like(offsets, int)]
+        )
+        inside = (cand_x >= 0.0) & (cand_x <= cl.length_mm)
+        cand_x, cand_kind = cand_x[inside], cand_kind[inside]
+        dirs = self._perp_dirs(cand_x, toward)
+        ok = np.isfinite(dirs[:, 0])
+        ok &= (cand_kind == 0) | (dirs @ d0 >= 0.5)
+        xs = [float(x) for x in cand_x[ok]]
+        ds = list(dirs[ok])
+        kinds = [int(k) for k in cand_kind[ok]]
+        if not xs:
+            return None
+        pts = cl.point_at(np.array(xs))
+        chords = self.chord_ends_many(pts, np.array(ds))
+        sides: dict[int, list[tuple[float, float, np.ndarray]]] = {-1: [], 1: []}
+        for xi, d, kind, p, ends in zip(xs, ds, kinds, pts, chords, strict=True):
+            if ends is None:
+                continue
+            if kind == 0:
+                least = min(least, ends[1] - ends[0])
+            else:
+                sides[kind].append((xi - s, ends[1] - ends[0], p + ends[0] * d))
         rows = []
-        for sign in (-1.0, 1.0):
-            side = []
-            for off in offsets:
-                x = s + sign * off
-                if not 0.0 <= x <= cl.length_mm:
-                    continue
-                d = self._perp_dir(x, toward)
-                if d is None or float(np.dot(d, d0)) < 0.5:
-                    continue
-                p = cl.point_at(x)
-                ends = self.chord_ends(p, d)
-                if ends is not None:
-                    side.append((x - s, ends[1] - ends[0], p + ends[0] * d))
-            if len(side) < 2:
+        for sign in (-1, 1):
+            if len(sides[sign]) < 2:
                 return None
-            rows.extend(side)
+            rows.extend(sides[sign])
         x = np.array([r[0] for r in rows])
         design = np.stack([np.ones_like(x), x, x * x], axis=1)
         calibre_fit, *_ = np.linalg.lstsq(design, np.array([r[1] for r in rows]), rcond=None)

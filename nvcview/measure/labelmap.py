@@ -59,9 +59,19 @@ class LabelGrid:
         """Map (N, 3) array indices to (N, 3) LPS mm."""
         return np.asarray(ijk, dtype=np.float64) @ self.linear.T + self.affine[:3, 3]
 
+    @property
+    def inverse(self) -> np.ndarray:
+        """The 4x4 LPS mm -> index matrix (computed once per affine)."""
+        key = self.affine.tobytes()
+        cached = self.__dict__.get("_inverse")
+        if cached is None or cached[0] != key:
+            cached = (key, np.linalg.inv(self.affine))
+            self.__dict__["_inverse"] = cached
+        return cast(np.ndarray, cached[1])
+
     def to_index(self, xyz: np.ndarray) -> np.ndarray:
         """Map (N, 3) LPS mm to fractional (N, 3) array indices."""
-        inv = np.linalg.inv(self.affine)
+        inv = self.inverse
         return np.asarray(xyz, dtype=np.float64) @ inv[:3, :3].T + inv[:3, 3]
 
 

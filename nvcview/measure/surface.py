@@ -11,10 +11,13 @@ Method (all distances in patient LPS mm, never voxels):
    is extracted with ``skimage.measure.marching_cubes``; vertices are mapped to
    LPS through the affine, so oblique and anisotropic grids need no special case.
    The smoothing moves curved surfaces inwards by ``1/2 tr(P Sigma P K)``
-   (:func:`correct_curvature`); that shift is undone per vertex near the closest
-   approach (method "corrected", the default; "gaussian" is the earlier engine).
+   (:func:`curvature_shift`).
 3. Exact point-to-triangle distances (both directions) between the two meshes
-   give the gap and the closest point on each surface. Where the labels have
+   give the gap and the closest point on each surface; with method "corrected"
+   (the default; "gaussian" is the earlier engine) the two points then move
+   outward by the mean shrinkage of their surface within one voxel: the gap is
+   stationary at its minimum, so this equals correcting every vertex
+   (:func:`correct_curvature`, used by the 3D scene) to first order. Where the labels have
    face-adjacent voxels (no background voxel between them) or one surface dips
    inside the other structure the two touch: gap 0. The contact is located at the
    minimum of a quadratic fitted to the gap over the valley floor.
@@ -26,8 +29,10 @@ voxel ellipsoid in that direction (the spacing itself along an array axis).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import highdicom as hd
 import numpy as np
@@ -157,6 +162,8 @@ class Mesh:
     normals: np.ndarray
     _tree: cKDTree | None = field(default=None, repr=False)
     _adj: np.ndarray | None = field(default=None, repr=False)
+    #: longest edge (mm), computed once (reset where the vertices move)
+    _edge: float | None = field(default=None, repr=False)
 
     @property
     def tree(self) -> cKDTree:
@@ -186,16 +193,65 @@ class Mesh:
         k = int(min(k, len(self.verts)))
         _, nn = self.tree.query(points, k=k)
         nn = nn.reshape(len(points), k)
-        tri = self.adjacency[nn].reshape(len(points), -1)  # (P, k*deg)
+        tri = self.adjacency[nn].reshape(len(points), -1)  # (P, k*deg), -1 padded
+        # each (point, face) once: neighbouring vertices share faces
         valid = tri >= 0
-        t = self.faces[np.where(valid, tri, 0)]  # (P, T, 3)
-        a, b, c = (self.verts[t[..., i]] for i in range(3))
-        foot = closest_point_on_triangles(points[:, None, :], a, b, c)
-        d = np.linalg.norm(foot - points[:, None, :], axis=-1)
-        d = np.where(valid, d, np.inf)
-        j = np.argmin(d, axis=1)
-        rows = np.arange(len(points))
-        return d[rows, j], foot[rows, j]
+        rows = np.broadcast_to(np.arange(len(points))[:, None], tri.shape)[valid]
+        key = np.sort(rows * len(self.faces) + tri[valid])
+        key = key[np.r_[True, key[1:] != key[:-1]]]
+        rows, face = key // len(self.faces), key % len(self.faces)
+        t = self.faces[face]
+        a, b, c = (self.verts[t[:, i]] for i in range(3))
+        foot = closest_point_on_triangles(points[rows], a, b, c)
+        d = np.linalg.norm(foot - points[rows], axis=-1)
+        # the nearest face of each point: rows are sorted, take each run's minimum
+        best = np.lexsort((d, rows))
+        first = best[np.flatnonzero(np.r_[True, rows[best][1:] != rows[best][:-1]])]
+        return d[first], foot[first]
+
+
+class SurfaceCache:
+    """Per-structure pieces of :func:`gap_between_labels` kept between calls.
+
+    Boundary voxels (with their KD-tree) and smoothed fields with their meshes are
+    stored under the label, its box or window, the smoothing and a digest of the
+    label's voxels in its box (``digests``, kept current by the caller, e.g.
+    :class:`~nvcview.measure.CaseMeasurer`), so a piece is reused only while the
+    structure is unchanged; at most ``size`` pieces are kept (least recently used
+    dropped first). A label without a digest is never cached.
+    """
+
+    def __init__(self, digests: Mapping[int, bytes], size: int = 64) -> None:
+        self.digests = digests
+        self.size = size
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+
+    def get(self, label: int, where: tuple, make: Callable[[], Any]) -> Any:
+        """The piece for ``label`` at ``where`` (any hashable key), made when missing."""
+        digest = self.digests.get(int(label))
+        if digest is None:
+            return make()
+        key = (int(label), digest, where)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        self._items[key] = value
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+    def drop(self, labels: set[int] | None = None) -> None:
+        """Forget the pieces of ``labels`` (every piece when None)."""
+        if labels is None:
+            self._items.clear()
+            return
+        for key in [k for k in self._items if k[0] in labels]:
+            del self._items[key]
+
+
+def _box_key(box: Box) -> tuple[int, ...]:
+    return tuple(int(v) for s in box for v in (s.start, s.stop))
 
 
 def resolution_along(linear: np.ndarray, direction: np.ndarray) -> float:
@@ -266,6 +322,90 @@ def mesh_from_field(
     return Mesh(verts=verts_lps, faces=faces.astype(np.int64), normals=n)
 
 
+def _stencil() -> tuple[np.ndarray, dict[tuple[int, ...], int]]:
+    """Index offsets for first and second central differences: the centre, +-1 and
+    +-2 along each axis, and +-1 along two axes at once."""
+    rows: list[np.ndarray] = [np.zeros(3)]
+    keys: dict[tuple[int, ...], int] = {}
+    for i in range(3):
+        for k in (1, -1, 2, -2):
+            keys[(i, k)] = len(rows)
+            rows.append(k * np.eye(3)[i])
+        for j in range(i + 1, 3):
+            for a in (1, -1):
+                for b in (1, -1):
+                    keys[(i, a, j, b)] = len(rows)
+                    rows.append(a * np.eye(3)[i] + b * np.eye(3)[j])
+    return np.array(rows), keys
+
+
+_STENCIL, _STENCIL_INDEX = _stencil()
+
+
+def curvature_shift(
+    fld: np.ndarray, idx: np.ndarray, grid: LabelGrid, sigma_vox: float | tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Inward shift (mm) of the smoothed field's 0.5 level at points, from its curvature.
+
+    Parameters
+    ----------
+    fld : numpy.ndarray
+        The Gaussian-smoothed mask (window of the label map).
+    idx : numpy.ndarray
+        (N, 3) points as fractional indices of ``fld``.
+    grid : LabelGrid
+        Index -> LPS mapping.
+    sigma_vox : float or tuple
+        The smoothing, voxels per axis.
+
+    Returns
+    -------
+    shift : numpy.ndarray
+        (N,) ``1/2 tr(P Sigma P K)`` in mm (positive where the surface is convex),
+        capped at ``cap``.
+    normal : numpy.ndarray
+        (N, 3) unit normals pointing inward (the field rises into the structure), LPS.
+    cap : float
+        The cap, mm (curvature :data:`MAX_CURVATURE_PER_MM`).
+    """
+    sv = np.broadcast_to(np.asarray(sigma_vox, dtype=np.float64), (3,))
+    lin = grid.linear
+    inv = grid.inverse[:3, :3]
+    # central differences of the trilinearly interpolated field at the vertices, one
+    # interpolation for every stencil point: the same numbers as differencing the grid
+    # (np.gradient twice: spacing 2 on the diagonal) and interpolating the result
+    samples = ndimage.map_coordinates(
+        fld,
+        (idx[None] + _STENCIL[:, None, :]).reshape(-1, 3).T,
+        order=1,
+        mode="nearest",
+        output=np.float64,
+    ).reshape(len(_STENCIL), len(idx))
+    at = _STENCIL_INDEX
+    g_idx = np.stack([(samples[at[(i, 1)]] - samples[at[(i, -1)]]) / 2 for i in range(3)], 1)
+    h_idx = np.zeros((len(idx), 3, 3))
+    for i in range(3):
+        h_idx[:, i, i] = (samples[at[(i, 2)]] - 2 * samples[0] + samples[at[(i, -2)]]) / 4
+        for j in range(i + 1, 3):
+            h = (
+                samples[at[(i, 1, j, 1)]]
+                - samples[at[(i, 1, j, -1)]]
+                - samples[at[(i, -1, j, 1)]]
+                + samples[at[(i, -1, j, -1)]]
+            ) / 4
+            h_idx[:, i, j] = h_idx[:, j, i] = h
+    grad = g_idx @ inv  # index -> LPS: covector transforms with the inverse
+    hess = np.einsum("ik,nij,jl->nkl", inv, h_idx, inv)
+    cov = lin @ np.diag(sv**2) @ lin.T  # the blur's covariance in LPS mm^2
+    gn = np.linalg.norm(grad, axis=1) + 1e-12
+    n = grad / gn[:, None]  # points inward (the field rises into the structure)
+    proj = np.eye(3)[None] - n[:, :, None] * n[:, None, :]
+    psp = np.matmul(np.matmul(proj, cov), proj)  # P Sigma P, (n, 3, 3)
+    shift = -np.einsum("nij,nji->n", psp, hess) / (2 * gn)
+    cap = 0.5 * float(np.trace(cov)) * MAX_CURVATURE_PER_MM
+    return np.clip(shift, -cap, cap), n, cap
+
+
 def correct_curvature(
     mesh: Mesh,
     fld: np.ndarray,
@@ -287,40 +427,12 @@ def correct_curvature(
     ``only`` (boolean per vertex) restricts the work to the vertices that can be
     nearest to the other surface; the others keep their place.
     """
-    sv = np.broadcast_to(np.asarray(sigma_vox, dtype=np.float64), (3,))
-    lin = grid.linear
-    inv = np.linalg.inv(lin)
     sel = np.ones(len(mesh.verts), bool) if only is None else np.asarray(only, bool)
-    if not sel.any():
+    if not sel.any() or min(fld.shape) < 3:
         return mesh
-    idx_all = grid.to_index(mesh.verts) - start
-    lo = np.maximum(np.floor(idx_all[sel].min(axis=0)).astype(int) - 3, 0)
-    hi = np.minimum(np.ceil(idx_all[sel].max(axis=0)).astype(int) + 4, fld.shape)
-    f = fld[tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))].astype(np.float64)
-    if min(f.shape) < 3:
-        return mesh
-    idx = (idx_all[sel] - lo).T
-    first = [np.gradient(f, axis=i) for i in range(3)]
-    g_idx = np.stack(
-        [ndimage.map_coordinates(first[i], idx, order=1, mode="nearest") for i in range(3)], 1
-    )
-    h_idx = np.zeros((len(g_idx), 3, 3))
-    for i in range(3):
-        for j in range(i, 3):
-            h = np.gradient(first[i], axis=j)
-            h_idx[:, i, j] = h_idx[:, j, i] = ndimage.map_coordinates(
-                h, idx, order=1, mode="nearest"
-            )
-    grad = g_idx @ inv  # index -> LPS: covector transforms with the inverse
-    hess = np.einsum("ik,nij,jl->nkl", inv, h_idx, inv)
-    cov = lin @ np.diag(sv**2) @ lin.T  # the blur's covariance in LPS mm^2
-    gn = np.linalg.norm(grad, axis=1) + 1e-12
-    n = grad / gn[:, None]  # points inward (the field rises into the structure)
-    proj = np.eye(3)[None] - n[:, :, None] * n[:, None, :]
-    shift = -np.einsum("nij,jk,nkl,nli->n", proj, cov, proj, hess) / (2 * gn)
-    cap = 0.5 * float(np.trace(cov)) * MAX_CURVATURE_PER_MM
+    shift, n, cap = curvature_shift(fld, grid.to_index(mesh.verts[sel]) - start, grid, sigma_vox)
     full = np.full(len(mesh.verts), np.nan)
-    full[sel] = np.clip(shift, -cap, cap)
+    full[sel] = shift
     adj = mesh.adjacency
     for _ in range(SHIFT_SMOOTHING_RINGS):  # NaN (not computed) neighbours left out
         fv = full[mesh.faces]
@@ -337,6 +449,7 @@ def correct_curvature(
     normals[sel] = n
     mesh.verts = mesh.verts - normals * np.nan_to_num(full)[:, None]
     mesh._tree = None
+    mesh._edge = None
     return mesh
 
 
@@ -377,6 +490,19 @@ def boundary_points(grid: LabelGrid, label: int, box: Box) -> tuple[np.ndarray, 
     return ijk, grid.to_lps(ijk)
 
 
+def boundary_tree(
+    grid: LabelGrid, label: int, box: Box, cache: SurfaceCache | None = None
+) -> tuple[np.ndarray, np.ndarray, cKDTree]:
+    """:func:`boundary_points` of ``label`` in ``box`` and a KD-tree of their LPS
+    positions (from ``cache`` when the label is unchanged)."""
+
+    def make() -> tuple[np.ndarray, np.ndarray, cKDTree]:
+        ijk, xyz = boundary_points(grid, label, box)
+        return ijk, xyz, cKDTree(xyz)
+
+    return make() if cache is None else cache.get(label, ("boundary", _box_key(box)), make)
+
+
 def _window_around(grid: LabelGrid, ijk: np.ndarray, margin: np.ndarray) -> tuple[Box, np.ndarray]:
     lo = np.clip(ijk.min(axis=0) - margin, 0, grid.array.shape)
     hi = np.clip(ijk.max(axis=0) + 1 + margin, 0, grid.array.shape)
@@ -392,6 +518,9 @@ def gap_between_labels(
     box_b: Box,
     sigma_vox: float | tuple[float, ...] | None = None,
     method: str = "corrected",
+    *,
+    locate: bool = True,
+    cache: SurfaceCache | None = None,
 ) -> GapResult:
     """Gap between two labels whose bounding boxes are known (see module docstring).
 
@@ -409,6 +538,13 @@ def gap_between_labels(
     method : str
         One of :data:`SURFACE_METHODS`: "corrected" (default) or "gaussian" (the
         estimator before issue 18, kept as a baseline).
+    locate : bool
+        False when only the gap value (and a point on each side) is wanted, not the
+        contact's location on the surfaces: labels with face-adjacent voxels then
+        read 0 at the centre of their shared faces without building any surface.
+    cache : SurfaceCache, optional
+        Reuse boundary voxels, fields and meshes of structures unchanged since an
+        earlier call (the result is the same as without it).
 
     Returns
     -------
@@ -424,9 +560,8 @@ def gap_between_labels(
             if corrected
             else smoothing_sigma_vox(grid.spacing_mm, GAUSSIAN_SIGMA_MM, GAUSSIAN_MIN_SIGMA_VOX)
         )
-    ijk_a, xyz_a = boundary_points(grid, label_a, box_a)
-    ijk_b, xyz_b = boundary_points(grid, label_b, box_b)
-    tree_a, tree_b = cKDTree(xyz_a), cKDTree(xyz_b)
+    ijk_a, xyz_a, tree_a = boundary_tree(grid, label_a, box_a, cache)
+    ijk_b, xyz_b, tree_b = boundary_tree(grid, label_b, box_b, cache)
     da, _ = tree_b.query(xyz_a)
     db, _ = tree_a.query(xyz_b)
     coarse = float(min(da.min(), db.min()))
@@ -441,11 +576,24 @@ def gap_between_labels(
     if thin.any():
         sub = np.pad(sub, [(1, 1) if t else (0, 0) for t in thin], mode="edge")
         start = start - thin.astype(int)
-    fa = antialiased_field(sub == label_a, sigma_vox)
-    fb = antialiased_field(sub == label_b, sigma_vox)
-    mesh_a = mesh_from_field(fa, start, grid)
-    mesh_b = mesh_from_field(fb, start, grid)
-    shared = face_adjacent(grid, window, label_a, label_b) if corrected else np.empty((0, 3))
+    # face-adjacent voxels have centres one spacing apart: farther labels have none
+    may_share = corrected and coarse <= float(grid.spacing_mm.max()) * (1 + 1e-9)
+    shared = face_adjacent(grid, window, label_a, label_b) if may_share else np.empty((0, 3))
+    if len(shared) and not locate:  # touching: gap 0 whatever the surfaces
+        res = _touching(grid, None, None, grid.to_lps(shared))
+        res.window, res.reach_mm = window, coarse + slack
+        return res.with_interval(None)
+    where = (_box_key(window), tuple(thin.tolist()), tuple(np.broadcast_to(sigma_vox, (3,))))
+
+    def surface(label: int) -> tuple[np.ndarray, Mesh | None]:
+        def make() -> tuple[np.ndarray, Mesh | None]:
+            fld = antialiased_field(sub == label, sigma_vox)
+            return fld, mesh_from_field(fld, start, grid)
+
+        return make() if cache is None else cache.get(label, ("surface", where), make)
+
+    fa, mesh_a = surface(label_a)
+    fb, mesh_b = surface(label_b)
     if mesh_a is None or mesh_b is None:  # degenerate: fall back to voxel centres
         ia, ib = np.argmin(da), int(tree_b.query(xyz_a[np.argmin(da)])[1])
         pa, pb = xyz_a[ia], xyz_b[ib]
@@ -453,24 +601,15 @@ def gap_between_labels(
         if len(shared):
             res = _touching(grid, mesh_a, mesh_b, grid.to_lps(shared))
     else:
-        if corrected:
-            # only vertices that can end up nearest the other surface need the shift
-            # (each moves by at most the cap; the other surface too)
-            cov = grid.linear @ np.diag(np.broadcast_to(sigma_vox, (3,)) ** 2) @ grid.linear.T
-            cap = 0.5 * float(np.trace(cov)) * MAX_CURVATURE_PER_MM
-            reach = 2 * cap + 0.5 * float(grid.spacing_mm.min())
-            da_v, _ = mesh_b.tree.query(mesh_a.verts)
-            db_v, _ = mesh_a.tree.query(mesh_b.verts)
-            near_a = da_v <= da_v.min() + reach
-            near_b = db_v <= db_v.min() + reach
-            correct_curvature(mesh_a, fa, start, grid, sigma_vox, only=near_a)
-            correct_curvature(mesh_b, fb, start, grid, sigma_vox, only=near_b)
-        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start)
+        hmax = float(grid.spacing_mm.max())
+        res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start, locate, coarse + 6 * hmax)
         if len(shared) and not res.touching:
             # face-adjacent voxels: no CSF between them, they touch; the contact is
             # located as for a gap (valley of the surface distance), not at the
             # centre of the shared faces (which quantisation scatters)
             res.gap_mm, res.touching = 0.0, True
+        elif corrected and not res.touching:
+            _undo_shrinkage(grid, res, mesh_a, mesh_b, fa, fb, start, sigma_vox)
     if thin.any():
         for name in ("point_a_lps", "point_b_lps", "patch_a_lps", "patch_b_lps"):
             idx = grid.to_index(np.asarray(getattr(res, name))[None])[0]
@@ -479,6 +618,48 @@ def gap_between_labels(
     res.window = window
     res.reach_mm = coarse + slack
     return res.with_interval(None)
+
+
+def _undo_shrinkage(
+    grid: LabelGrid,
+    res: GapResult,
+    mesh_a: Mesh,
+    mesh_b: Mesh,
+    fa: np.ndarray,
+    fb: np.ndarray,
+    start: np.ndarray,
+    sigma_vox: float | tuple[float, ...],
+) -> None:
+    """Correct a gap measured between smoothed surfaces for their curvature shrinkage
+    (in place): each closest point moves outward by the mean shift of the surface
+    within one voxel of it. At a minimum of the gap the distance is stationary, so
+    moving the two points along the gap changes it by the shifts to first order."""
+    pa, pb = np.asarray(res.point_a_lps), np.asarray(res.point_b_lps)
+    d = pb - pa
+    gap = float(np.linalg.norm(d))
+    if gap <= 0:
+        return
+    u = d / gap
+    rho = float(grid.spacing_mm.max())
+    shifts = []
+    for mesh, fld, p in ((mesh_a, fa, pa), (mesh_b, fb, pb)):
+        near = mesh.tree.query_ball_point(p, rho)
+        if not near:
+            near = [int(mesh.tree.query(p)[1])]
+        sh, _, _ = curvature_shift(fld, grid.to_index(mesh.verts[near]) - start, grid, sigma_vox)
+        shifts.append(float(np.mean(sh)))
+    new = gap - shifts[0] - shifts[1]
+    pa2, pb2 = pa + shifts[0] * u, pb - shifts[1] * u
+    if new < TOUCH_TOL_MM:
+        mid = (pa2 + pb2) / 2
+        res.gap_mm, res.touching = 0.0, True
+        res.point_a_lps, res.point_b_lps = mid, mid.copy()
+    else:
+        res.gap_mm = new
+        res.point_a_lps, res.point_b_lps = pa2, pb2
+    if res.patch_a_lps is not None and res.patch_b_lps is not None:
+        res.patch_a_lps = np.asarray(res.patch_a_lps) + shifts[0] * u
+        res.patch_b_lps = np.asarray(res.patch_b_lps) - shifts[1] * u
 
 
 def _touching(
@@ -503,7 +684,13 @@ def _mesh_gap(
     fa: np.ndarray,
     fb: np.ndarray,
     start: np.ndarray,
+    locate: bool = True,
+    bound_mm: float = np.inf,
 ) -> GapResult:
+    """Gap between two meshes (see the module docstring); ``locate=False`` skips
+    locating the contact patch (only the gap and the closest points). ``bound_mm``:
+    a likely upper bound on the candidates' vertex distances (mm) that speeds the
+    search (a wrong one only costs a second, full search)."""
     # touching: a vertex of one smoothed surface lies inside the other structure
     ia = grid.to_index(mesh_a.verts) - start
     ib = grid.to_index(mesh_b.verts) - start
@@ -519,15 +706,26 @@ def _mesh_gap(
     tol = PATCH_TOL_VOX * float(grid.spacing_mm.max())
     pairs = []  # (distance, point on a, point on b) for every candidate
     for src, dst, flip in ((mesh_a, mesh_b, False), (mesh_b, mesh_a, True)):
-        dv, _ = dst.tree.query(src.verts)
         edge = _max_edge(dst)
-        # exact distances where the minimum can be (a vertex is within an edge of
-        # its foot point), plus a thinned sample of the valley floor for the fit
-        order = np.argsort(dv)
-        n_min = int(np.searchsorted(dv[order], dv[order[0]] + edge, side="right"))
-        n_valley = int(np.searchsorted(dv[order], dv[order[0]] + edge + tol, side="right"))
+        # vertices farther than the bound cannot be candidates (inf); the full query
+        # is made when the bound would cut into the candidates
+        dv, _ = dst.tree.query(src.verts, distance_upper_bound=bound_mm)
+        if not np.isfinite(dv).any() or dv.min() + edge + tol >= bound_mm:
+            dv, _ = dst.tree.query(src.verts)
+        # exact distances where the minimum can be, plus a thinned sample of the
+        # valley floor for the fit: every point of a triangle lies within
+        # edge / sqrt(3) of one of its vertices, so the vertex nearest the minimum's
+        # foot point is at most that much farther than the minimum itself
+        order = np.argsort(dv, kind="stable")
+        dv_sorted = dv[order]
+        n_min = int(np.searchsorted(dv_sorted, dv_sorted[0] + edge / np.sqrt(3), side="right"))
+        n_valley = int(np.searchsorted(dv_sorted, dv_sorted[0] + edge + tol, side="right"))
         sure = order[: min(n_min, MAX_EXACT)]
-        rest = order[len(sure) : n_valley]
+        if not locate and len(sure) > 64:  # the minimum only: bound it by a few first
+            d_first, _ = dst.closest(src.verts[sure[:64]])
+            cut = float(d_first.min()) + edge / np.sqrt(3)
+            sure = sure[: max(64, int(np.searchsorted(dv_sorted, cut, side="right")))]
+        rest = order[len(sure) : n_valley] if locate else order[:0]
         if len(rest) > MAX_VALLEY:
             rest = rest[:: int(np.ceil(len(rest) / MAX_VALLEY))]
         cand = np.concatenate([sure, rest])
@@ -539,6 +737,8 @@ def _mesh_gap(
     on_b = np.concatenate([x[2] for x in pairs])
     j = int(np.argmin(d))
     res = _result(grid, on_a[j], on_b[j], mesh_a)
+    if not locate:
+        return res
     # the minimum of a shallow valley is located poorly by its argmin; a quadratic
     # fitted to the gap over the valley floor places the contact stably
     near = d <= d[j] + tol
@@ -592,9 +792,10 @@ def _valley_centre(
 
 
 def _max_edge(mesh: Mesh) -> float:
-    v = mesh.verts[mesh.faces]
-    e = np.linalg.norm(v - np.roll(v, 1, axis=1), axis=-1)
-    return float(e.max())
+    if mesh._edge is None:
+        v = mesh.verts[mesh.faces]
+        mesh._edge = float(np.linalg.norm(v - np.roll(v, 1, axis=1), axis=-1).max())
+    return mesh._edge
 
 
 def _result(grid: LabelGrid, pa: np.ndarray, pb: np.ndarray, mesh_a: Mesh | None) -> GapResult:

@@ -235,6 +235,96 @@ def test_cached_measurer_follows_edits_like_a_fresh_run():
     assert [r.vessel_label for r in m.measure()] == [2]
 
 
+def test_vessel_edit_inside_the_nerve_box_keeps_the_nerve_caches():
+    """An edit box overlapping the nerve's box changes only the labels whose voxels
+    changed: the nerve's centreline, geometry and coverage and the untouched vessel's
+    record are kept, and the answer still equals a fresh run."""
+    ph = make_nerve_phantom(
+        [VesselSpec(arc_mm=2.5, gap_mm=1.0), VesselSpec(arc_mm=11.5, gap_mm=2.0, side="inferior")]
+    )
+    arr = ph.labels.array
+    m = CaseMeasurer(*_case(ph))
+    before = m.measure()
+    line, shape, cover = m.centreline(), m.nerve_geometry(), m._coverage
+    record_2, record_3 = m._records[2], m._records[3]
+    # grow vessel 3 by a block on its nerve side, inside the nerve's bounding box
+    p = np.asarray(before[1].vessel_point_lps)
+    q = np.asarray(before[1].nerve_point_lps)
+    inv = np.linalg.inv(ph.labels.affine)
+    ijk = np.rint((0.6 * p + 0.4 * q) @ inv[:3, :3].T + inv[:3, 3]).astype(int)
+    region = tuple(slice(int(c) - 1, int(c) + 2) for c in ijk)
+    assert all(
+        r.start < b.stop and b.start < r.stop for r, b in zip(region, m.boxes[1], strict=True)
+    )
+    assert not (arr[region] == 1).any()
+    sub = arr[region]
+    sub[sub == 0] = 3
+    m.update(region=region)
+    after = m.measure()
+    assert m.centreline() is line and m.nerve_geometry() is shape and m._coverage is cover
+    assert m._records[2] is record_2
+    assert m._records[3] is not record_3  # the edited vessel is measured again
+    fresh = measure_case(*_case(ph))
+    for a, b in zip(after, fresh, strict=True):
+        assert a.gap_mm == pytest.approx(b.gap_mm, abs=1e-9)
+        assert (a.suggested_grade, a.segment, a.multiplicity) == (
+            b.suggested_grade,
+            b.segment,
+            b.multiplicity,
+        )
+        assert a.nerve_coverage == pytest.approx(b.nerve_coverage, abs=1e-9)
+    assert after[1].gap_mm < before[1].gap_mm
+    # a nerve edit does change them
+    at = np.rint(np.linalg.solve(ph.labels.affine, [*before[0].nerve_point_lps, 1.0])[:3])
+    grow = tuple(slice(int(c) - 1, int(c) + 2) for c in at)
+    assert (arr[grow] == 0).any()
+    arr[grow] = np.where(arr[grow] == 0, 1, arr[grow])
+    m.update(region=grow)
+    assert not m._records and m._coverage is None
+    assert m.nerve_geometry() is not shape
+
+
+def test_nerve_edit_rebuilds_only_the_nerve_surface(monkeypatch):
+    """After a nerve edit the vessels' smoothed fields and meshes come from the
+    measurer's surface cache (keyed by their voxels' digest): only the nerve's are
+    rebuilt, and the answer equals a fresh run."""
+    import nvcview.measure.surface as surface
+
+    ph = make_nerve_phantom([VesselSpec(arc_mm=5.0, gap_mm=1.0)])
+    arr = ph.labels.array
+    m = CaseMeasurer(*_case(ph))
+    before = m.measure()
+    built: list[int] = []
+    real = surface.antialiased_field
+
+    def spy(mask, sigma):
+        built.append(int(mask.sum()))
+        return real(mask, sigma)
+
+    monkeypatch.setattr(surface, "antialiased_field", spy)
+    # grow the nerve on its far side from the vessel, inside the pair's window
+    old_window = m.gap(1, 2).window
+    pn, pv = np.asarray(before[0].nerve_point_lps), np.asarray(before[0].vessel_point_lps)
+    far_side = pn - 2 * NERVE_RADIUS * (pv - pn) / np.linalg.norm(pv - pn)
+    at = np.rint(np.linalg.solve(ph.labels.affine, [*far_side, 1.0])[:3])
+    grow = tuple(slice(int(c) - 1, int(c) + 2) for c in at)
+    assert (arr[grow] == 0).any()
+    arr[grow] = np.where(arr[grow] == 0, 1, arr[grow])
+    m.update(region=grow)
+    assert (1, 2) not in m._gaps  # the edit is inside the pair's window: measured again
+    after = m.measure()
+    window = m.gap(1, 2).window
+    assert window == old_window
+    nerve_voxels = int((arr[window] == 1).sum())
+    vessel_voxels = int((arr[window] == 2).sum())
+    assert nerve_voxels in built and vessel_voxels not in built
+    monkeypatch.setattr(surface, "antialiased_field", real)
+    fresh = measure_case(*_case(ph))
+    assert after[0].gap_mm == pytest.approx(fresh[0].gap_mm, abs=1e-9)
+    np.testing.assert_allclose(after[0].nerve_point_lps, fresh[0].nerve_point_lps, atol=1e-9)
+    assert after[0].gap_mm == pytest.approx(before[0].gap_mm, abs=0.05)
+
+
 def test_errors_are_clear():
     ph = make_nerve_phantom([VesselSpec(arc_mm=5.0, gap_mm=1.0)])
     no_nerve = [s for s in ph.structures if s.kind != "nerve"]

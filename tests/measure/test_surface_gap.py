@@ -52,11 +52,12 @@ def test_random_capsule_pairs_unbiased_with_truth_inside_the_interval(pairs):
         point_errors.append(abs(caps[1].signed_distance(res.point_b_lps)) / h)
     e, b = np.array(errors), np.array(baseline)
     assert len(e) >= 60
-    # measured on this set: mean |e| 0.087, signed +0.010, max 0.31 voxel (issue 18 asks
-    # for 0.08 / +-0.03 / 0.25: the mean and the maximum are not reached yet)
+    # measured on this set: mean |e| 0.092, signed +0.019, max 0.30 voxel (issue 18 asks
+    # for 0.08 / +-0.03 / 0.25: the mean and the maximum are not reached yet; the worst
+    # pairs are binary-mask quantisation on 0.8 mm slices, both surfaces read outside)
     assert np.abs(e).mean() <= 0.095, np.abs(e).mean()
     assert abs(e.mean()) <= 0.03, e.mean()
-    assert np.abs(e).max() <= 0.35, np.abs(e).max()
+    assert np.abs(e).max() <= 0.32, np.abs(e).max()
     # the earlier Gaussian estimator read high; the corrected one removes most of it
     assert b.mean() > 0.05 and abs(e.mean()) < b.mean() / 2
     assert max(point_errors) <= 0.5

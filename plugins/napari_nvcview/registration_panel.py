@@ -55,7 +55,7 @@ from nvcview.register import (
     register_series,
     resample_to,
 )
-from nvcview.register.check import normalised
+from nvcview.register.check import normalised, region_pair
 
 from .layers import META_KEY
 
@@ -69,13 +69,20 @@ CHECK_VIEWS = ("checkerboard", "edge overlay", "flicker")
 FLICKER_MS = 600
 
 
-def check_array(t2: Image, tof_on_t2: Image, view: str) -> np.ndarray:
-    """The check image on the T2 grid (core arrays; see :mod:`nvcview.register.check`)."""
+def check_array(
+    t2: Image, tof_on_t2: Image, view: str, region_lps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The check image over the registration's region of the T2 grid, and its affine.
+
+    Core arrays (see :mod:`nvcview.register.check`) on the T2 voxels covering the
+    CPA region the registration was made in (cheap on real-size series).
+    """
+    t2_box, tof_box = region_pair(t2, tof_on_t2, region_lps)
     if view == "edge overlay":
-        return edge_overlay(tof_on_t2).astype(np.float32)
+        return edge_overlay(tof_box).astype(np.float32), t2_box.affine
     if view == "flicker":
-        return normalised(tof_on_t2.array).astype(np.float32)
-    return checkerboard(t2, tof_on_t2)
+        return normalised(tof_box.array).astype(np.float32), t2_box.affine
+    return checkerboard(t2_box, tof_box), t2_box.affine
 
 
 def register_job(
@@ -86,13 +93,13 @@ def register_job(
     view: str,
     progress: Any = None,
     cancel: Any = None,
-) -> tuple[Registration, Image, np.ndarray]:
+) -> tuple[Registration, Image, tuple[np.ndarray, np.ndarray]]:
     """Worker body: register, resample the TOF onto the T2 grid, build the check image."""
     reg = register_series(
         t2, tof, landmarks=landmarks or None, side=side, progress=progress, cancel=cancel
     )
     on_t2 = resample_to(tof, t2, reg.moving_to_fixed_lps, order=1)
-    return reg, on_t2, check_array(t2, on_t2, view)
+    return reg, on_t2, check_array(t2, on_t2, view, reg.region_lps)
 
 
 def misalignment_job(
@@ -320,7 +327,7 @@ class RegistrationPanel(QWidget):
         what = "Registering TOF to T2"
         if not self.rw.background_tools:
 
-            def done_now(out: tuple[Registration, Image, np.ndarray]) -> None:
+            def done_now(out: tuple[Registration, Image, tuple[np.ndarray, np.ndarray]]) -> None:
                 self._show_result(*out)
 
             args = (s.t2, s.tof, s.landmarks_lps(), s.review.side or None)
@@ -351,7 +358,7 @@ class RegistrationPanel(QWidget):
             _ignore_errors=True,
         )
 
-        def done(out: tuple[Registration, Image, np.ndarray]) -> None:
+        def done(out: tuple[Registration, Image, tuple[np.ndarray, np.ndarray]]) -> None:
             if token == self._token:  # not cancelled, no other registration since
                 self._show_result(*out)
 
@@ -405,7 +412,9 @@ class RegistrationPanel(QWidget):
         self._report("Registration cancelled: TOF left as it was.")
 
     # ----------------------------------------------------------- check, accept, undo
-    def _show_result(self, reg: Registration, tof_on_t2: Image, check: np.ndarray) -> None:
+    def _show_result(
+        self, reg: Registration, tof_on_t2: Image, check: tuple[np.ndarray, np.ndarray]
+    ) -> None:
         s = self.rw.session
         if s is None or s.t2 is None:
             return
@@ -416,10 +425,9 @@ class RegistrationPanel(QWidget):
             + describe_registration(reg)
         )
 
-    def _show_check(self, check: np.ndarray) -> None:
-        s = self.rw.session
-        assert s is not None and s.t2 is not None
-        disp, grid = to_display(check, s.t2.affine, order=1)
+    def _show_check(self, check: tuple[np.ndarray, np.ndarray]) -> None:
+        """Show ``(array, affine)`` (the check image over the region) as the check layer."""
+        disp, grid = to_display(check[0], check[1], order=1)
         view = self.view_combo.currentText()
         edges, flicker = view == "edge overlay", view == "flicker"
         kw: dict[str, Any] = {
@@ -449,7 +457,9 @@ class RegistrationPanel(QWidget):
         s = self.rw.session
         if self.pending is None or s is None or s.t2 is None:
             return
-        self._show_check(check_array(s.t2, self.pending[1], self.view_combo.currentText()))
+        reg, on_t2 = self.pending
+        view = self.view_combo.currentText()
+        self._show_check(check_array(s.t2, on_t2, view, reg.region_lps))
 
     def _remove_check_layer(self) -> None:
         self._flicker.stop()

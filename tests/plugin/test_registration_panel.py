@@ -118,9 +118,12 @@ def test_register_check_accept_then_the_aica_grow_gives_the_true_gap(
     acquired_shape = _tof_layer(widget).data.shape
 
     _register(qtbot, widget)
-    # the check view: a checkerboard of T2 and the registered TOF on the T2 grid
-    check = widget.viewer.layers[CHECK_NAME]
-    assert check.data.shape == _t2_layer(widget).data.shape
+    # the check view: a checkerboard of T2 and the registered TOF on the T2 grid,
+    # over the CPA region the registration was made in
+    check, t2_layer = widget.viewer.layers[CHECK_NAME], _t2_layer(widget)
+    np.testing.assert_allclose(check.scale, t2_layer.scale)
+    assert all(c <= t for c, t in zip(check.data.shape, t2_layer.data.shape, strict=True))
+    assert (np.asarray(check.data.shape) * np.asarray(check.scale)).min() > 15.0  # mm
     assert 0.0 <= check.data.min() and check.data.max() <= 1.0 and check.data.std() > 0.05
     widget.viewer.dims.set_point(0, float(ph.landmarks["RExP"][2]))
     widget.viewer.screenshot(str(tmp_path / "register-checkerboard.png"), canvas_only=False)

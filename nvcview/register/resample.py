@@ -77,11 +77,15 @@ def resample_to(
         float(fill),
         sitk.sitkUnknown if order == 0 else sitk.sitkFloat32,
     )
-    arr = sitk.GetArrayFromImage(out)
+    view = sitk.GetArrayViewFromImage(out)  # no copy; one astype below makes ours
     if np.issubdtype(src.dtype, np.integer) and order > 0:
         info = np.iinfo(src.dtype)
-        arr = np.clip(np.rint(arr), info.min, info.max)
-    arr = arr.astype(src.dtype, copy=False)
+        tmp = np.rint(view)
+        np.clip(tmp, info.min, info.max, out=tmp)
+        arr = tmp.astype(src.dtype, copy=False)
+    else:
+        arr = view.astype(src.dtype, copy=True)
+    del view, out
     meta = dataclasses.replace(
         moving.meta,
         shape=tuple(int(s) for s in arr.shape),

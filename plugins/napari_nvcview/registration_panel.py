@@ -308,8 +308,8 @@ class RegistrationPanel(QWidget):
             )
             return
         self.alignment.setText(warning)
-        if self._stored(s) is None:
-            self._report(warning)
+        if self._stored(s) is None and self.pending is None and not self.running:
+            self._report(warning)  # not over a registration's own messages
 
     # ----------------------------------------------------------- register
     def register(self) -> Any:

@@ -44,7 +44,11 @@ from nvcview_sample.phantom import FULL_FOV_CENTRE  # noqa: E402
 from nvcview_sample.render import grid_affine, render  # noqa: E402
 
 from nvcview.io.image import Image, SeriesMeta, make_volume  # noqa: E402
-from nvcview.register import register_series, resample_to  # noqa: E402
+from nvcview.register import (  # noqa: E402
+    estimate_misalignment,
+    register_series,
+    resample_to,
+)
 from nvcview.register.rigid import _matrix_of, _prepare  # noqa: E402
 
 T2_GRID = ((160, 512, 512), (0.5, 0.4, 0.4))
@@ -152,12 +156,25 @@ def part_full_size(full: bool, cache: Path | None, repeat: int) -> None:
         c_fast,
         f"TRE median {np.median(err_fast):.3f} max {err_fast.max():.3f} mm",
     )
+    t_mis, c_mis, mis = timed(lambda: estimate_misalignment(t2, tof, landmarks=landmarks), repeat)
+    _line("ours, alignment check (quick):", t_mis, c_mis, f"estimate {mis:.2f} mm")
     t_res, c_res, _ = timed(lambda: resample_to(tof, t2, np.eye(4)), repeat)
     _line(
         "baseline identity resample:",
         t_res,
         c_res,
         f"ratio ours/baseline {t_ours / t_res:.2f} wall, {c_ours / c_res:.2f} CPU",
+    )
+    from napari_nvcview.registration_panel import register_job
+
+    t_view, c_view, _ = timed(
+        lambda: register_job(t2, tof, landmarks, None, "checkerboard"), repeat
+    )
+    _line(
+        "viewer Register (+ TOF on T2, check):",
+        t_view,
+        c_view,
+        "register_job: registration, the TOF resampled for display, the checkerboard",
     )
     if full:
         t_full, c_full, reg_full = timed(

@@ -112,6 +112,9 @@ class CaseEvents:
         Case fields changed (side, reader, case id, impression, VA dominance).
     series
         The case's T2 / TOF series changed (``resampled``: the label map moved grid).
+    registration
+        A moving series' registration onto the reference was stored or removed
+        (``moving_series_uid``, ``registration``: the Registration or None).
     status
         Draft / final changed (``status``).
     saved
@@ -133,6 +136,7 @@ class CaseEvents:
         "calls",
         "fields",
         "series",
+        "registration",
         "status",
         "saved",
         "measured",

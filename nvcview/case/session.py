@@ -40,6 +40,7 @@ from nvcview.errors import InputError, NvcviewError
 from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
 from nvcview.measure.live import LiveMeasurer, changed_box
 from nvcview.measure.records import GRADES, VesselMeasurement
+from nvcview.register.model import Registration
 from nvcview.review.model import (
     APPROACH_ANATOMY,
     APPROACH_STATUSES,
@@ -68,6 +69,10 @@ __all__ = [
     "OrphanLabelError",
     "ReviewSignedError",
 ]
+
+#: estimated T2 / TOF misalignment (mm, in the CPA region) above which the reader is
+#: told to register the series before fusing (see :meth:`CaseSession.misalignment_warning`)
+MISALIGNMENT_WARN_MM = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +189,7 @@ class CaseSession:
         self.measurements: list[VesselMeasurement] = []
         self._measured_version: int | None = None
         self._signed_labels: np.ndarray | None = None
+        self._tof_on_ref: tuple[Any, Image] | None = None  # tof_on_reference's cache
         if self.folder is not None:
             self.folder = Path(self.folder)
         if self.signed and self.labels is not None:
@@ -558,17 +564,6 @@ class CaseSession:
         self._changed("labels", box=box)
 
     # ---- semi-automatic tools ------------------------------------------
-    def _tof_to_reference_lps(self) -> np.ndarray | None:
-        """The stored registration TOF LPS -> reference LPS, or None (same frame)."""
-        if self.tof is None or self.t2 is None:
-            return None
-        reg = self.review.registration_for(self.tof.meta.series_uid)
-        if reg is None or (
-            reg.fixed_series_uid and reg.fixed_series_uid != self.t2.meta.series_uid
-        ):
-            return None
-        return np.asarray(reg.moving_to_fixed_lps, float)
-
     def allowed_area(
         self, label: int | None = None, *, overwrite: bool = False
     ) -> np.ndarray | None:
@@ -670,7 +665,7 @@ class CaseSession:
                 off = ~ndimage.binary_dilation(stem)
                 allowed = off if allowed is None else allowed & off
         elif self.tof is not None:
-            src, bright, m2f = self.tof, True, self._tof_to_reference_lps()
+            src, bright, m2f = self.tof, True, self.tof_to_reference_lps()
         else:  # a T2 alone: arteries are flow voids too
             src, bright, m2f = ref, False, None
         res = grow_vessels(
@@ -971,8 +966,16 @@ class CaseSession:
             mask, name, "nerve", nerve=nerve, label=existing.label if existing else None
         )
 
-    def _to_reference(self, mask: np.ndarray, src: Image) -> np.ndarray:
+    def _to_reference(
+        self, mask: np.ndarray, src: Image, moving_to_fixed: np.ndarray | None = None
+    ) -> np.ndarray:
         ref = self.reference
+        if moving_to_fixed is not None:
+            # the mask placed where its anatomy lies in the reference frame (the source
+            # affine composed with the registration), then carried onto the grid; only
+            # the mask's bounding box is visited (cheap at 512 x 512 x 160)
+            affine = np.asarray(moving_to_fixed, float) @ src.affine
+            return segment.resample_mask(mask, affine, ref.array.shape, ref.affine)
         if src is ref or same_grid(src, ref):
             return mask
         return segment.resample_mask(mask, src.affine, ref.array.shape, ref.affine)
@@ -1181,6 +1184,120 @@ class CaseSession:
             findings[key] = new
         self._changed("fields", names=(group,), key=key)
         return True
+
+    # ---- registration ---------------------------------------------------
+    def set_registration(
+        self,
+        registration: Registration | None,
+        moving_series_uid: str | None = None,
+        *,
+        tof_on_reference: Image | None = None,
+    ) -> None:
+        """Store (or, with None, remove) the registration of a moving series.
+
+        The review keeps at most one registration per moving series
+        (:attr:`Review.registrations`, looked up by
+        :meth:`~nvcview.review.model.Review.registration_for`); a new one replaces the
+        old. Marks the case unsaved and emits ``registration``.
+
+        Parameters
+        ----------
+        registration : Registration or None
+            The accepted registration (``moving_to_fixed_lps`` maps LPS mm of the
+            moving series' anatomy to LPS mm in the reference series), or None to
+            remove the one stored for ``moving_series_uid``.
+        moving_series_uid : str, optional
+            The moving series (default: the registration's, else the TOF's).
+        tof_on_reference : Image, optional
+            The TOF already resampled onto the T2 grid through ``registration``
+            (kept as :meth:`tof_on_reference`'s result instead of resampling again).
+        """
+        self._check_editable("change the registration")
+        if moving_series_uid is None:
+            if registration is not None:
+                moving_series_uid = registration.moving_series_uid
+            elif self.tof is not None:
+                moving_series_uid = self.tof.meta.series_uid
+            else:
+                moving_series_uid = ""
+        kept = [r for r in self.review.registrations if r.moving_series_uid != moving_series_uid]
+        if registration is None and len(kept) == len(self.review.registrations):
+            return  # nothing stored: nothing changes
+        if registration is not None:
+            kept.append(registration)
+            log.info(  # no UIDs in the log (they identify the study)
+                "registration stored: %s, %s, by %s at %s",
+                registration.method,
+                registration.metric or "no metric",
+                registration.who or "unknown",
+                registration.when,
+            )
+        else:
+            log.info("registration removed")
+        self.review.registrations = kept
+        m = self.tof_to_reference_lps()
+        if tof_on_reference is not None and m is not None and self.tof is not None:
+            if self.t2 is not None and tof_on_reference.array.shape == self.t2.array.shape:
+                self._tof_on_ref = ((id(self.tof), id(self.t2), m.tobytes()), tof_on_reference)
+        self._changed(
+            "registration", moving_series_uid=moving_series_uid, registration=registration
+        )
+
+    @property
+    def tof_registration(self) -> Registration | None:
+        """The registration the review stores for the TOF (onto the T2), if any."""
+        if self.tof is None or self.t2 is None or not self.tof.meta.series_uid:
+            return None
+        reg = self.review.registration_for(self.tof.meta.series_uid)
+        if reg is not None and reg.fixed_series_uid not in ("", None, self.t2.meta.series_uid):
+            return None  # stored onto another T2 series: not this fusion's transform
+        return reg
+
+    def tof_to_reference_lps(self) -> np.ndarray | None:
+        """TOF LPS mm -> reference (T2) LPS mm from the stored registration (None: none).
+
+        The one transform every TOF use of the session goes through: the seed of a
+        vessel grow (mapped into the TOF), the grown mask (carried back onto the
+        reference grid), the TOF shown (:meth:`tof_on_reference`).
+        """
+        reg = self.tof_registration
+        if reg is None or np.allclose(reg.moving_to_fixed_lps, np.eye(4)):
+            return None
+        return np.asarray(reg.moving_to_fixed_lps, dtype=np.float64)
+
+    def tof_on_reference(self) -> Image | None:
+        """The TOF resampled onto the reference (T2) grid through the stored registration.
+
+        None without a registration (or without T2 / TOF): the TOF is then shown as
+        acquired, by its own DICOM geometry. Cached per registration (a 512 x 512 x
+        170 TOF takes about a second to resample).
+        """
+        m = self.tof_to_reference_lps()
+        if m is None or self.tof is None or self.t2 is None:
+            return None
+        from nvcview.register import resample_to
+
+        key = (id(self.tof), id(self.t2), m.tobytes())
+        cached = self._tof_on_ref
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        out = resample_to(self.tof, self.t2, m, order=1)
+        self._tof_on_ref = (key, out)
+        return out
+
+    def misalignment_warning(self, misalignment_mm: float) -> str | None:
+        """The reader's warning for an estimated T2 / TOF misalignment (mm), or None.
+
+        Above :data:`MISALIGNMENT_WARN_MM` the series should be registered before
+        they are fused (:func:`nvcview.register.estimate_misalignment` gives the
+        estimate: the largest displacement over the CPA region, mm).
+        """
+        if not misalignment_mm > MISALIGNMENT_WARN_MM:
+            return None
+        return (
+            f"T2 and TOF look misaligned by about {misalignment_mm:.1f} mm in the CPA "
+            f"(more than {MISALIGNMENT_WARN_MM:g} mm): register TOF to T2 before fusing"
+        )
 
     # ---- review <-> session --------------------------------------------
     def to_review(self) -> Review:

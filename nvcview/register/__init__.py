@@ -10,16 +10,18 @@ from __future__ import annotations
 from nvcview.register.check import checkerboard, edge_overlay
 from nvcview.register.model import (
     Registration,
+    RegistrationCancelledError,
     RegistrationError,
     RegistrationRefusedError,
     apply_to_points,
     describe_registration,
 )
-from nvcview.register.resample import resample_to
+from nvcview.register.resample import placed, resample_to, through_review
 from nvcview.register.rigid import estimate_misalignment, identity_registration, register_series
 
 __all__ = [
     "Registration",
+    "RegistrationCancelledError",
     "RegistrationError",
     "RegistrationRefusedError",
     "apply_to_points",
@@ -28,6 +30,8 @@ __all__ = [
     "edge_overlay",
     "estimate_misalignment",
     "identity_registration",
+    "placed",
     "register_series",
     "resample_to",
+    "through_review",
 ]

@@ -31,6 +31,10 @@ class RegistrationRefusedError(RegistrationError):
     """A registration that moves the region too far to be trusted without ``force``."""
 
 
+class RegistrationCancelledError(RegistrationError):
+    """The registration was cancelled (its ``cancel`` callback said so); nothing is applied."""
+
+
 def _now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -76,11 +77,15 @@ def resample_to(
         float(fill),
         sitk.sitkUnknown if order == 0 else sitk.sitkFloat32,
     )
-    arr = sitk.GetArrayFromImage(out)
+    view = sitk.GetArrayViewFromImage(out)  # no copy; one astype below makes ours
     if np.issubdtype(src.dtype, np.integer) and order > 0:
         info = np.iinfo(src.dtype)
-        arr = np.clip(np.rint(arr), info.min, info.max)
-    arr = arr.astype(src.dtype, copy=False)
+        tmp = np.rint(view)
+        np.clip(tmp, info.min, info.max, out=tmp)
+        arr = tmp.astype(src.dtype, copy=False)
+    else:
+        arr = view.astype(src.dtype, copy=True)
+    del view, out
     meta = dataclasses.replace(
         moving.meta,
         shape=tuple(int(s) for s in arr.shape),
@@ -90,3 +95,53 @@ def resample_to(
     )
     vol = make_volume(arr, fixed.affine, fixed.volume.frame_of_reference_uid)
     return Image(volume=vol, meta=meta, patient=moving.patient)
+
+
+def placed(image: Image, moving_to_fixed_lps: ArrayLike) -> Image:
+    """The same voxels placed in the fixed series' frame through a registration.
+
+    No resampling: the affine becomes ``moving_to_fixed_lps @ affine``, so index
+    ``i`` of ``image`` now lies at the LPS mm position (fixed frame) of the anatomy
+    it shows. Code that samples images at LPS positions (key images, point probes)
+    reads a registered series through this.
+
+    Parameters
+    ----------
+    image : Image
+        The moving series (affine index -> LPS mm of its own acquisition).
+    moving_to_fixed_lps : array-like, shape (4, 4)
+        ``Registration.moving_to_fixed_lps``.
+
+    Returns
+    -------
+    Image
+        Same array and metadata, affine composed with the transform.
+    """
+    m = np.asarray(moving_to_fixed_lps, dtype=np.float64)
+    if m.shape != (4, 4) or not np.all(np.isfinite(m)):
+        raise InputError("placed: moving_to_fixed_lps must be a finite 4x4 matrix")
+    vol = make_volume(image.array, m @ image.affine, image.volume.frame_of_reference_uid)
+    return Image(volume=vol, meta=image.meta, patient=image.patient)
+
+
+def through_review(image: Image | None, review: Any) -> Image | None:
+    """``image`` as the review registered it onto its reference (itself when not registered).
+
+    The one place that decides which transform applies to a series: the
+    registration the review stores for the image's SeriesInstanceUID
+    (:meth:`nvcview.review.model.Review.registration_for`), applied with
+    :func:`placed`.
+
+    Parameters
+    ----------
+    image : Image or None
+        A moving series of the review (TOF, T1).
+    review : Review
+        The review holding the registrations.
+    """
+    if image is None or not image.meta.series_uid:
+        return image
+    reg = review.registration_for(image.meta.series_uid)
+    if reg is None or np.allclose(reg.moving_to_fixed_lps, np.eye(4)):
+        return image
+    return placed(image, reg.moving_to_fixed_lps)

@@ -15,7 +15,7 @@ like ours, so no axis flips are involved.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from nvcview.errors import InputError
 from nvcview.io.image import Image
 from nvcview.register.model import (
     Registration,
+    RegistrationCancelledError,
     RegistrationError,
     RegistrationRefusedError,
     apply_to_points,
@@ -62,7 +63,7 @@ class Schedule:
     smoothing_mm: tuple[float, ...] = (1.0, 0.5, 0.0)
     sampling: float = 0.15
     #: at most this many random metric samples per level (bounds the cost on big boxes)
-    max_samples: int = 30_000
+    max_samples: int = 20_000
     bins: int = 24
     max_iterations: int = 200
     learning_rate_mm: float = 1.0
@@ -72,11 +73,17 @@ class Schedule:
 
 
 DEFAULT_SCHEDULE = Schedule()
-#: the quick check on opening a study: two coarse levels, fewer samples
-QUICK_SCHEDULE = Schedule(shrink=(4, 2), smoothing_mm=(1.0, 0.5), sampling=0.1, min_step_mm=5e-3)
+#: the quick alignment check: half and full resolution, few samples, a coarser stop
+#: (the coarse-only levels mistook noise for up to 0.3 mm of motion on still studies)
+QUICK_SCHEDULE = Schedule(
+    shrink=(2, 1), smoothing_mm=(0.5, 0.0), sampling=0.1, max_samples=8_000, min_step_mm=5e-3
+)
 #: perturbation of the start for the residual estimate (mm and degrees)
 PERTURB_MM = 0.8
 PERTURB_DEG = 0.8
+#: metric samples of each residual run (a precision check: fewer samples, a slightly
+#: larger, i.e. conservative, spread)
+RESIDUAL_SAMPLES = 12_000
 
 
 def to_sitk(array: np.ndarray, affine: np.ndarray) -> sitk.Image:
@@ -127,42 +134,74 @@ def _euler(centre: np.ndarray, params: ArrayLike | None = None) -> sitk.Euler3DT
     return tx
 
 
-def _run(
+#: callbacks a caller (the viewer's worker) passes to follow or stop a registration
+ProgressFn = Callable[[float, str], None]
+CancelFn = Callable[[], bool]
+
+
+def _shrunk(image: sitk.Image, factor: int) -> sitk.Image:
+    """``image`` block-averaged by ``factor`` along each axis (1: the image itself).
+
+    The coarse levels of the pyramid are built once per image by a cheap bin
+    average instead of letting ITK Gaussian-smooth the full-resolution moving box
+    at every level (that smoothing was most of the cost of the coarse levels).
+    """
+    import SimpleITK as sitk
+
+    if factor <= 1:
+        return image
+    size = image.GetSize()
+    f = [int(min(factor, max(1, n // 4))) for n in size]
+    return sitk.BinShrink(image, f)
+
+
+def _level(
     fixed: sitk.Image,
     moving: sitk.Image,
     start: sitk.Euler3DTransform,
     schedule: Schedule,
+    level: int,
     names: tuple[str, str],
-) -> tuple[sitk.Euler3DTransform, float, int, str]:
-    """One multi-resolution registration; returns (transform, metric, iterations, stop)."""
+    cancel: CancelFn | None,
+    count: list[int],
+) -> tuple[sitk.Euler3DTransform, float, str]:
+    """One resolution level (images already shrunk); returns (transform, metric, stop)."""
     import SimpleITK as sitk
 
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=schedule.bins)
-    # gradients at the samples only (the default filters the whole moving box per level)
+    # gradients at the samples only (the default filters the whole moving box)
     reg.SetMetricUseMovingImageGradientFilter(False)
     reg.SetMetricUseFixedImageGradientFilter(False)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     n_vox = float(np.prod(fixed.GetSize()))
-    per_level = [
-        float(min(schedule.sampling, schedule.max_samples * f**3 / n_vox)) for f in schedule.shrink
-    ]
-    reg.SetMetricSamplingPercentagePerLevel(per_level, schedule.seed)
+    # coarser levels need fewer samples (they only have to get near the optimum)
+    samples = schedule.max_samples / max(1, schedule.shrink[level])
+    fraction = float(min(schedule.sampling, samples / n_vox))
+    reg.SetMetricSamplingPercentage(fraction, schedule.seed + level)
     reg.SetInterpolator(sitk.sitkBSpline if schedule.interpolator == "bspline" else sitk.sitkLinear)
+    # the step starts smaller at each finer level (the coarse level did the big moves)
+    rate = schedule.learning_rate_mm / (2.0**level)
     reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=schedule.learning_rate_mm,
+        learningRate=rate,
         minStep=schedule.min_step_mm,
         numberOfIterations=schedule.max_iterations,
         relaxationFactor=0.5,
         gradientMagnitudeTolerance=1e-10,
     )
     reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel(list(schedule.shrink))
-    reg.SetSmoothingSigmasPerLevel(list(schedule.smoothing_mm))
+    sigma = float(schedule.smoothing_mm[level])
+    reg.SetShrinkFactorsPerLevel([1])
+    reg.SetSmoothingSigmasPerLevel([sigma])
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     reg.SetInitialTransform(start, inPlace=False)
-    count = [0]
-    reg.AddCommand(sitk.sitkIterationEvent, lambda: count.__setitem__(0, count[0] + 1))
+
+    def on_iteration() -> None:
+        count[0] += 1
+        if cancel is not None and cancel():
+            reg.StopRegistration()
+
+    reg.AddCommand(sitk.sitkIterationEvent, on_iteration)
     try:
         out = reg.Execute(fixed, moving)
     except RuntimeError as exc:
@@ -176,13 +215,51 @@ def _run(
         raise RegistrationError(
             f"registration of {names[1]} onto {names[0]} failed: {first}"
         ) from None
+    if cancel is not None and cancel():
+        raise RegistrationCancelledError(
+            f"registration of {names[1]} onto {names[0]} cancelled; nothing applied"
+        )
     final = sitk.Euler3DTransform(sitk.CompositeTransform(out).GetNthTransform(0))
-    return (
-        final,
-        float(reg.GetMetricValue()),
-        count[0],
-        reg.GetOptimizerStopConditionDescription(),
-    )
+    return final, float(reg.GetMetricValue()), reg.GetOptimizerStopConditionDescription()
+
+
+def _run(
+    fixed: sitk.Image,
+    moving: sitk.Image,
+    start: sitk.Euler3DTransform,
+    schedule: Schedule,
+    names: tuple[str, str],
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    span: tuple[float, float] = (0.0, 1.0),
+    what: str = "registering",
+) -> tuple[sitk.Euler3DTransform, float, int, str]:
+    """One multi-resolution registration; returns (transform, metric, iterations, stop).
+
+    Coarse to fine over ``schedule.shrink`` (each level a single-level ITK run on
+    block-averaged images, starting from the previous level's result). ``progress``
+    gets ``(fraction, text)`` within ``span`` after each level; ``cancel`` is polled at
+    every iteration (the optimiser stops, :class:`RegistrationCancelledError`).
+    """
+    count = [0]
+    tx = start
+    value, stop = math.nan, ""
+    n = len(schedule.shrink)
+    # work per level ~ samples; the finest levels hold most of it
+    weights = np.array([1.0 / f for f in schedule.shrink])
+    done = np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
+    for level, factor in enumerate(schedule.shrink):
+        if cancel is not None and cancel():
+            raise RegistrationCancelledError(
+                f"registration of {names[1]} onto {names[0]} cancelled; nothing applied"
+            )
+        f_l, m_l = _shrunk(fixed, factor), _shrunk(moving, factor)
+        tx, value, stop = _level(f_l, m_l, tx, schedule, level, names, cancel, count)
+        if progress is not None:
+            frac = span[0] + (span[1] - span[0]) * float(done[level + 1])
+            progress(frac, f"{what}: level {level + 1} of {n} done")
+    return tx, value, count[0], stop
 
 
 def _prepare(
@@ -250,6 +327,8 @@ def register_series(
     force: bool = False,
     estimate_residual: bool = True,
     schedule: Schedule = DEFAULT_SCHEDULE,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
 ) -> Registration:
     """Rigidly register ``moving`` (TOF, T1) onto ``fixed`` (T2) in the CPA region.
 
@@ -275,6 +354,13 @@ def register_series(
         and centre as ``residual_mm``; False leaves it NaN (faster).
     schedule : Schedule
         Optimiser settings (the default suits 0.3-0.8 mm CPA series).
+    progress : callable, optional
+        ``progress(fraction, text)`` after each resolution level and residual run
+        (fraction 0-1 of the work); called in the thread that registers.
+    cancel : callable, optional
+        Polled at every optimiser iteration; when it returns True the optimiser
+        stops and :class:`RegistrationCancelledError` is raised (nothing returned,
+        so nothing can be applied).
 
     Returns
     -------
@@ -289,6 +375,8 @@ def register_series(
     RegistrationRefusedError
         The transform moves the region by more than 10 mm / 10 degrees and ``force``
         is False.
+    RegistrationCancelledError
+        ``cancel`` returned True.
     """
     warnings: list[str] = []
     f_for, m_for = fixed.meta.frame_of_reference_uid, moving.meta.frame_of_reference_uid
@@ -299,7 +387,10 @@ def register_series(
         )
     region, f_img, m_img, names = _prepare(fixed, moving, landmarks, side, region_mm)
     centre = region.mean(axis=0)
-    tx, value, iterations, stop = _run(f_img, m_img, _euler(centre), schedule, names)
+    span = (0.0, 0.7 if estimate_residual else 1.0)
+    tx, value, iterations, stop = _run(
+        f_img, m_img, _euler(centre), schedule, names, progress=progress, cancel=cancel, span=span
+    )
     forced = False
     if "Maximum number of iterations" in stop:
         msg = (
@@ -327,7 +418,9 @@ def register_series(
         forced = True
     residual = math.nan
     if estimate_residual:
-        residual = _residual(f_img, m_img, tx, centre, region, schedule, names, moving_to_fixed)
+        residual = _residual(
+            f_img, m_img, tx, centre, region, schedule, names, moving_to_fixed, progress, cancel
+        )
     return Registration(
         moving_to_fixed_lps=moving_to_fixed,
         residual_mm=residual,
@@ -353,13 +446,15 @@ def _residual(
     schedule: Schedule,
     names: tuple[str, str],
     moving_to_fixed: np.ndarray,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
 ) -> float:
     """Consistency check: re-register from two perturbed starts (finest level only)."""
     fine = Schedule(
         shrink=(1,),
         smoothing_mm=(0.0,),
         sampling=schedule.sampling,
-        max_samples=schedule.max_samples,
+        max_samples=min(schedule.max_samples, RESIDUAL_SAMPLES),
         bins=schedule.bins,
         max_iterations=schedule.max_iterations,
         learning_rate_mm=0.5,
@@ -369,12 +464,22 @@ def _residual(
     base = np.asarray(tx.GetParameters(), dtype=np.float64)
     rad = math.radians(PERTURB_DEG)
     results = [moving_to_fixed]
-    for sign in (1.0, -1.0):
+    for i, sign in enumerate((1.0, -1.0)):
         delta = (
             sign * np.array([rad, -rad, rad, PERTURB_MM, PERTURB_MM, -PERTURB_MM]) / math.sqrt(3.0)
         )
         start = _euler(centre, base + delta)
-        out, _, _, _ = _run(f_img, m_img, start, fine, names)
+        out, _, _, _ = _run(
+            f_img,
+            m_img,
+            start,
+            fine,
+            names,
+            progress=progress,
+            cancel=cancel,
+            span=(0.7 + 0.15 * i, 0.85 + 0.15 * i),
+            what="estimating the residual",
+        )
         m = np.linalg.inv(_matrix_of(out))
         m[3] = (0.0, 0.0, 0.0, 1.0)
         results.append(m)

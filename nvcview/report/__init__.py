@@ -281,6 +281,10 @@ def write_reports(
     tof = images.get("TOF")
     if tof is None:
         log.warning("no TOF series in the review: key images show T2 only")
+    elif tof is not base:
+        from nvcview.register import through_review
+
+        tof = through_review(tof, review)  # fused key images through the stored registration
 
     pseud = patient_pseudonym(review, key) if deidentify else ""
     headers = [im.patient for im in (t2, tof) if im is not None]  # DICOM identifiers

@@ -306,6 +306,10 @@ class ReviewWidget(QWidget):
         self.tabs.addTab(self.segment_panel, "Segment")
         self.tabs.addTab(self._measure_tab(), "Measure")
         self.tabs.addTab(self._review_tab(), "Review")
+        from .registration_panel import RegistrationPanel  # TOF -> T2 registration tab
+
+        self.registration_panel = RegistrationPanel(self)
+        self.tabs.addTab(self.registration_panel, "Register")
         root.addLayout(modes)
         root.addWidget(self.tabs)
         from napari_nvcview.scene_panel import ScenePanel  # the 3D view (issue 15)
@@ -764,6 +768,7 @@ class ReviewWidget(QWidget):
             row = int(np.argmin(gaps))
             self.centre_on_world(lps_to_world_points(contact_midpoint(self.measurements[row]))[0])
         self._report(self._case_summary())
+        self.registration_panel.case_opened(session)  # stored registration / misalignment
 
     def _show_fields(self) -> None:
         s = self.session

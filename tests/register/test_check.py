@@ -40,3 +40,24 @@ def test_edge_overlay_lies_on_the_surface_of_a_cube():
     face_dist = np.min(np.abs(np.concatenate([idx - 9.5, idx - 29.5], axis=1)), axis=1)
     assert face_dist.max() <= 2.0
     assert not edges[20, 20, 20] and not edges[0, 0, 0]
+
+
+def test_region_pair_crops_both_to_the_box_keeping_world_positions():
+    from nvcview.register.check import region_pair
+
+    arr = np.arange(20 * 30 * 40, dtype=np.float32).reshape(20, 30, 40)
+    aff = np.diag([0.5, 0.4, 0.4, 1.0])
+    aff[:3, 3] = (-5.0, 3.0, 1.0)
+    fixed = Image(volume=make_volume(arr, aff))
+    moving = Image(volume=make_volume(arr * 2, aff))
+    box = np.array([[-2.0, 5.0, 4.0], [1.0, 9.0, 8.0]])
+    f_box, m_box = region_pair(fixed, moving, box)
+    assert f_box.array.shape == m_box.array.shape
+    assert all(a < b for a, b in zip(f_box.array.shape, arr.shape, strict=True))
+    # the first cropped voxel keeps its LPS position and value
+    i0 = np.round(np.linalg.solve(aff[:3, :3], f_box.affine[:3, 3] - aff[:3, 3])).astype(int)
+    assert f_box.array[0, 0, 0] == arr[tuple(i0)]
+    np.testing.assert_array_equal(m_box.array, 2 * f_box.array)
+    # the box is covered
+    far = f_box.affine[:3, :3] @ (np.asarray(f_box.array.shape) - 1) + f_box.affine[:3, 3]
+    assert np.all(f_box.affine[:3, 3] <= box[0] + 1e-6) and np.all(far >= box[1] - 1e-6)

@@ -96,3 +96,30 @@ def test_gaps_with_registration_agree_with_truth_as_well_as_without_motion():
     aica = int(still.phantom.truth["conflict"]["vessel_label"])
     assert abs(unregistered[aica].gap_mm - truth[aica]) > 0.5
     assert registered[aica].grade == base[aica].grade
+
+
+def test_placed_and_through_review_apply_the_stored_transform():
+    from nvcview.register import Registration, placed, through_review
+    from nvcview.review.model import Review
+
+    study = moved_study((1.5, -1.0, 0.5), (0.0, 0.0, 2.0))
+    m = study.true_moving_to_fixed
+    moved = placed(study.tof, m)
+    np.testing.assert_array_equal(moved.array, study.tof.array)  # no resampling
+    np.testing.assert_allclose(moved.affine, m @ study.tof.affine)
+    review = Review()
+    assert through_review(study.tof, review) is study.tof  # not registered: as acquired
+    review.registrations = [
+        Registration(moving_to_fixed_lps=m, moving_series_uid=study.tof.meta.series_uid)
+    ]
+    shown = through_review(study.tof, review)
+    assert shown is not None
+    np.testing.assert_allclose(shown.affine, m @ study.tof.affine)
+    # a TOF voxel now lies where its anatomy is in the T2 frame
+    ijk = np.array([10.0, 40.0, 50.0])
+    p_tof = study.tof.affine[:3, :3] @ ijk + study.tof.affine[:3, 3]
+    np.testing.assert_allclose(
+        shown.affine[:3, :3] @ ijk + shown.affine[:3, 3], apply_to_points(p_tof, m)
+    )
+    with pytest.raises(InputError, match="finite 4x4"):
+        placed(study.tof, np.full((4, 4), np.nan))

@@ -156,3 +156,35 @@ def test_tre_helper_measures_what_it_says():
     err = tre_mm(found, truth, np.zeros(3))
     assert np.allclose(err, 0.5)
     assert len(box_corners([[0, 0, 0], [1, 1, 1]])) == 8
+
+
+def test_register_reports_progress_up_to_the_end(still):
+    seen: list[tuple[float, str]] = []
+    reg = register_series(
+        still.t2,
+        still.tof,
+        landmarks=still.phantom.landmarks,
+        progress=lambda f, text: seen.append((f, text)),
+    )
+    fractions = [f for f, _ in seen]
+    # three levels, then the two residual runs: increasing, ending at 1
+    assert len(seen) == 5 and fractions == sorted(fractions)
+    assert 0.0 < fractions[0] and fractions[-1] == pytest.approx(1.0)
+    assert "level 1 of 3" in seen[0][1] and "residual" in seen[-1][1]
+    assert np.isfinite(reg.residual_mm)
+
+
+def test_register_cancelled_stops_and_returns_nothing(still):
+    from nvcview.register import RegistrationCancelledError
+
+    polls = [0]
+
+    def cancel() -> bool:  # the reader presses Cancel during the first level
+        polls[0] += 1
+        return polls[0] > 3
+
+    with pytest.raises(RegistrationCancelledError, match="cancelled; nothing applied"):
+        register_series(still.t2, still.tof, cancel=cancel)
+    # the optimiser stopped at once: a few polls, not a whole registration's iterations
+    assert polls[0] <= 6
+    assert issubclass(RegistrationCancelledError, RegistrationError)

@@ -466,7 +466,7 @@ class CaseSession:
             self.review.structures.append(st)
             self.events.structures.emit(label=st.label)
         box = None if m is None else _box_of(m)  # work inside the mask's box only
-        if box is not None:
+        if m is not None and box is not None:
             sub = labels[box]
             where = m[box] if overwrite else (m[box] & ((sub == 0) | (sub == st.label)))
             sub[where] = st.label

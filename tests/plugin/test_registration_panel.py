@@ -94,7 +94,7 @@ def _grow_aica(qtbot, widget, aica) -> float | None:
     """Grow the AICA from a click on its axis (T2 frame) in the viewer; its gap (mm)."""
     widget.vessel_type_combo.setCurrentText("AICA")
     widget.vessel_radius.setValue(8.0)
-    widget.vessel_fraction.setValue(0.3)
+    widget.segment_panel.fraction_spin.setValue(0.3)
     widget.set_mode("vessel")
     click_world(widget.viewer, lps_world(aica["vessel_axis_point_lps"]))
     qtbot.waitUntil(lambda: widget.busy == 0, timeout=60000)

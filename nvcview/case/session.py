@@ -29,7 +29,6 @@ import numpy.typing as npt
 
 from nvcview import segment
 from nvcview.case.events import CaseEvents
-from nvcview.case.grids import same_grid
 from nvcview.case.measurement import (
     can_measure,
     reader_grades,
@@ -37,6 +36,7 @@ from nvcview.case.measurement import (
     review_landmarks,
 )
 from nvcview.errors import InputError, NvcviewError
+from nvcview.io.grids import same_grid
 from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
 from nvcview.measure.live import LiveMeasurer, changed_box
 from nvcview.measure.records import GRADES, VesselMeasurement
@@ -1350,13 +1350,13 @@ class CaseSession:
         """Rebuild a session from a saved review and its label map.
 
         The label map must lie on the reference series by the one grid rule
-        (:func:`nvcview.case.grids.same_grid`), the rule the review store uses.
+        (:func:`nvcview.io.grids.same_grid`), the rule the review store uses.
         """
         arr = None
         if labels is not None:
             ref = t2 if t2 is not None else tof
             if ref is not None and not same_grid(labels, ref):
-                from nvcview.case.grids import grid_mismatch
+                from nvcview.io.grids import grid_mismatch
 
                 why = grid_mismatch(labels.affine, labels.array.shape, ref.affine, ref.array.shape)
                 raise InputError(

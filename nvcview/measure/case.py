@@ -20,6 +20,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from nvcview.errors import InputError
+from nvcview.io.grids import grid_mismatch
 from nvcview.io.image import Image
 from nvcview.measure import geometry
 from nvcview.measure.centreline import Centreline, derive_centreline
@@ -148,10 +149,13 @@ class CaseMeasurer:
         """
         if labels is not None:
             new = as_label_grid(labels)
-            if new.array.shape != self.grid.array.shape or not np.allclose(
-                new.affine, self.grid.affine
-            ):
-                raise InputError(f"{new.source}: label map grid differs from the measured one")
+            why = grid_mismatch(
+                new.affine, new.array.shape, self.grid.affine, self.grid.array.shape
+            )
+            if why is not None:
+                raise InputError(
+                    f"{new.source}: label map grid differs from the measured one: {why}"
+                )
             self.grid = new
         if region is None:
             self.boxes = label_boxes(self.grid.array)

@@ -10,16 +10,18 @@ import numpy as np
 from scipy import ndimage
 
 from nvcview.errors import InputError
+from nvcview.io.grids import grid_mismatch
 from nvcview.io.image import Image
 
 
 def _same_grid(fixed: Image, moving_on_fixed: Image) -> None:
-    if fixed.array.shape != moving_on_fixed.array.shape or not np.allclose(
-        fixed.affine, moving_on_fixed.affine, atol=1e-4
-    ):
+    why = grid_mismatch(
+        moving_on_fixed.affine, moving_on_fixed.array.shape, fixed.affine, fixed.array.shape
+    )
+    if why is not None:
         raise InputError(
             "registration check: the moving series must first be resampled onto the fixed "
-            "grid (resample_to)"
+            f"grid (resample_to): {why}"
         )
 
 

@@ -97,7 +97,7 @@ def _grow_aica(qtbot, widget, aica) -> float | None:
     widget.segment_panel.fraction_spin.setValue(0.3)
     widget.set_mode("vessel")
     click_world(widget.viewer, lps_world(aica["vessel_axis_point_lps"]))
-    qtbot.waitUntil(lambda: widget.busy == 0, timeout=60000)
+    qtbot.waitUntil(lambda: widget.busy == 0, timeout=120_000)
     rows = [m for m in widget.session.measure() if m.vessel_type == "AICA"]
     return rows[0].gap_mm if rows else None
 
@@ -212,7 +212,7 @@ def test_cancel_stops_the_registration_and_drops_its_result(make_napari_viewer, 
     assert not panel.running and "cancelled" in widget.status.text()
     assert widget.busy == 0 and not panel.progress.isVisibleTo(panel)
     # the optimiser stops at its next iteration; wait for the thread, then check
-    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=60000)
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=120_000)
     qtbot.wait(10)  # deliver the worker's queued signals
     assert panel.pending is None and CHECK_NAME not in widget.viewer.layers
     assert widget.session.review.registrations == []
@@ -228,11 +228,11 @@ def test_alignment_check_runs_when_the_tab_is_shown_not_when_a_case_opens(
     panel = widget.registration_panel
     assert panel.check_worker is None and panel.misalignment_mm is None  # opening: no work
     assert "not checked" in panel.alignment.text()
-    qtbot.waitUntil(widget.isVisible, timeout=10000)  # the window is on screen
+    qtbot.waitUntil(widget.isVisible, timeout=120_000)  # the window is on screen
     assert panel.check_worker is None
     widget.tabs.setCurrentWidget(panel)  # the reader looks at the Register tab
     assert panel.checking
-    qtbot.waitUntil(lambda: not panel.checking, timeout=60000)
+    qtbot.waitUntil(lambda: not panel.checking, timeout=120_000)
     assert panel.misalignment_mm is not None and panel.misalignment_mm > MISALIGNMENT_WARN_MM
     assert "misaligned" in widget.status.text() and "misaligned" in panel.alignment.text()
 
@@ -241,7 +241,7 @@ def test_alignment_check_runs_when_the_tab_is_shown_not_when_a_case_opens(
     _click(qtbot, panel.check_button)
     assert panel.checking
     widget.load_session(_session(ph, with_tof=False))  # T2 only: nothing to check
-    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=60000)
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=120_000)
     qtbot.wait(10)
     assert panel.misalignment_mm is None and "misaligned" not in widget.status.text()
     assert not panel.register_button.isEnabled() and not panel.check_button.isEnabled()

@@ -119,7 +119,7 @@ def test_3d_toggle_presets_and_edit_update(make_napari_viewer, qtbot, sample_stu
     )
     widget.structure_table.setCurrentCell(row, 0)
     widget._delete_selected_structure()
-    qtbot.waitUntil(lambda: widget.idle and aica.label not in _surfaces(viewer), timeout=30000)
+    qtbot.waitUntil(lambda: widget.idle and aica.label not in _surfaces(viewer), timeout=120_000)
     assert session.measured_fresh
     after = _surfaces(viewer)
     assert set(after) == {s.label for s in session.structures} == set(others)

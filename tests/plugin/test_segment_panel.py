@@ -78,7 +78,7 @@ def _grow_by_click(qtbot, viewer, widget, vtype: str, seed_lps) -> None:
 
 
 def _rows(widget, qtbot) -> list[dict[str, str]]:
-    qtbot.waitUntil(lambda: widget.idle, timeout=15000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     return widget.measurement_rows()
 
 
@@ -238,7 +238,7 @@ def test_nerve_from_landmarks_and_the_coverage_warning(make_napari_viewer, qtbot
     layer.brush_size = 14
     layer.mode = "erase"
     layer.paint(layer.world_to_data(lps_world(truth["landmarks"]["RExP"])), 0)
-    qtbot.waitUntil(lambda: "(RExP)" in panel.coverage_warning, timeout=10000)
+    qtbot.waitUntil(lambda: "(RExP)" in panel.coverage_warning, timeout=120_000)
     assert not panel.coverage_label.isHidden()
     assert "does not cover" in panel.coverage_warning
     _click(qtbot, panel.undo_button)  # the erase
@@ -270,6 +270,8 @@ def test_add_structure_colour_legend_and_no_orphan_paint(make_napari_viewer, qtb
     layer.mode = "paint"
     layer.selected_label = 77
     layer.paint(layer.world_to_data(lps_world(truth["landmarks"]["IAC"])), 77)
-    qtbot.waitUntil(lambda: "label 77 has no structure" in widget.last_error.lower(), timeout=5000)
+    qtbot.waitUntil(
+        lambda: "label 77 has no structure" in widget.last_error.lower(), timeout=120_000
+    )
     assert np.array_equal(s.labels, before) and not (np.asarray(layer.data) == 77).any()
     assert panel.add_label.value() == 77 and s.orphan_labels() == []

@@ -51,7 +51,7 @@ def test_t2_dropped_after_tof_work_keeps_the_review(make_napari_viewer, qtbot, s
     assert [x.vessel_type for x in s.structures] == ["AICA"]
     assert (s.labels == s.structures[0].label).sum() > 50
     assert "RExP" in s.review.landmarks and s.review.reader == "dr-x"
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
 
 
 @pytest.mark.gui
@@ -75,6 +75,6 @@ def test_grow_finishing_after_the_t2_arrived_is_dropped_quietly(
     assert widget.grow_vessel(np.asarray(aica["vessel_axis_point_lps"]), "AICA") is not None
     QThreadPool.globalInstance().waitForDone(20000)  # grown on the TOF grid, not yet shown
     s.add_t2(load(paths.t2_dir))  # the reference grid changes before the result lands
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     assert s.structures == []
     assert "again" in widget.last_error

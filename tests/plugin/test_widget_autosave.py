@@ -37,8 +37,8 @@ def test_review_opened_by_reader_autosaves_into_its_own_folder(
     assert widget.session.review.reader == "truth"
     assert widget.review_folder == b
     widget.place_landmark("RExP", np.array([1.0, 2.0, 3.0]))
-    qtbot.waitUntil(lambda: load_review(b).landmarks["RExP"] == [1.0, 2.0, 3.0], timeout=8000)
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: load_review(b).landmarks["RExP"] == [1.0, 2.0, 3.0], timeout=120_000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     # review A is untouched: still dr-a's, with its own landmark
     ra = load_review(a)
     assert ra.reader == "dr-a"

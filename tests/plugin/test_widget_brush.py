@@ -35,12 +35,12 @@ def test_undo_of_a_stroke_remeasures_and_autosaves(
     layer.brush_size = 12
     layer.mode = "erase"
     layer.paint(layer.world_to_data(np.asarray(m.vessel_point_lps)[::-1]), 0)
-    qtbot.waitUntil(lambda: _aica_gap(widget) > gap0 + 0.3, timeout=5000)
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: _aica_gap(widget) > gap0 + 0.3, timeout=120_000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     assert not np.array_equal(load_labels(load_review(folder), folder).array, truth)
 
     layer.undo()  # what Ctrl+Z does
     assert np.array_equal(session.labels, truth)
-    qtbot.waitUntil(lambda: abs(_aica_gap(widget) - gap0) < 1e-6, timeout=5000)
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: abs(_aica_gap(widget) - gap0) < 1e-6, timeout=120_000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     assert np.array_equal(load_labels(load_review(folder), folder).array, truth)

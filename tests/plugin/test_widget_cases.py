@@ -43,7 +43,7 @@ def test_second_study_replaces_the_first(make_napari_viewer, qtbot, sample_study
     assert len(viewer.layers[LANDMARKS_NAME].data) == 0
     assert [lyr for lyr in viewer.layers if isinstance(lyr, Labels)] == [labels]
     assert len([lyr for lyr in viewer.layers if isinstance(lyr, Points)]) == 2
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
 
 
 @pytest.mark.gui
@@ -64,7 +64,7 @@ def test_second_study_through_file_open_replaces_the_first(
     }
     assert not viewer.layers[LABELS_NAME].data.any()
     assert len(viewer.layers[LANDMARKS_NAME].data) == 0
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
 
 
 @pytest.mark.gui
@@ -79,7 +79,7 @@ def test_sample_opened_twice_shows_one_case(make_napari_viewer, qtbot):
     assert len(_images(viewer)) == 2
     assert len([lyr for lyr in viewer.layers if isinstance(lyr, Labels)]) == 1
     assert viewer.layers[LABELS_NAME].metadata["nvcview"]["session"] is widget.session
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
 
 
 @pytest.mark.gui
@@ -104,4 +104,4 @@ def test_label_map_shifted_by_header_rounding_opens(make_napari_viewer, qtbot, s
     session = widget.open_path(folder)
     assert session is not None, widget.last_error
     assert viewer.layers[LABELS_NAME].data.any() and widget.measurements
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)

@@ -50,4 +50,4 @@ def test_oblique_edit_resamples_only_its_box(make_napari_viewer, qtbot, monkeypa
     assert np.array_equal(np.asarray(layer.data), full)
     # the display grid of the series was not computed again
     assert display_grid_module._display_grid.cache_info().misses == misses
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)

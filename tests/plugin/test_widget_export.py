@@ -14,7 +14,7 @@ def test_practice_case_exports_its_report(make_napari_viewer, qtbot, tmp_path):
     widget = ReviewWidget(viewer)
     viewer.window.add_dock_widget(widget)
     viewer.open_sample("nvcview", "phantom")  # the practice case: in memory, never saved
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     out = widget.export_report(tmp_path / "report")
     assert {"json", "html", "pdf"} <= set(out), widget.last_error
     report = json.loads(out["json"].read_text())
@@ -44,4 +44,4 @@ def test_tof_only_case_exports_its_report(make_napari_viewer, qtbot, sample_stud
     assert {"json", "html", "pdf", "sr"} <= set(out), widget.last_error
     report = json.loads(out["json"].read_text())
     assert [s["role"] for s in report["series"]] == ["TOF"], report.keys()
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)

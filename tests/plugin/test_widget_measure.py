@@ -22,7 +22,7 @@ def test_background_measurement_of_a_closed_case_is_dropped(
     blank = widget.open_path(paths.t2_dir.parent)
     assert blank is not None, widget.last_error
     assert blank.structures == []
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     assert widget.measurement_rows() == []
     assert widget.measurements == []
     assert len(viewer.layers["closest points"].data) == 0

@@ -128,7 +128,7 @@ def test_grow_and_brush_on_an_oblique_study_resample_only_their_box(
     layer.selected_label = st.label
     point = seed + np.array([0.0, 0.0, 2.5])
     layer.paint(layer.world_to_data(point[::-1]), st.label)
-    qtbot.waitUntil(lambda: session.version > version, timeout=5000)
+    qtbot.waitUntil(lambda: session.version > version, timeout=120_000)
     changed = np.argwhere(session.labels != before)
     assert len(changed) > 0
     assert sum(sampled) < 0.02 * whole  # the stroke's box, not the label map
@@ -145,4 +145,4 @@ def test_grow_and_brush_on_an_oblique_study_resample_only_their_box(
     outside = np.ones(session.labels.shape, bool)
     outside[sbox] = False
     assert np.array_equal(session.labels[outside], before[outside])
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)

@@ -71,7 +71,7 @@ def test_use_these_series_keeps_and_autosaves_the_review(
     assert (np.asarray(layer.data) == label).any()
 
     # the autosave keeps the review (not an empty one)
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     saved = load_review(folder)
     assert [x.vessel_type for x in saved.structures] == ["AICA"]
     assert "RExP" in saved.landmarks and [c.grade for c in saved.calls] == ["contact"]

@@ -27,7 +27,7 @@ def test_mark_final_then_close_keeps_the_sign_off(make_napari_viewer, qtbot, sam
     widget.place_landmark("RDP", np.array([4.0, 5.0, 6.0]))
     widget.impression_edit.setPlainText("AICA contact, grade 2")
     widget.final_check.setChecked(True)  # signed off, then the viewer closed, no Save
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     viewer.close()
     saved = load_review(folder)
     assert saved.status == "final"
@@ -51,7 +51,7 @@ def test_mark_final_without_folder_is_not_signed_off_silently(
     assert not widget.final_check.isChecked()
     assert widget.session.review.status == "draft"
     assert "Not signed off" in widget.status.text()
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
 
 
 def _copy(paths, name):
@@ -78,7 +78,7 @@ def test_sign_off_reopen_edit_export(make_napari_viewer, qtbot, sample_study, tm
     widget.reader_edit.setText("dr-a")
     widget.reader_edit.editingFinished.emit()
     widget.final_check.click()  # Mark final
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     assert load_review(folder).status == "final", widget.last_error
     assert widget.reopen_button.isEnabled()
     assert not viewer.layers[LABELS_NAME].editable  # no brush on a signed review
@@ -106,4 +106,4 @@ def test_sign_off_reopen_edit_export(make_napari_viewer, qtbot, sample_study, tm
     assert "json" in out, widget.last_error
     report = json.loads(out["json"].read_text())
     assert "reopened" in json.dumps(report)
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)

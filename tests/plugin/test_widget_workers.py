@@ -20,7 +20,7 @@ def test_background_grow_in_csf_reports_without_raising(make_napari_viewer, qtbo
     n_structures = len(session.structures)
     csf = np.asarray(truth_doc["landmarks"]["RDP"]) + [3.0, 3.0, 0.0]
     assert widget.grow_vessel(csf, "PICA") is not None  # the worker
-    qtbot.waitUntil(lambda: widget.idle, timeout=10000)
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
     assert "no vessel" in widget.last_error  # grow_vessels: nothing above the local threshold
     assert len(session.structures) == n_structures
 

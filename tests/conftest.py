@@ -4,5 +4,31 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ.setdefault("QT_API", "pyqt6")
 os.environ.setdefault("PYTEST_QT_API", "pyqt6")
+
+
+@pytest.fixture
+def minicase():
+    """The two-series mini case built in code (tests/case/minicase.py)."""
+    from case.minicase import make_minicase
+
+    return make_minicase()
+
+
+@pytest.fixture(scope="session")
+def sample_study(tmp_path_factory):
+    """The phantom study on disk (DICOM T2 + TOF, truth.json, truth review), 1 mm AICA gap.
+
+    Written once per test run and shared: a test that edits its review copies
+    ``paths.review_dir`` first (series paths in review.json are relative).
+    """
+    import json
+
+    from nvcview_sample import write_sample
+
+    paths = write_sample(tmp_path_factory.mktemp("sample"), nifti=True, gap_mm=1.0)
+    truth = json.loads(open(paths.truth).read())
+    return paths, truth

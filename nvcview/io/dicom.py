@@ -62,15 +62,13 @@ def discover(
             detail += "; " + ", ".join(f"{r} (e.g. {examples[r]})" for r in sorted(examples)[:3])
         raise InputError(f"{path}: no DICOM image files found ({detail})")
     stacks = group_stacks(result.records, tolerances)
-    bad = ", ".join(os.path.basename(p) for p, _ in result.unreadable[:5])
-    if len(result.unreadable) > 5:
-        bad += f" and {len(result.unreadable) - 5} more"
+    bad = _unreadable_list(result.unreadable)
     if result.unreadable:
         log.info("%s: %d unreadable file(s) skipped: %s", path, len(result.unreadable), bad)
     for stack in stacks:
         _check_truncation(stack)
         if result.unreadable:
-            stack.warnings.append(f"unreadable file(s) skipped in this folder: {bad}")
+            stack.warnings.append(UNREADABLE_WARNING + bad)
             if stack.error is not None:
                 stack.error += f" (unreadable file(s) skipped: {bad})"
     log.debug(
@@ -82,6 +80,17 @@ def discover(
         len(result.unreadable),
     )
     return result, stacks
+
+
+UNREADABLE_WARNING = "unreadable file(s) skipped in this folder: "
+
+
+def _unreadable_list(unreadable: list[tuple[str, str]]) -> str:
+    """The first five unreadable files' names (and how many more)."""
+    bad = ", ".join(os.path.basename(p) for p, _ in unreadable[:5])
+    if len(unreadable) > 5:
+        bad += f" and {len(unreadable) - 5} more"
+    return bad
 
 
 def _check_truncation(stack: Stack) -> None:
@@ -401,14 +410,21 @@ def load_dicom_volumes(
             skipped.append(meta)
             continue
         src = meta.source_path or path
-        if os.path.isdir(src):
-            under = os.path.join(os.path.abspath(src), "")
-            near = [r for r in result.records if os.path.abspath(r.path).startswith(under)]
-        else:
-            near = [r for r in result.records if r.path == src]
+        under = os.path.join(os.path.abspath(src), "") if os.path.isdir(src) else None
+        near = [r for r in result.records if _in_source(r.path, src, under)]
+        if result.unreadable:  # name only those of the stack's own folder, as load() does
+            own = [u for u in result.unreadable if _in_source(u[0], src, under)]
+            stack.warnings = [w for w in stack.warnings if not w.startswith(UNREADABLE_WARNING)]
+            if own:
+                stack.warnings.append(UNREADABLE_WARNING + _unreadable_list(own))
         where = src if os.path.exists(src) else path
         images.append(_load_stack(where, result, stack, max_workers=max_workers, neighbours=near))
     return images, skipped
+
+
+def _in_source(file: str, src: str, under: str | None) -> bool:
+    """Whether ``file`` is the source file ``src``, or lies in the folder ``under``."""
+    return file == src if under is None else os.path.abspath(file).startswith(under)
 
 
 def _left_out(stack: Stack, records: list) -> list[str]:

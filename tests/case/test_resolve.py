@@ -83,6 +83,11 @@ def test_open_study_loads_what_load_of_each_series_gives(tmp_path, header_reads)
         study / "tof", shape=(14, 24, 20), spacing=(0.6, 0.3, 0.3), tilt_deg=(3, 0, 0),
         description="TOF fl3d", sequence_name="*fl3d1r", series_number=6, seed=1,
     )  # fmt: skip
+    # a damaged file in the T2 folder and one in a sibling folder: each volume names only
+    # those of its own folder, as load() of that folder does
+    for folder, prefix in ((study / "t2", "Z"), (study / "extra", "W")):
+        bad = factory.write_series(folder, shape=(1, 6, 6), prefix=prefix).paths[0]
+        bad.write_bytes(bad.read_bytes().replace(b"\x08\x00\x18\x00UI", b"\x08\x00\x18\x00UY", 1))
     session = open_study(study)
     files = {str(f.resolve()) for f in study.rglob("*.dcm")}
     assert set(header_reads) == files and max(header_reads.values()) == 1
@@ -98,3 +103,6 @@ def test_open_study_loads_what_load_of_each_series_gives(tmp_path, header_reads)
     ends = [w for w in session.t2.meta.warnings if "missing an end slice" in w]
     assert len(ends) == 1 and "after the last" in ends[0]
     assert not any("missing an end slice" in w for w in session.tof.meta.warnings)
+    unreadable = [w for w in session.t2.meta.warnings if "unreadable" in w]
+    assert unreadable == ["unreadable file(s) skipped in this folder: Z0001.dcm"]
+    assert not any("unreadable" in w for w in session.tof.meta.warnings)

@@ -22,7 +22,8 @@ resample
 roles
     Role guess (T2 CISS-like, TOF, T1, other) from headers or file names.
 dicom
-    ``load_dicom`` / ``list_dicom_series``: the pipeline above with clear errors.
+    ``load_dicom`` / ``list_dicom_series``: the pipeline above with clear errors;
+    ``load_dicom_volumes``: every volume of a folder from one header scan.
 nifti
     NIfTI in/out through nibabel (RAS on disk, LPS in memory).
 itkimage

@@ -31,6 +31,7 @@ __all__ = [
     "list_dicom_series",
     "list_dicom_series_with_patient",
     "load_dicom",
+    "load_dicom_volumes",
     "stack_meta",
 ]
 
@@ -61,15 +62,13 @@ def discover(
             detail += "; " + ", ".join(f"{r} (e.g. {examples[r]})" for r in sorted(examples)[:3])
         raise InputError(f"{path}: no DICOM image files found ({detail})")
     stacks = group_stacks(result.records, tolerances)
-    bad = ", ".join(os.path.basename(p) for p, _ in result.unreadable[:5])
-    if len(result.unreadable) > 5:
-        bad += f" and {len(result.unreadable) - 5} more"
+    bad = _unreadable_list(result.unreadable)
     if result.unreadable:
         log.info("%s: %d unreadable file(s) skipped: %s", path, len(result.unreadable), bad)
     for stack in stacks:
         _check_truncation(stack)
         if result.unreadable:
-            stack.warnings.append(f"unreadable file(s) skipped in this folder: {bad}")
+            stack.warnings.append(UNREADABLE_WARNING + bad)
             if stack.error is not None:
                 stack.error += f" (unreadable file(s) skipped: {bad})"
     log.debug(
@@ -81,6 +80,17 @@ def discover(
         len(result.unreadable),
     )
     return result, stacks
+
+
+UNREADABLE_WARNING = "unreadable file(s) skipped in this folder: "
+
+
+def _unreadable_list(unreadable: list[tuple[str, str]]) -> str:
+    """The first five unreadable files' names (and how many more)."""
+    bad = ", ".join(os.path.basename(p) for p, _ in unreadable[:5])
+    if len(unreadable) > 5:
+        bad += f" and {len(unreadable) - 5} more"
+    return bad
 
 
 def _check_truncation(stack: Stack) -> None:
@@ -290,6 +300,33 @@ def load_dicom(
             path = folder
             if stack.file_error:
                 raise InputError(f"{path}: {stack.error}")
+    return _load_stack(
+        path,
+        result,
+        stack,
+        max_workers=max_workers,
+        allow_resample=allow_resample,
+        role=role,
+        extra_warning=extra_warning,
+    )
+
+
+def _load_stack(
+    path: str,
+    result: ScanResult,
+    stack: Stack,
+    *,
+    max_workers: int | None = None,
+    allow_resample: bool = False,
+    role: str | None = None,
+    extra_warning: str | None = None,
+    neighbours: list | None = None,
+) -> Image:
+    """Check and read one discovered stack (its headers already scanned into ``result``).
+
+    ``neighbours`` are the records checked for images left out at either end of the
+    volume (:func:`_left_out`); all of ``result.records`` when None.
+    """
     single = len(stack.records) == 1 and stack.records[0].number_of_frames == 1
     if stack.records[0].problem or (
         stack.error is not None and not single and not (allow_resample and stack.irregular)
@@ -317,7 +354,7 @@ def load_dicom(
         log.info("%s: %s", meta.volume_id, warning)
     if extra_warning:
         meta.warnings.insert(0, extra_warning)
-    meta.warnings.extend(_left_out(stack, result.records))
+    meta.warnings.extend(_left_out(stack, result.records if neighbours is None else neighbours))
     if role is not None:
         meta.role = check_role(role)
     assert affine is not None  # a loadable stack has its affine
@@ -325,6 +362,69 @@ def load_dicom(
     patient = result.patients.get(stack.series_uid, PatientInfo())
     log.info("loaded %s: shape %s, spacing %s mm", meta.volume_id, meta.shape, meta.spacing_mm)
     return Image(volume=volume, meta=meta, patient=patient)
+
+
+def load_dicom_volumes(
+    path: str | os.PathLike,
+    *,
+    tolerances: GeometryTolerances = DEFAULT_TOLERANCES,
+    max_workers: int | None = None,
+) -> tuple[list[Image], list[SeriesMeta]]:
+    """Load every loadable volume under ``path``, reading each file's header once.
+
+    One :func:`discover` of ``path``; each loadable stack is then read as
+    ``load_dicom(meta.source_path, series_uid=meta.volume_id)`` would read it (the
+    left-out-slice check looks at the images under the stack's own folder or file),
+    without scanning that folder again.
+
+    Parameters
+    ----------
+    path : path-like
+        A DICOM folder (searched recursively) or file.
+    tolerances : GeometryTolerances
+        Geometry check thresholds.
+    max_workers : int, optional
+        Threads for reading pixel data.
+
+    Returns
+    -------
+    images : list of Image
+        The loaded volumes (arrays ``(slice, row, column)``, affines to patient LPS mm),
+        in discovery order.
+    skipped : list of SeriesMeta
+        Stacks that cannot be loaded (2D images, localizers, bad geometry), with the
+        reason in ``warnings``.
+
+    Raises
+    ------
+    InputError
+        Nothing that looks like a DICOM image under ``path``.
+    """
+    path = str(path)
+    result, stacks = discover(path, tolerances)
+    images: list[Image] = []
+    skipped: list[SeriesMeta] = []
+    for stack in stacks:
+        meta = stack_meta(stack)
+        if not meta.loadable:
+            skipped.append(meta)
+            continue
+        src = meta.source_path or path
+        under = os.path.join(os.path.abspath(src), "") if os.path.isdir(src) else None
+        near = [r for r in result.records if _in_source(r.path, src, under)]
+        if result.unreadable:  # name only those of the stack's own folder, as load() does
+            own = [u for u in result.unreadable if _in_source(u[0], src, under)]
+            stack.warnings = [w for w in stack.warnings if not w.startswith(UNREADABLE_WARNING)]
+            if own:
+                stack.warnings.append(UNREADABLE_WARNING + _unreadable_list(own))
+        where = src if os.path.exists(src) else path
+        images.append(_load_stack(where, result, stack, max_workers=max_workers, neighbours=near))
+    return images, skipped
+
+
+def _in_source(file: str, src: str, under: str | None) -> bool:
+    """Whether ``file`` is the source file ``src``, or lies in the folder ``under``."""
+    return file == src if under is None else os.path.abspath(file).startswith(under)
 
 
 def _left_out(stack: Stack, records: list) -> list[str]:

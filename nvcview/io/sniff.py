@@ -76,7 +76,7 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
     list of (role, Image)
         Role is "T2", "TOF", "labels" or "other".
     """
-    from nvcview.io import list_series, load
+    from nvcview.io.dicom import load_dicom_volumes
     from nvcview.io.itkimage import is_itk_path, read_itk_image
     from nvcview.io.nifti import is_nifti_path, read_nifti
 
@@ -89,9 +89,9 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
     if p.is_file() and is_itk_path(p):
         img = read_itk_image(p)
         return [(guess_role(img), img)]
-    out = []
     try:
-        metas = list_series(p)
+        # one header scan of the whole path: the volumes are read from what it found
+        images, unloadable = load_dicom_volumes(p)
     except InputError:
         # no DICOM: a folder of NIfTI files (sorted by name) is a study too
         niftis = sorted(q for q in p.rglob("*") if q.is_file() and is_nifti_path(q))
@@ -99,15 +99,9 @@ def load_images(path: str | os.PathLike) -> list[tuple[str, Image]]:
             raise
         return [(guess_role(img), img) for img in map(read_nifti, niftis)]
     skipped = []
-    for meta in metas:
-        if not meta.loadable:  # 2D images, localizers, stacks refused for their geometry
-            skipped.append(f"{meta.series_description or meta.series_uid}: {meta.warnings}")
-            log.warning("skipping a volume that cannot be loaded: %s", meta.warnings)
-            continue
-        uid = meta.volume_id or meta.series_uid or None
-        src = meta.source_path or str(p)
-        img = load(src if Path(src).exists() else p, series_uid=uid)
-        out.append((guess_role(img), img))
-    if not out:
+    for meta in unloadable:  # 2D images, localizers, stacks refused for their geometry
+        skipped.append(f"{meta.series_description or meta.series_uid}: {meta.warnings}")
+        log.warning("skipping a volume that cannot be loaded: %s", meta.warnings)
+    if not images:
         raise InputError(f"{p}: no loadable 3D volume; " + "; ".join(skipped))
-    return out
+    return [(guess_role(img), img) for img in images]

@@ -197,3 +197,32 @@ def test_brush_on_oblique_labels_changes_only_the_stroke(
         timeout=120_000,
     )
     qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
+
+
+def test_sample_menu_builds_the_phantom_once_and_gives_each_open_its_own_copy(monkeypatch):
+    import nvcview_sample
+    from napari_nvcview import _sample_data
+
+    built = []
+    real = nvcview_sample.make_phantom
+
+    def counting(**kwargs):
+        built.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(nvcview_sample, "make_phantom", counting)
+    _sample_data._default_phantom.cache_clear()
+    try:
+        first = _sample_data.sample_phantom()
+        first[0][0][...] = 0  # the user paints over the first sample's T2
+        blank = _sample_data.sample_phantom_blank()
+        second = _sample_data.sample_phantom()
+    finally:
+        _sample_data._default_phantom.cache_clear()  # later tests build their own
+    assert len(built) == 1
+    assert [t[2] for t in first] == ["image", "image", "labels"]
+    assert [t[2] for t in blank] == ["image", "image"]
+    assert not first[0][0].any()
+    assert second[0][0].any() and blank[0][0].any()  # the edit did not leak
+    assert np.array_equal(second[0][0], blank[0][0])
+    assert not np.shares_memory(second[2][0], first[2][0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from nvcview.measure.records import MeasureSettings, VesselMeasurement
 from nvcview.review.model import Review
 from nvcview.structures import Structure, find_facial_nerve
 from nvcview.types import PointsLPS, StoredLandmarks
+
+if TYPE_CHECKING:
+    from nvcview.measure.labelmap import LabelGrid
 
 __all__ = [
     "can_measure",
@@ -55,7 +59,7 @@ def can_measure(structures: Sequence[Structure]) -> bool:
 
 
 def measure_review_labels(
-    review: Review, labels: Image, settings: MeasureSettings | None = None
+    review: Review, labels: Image | LabelGrid, settings: MeasureSettings | None = None
 ) -> list[VesselMeasurement]:
     """Measure a review against a label map already in memory.
 
@@ -63,7 +67,7 @@ def measure_review_labels(
     ----------
     review : Review
         Structures, landmarks (LPS mm), nerve path and reader calls.
-    labels : Image
+    labels : Image or LabelGrid
         Its label map on the reference grid (affine index -> LPS mm).
     settings : MeasureSettings, optional
         Engine thresholds; defaults to the review's own ``settings``.

@@ -107,6 +107,22 @@ def _check_orientation_codes(img, path: Path) -> None:
 def read_nifti(path: str | os.PathLike, *, dtype=None, role: str | None = None) -> Image:
     """Read a 3D NIfTI file into an :class:`Image` with an index -> LPS mm affine.
 
+    Same parameters, checks and errors as :func:`read_nifti_arrays`, which this wraps
+    (the array and affine as a ``highdicom.Volume``).
+    """
+    data, affine, meta = read_nifti_arrays(path, dtype=dtype, role=role)
+    return Image(volume=make_volume(data, affine), meta=meta)
+
+
+def read_nifti_arrays(
+    path: str | os.PathLike, *, dtype=None, role: str | None = None
+) -> tuple[np.ndarray, np.ndarray, SeriesMeta]:
+    """Read a 3D NIfTI file as an array, its index -> LPS mm affine and its metadata.
+
+    The checks of :func:`read_nifti` without building a ``highdicom.Volume`` (and
+    without importing highdicom): for readers that need only the voxels, such as the
+    measurement engine's :class:`~nvcview.measure.labelmap.LabelGrid`.
+
     Parameters
     ----------
     path : path-like
@@ -179,7 +195,7 @@ def read_nifti(path: str | os.PathLike, *, dtype=None, role: str | None = None) 
         orientation=describe_orientation(affine),
         role=_nifti_role(img, data, path.name) if role is None else check_role(role),
     )
-    return Image(volume=make_volume(data, affine), meta=meta)
+    return data, affine, meta
 
 
 def _nifti_role(img, data: np.ndarray, name: str) -> str:

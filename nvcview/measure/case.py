@@ -13,9 +13,8 @@ import copy
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import highdicom as hd
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -40,6 +39,9 @@ from nvcview.measure.surface import (
 )
 from nvcview.measure.uncertainty import gap_interval, resolution_limit_mm
 from nvcview.structures import Structure, find_cn8, find_facial_nerve, vessels
+
+if TYPE_CHECKING:  # highdicom costs ~0.5 s to import: only type hints use it here
+    import highdicom as hd
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,8 @@ contact" over them. Pure functions; positions LPS mm.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import highdicom as hd
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
@@ -23,6 +22,9 @@ from nvcview.measure.centreline import Centreline
 from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid
 from nvcview.measure.records import SEGMENTS, MeasureSettings
 from nvcview.measure.segments import classify_segment
+
+if TYPE_CHECKING:  # highdicom costs ~0.5 s to import: only type hints use it here
+    import highdicom as hd
 
 #: a segment counts as covered when at least this fraction of its length is
 DEFAULT_MIN_FRACTION = 0.8

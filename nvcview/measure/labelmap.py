@@ -7,15 +7,18 @@ Checks that turn bad input into one clear :class:`~nvcview.errors.InputError`
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import highdicom as hd
 import numpy as np
 from scipy import ndimage
 
 from nvcview.errors import GeometryError, InputError
 from nvcview.io.image import Image
+
+if TYPE_CHECKING:  # highdicom costs ~0.5 s to import: never needed to read a LabelGrid
+    import highdicom as hd
 
 #: A bounding box: one slice per array axis (index space).
 Box = tuple[slice, slice, slice]
@@ -94,23 +97,46 @@ def as_label_grid(labels: Image | hd.Volume | LabelGrid, source: str | None = No
     """
     if isinstance(labels, LabelGrid):
         return labels
+    # a highdicom.Volume can only exist once highdicom is imported: no import here
+    hd_module = sys.modules.get("highdicom")
     if isinstance(labels, Image):
         volume = labels.volume
         source = source or labels.meta.source_path or labels.meta.series_description
-    elif isinstance(labels, hd.Volume):
+    elif hd_module is not None and isinstance(labels, hd_module.Volume):
         volume = labels
     else:
         raise InputError(
             f"{source or 'label map'}: expected an nvcview Image or highdicom.Volume, "
             f"got {type(labels).__name__}"
         )
-    source = source or "label map"
-    array = np.asarray(volume.array)
+    return label_grid(volume.array, volume.affine, source or "label map")
+
+
+def label_grid(array: np.ndarray, affine: np.ndarray, source: str = "label map") -> LabelGrid:
+    """Check an array and its affine as a label map and wrap them as a :class:`LabelGrid`.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        3D (or 4D with one volume) label array, 0 background.
+    affine : numpy.ndarray
+        4x4 array index -> patient LPS mm.
+    source : str
+        Name used in error messages (file path or description).
+
+    Raises
+    ------
+    InputError
+        Not 3D, negative or non-integer values, or image-like data (not a label map).
+    GeometryError
+        Singular or non-finite affine.
+    """
+    array = np.asarray(array)
     if array.ndim == 4 and array.shape[3] == 1:
         array = array[..., 0]
     if array.ndim != 3:
         raise InputError(f"{source}: a label map must be 3D, got shape {array.shape}")
-    affine = np.asarray(volume.affine, dtype=np.float64)
+    affine = np.asarray(affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise GeometryError(f"{source}: label map affine is singular or not finite")
     array = _integer_labels(array, source)

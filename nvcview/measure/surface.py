@@ -32,9 +32,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import highdicom as hd
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
@@ -52,6 +51,9 @@ from nvcview.measure.labelmap import (
 from nvcview.measure.records import SURFACE_METHODS, MeasureSettings
 from nvcview.measure.triangles import closest_point_on_triangles, vertex_faces
 from nvcview.measure.uncertainty import gap_interval
+
+if TYPE_CHECKING:  # highdicom costs ~0.5 s to import: only type hints use it here
+    import highdicom as hd
 
 #: Default anti-aliasing of binary masks before marching cubes: Gaussian sigma in mm,
 #: and its minimum in voxels along each array axis.

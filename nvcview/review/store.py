@@ -44,8 +44,8 @@ from nvcview import __version__
 from nvcview.errors import GeometryError, InputError, NvcviewError, SchemaError
 from nvcview.fsutil import _fsync_dir, atomic_path, check_inside, file_sha256
 from nvcview.io.grids import conform_to, grid_mismatch
-from nvcview.io.image import Image, make_volume
-from nvcview.io.nifti import read_nifti, write_nifti
+from nvcview.io.image import Image, SeriesMeta, make_volume
+from nvcview.io.nifti import read_nifti, read_nifti_arrays, write_nifti
 from nvcview.review import limits
 from nvcview.review.audit import append_audit, diff_documents, read_audit
 from nvcview.review.document import review_from_dict, review_to_dict
@@ -66,6 +66,8 @@ from nvcview.review.schema import review_schema, validate_review_dict
 
 if TYPE_CHECKING:
     import highdicom as hd
+
+    from nvcview.measure.labelmap import LabelGrid
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +277,9 @@ def _pending_file(label_file: Path, sha: str) -> Path:
     return label_file.parent / f"{PENDING_PREFIX}{sha}-{label_file.name}"
 
 
-def _read_committed_labels(review: Review, folder: Path, file: Path) -> tuple[Path, Image]:
+def _read_committed_labels(
+    review: Review, folder: Path, file: Path
+) -> tuple[Path, tuple[np.ndarray, np.ndarray, SeriesMeta]]:
     """Read the label map of the committed save: its pending file when the last rename of
     that save did not happen yet, else ``file``. The header is checked before any voxel
     is read (:func:`nvcview.review.limits.check_nifti_header`)."""
@@ -288,7 +292,7 @@ def _read_committed_labels(review: Review, folder: Path, file: Path) -> tuple[Pa
         check_inside(folder, src, "label map")
         try:
             limits.check_nifti_header(src, review.reference_shape)
-            return src, read_nifti(src)
+            return src, read_nifti_arrays(src)
         except (InputError, OSError):
             if src != file and not os.path.lexists(src):
                 continue  # a save renamed it over `file` while we read: read that
@@ -321,27 +325,52 @@ def load_labels(review: Review, folder: str | os.PathLike) -> Image:
     GeometryError
         The label map does not lie on the reference series' grid.
     """
+    arr, affine, meta = _load_label_arrays(review, folder)
+    return Image(make_volume(arr, affine), meta)
+
+
+def load_label_grid(review: Review, folder: str | os.PathLike) -> LabelGrid:
+    """The review's label map as the measurement engine's :class:`LabelGrid`.
+
+    The same file, checks and errors as :func:`load_labels`, without building a
+    ``highdicom.Volume`` (highdicom is not imported): for readers that only measure or
+    mesh the labels (``nvcview scene``). Array axes and the index -> LPS mm affine are
+    those :func:`load_labels` returns.
+
+    Raises
+    ------
+    InputError, GeometryError
+        As :func:`load_labels`; also when the data is not a label map
+        (:func:`nvcview.measure.labelmap.label_grid`).
+    """
+    from nvcview.measure.labelmap import label_grid
+
+    arr, affine, meta = _load_label_arrays(review, folder)
+    return label_grid(arr, affine, meta.source_path or "label map")
+
+
+def _load_label_arrays(
+    review: Review, folder: str | os.PathLike
+) -> tuple[np.ndarray, np.ndarray, SeriesMeta]:
+    """Label array, index -> LPS mm affine and metadata of :func:`load_labels`."""
     folder = Path(folder)
     if folder.name == REVIEW_NAME and folder.is_file():
         folder = folder.parent
     file = _labelmap_file(review, folder)
-    src, image = _read_committed_labels(review, folder, file)
-    arr = image.array
+    src, (arr, affine, meta) = _read_committed_labels(review, folder, file)
     if not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise InputError(f"{file}: label map holds non-integer values")
-        image = Image(make_volume(arr.astype(np.int32), image.affine), image.meta, image.patient)
+        arr = np.ascontiguousarray(arr.astype(np.int32))
     if review.reference_affine is not None and review.reference_shape is not None:
-        why = grid_mismatch(
-            image.affine, image.array.shape, review.reference_affine, review.reference_shape
-        )
+        why = grid_mismatch(affine, arr.shape, review.reference_affine, review.reference_shape)
         if why:
             # Slicer / ITK-SNAP / `nvcview convert` store the same grid in another axis
             # order (column, row, slice): re-index (never resample) when that is all it is.
-            image = _conform_to_reference(image, review) or image
-            why = grid_mismatch(
-                image.affine, image.array.shape, review.reference_affine, review.reference_shape
-            )
+            conformed = _conform_to_reference(Image(make_volume(arr, affine), meta), review)
+            if conformed is not None:
+                arr, affine, meta = conformed.array, conformed.affine, conformed.meta
+            why = grid_mismatch(affine, arr.shape, review.reference_affine, review.reference_shape)
         if why:
             raise GeometryError(
                 f"{file}: label map does not match the reference series "
@@ -356,15 +385,15 @@ def load_labels(review: Review, folder: str | os.PathLike) -> Image:
     known = {s.label for s in review.structures}
     if review.contralateral is not None:  # the control side's labels share the map
         known |= {s.label for s in review.contralateral.structures}
-    present = {int(v) for v in np.unique(image.array)} - {0}
+    present = {int(v) for v in np.unique(arr)} - {0}
     if present - known:
         log.warning(
             "%s: label values %s have no entry in the structure table",
             file.name,
             sorted(present - known),
         )
-    image.meta.role = "labels"
-    return image
+    meta.role = "labels"
+    return arr, affine, meta
 
 
 # ---------------------------------------------------------------------------- writing

@@ -11,6 +11,7 @@ import numpy as np
 from nvcview.case.measurement import measure_review_labels
 from nvcview.errors import InputError
 from nvcview.io.image import Image
+from nvcview.measure.labelmap import LabelGrid
 from nvcview.review.model import Review
 from nvcview.scene.surfaces import Scene, SurfaceBuilder
 from nvcview.structures import find_facial_nerve
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def scene_from_review(
     review: Review,
-    labels: Image,
+    labels: Image | LabelGrid,
     *,
     builder: SurfaceBuilder | None = None,
     measurements: list | None = None,
@@ -31,8 +32,9 @@ def scene_from_review(
     ----------
     review : Review
         Structure table, side, landmarks (LPS mm), nerve path.
-    labels : Image
-        Its label map (:func:`nvcview.review.store.load_labels`).
+    labels : Image or LabelGrid
+        Its label map (:func:`nvcview.review.store.load_labels` or, without
+        highdicom, :func:`~nvcview.review.store.load_label_grid`).
     builder : SurfaceBuilder, optional
         Reuse its cached meshes.
     measurements : list of VesselMeasurement, optional
@@ -47,22 +49,26 @@ def scene_from_review(
     )
 
 
-def load_review_scene(path: str | os.PathLike) -> tuple[Scene, Review, Image]:
+def load_review_scene(path: str | os.PathLike) -> tuple[Scene, Review, LabelGrid]:
     """Load a review folder (or its review.json) and build its scene.
+
+    The label map is read as a :class:`~nvcview.measure.labelmap.LabelGrid`
+    (:func:`~nvcview.review.store.load_label_grid`: the checks of ``load_labels``,
+    no highdicom import), which is what the engine measures and meshes.
 
     Raises
     ------
     InputError, SchemaError
         No review there, a missing or misaligned label map, an empty structure table.
     """
-    from nvcview.review.store import load_labels, load_review
+    from nvcview.review.store import load_label_grid, load_review
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such review folder or file")
     review = load_review(path)
     folder = path if path.is_dir() else path.parent
-    labels = load_labels(review, folder)
+    labels = load_label_grid(review, folder)
     if not review.structures:
         raise InputError(f"{path}: the review's structure table is empty: nothing to mesh")
     if find_facial_nerve(review.structures) is None:

@@ -9,7 +9,7 @@ import pytest
 from nvcview.errors import GeometryError
 from nvcview.io.image import index_to_lps, make_volume
 from nvcview.io.nifti import write_nifti
-from nvcview.review.store import load_labels, load_review, save_review
+from nvcview.review.store import load_label_grid, load_labels, load_review, save_review
 
 from .conftest import make_labels, make_review
 
@@ -65,3 +65,23 @@ def test_shifted_label_map_still_refused(tmp_path):
     write_nifti(make_volume(np.asarray(labels.array), aff), folder / review.labelmap_path)
     with pytest.raises(GeometryError, match="reference"):
         load_labels(review, folder)
+
+
+def test_label_grid_read_matches_load_labels_on_a_permuted_file(tmp_path):
+    """load_label_grid (no highdicom.Volume) re-indexes and refuses exactly as load_labels."""
+    labels = make_labels()
+    folder = tmp_path / "rev"
+    save_review(make_review(), folder, labels)
+    review = load_review(folder)
+    write_nifti(_reversed_axes(labels), folder / review.labelmap_path)
+    grid = load_label_grid(review, folder)
+    image = load_labels(review, folder)
+    np.testing.assert_array_equal(grid.array, image.array)
+    np.testing.assert_array_equal(grid.array, labels.array)
+    np.testing.assert_allclose(grid.affine, image.affine, atol=0)
+    assert grid.source.endswith(review.labelmap_path)
+    aff = labels.affine.copy()
+    aff[:3, 3] += [0.3, 0.0, 0.0]
+    write_nifti(make_volume(np.asarray(labels.array), aff), folder / review.labelmap_path)
+    with pytest.raises(GeometryError, match="reference"):
+        load_label_grid(review, folder)

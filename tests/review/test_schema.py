@@ -20,6 +20,16 @@ def _saved(tmp_path, review) -> tuple[Path, dict]:
     return path, json.loads(path.read_text())
 
 
+def test_shipped_schema_is_a_valid_draft_2020_12_schema():
+    """The loader trusts the shipped schema (no metaschema check per load): check it here."""
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(review_schema())
+    broken = dict(review_schema(), type="no such type")
+    with pytest.raises(jsonschema.SchemaError):
+        jsonschema.Draft202012Validator.check_schema(broken)
+
+
 def test_docs_copy_of_schema_is_equal():
     docs = json.loads((REPO / "docs" / "review-schema.json").read_text())
     assert docs == review_schema()

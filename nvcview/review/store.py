@@ -103,8 +103,8 @@ PENDING_PREFIX = ".pending-"
 _PENDING = re.compile(r"^\.pending-(?P<sha>[0-9a-f]{64})-(?P<name>.+)$")
 #: attribute set on a loaded Review: SHA-256 of the review.json bytes it was loaded from
 _ORIGIN_ATTR = "_nvcview_origin_sha256"
-#: per review.json (real path): SHA-256 of every version this process wrote
-_written: dict[str, set[str]] = {}
+#: per review.json (real path): SHA-256 of the last version this process wrote there
+_written: dict[str, str] = {}
 _written_guard = threading.Lock()
 #: test hook: a save kills its own process (SIGKILL) at the named step (docs/reviews.md)
 KILL_ENV = "NVCVIEW_TEST_KILL_AT"
@@ -534,8 +534,11 @@ def _check_unchanged(review: Review, file: Path, data: bytes | None) -> None:
     if now == origin:
         return
     with _written_guard:
-        if now in _written.get(os.path.realpath(file), set()):
-            return  # our own save (from a copy of this review)
+        if _written.get(os.path.realpath(file)) == now:
+            # our own last save (from a copy of this review). Only the last: another
+            # process may put back bytes equal to an earlier save of ours (a restore
+            # within the same second), and that is someone else's change
+            return
     by = next((e for e in reversed(read_audit(file.parent)) if e.get("review_sha256") == now), None)
     if by is not None:
         who = (
@@ -558,7 +561,7 @@ def _remember_written(review: Review, file: Path, data: bytes) -> None:
     sha = hashlib.sha256(data).hexdigest()
     setattr(review, _ORIGIN_ATTR, sha)
     with _written_guard:
-        _written.setdefault(os.path.realpath(file), set()).add(sha)
+        _written[os.path.realpath(file)] = sha
 
 
 def _undo(review: Review, previous: dict, copies: list[Path | None]) -> None:

@@ -134,3 +134,19 @@ def test_restore_version_from_another_process_is_not_stale(tmp_path):
     with pytest.raises(ReviewChangedError, match="'reader-c'.*restore"):
         review.impression = "third, from a stale copy"
         save_review(review, folder)
+
+
+def test_bytes_equal_to_an_earlier_save_of_ours_are_someone_elses_change(tmp_path):
+    """Another process putting back the bytes of one of our earlier saves (a restore in the
+    same second gives identical bytes) is still a change we did not make."""
+    folder = tmp_path / "r"
+    review = make_review(impression="first")
+    save_review(review, folder, make_labels())
+    first_bytes = (folder / "review.json").read_bytes()
+    review.impression = "second"
+    save_review(review, folder)
+    (folder / "review.json").write_bytes(first_bytes)  # the other process's write
+    review.impression = "third, from a stale copy"
+    with pytest.raises(ReviewChangedError, match="changed on disk"):
+        save_review(review, folder)
+    assert (folder / "review.json").read_bytes() == first_bytes  # nothing was written

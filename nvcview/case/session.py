@@ -38,6 +38,7 @@ from nvcview.case.measurement import (
 from nvcview.errors import InputError, NvcviewError
 from nvcview.io.grids import same_grid
 from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
+from nvcview.measure.labelmap import nonzero_box
 from nvcview.measure.live import LiveMeasurer, changed_box
 from nvcview.measure.records import GRADES, VesselMeasurement
 from nvcview.register.model import Registration
@@ -465,12 +466,12 @@ class CaseSession:
             )
             self.review.structures.append(st)
             self.events.structures.emit(label=st.label)
-        box = None if m is None else _box_of(m)  # work inside the mask's box only
+        box: Box | None = None if m is None else nonzero_box(m)  # work inside the mask's box only
         if m is not None and box is not None:
             sub = labels[box]
             where = m[box] if overwrite else (m[box] & ((sub == 0) | (sub == st.label)))
             sub[where] = st.label
-            inner = _box_of(where)
+            inner = nonzero_box(where)
             box = None if inner is None else _offset_box(inner, box)
         self._record(
             description or (f"add {st.name}" if new else f"extend {st.name}"),
@@ -490,7 +491,7 @@ class CaseSession:
         box = None
         if self.labels is not None:
             where = self.labels == st.label
-            box = _box_of(where)
+            box = nonzero_box(where)
             self.labels[where] = 0
         self.review.structures = [s for s in self.structures if s.label != st.label]
         self.review.calls = [c for c in self.review.calls if c.vessel_label != st.label]
@@ -759,7 +760,7 @@ class CaseSession:
         if not mask.any():
             raise InputError(f"{st.name} has no voxels to cut")
         aff = self.reference.affine
-        box = _box_of(mask)
+        box = nonzero_box(mask)
         assert box is not None
         grid = np.stack(
             np.meshgrid(*[np.arange(sl.start, sl.stop) for sl in box], indexing="ij"), -1
@@ -781,7 +782,7 @@ class CaseSession:
         removed = mask & ~keep
         labels[removed] = 0
         self._record(f"cut {st.name}")
-        self._changed("labels", box=_box_of(removed))
+        self._changed("labels", box=nonzero_box(removed))
         return int(removed.sum())
 
     def label_near(self, lps: PointLPS, within_mm: float = 2.0) -> int | None:
@@ -907,7 +908,7 @@ class CaseSession:
         where = m if overwrite else m & ((labels == 0) | (labels == st.label))
         labels[where] = st.label
         self._record(f"segment CN {nerve}", structures_before=before, calls_before=calls)
-        self._changed("labels", box=_box_of(old | where))
+        self._changed("labels", box=nonzero_box(old | where))
         return st
 
     def nerve_mask(
@@ -1561,15 +1562,3 @@ def _offset_box(inner: Box, outer: Box) -> Box:
     return tuple(
         slice(o.start + i.start, o.start + i.stop) for i, o in zip(inner, outer, strict=True)
     )
-
-
-def _box_of(mask: np.ndarray) -> Box | None:
-    """Index box of the True voxels of a mask (None when empty)."""
-    if not mask.any():
-        return None
-    box = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return tuple(box)

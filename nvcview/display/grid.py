@@ -46,6 +46,7 @@ import numpy.typing as npt
 
 from nvcview.display.sampling import sample_grid
 from nvcview.io.image import Image, index_to_lps, lps_to_index
+from nvcview.measure.labelmap import nonzero_box
 from nvcview.types import Box
 
 __all__ = [
@@ -375,18 +376,6 @@ def display_view(
     return ResampledVolume(arr, aff, grid, order=order), grid
 
 
-def _nonzero_box(array: np.ndarray) -> Box | None:
-    """Index box of the non-zero voxels of a 3D array (None when all zero)."""
-    box = []
-    for axis in range(3):
-        others = tuple(a for a in range(3) if a != axis)
-        hit = np.flatnonzero(np.any(array, axis=others))
-        if len(hit) == 0:
-            return None
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return (box[0], box[1], box[2])
-
-
 def to_display(
     array: npt.ArrayLike,
     affine: npt.ArrayLike,
@@ -426,7 +415,7 @@ def to_display(
         return disp[sl], grid
     if order == 0:
         out = np.zeros(grid.shape, dtype=arr.dtype)
-        box = _nonzero_box(arr)
+        box = nonzero_box(arr)
         if box is not None:
             refresh_display(out, arr, aff, grid, box, order=0)
         return out, grid

@@ -196,10 +196,10 @@ def _rows_nonzero(c: np.ndarray) -> np.ndarray:
     return b.max(axis=1) > 0
 
 
-def _nonzero_crop(array: np.ndarray) -> Box | None:
-    """Index box of the non-zero voxels (None when all zero), read in memory order.
+def nonzero_box(array: np.ndarray) -> Box | None:
+    """Index box of the non-zero (True) voxels of an array (None when all zero).
 
-    One pass over the array in its own memory order (C or Fortran), then only the
+    The one bounding-box helper of nvcview (label maps, masks, edits). One pass over the array in its own memory order (C or Fortran), then only the
     slab that holds labels is scanned along the other axes.
     """
     c, reversed_ = _c_order_view(array)
@@ -233,7 +233,7 @@ def label_boxes(array: np.ndarray) -> dict[int, Box]:
         return {}
     if array.dtype == np.bool_:  # find_objects refuses booleans: a mask is label 1
         array = array.view(np.uint8)
-    crop = _nonzero_crop(array)
+    crop = nonzero_box(array)
     if crop is None:
         return {}
     sub = np.ascontiguousarray(array[crop])

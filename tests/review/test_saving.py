@@ -200,8 +200,12 @@ def test_lock_released_when_holder_is_killed(tmp_path, review):
 # ------------------------------------------------------------------ crashes
 
 
-def _writer_loop(folder, start, ready):
-    """Save over and over; the counter goes into the impression and one voxel."""
+def _writer_loop(folder, start, ready, saves):
+    """Save over and over; the counter goes into the impression and one voxel.
+
+    ``saves`` counts the saves this writer completed, so the test can wait for one before it
+    kills the writer at a random moment of a later save (a busy machine makes a save slow).
+    """
     review = load_review(folder)
     base = load_labels(review, folder)
     ready.set()
@@ -212,6 +216,17 @@ def _writer_loop(folder, start, ready):
         arr[0, 0, 0] = n % 250
         review.impression = f"save {n}"
         save_review(review, folder, make_volume(arr, base.affine), actor="writer")
+        with saves.get_lock():
+            saves.value += 1
+
+
+def _wait_for_a_save(saves, proc, limit_s=120.0):
+    """Block until the writer has completed a save (a hang limit, not a timing condition)."""
+    deadline = time.monotonic() + limit_s
+    while saves.value < 1:
+        assert proc.is_alive(), "the writer died before its first save"
+        assert time.monotonic() < deadline, "the writer completed no save in the hang limit"
+        time.sleep(0.01)
 
 
 def test_sigkill_mid_save_never_loses_the_last_good_version(tmp_path, review, labels, caplog):
@@ -222,11 +237,16 @@ def test_sigkill_mid_save_never_loses_the_last_good_version(tmp_path, review, la
     rng = random.Random(4)
     last = 0
     mid_save = 0  # kills that left a half-written temporary file behind
-    for _ in range(25):
-        ready = ctx.Event()
-        proc = ctx.Process(target=_writer_loop, args=(folder, last, ready), daemon=True)
+    rounds = 0
+    # 25 kills, and more while fewer than three of them landed mid-save (the writer is inside
+    # save_review nearly all the time, so this ends quickly however busy the machine is)
+    while rounds < 25 or (mid_save < 3 and rounds < 200):
+        rounds += 1
+        ready, saves = ctx.Event(), ctx.Value("i", 0)
+        proc = ctx.Process(target=_writer_loop, args=(folder, last, ready, saves), daemon=True)
         proc.start()
-        assert ready.wait(20)
+        assert ready.wait(120)
+        _wait_for_a_save(saves, proc)
         time.sleep(rng.uniform(0.0, 0.12))
         os.kill(proc.pid, signal.SIGKILL)
         proc.join(20)

@@ -125,81 +125,147 @@ def _wall_and_cpu(cmd: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
+def _median_runs(cmd_for, repeats: int) -> tuple[float, float]:
+    """Median wall and median CPU (s) of ``repeats`` runs of ``cmd_for(n)``."""
+    runs = [_wall_and_cpu(cmd_for(n)) for n in range(repeats)]
+    return float(np.median([w for w, _ in runs])), float(np.median([c for _, c in runs]))
+
+
 def bench_cli(repeats: int) -> None:
+    """``nvcview scene`` end to end against the 2 s target and baselines, same run.
+
+    The runs alternate (scene, baseline, scene, ...) so that a change in the
+    machine's load hits both alike.
+    """
     from nvcview_sample import write_sample
 
     with tempfile.TemporaryDirectory() as tmp:
         write_sample(tmp)
         review = str(Path(tmp) / "review")
         py = [sys.executable, "-m", "nvcview"]
-        t_meas = float(
-            np.median([_wall([*py, "measure", review, "--json"]) for _ in range(repeats)])
+        cmds = {
+            "scene": lambda n: [*py, "scene", review, "--out", f"{tmp}/s{n}"],
+            "obj_stl": lambda n: [
+                *py,
+                "scene",
+                review,
+                "--out",
+                f"{tmp}/o{n}",
+                "--format",
+                "obj,stl",
+            ],  # fmt: skip
+            "image": lambda n: [*py, "scene", review, "--out", f"{tmp}/i{n}", "--image"],
+            "measure": lambda n: [*py, "measure", review, "--json"],
+            "import": lambda n: [sys.executable, "-c", "import nvcview"],
+            "python": lambda n: [sys.executable, "-c", "pass"],
+        }
+        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
+        for n in range(repeats):
+            for k, cmd_for in cmds.items():
+                runs[k].append(_wall_and_cpu(cmd_for(n)))
+    med = {
+        k: (float(np.median([w for w, _ in v])), float(np.median([c for _, c in v])))
+        for k, v in runs.items()
+    }
+    print(f"nvcview scene end to end (CLI, sample review, median of {repeats}, {sys.executable})")
+    print(f"  target:                                    {2.0:6.2f} s")
+    for key, label in (
+        ("scene", "ours, glb+obj+stl (default)"),
+        ("obj_stl", "ours, obj+stl"),
+        ("image", "ours, default + --image"),
+        ("measure", "baseline nvcview measure --json"),
+        ("import", 'baseline python -c "import nvcview"'),
+        ("python", 'baseline python -c "pass"'),
+    ):
+        wall, cpu = med[key]
+        print(
+            f"  {label:40s} wall {wall:6.2f} s  CPU {cpu:6.2f} s"
+            f"  target/CPU {2.0 / cpu:5.2f}x  CPU/measure {cpu / med['measure'][1]:5.2f}x"
         )
-        t_scene = float(
-            np.median(
-                [_wall([*py, "scene", review, "--out", f"{tmp}/s{n}"]) for n in range(repeats)]
+
+
+def _trimesh_glb(scene) -> bytes:
+    """Baseline: trimesh's own GLB export of the same meshes (names, colours, gaps)."""
+    import trimesh
+    from trimesh.visual.material import PBRMaterial
+
+    from nvcview.scene.export import LPS_TO_GLTF, file_stem
+
+    out = trimesh.Scene()
+    for surf in scene.surfaces:
+        rgb = np.round(surf.vertex_colors(scene.gap_range_mm) * 255).astype(np.uint8)
+        mesh = trimesh.Trimesh(
+            vertices=surf.verts,
+            faces=surf.faces,
+            vertex_normals=surf.normals,
+            vertex_colors=np.concatenate([rgb, np.full((len(rgb), 1), 255, np.uint8)], 1),
+            process=False,
+        )
+        if surf.gap_mm is None:
+            mesh.visual = trimesh.visual.TextureVisuals(
+                material=PBRMaterial(
+                    baseColorFactor=[*(int(round(c * 255)) for c in surf.color), 255],
+                    metallicFactor=0.0,
+                    roughnessFactor=0.7,
+                )
             )
-        )
-        t_image = float(
-            np.median(
-                [
-                    _wall([*py, "scene", review, "--out", f"{tmp}/i{n}", "--image"])
-                    for n in range(repeats)
-                ]
-            )
-        )
-        # end to end, wall and CPU, against the 2 s target; imports alone, in the same run
-        runs = [
-            _wall_and_cpu([*py, "scene", review, "--out", f"{tmp}/e{n}"]) for n in range(repeats)
-        ]
-        e2e_wall = float(np.median([w for w, _ in runs]))
-        e2e_cpu = float(np.median([c for _, c in runs]))
-        imp_cpu = float(
-            np.median(
-                [
-                    _wall_and_cpu([sys.executable, "-c", "import nvcview.scene"])[1]
-                    for _ in range(repeats)
-                ]
-            )
-        )
-        # what the command no longer pays: highdicom (the label map is read into a
-        # LabelGrid without a highdicom.Volume), measured beside numpy's import
-        hd_cpu = float(
-            np.median(
-                [
-                    _wall_and_cpu([sys.executable, "-c", "import numpy, highdicom"])[1]
-                    - _wall_and_cpu([sys.executable, "-c", "import numpy"])[1]
-                    for _ in range(repeats)
-                ]
-            )
-        )
-        obj_cpu = float(
-            np.median(
-                [
-                    _wall_and_cpu(
-                        [*py, "scene", review, "--out", f"{tmp}/o{n}", "--format", "obj,stl"]
-                    )[1]
-                    for n in range(repeats)
-                ]
-            )
-        )
-    print("nvcview scene end to end (CLI, sample review, as /usr/bin/time counts it)")
-    print(f"  target:                              {2.0:6.2f} s")
+        else:
+            mesh.vertex_attributes["_GAP_MM"] = surf.gap_mm.astype(np.float32)
+        stem = file_stem(surf.name)
+        out.add_geometry(mesh, node_name=stem, geom_name=stem, transform=LPS_TO_GLTF)
+    return out.export(file_type="glb")
+
+
+def bench_glb(phantom, repeats: int) -> None:
+    """Our GLB writer (numpy + json) against trimesh's export, and their imports."""
+    from nvcview.scene.export import glb_bytes
+
+    ms = measure_case(phantom.labels, phantom.structures, phantom.landmarks, phantom.centreline)
+    scene = SurfaceBuilder().build(phantom.labels, phantom.structures, ms, side="left")
+    _, imp_trimesh = _wall_and_cpu([sys.executable, "-c", "import numpy, scipy.spatial, trimesh"])
+    _, imp_base = _wall_and_cpu([sys.executable, "-c", "import numpy, scipy.spatial"])
+    _trimesh_glb(scene)  # warm
+    t_base, _ = _median(lambda: _trimesh_glb(scene), repeats)
+    t_ours, data = _median(lambda: glb_bytes(scene), repeats)
+    print(f"GLB of the sample scene ({len(data) / 1e6:.2f} MB)")
+    print(f"  baseline trimesh export (imports warm):  {t_base * 1e3:8.1f} ms")
     print(
-        f"  ours, glb+obj+stl: wall {e2e_wall:6.2f} s, CPU {e2e_cpu:6.2f} s"
-        f"   ratio target/CPU {2.0 / e2e_cpu:5.2f}x"
+        f"  ours numpy + json:                       {t_ours * 1e3:8.1f} ms   ratio {t_base / t_ours:5.2f}x"
     )
-    print(f"  ours, obj+stl (no trimesh):    CPU {obj_cpu:6.2f} s   ratio {2.0 / obj_cpu:5.2f}x")
-    print(f"  of which `import nvcview.scene`:  CPU {imp_cpu:6.2f} s")
-    print(f"  not paid any more (highdicom import): CPU {hd_cpu:6.2f} s")
-    print("nvcview scene on the sample review (whole command, with interpreter start-up)")
-    print(f"  baseline nvcview measure --json:    {t_meas:6.2f} s")
+    print(f"  import trimesh (beyond numpy + scipy.spatial), CPU: {imp_trimesh - imp_base:6.2f} s")
+
+
+_REPORT = """
+import sys
+from nvcview.report import keyimages
+if sys.argv[1] == "no-3d":
+    keyimages.CASE_SLOTS["scene-3d"] = lambda chosen, ctx: None
+from nvcview.report import write_reports
+written = write_reports(sys.argv[2], None, sys.argv[3])
+assert any(p.name.endswith("scene-3d.png") for p in (written and __import__("pathlib").Path(sys.argv[3]).rglob("*.png"))) == (sys.argv[1] == "3d")
+"""
+
+
+def bench_report(repeats: int) -> None:
+    """``write_reports`` (all formats) with and without the 3D key image, same run."""
+    from nvcview_sample import write_sample
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_sample(tmp)
+        review = str(Path(tmp) / "review")
+        runs: dict[str, list[tuple[float, float]]] = {"3d": [], "no-3d": []}
+        for n in range(repeats):
+            for k in runs:
+                cmd = [sys.executable, "-c", _REPORT, k, review, f"{tmp}/{k}{n}"]
+                runs[k].append(_wall_and_cpu(cmd))
+    med = {k: [float(np.median([r[i] for r in v])) for i in (0, 1)] for k, v in runs.items()}
+    print(f"nvcview report of the sample review (all formats, median of {repeats}, same run)")
     print(
-        f"  ours nvcview scene (glb, obj, stl): {t_scene:6.2f} s   ratio {t_meas / t_scene:5.2f}x"
+        f"  without the 3D key image: wall {med['no-3d'][0]:6.2f} s  CPU {med['no-3d'][1]:6.2f} s"
     )
-    print(
-        f"  ours nvcview scene --image:         {t_image:6.2f} s   ratio {t_meas / t_image:5.2f}x"
-    )
+    print(f"  with the 3D key image:    wall {med['3d'][0]:6.2f} s  CPU {med['3d'][1]:6.2f} s")
+    added = med["3d"][1] - med["no-3d"][1]
+    print(f"  added by the 3D image:    CPU {added:6.2f} s (target at most 2 s)")
 
 
 def _mplot3d(scene, size=(900, 700)) -> bytes:
@@ -247,7 +313,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-full", action="store_true", help="skip the 48 x 512 x 512 phantom")
     ap.add_argument("--clock", choices=sorted(CLOCK), default="wall")
-    ap.add_argument("--skip", default="", help="comma list of parts to skip: cli, render")
+    ap.add_argument(
+        "--skip", default="", help="comma list of parts to skip: glb, cli, report, render"
+    )
     args = ap.parse_args()
     global _clock
     _clock = CLOCK[args.clock]
@@ -258,8 +326,12 @@ def main() -> None:
     bench_surfaces("sample", sample, args.repeats)
     if not args.no_full:
         bench_surfaces("full-size", make_phantom(full_size=True), args.repeats)
+    if "glb" not in args.skip:
+        bench_glb(sample, args.repeats)
     if "cli" not in args.skip:
         bench_cli(args.repeats)
+    if "report" not in args.skip:
+        bench_report(args.repeats)
     if "render" not in args.skip:
         bench_render(sample, args.repeats)
 

@@ -81,20 +81,6 @@ def _stems(surfaces: Sequence[StructureSurface]) -> dict[int, str]:
     return out
 
 
-def _trimesh(surf: StructureSurface, gap_range_mm: float):
-    import trimesh
-
-    colors = np.round(surf.vertex_colors(gap_range_mm) * 255).astype(np.uint8)
-    rgba = np.concatenate([colors, np.full((len(colors), 1), 255, np.uint8)], axis=1)
-    return trimesh.Trimesh(
-        vertices=np.asarray(surf.verts, dtype=np.float64),
-        faces=np.asarray(surf.faces, dtype=np.int64),
-        vertex_normals=np.asarray(surf.normals, dtype=np.float64),
-        vertex_colors=rgba,
-        process=False,
-    )
-
-
 def obj_bytes(surf: StructureSurface, gap_range_mm: float) -> bytes:
     """Wavefront OBJ of one surface: LPS mm, ``SPACE=LPS`` comment, normals, colours.
 
@@ -134,31 +120,144 @@ def stl_bytes(surf: StructureSurface) -> bytes:
     return header.ljust(80, b" ") + np.uint32(len(tri)).tobytes() + rec.tobytes()
 
 
-def glb_bytes(scene: Scene, stems: dict[int, str] | None = None) -> bytes:
-    """glTF binary of every surface (names, colours, nerve gap colours per vertex)."""
-    import trimesh
-    from trimesh.visual.material import PBRMaterial
+#: glTF 2.0 accessor component types and buffer-view targets
+_FLOAT, _UINT, _UBYTE = 5126, 5125, 5121
+_ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
+_GLB_MAGIC, _GLB_VERSION = b"glTF", 2
+_CHUNK_JSON, _CHUNK_BIN = b"JSON", b"BIN\x00"
 
-    stems = stems or _stems(scene.surfaces)
-    out = trimesh.Scene()
-    for surf in scene.surfaces:
-        mesh = _trimesh(surf, scene.gap_range_mm)
-        if surf.gap_mm is None:
-            mat = PBRMaterial(
-                name=stems[surf.label],
-                baseColorFactor=[*(int(round(c * 255)) for c in surf.color), 255],
-                metallicFactor=0.0,
-                roughnessFactor=0.7,
-            )
-            mesh.visual = trimesh.visual.TextureVisuals(material=mat)
-        else:
-            gap = np.where(np.isfinite(surf.gap_mm), surf.gap_mm, -1.0)
-            mesh.vertex_attributes["_GAP_MM"] = gap.astype(np.float32)
-        mesh.metadata["name"] = surf.name
-        out.add_geometry(
-            mesh, node_name=stems[surf.label], geom_name=stems[surf.label], transform=LPS_TO_GLTF
+
+class _GlbBuffer:
+    """The binary chunk of a GLB being assembled: one buffer view per accessor.
+
+    Every view starts on a 4-byte boundary (glTF 2.0, 3.6.2.4 data alignment) and
+    every accessor carries its min and max (required for POSITION, kept for all).
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.length = 0
+        self.views: list[dict] = []
+        self.accessors: list[dict] = []
+
+    def add(
+        self,
+        data: np.ndarray,
+        gltf_type: str,
+        component: int,
+        *,
+        target: int,
+        normalized: bool = False,
+    ) -> int:
+        """Append ``data`` (already of the component's dtype); the accessor's index."""
+        data = np.ascontiguousarray(data)
+        raw = data.tobytes()
+        self.views.append(
+            {"buffer": 0, "byteOffset": self.length, "byteLength": len(raw), "target": target}
         )
-    return out.export(file_type="glb")
+        pad = -len(raw) % 4
+        self.parts.append(raw + b"\0" * pad)
+        self.length += len(raw) + pad
+        flat = data.reshape(len(data), -1)
+        acc: dict = {
+            "bufferView": len(self.views) - 1,
+            "byteOffset": 0,
+            "componentType": component,
+            "count": int(len(data)),
+            "type": gltf_type,
+            "min": flat.min(axis=0).tolist(),
+            "max": flat.max(axis=0).tolist(),
+        }
+        if normalized:
+            acc["normalized"] = True
+        self.accessors.append(acc)
+        return len(self.accessors) - 1
+
+
+def glb_bytes(scene: Scene, stems: dict[int, str] | None = None) -> bytes:
+    """glTF 2.0 binary of every surface: names, colours, the nerve's gap per vertex.
+
+    One node, mesh and triangle primitive per structure, named after its file stem
+    (the full name in ``extras.name``); POSITION (LPS mm, float32), NORMAL and
+    uint32 indices. A structure in its fixed colour gets a PBR material of that
+    colour (metallic 0, roughness 0.7); the facial nerve instead carries the gap
+    colours per vertex (``COLOR_0``, normalised uint8 RGBA, default material) and
+    the gap in mm (``_GAP_MM``, float32, -1 where none). Each node's matrix is
+    :data:`LPS_TO_GLTF` (column-major), mapping LPS mm to glTF metres, +Y superior.
+    Written with numpy and json (the container is fully specified; no trimesh).
+    """
+    stems = stems or _stems(scene.surfaces)
+    buf = _GlbBuffer()
+    meshes, nodes, materials = [], [], []
+    matrix = [float(v) for v in LPS_TO_GLTF.T.ravel()]
+    for surf in scene.surfaces:
+        stem = stems[surf.label]
+        attributes = {
+            "POSITION": buf.add(
+                np.asarray(surf.verts, dtype=np.float32), "VEC3", _FLOAT, target=_ARRAY_BUFFER
+            ),
+            "NORMAL": buf.add(
+                np.asarray(surf.normals, dtype=np.float32), "VEC3", _FLOAT, target=_ARRAY_BUFFER
+            ),
+        }
+        primitive: dict = {"attributes": attributes, "mode": 4}
+        if surf.gap_mm is None:
+            rgb = [int(round(c * 255)) / 255 for c in surf.color]
+            materials.append(
+                {
+                    "name": stem,
+                    "pbrMetallicRoughness": {
+                        "baseColorFactor": [*rgb, 1.0],
+                        "metallicFactor": 0.0,
+                        "roughnessFactor": 0.7,
+                    },
+                    "doubleSided": False,
+                }
+            )
+            primitive["material"] = len(materials) - 1
+        else:
+            rgb8 = np.round(surf.vertex_colors(scene.gap_range_mm) * 255).astype(np.uint8)
+            rgba = np.concatenate([rgb8, np.full((len(rgb8), 1), 255, np.uint8)], axis=1)
+            attributes["COLOR_0"] = buf.add(
+                rgba, "VEC4", _UBYTE, target=_ARRAY_BUFFER, normalized=True
+            )
+            gap = np.where(np.isfinite(surf.gap_mm), surf.gap_mm, -1.0).astype(np.float32)
+            attributes["_GAP_MM"] = buf.add(gap, "SCALAR", _FLOAT, target=_ARRAY_BUFFER)
+        primitive["indices"] = buf.add(
+            np.asarray(surf.faces, dtype=np.uint32).ravel(),
+            "SCALAR",
+            _UINT,
+            target=_ELEMENT_ARRAY_BUFFER,
+        )
+        meshes.append({"name": stem, "extras": {"name": surf.name}, "primitives": [primitive]})
+        nodes.append({"name": stem, "mesh": len(meshes) - 1, "matrix": matrix})
+    doc: dict = {
+        "asset": {"version": "2.0", "generator": f"nvcview {__version__}"},
+        "scene": 0,
+        "scenes": [{"nodes": list(range(len(nodes)))}],
+        "nodes": nodes,
+        "meshes": meshes,
+        "accessors": buf.accessors,
+        "bufferViews": buf.views,
+        "buffers": [{"byteLength": buf.length}],
+    }
+    if materials:
+        doc["materials"] = materials
+    text = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 4)
+    total = 12 + 8 + len(text) + 8 + buf.length
+    return b"".join(
+        [
+            _GLB_MAGIC,
+            np.array([_GLB_VERSION, total], dtype="<u4").tobytes(),
+            np.array([len(text)], dtype="<u4").tobytes(),
+            _CHUNK_JSON,
+            text,
+            np.array([buf.length], dtype="<u4").tobytes(),
+            _CHUNK_BIN,
+            *buf.parts,
+        ]
+    )
 
 
 def scene_document(

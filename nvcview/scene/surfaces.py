@@ -41,6 +41,7 @@ from nvcview.measure.surface import (
     smoothing_sigma_vox,
 )
 from nvcview.measure.triangles import closest_point_on_triangles
+from nvcview.scene.colormap import lookup
 from nvcview.structures import Structure, find_facial_nerve, vessels
 
 if TYPE_CHECKING:
@@ -177,11 +178,13 @@ class Scene:
 
 
 def gap_colors(gap_mm: np.ndarray, gap_range_mm: float = GAP_RANGE_MM) -> np.ndarray:
-    """RGB 0-1 of gaps (mm) on :data:`GAP_COLORMAP` over ``[0, gap_range_mm]``."""
-    from matplotlib import colormaps
+    """RGB 0-1 of gaps (mm) on :data:`GAP_COLORMAP` over ``[0, gap_range_mm]``.
 
+    The table is matplotlib's (:mod:`nvcview.scene.colormap`), looked up without
+    importing matplotlib.
+    """
     t = np.clip(np.asarray(gap_mm, dtype=np.float64) / float(gap_range_mm), 0.0, 1.0)
-    return np.asarray(colormaps[GAP_COLORMAP](t))[..., :3]
+    return lookup(t)
 
 
 @dataclass

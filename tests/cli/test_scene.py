@@ -97,13 +97,21 @@ def test_unknown_format_is_refused_before_any_work(sample_review, tmp_path):
 
 
 def _imported_modules(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
-    """Run the CLI under ``-X importtime``: the result and the top-level packages imported."""
+    """Run the CLI under ``-X importtime``: the result and the modules imported.
+
+    A refused import (``sys.modules[name] = None``) is listed by ``-X importtime``
+    too, as a bare name: a package counts as imported when one of its submodules is.
+    """
     res = _run_python("-X", "importtime", "-m", "nvcview", *args)
-    mods = set()
+    names = set()
     for line in res.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
-            mods.add(line.rsplit("|", 1)[1].strip().split(".")[0])
-    return res, mods
+            names.add(line.rsplit("|", 1)[1].strip())
+    return res, names
+
+
+def _packages(names: set[str]) -> set[str]:
+    return {n.split(".")[0] for n in names if "." in n} | {n for n in names if n != "pydicom"}
 
 
 def _run_python(*args: str) -> subprocess.CompletedProcess:
@@ -119,16 +127,40 @@ def _run_python(*args: str) -> subprocess.CompletedProcess:
 def test_scene_imports_only_what_the_formats_asked_need(sample_review, tmp_path):
     gui = {"napari", "qtpy", "PyQt5", "PyQt6", "PySide6", "vispy", "magicgui", "npe2"}
     # highdicom: the label map is read straight into the engine's LabelGrid (no
-    # highdicom.Volume); pydicom still comes in through nibabel's NIfTI module
-    unused = {"SimpleITK", "pandas", "dask", "reportlab", "jinja2", "highdicom"}
-    res, mods = _imported_modules(
-        "scene", str(sample_review), "--out", str(tmp_path / "a"), "--format", "obj,stl"
+    # highdicom.Volume); trimesh: the GLB is written with numpy + json; matplotlib:
+    # the gap colours come from nvcview.scene.colormap; pydicom: nibabel is imported
+    # with its optional pydicom import refused (scene_cmd._import_nibabel_without_pydicom)
+    unused = {"SimpleITK", "pandas", "dask", "reportlab", "jinja2", "highdicom", "trimesh"}
+    unused |= {"matplotlib", "pydicom", "networkx"}
+    for fmt, out in (("obj,stl", "a"), ("glb,obj,stl", "b")):
+        res, names = _imported_modules(
+            "scene", str(sample_review), "--out", str(tmp_path / out), "--format", fmt
+        )
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert (tmp_path / out / "scene.json").is_file()
+        bad = _packages(names) & (gui | unused)
+        assert not bad, (fmt, sorted(bad))
+    # nor the case session, the series resolver or the segmentation tools
+    assert "nvcview.case.measurement" in names
+    assert not {"nvcview.case.session", "nvcview.case.resolve", "nvcview.segment"} & names
+
+
+def test_nibabel_without_pydicom_leaves_pydicom_importable(sample_review):
+    """The refusal lasts for nibabel's import only, and the label map reads the same."""
+    code = (
+        "import sys\n"
+        "from nvcview.cli.scene_cmd import _import_nibabel_without_pydicom\n"
+        "_import_nibabel_without_pydicom()\n"
+        "assert 'nibabel' in sys.modules and 'pydicom' not in sys.modules\n"
+        "from nvcview.review.store import load_label_grid, load_review\n"
+        "r = load_review(sys.argv[1]); g = load_label_grid(r, sys.argv[1])\n"
+        "import pydicom\n"
+        "print(pydicom.Dataset.__name__, g.array.shape, int(g.array.sum()), g.affine.sum())\n"
     )
+    res = _run_python("-c", code, str(sample_review))
     assert res.returncode == 0, res.stderr[-2000:]
-    assert (tmp_path / "a" / "scene.json").is_file()
-    # OBJ / STL are written without trimesh (it loads every exchange plugin it finds)
-    assert not mods & (gui | unused | {"trimesh"}), sorted(mods & (gui | unused | {"trimesh"}))
-    res, mods = _imported_modules("scene", str(sample_review), "--out", str(tmp_path / "b"))
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "trimesh" in mods  # the glTF binary is trimesh's
-    assert not mods & (gui | unused), sorted(mods & (gui | unused))
+    from nvcview.review.store import load_label_grid, load_review
+
+    g = load_label_grid(load_review(sample_review), sample_review)
+    assert res.stdout.split()[0] == "Dataset"
+    assert res.stdout.strip() == f"Dataset {g.array.shape} {int(g.array.sum())} {g.affine.sum()}"

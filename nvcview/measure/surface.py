@@ -314,7 +314,7 @@ def whitaker_field(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
     treats it like :func:`antialiased_field`. The spacing (mm) is the array axes';
     curvature in the rotated patient frame is the same, so the direction is not
     needed. The "antialias" surface method (benchmark comparison only:
-    ``benchmarks/bench_capsules.py``; see docs/measurement.md for why it is not
+    ``benchmarks/bench_capsules.py``; see docs/architecture.md, Gaps, for why it is not
     the default).
     """
     import SimpleITK as sitk  # only this comparison method needs it

@@ -17,8 +17,8 @@ Accuracy and limits
 -------------------
 On 72 random capsule pairs (radii 0.6-2 mm, gaps 0-3 mm, half on oblique grids,
 0.4x0.4x0.8, 0.39x0.39x0.5 and 0.3x0.3x0.6 mm voxels; tests/measure/test_surface_gap.py)
-the curvature-corrected surfaces give a gap error of 0.087 largest-voxel on average,
-+0.012 signed, at most 0.30 (0.10-0.11 / -0.01 / 0.40-0.48 on unseen seeds,
+the curvature-corrected surfaces give a gap error of 0.092 largest-voxel on average,
++0.019 signed, at most 0.30 (0.10-0.11 / -0.00 / 0.41-0.48 on unseen seeds,
 benchmarks/bench_capsules.py; the earlier Gaussian estimator: +0.07 to +0.11 signed,
 mean 0.12-0.14, max 0.42-0.51). On the sample phantom the five vessels read
 0.00-0.10 mm from truth.json (touching AICA 0.00; earlier +0.14). A label map cannot

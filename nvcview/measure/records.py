@@ -84,7 +84,7 @@ class MeasureSettings:
     indentation_ring_mm: float = 4.0
     deviation_window_mm: float = 4.0
     surface_sigma_mm: float = 0.35
-    surface_min_sigma_vox: float = 0.5
+    surface_min_sigma_vox: float = 0.6
     gap_error_vox: float = 0.5
     indentation_min_vox: float = 0.75
     indentation_error_vox: float = 0.5

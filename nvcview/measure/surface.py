@@ -6,7 +6,7 @@ Method (all distances in patient LPS mm, never voxels):
    bounding boxes) to LPS, nearest-neighbour distances with ``cKDTree``. This
    finds the region where the two structures come closest (error < 1 voxel).
 2. Fine pass, in a small window around that region only: each binary mask is
-   anti-aliased with a Gaussian (``sigma_mm`` = 0.35 mm, at least 0.5 voxel
+   anti-aliased with a Gaussian (``sigma_mm`` = 0.35 mm, at least 0.6 voxel
    along each axis, enough to remove the staircase) and its 0.5 level set
    is extracted with ``skimage.measure.marching_cubes``; vertices are mapped to
    LPS through the affine, so oblique and anisotropic grids need no special case.
@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # highdicom costs ~0.5 s to import: only type hints use it he
 #: Default anti-aliasing of binary masks before marching cubes: Gaussian sigma in mm,
 #: and its minimum in voxels along each array axis.
 DEFAULT_SIGMA_MM = 0.35
-DEFAULT_MIN_SIGMA_VOX = 0.5
+DEFAULT_MIN_SIGMA_VOX = 0.6
 #: Surface estimators: "corrected" (default: Gaussian anti-aliasing with the curvature
 #: shrinkage of the 0.5 level set undone per vertex; face-adjacent voxels touch) and
 #: "gaussian" (the engine before issue 18: 0.3 mm / 0.5 voxel Gaussian, gap = argmin;

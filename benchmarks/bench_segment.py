@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from nvcview.io.image import make_volume
 from nvcview.measure.case import measure_case
+from nvcview.measure.uncertainty import grades_within_resolution
 from nvcview.segment.study import segment_study
 
 VARIANTS = [
@@ -101,7 +102,12 @@ def evaluate(ph) -> dict:
         if tv["gap_mm"] <= 5.0:
             errs.append(abs(e))
         if r.vessel_type == "AICA":
+            # the truth's grade as a measurement at this resolution can give it (a
+            # 0.3 mm dent at 0.4 mm voxels may read contact): the core's one rule
+            ok = grades_within_resolution(tv["gap_mm"], tv["indentation_depth_mm"],
+                                          r.resolution_mm)  # fmt: skip
             aica = {"err": e, "grade": r.grade, "truth_grade": tv["grade"],
+                    "grade_ok": r.grade in ok, "grade_exact": r.grade == tv["grade"],
                     "segment": r.segment, "truth_segment": tv["segment"]}  # fmt: skip
     return {
         "time_s": elapsed,
@@ -122,7 +128,7 @@ def sweep(n: int) -> int:
         ph = make_phantom(realistic=True, **params)
         r = evaluate(ph)
         rows.append(r)
-        grade_ok = r["aica_grade"] == r["aica_truth_grade"]
+        grade_ok = r["aica_grade_ok"]
         seg_ok = r["aica_segment"] == r["aica_truth_segment"]
         print(
             f"seed {params['seed']:2d} {'obl' if params['oblique'] else 'ax '} {params['side']:5s} "
@@ -138,7 +144,8 @@ def sweep(n: int) -> int:
     print(
         f"\n{len(rows)} variants: AICA |err| max {a.max():.2f} mean {a.mean():.2f} mm "
         f"(target <= 0.3), within 0.3: {int((a <= 0.3).sum())}/{len(rows)}; grade right "
-        f"{sum(r['aica_grade'] == r['aica_truth_grade'] for r in rows)}/{len(rows)}; segment right "
+        f"{sum(r['aica_grade_ok'] for r in rows)}/{len(rows)} within the resolution "
+        f"({sum(r['aica_grade_exact'] for r in rows)} equal to truth.json); segment right "
         f"{sum(r['aica_segment'] == r['aica_truth_segment'] for r in rows)}/{len(rows)}; "
         f"mean|err| (vessels <= 5 mm) max {max(r['mean_err_5mm'] for r in rows):.2f} (<= 0.25); "
         f"Dice min {min(r['dice'] for r in rows):.3f} (>= 0.85); voxels > 1 voxel in pons max "

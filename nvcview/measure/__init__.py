@@ -17,9 +17,10 @@ Accuracy and limits
 -------------------
 On 72 random capsule pairs (radii 0.6-2 mm, gaps 0-3 mm, half on oblique grids,
 0.4x0.4x0.8, 0.39x0.39x0.5 and 0.3x0.3x0.6 mm voxels; tests/measure/test_surface_gap.py)
-the curvature-corrected surfaces give a gap error of 0.09 largest-voxel on average,
-+0.01 to +0.02 signed, at most 0.31 (the earlier Gaussian estimator: +0.07 to +0.10
-signed, mean 0.12, max 0.42). On the sample phantom the five vessels read
+the curvature-corrected surfaces give a gap error of 0.092 largest-voxel on average,
++0.019 signed, at most 0.30 (0.10-0.11 / -0.00 / 0.41-0.48 on unseen seeds,
+benchmarks/bench_capsules.py; the earlier Gaussian estimator: +0.07 to +0.11 signed,
+mean 0.12-0.14, max 0.42-0.51). On the sample phantom the five vessels read
 0.00-0.10 mm from truth.json (touching AICA 0.00; earlier +0.14). A label map cannot
 show gaps below its voxel size: each gap carries ``resolution_mm`` (voxel size along
 the gap direction) and an interval ``gap_low_mm``-``gap_high_mm``

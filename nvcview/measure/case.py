@@ -37,7 +37,7 @@ from nvcview.measure.surface import (
     resolution_along,
     smoothing_sigma_vox,
 )
-from nvcview.measure.uncertainty import gap_interval, resolution_limit_mm
+from nvcview.measure.uncertainty import gap_interval, indentation_threshold_mm, resolution_limit_mm
 from nvcview.structures import Structure, find_cn8, find_facial_nerve, vessels
 
 if TYPE_CHECKING:  # highdicom costs ~0.5 s to import: only type hints use it here
@@ -498,9 +498,7 @@ class CaseMeasurer:
         res_d = resolution_along(self.grid.linear, course.direction)
         rec.indentation_depth_mm = round(course.indentation_mm, 2)
         rec.deviation_mm = round(course.deviation_mm, 2)
-        rec.indentation_threshold_mm = round(
-            max(st.indentation_min_mm, st.indentation_min_vox * res_d), 2
-        )
+        rec.indentation_threshold_mm = round(indentation_threshold_mm(res_d, st), 2)
         rec.deviation_threshold_mm = round(
             max(st.deviation_min_mm, st.deviation_min_vox * res_d), 2
         )

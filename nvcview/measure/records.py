@@ -14,7 +14,7 @@ SEGMENTS = ("RExP", "AS", "RDP/TZ", "proximal cisternal", "distal cisternal")
 GRADES = ("none", "contact", "indentation", "deviation")
 SIDES_OF_NERVE = ("anterior", "posterior", "superior", "inferior")
 #: surface estimators (see nvcview.measure.surface)
-SURFACE_METHODS = ("corrected", "gaussian")
+SURFACE_METHODS = ("corrected", "gaussian", "antialias")  # antialias: comparison only
 
 
 @dataclass
@@ -58,6 +58,11 @@ class MeasureSettings:
         Indentation also needs a loss of at least this many voxels along the
         direction of the vessel (partial volume alone takes up to about half a
         voxel off a touched nerve).
+    indentation_error_vox : float
+        The indentation depth estimator's measured error, voxels along the vessel
+        direction (0.47 worst on the analytic nerve phantoms): a true depth within
+        it of the threshold may read either side (scoring against truth only,
+        :func:`nvcview.measure.uncertainty.grades_within_resolution`).
     deviation_min_vox : float
         Deviation also needs a displacement of at least this many voxels along
         the direction away from the vessel.
@@ -82,6 +87,7 @@ class MeasureSettings:
     surface_min_sigma_vox: float = 0.6
     gap_error_vox: float = 0.5
     indentation_min_vox: float = 0.75
+    indentation_error_vox: float = 0.5
     deviation_min_vox: float = 1.0
     course_exclusion_mm: float = 2.5
     course_window_mm: float = 7.0

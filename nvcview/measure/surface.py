@@ -62,10 +62,17 @@ DEFAULT_MIN_SIGMA_VOX = 0.6
 #: Surface estimators: "corrected" (default: Gaussian anti-aliasing with the curvature
 #: shrinkage of the 0.5 level set undone per vertex; face-adjacent voxels touch) and
 #: "gaussian" (the engine before issue 18: 0.3 mm / 0.5 voxel Gaussian, gap = argmin;
-#: reads curved surfaces about 0.1 mm too far apart; kept as the benchmark baseline).
+#: reads curved surfaces about 0.1 mm too far apart; kept as the benchmark baseline)
+#: and "antialias" (ITK's constrained anti-aliasing, :func:`whitaker_field`; compared
+#: in benchmarks/bench_capsules.py, not better on the capsules and 1.7x slower).
 #: the "gaussian" method's own smoothing
 GAUSSIAN_SIGMA_MM = 0.3
 GAUSSIAN_MIN_SIGMA_VOX = 0.5
+#: ITK AntiAliasBinaryImageFilter ("antialias" method): its default RMS change at
+#: which it stops (converging further, RMS 0.02, shrinks convex shapes: the least
+#: curved surface inside the constraints lies on their inner side) and an iteration cap.
+ANTIALIAS_RMS = 0.07
+ANTIALIAS_ITERATIONS = 1000
 #: Curvature correction: at most this curvature (1/mm) is undone (radius 0.5 mm), and
 #: the per-vertex shift is averaged over this many rings of neighbouring faces.
 MAX_CURVATURE_PER_MM = 2.0
@@ -296,6 +303,29 @@ def antialiased_field(mask: np.ndarray, sigma_vox: float | tuple[float, ...]) ->
         if sm.max() > 0.5:  # tiny structures vanish when smoothed: keep them binary
             return sm
     return f
+
+
+def whitaker_field(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
+    """Constrained anti-aliasing of a binary mask (Whitaker 2000), as a 0.5-level field.
+
+    ITK's AntiAliasBinaryImageFilter (SimpleITK) minimises the curvature of a level
+    set kept inside the voxels' constraints (each voxel stays on its side); its zero
+    level is returned shifted to 0.5 (inside > 0.5), so that the rest of the engine
+    treats it like :func:`antialiased_field`. The spacing (mm) is the array axes';
+    curvature in the rotated patient frame is the same, so the direction is not
+    needed. The "antialias" surface method (benchmark comparison only:
+    ``benchmarks/bench_capsules.py``; see docs/architecture.md, Gaps, for why it is not
+    the default).
+    """
+    import SimpleITK as sitk  # only this comparison method needs it
+
+    img = sitk.GetImageFromArray(np.ascontiguousarray(mask.astype(np.uint8).transpose(2, 1, 0)))
+    img.SetSpacing(tuple(float(v) for v in spacing_mm))
+    f = sitk.AntiAliasBinaryImageFilter()
+    f.SetMaximumRMSError(ANTIALIAS_RMS)
+    f.SetNumberOfIterations(ANTIALIAS_ITERATIONS)
+    out = sitk.GetArrayFromImage(f.Execute(img)).transpose(2, 1, 0)
+    return (0.5 + out).astype(np.float32)
 
 
 def mesh_from_field(
@@ -579,7 +609,8 @@ def gap_between_labels(
         sub = np.pad(sub, [(1, 1) if t else (0, 0) for t in thin], mode="edge")
         start = start - thin.astype(int)
     # face-adjacent voxels have centres one spacing apart: farther labels have none
-    may_share = corrected and coarse <= float(grid.spacing_mm.max()) * (1 + 1e-9)
+    # (every method but the pre-issue-18 baseline calls face-adjacent voxels contact)
+    may_share = method != "gaussian" and coarse <= float(grid.spacing_mm.max()) * (1 + 1e-9)
     shared = face_adjacent(grid, window, label_a, label_b) if may_share else np.empty((0, 3))
     if len(shared) and not locate:  # touching: gap 0 whatever the surfaces
         res = _touching(grid, None, None, grid.to_lps(shared))
@@ -589,7 +620,10 @@ def gap_between_labels(
 
     def surface(label: int) -> tuple[np.ndarray, Mesh | None]:
         def make() -> tuple[np.ndarray, Mesh | None]:
-            fld = antialiased_field(sub == label, sigma_vox)
+            if method == "antialias":
+                fld = whitaker_field(sub == label, grid.spacing_mm)
+            else:
+                fld = antialiased_field(sub == label, sigma_vox)
             return fld, mesh_from_field(fld, start, grid)
 
         return make() if cache is None else cache.get(label, ("surface", where), make)

@@ -9,7 +9,13 @@ vessels (AICA touching it, PICA 1.5 mm away, VA 4 mm away). Timed in the same ru
   for all vessels (centreline derived from the nerve label);
 - ours, after a vessel edit: ``update(region=...)`` + ``measure()``, once far from
   the nerve (cached pairs kept) and once at the contact (that pair recomputed);
-- ours, after a nerve edit: the same, centreline and nerve geometry recomputed.
+- ours, after a nerve edit: the same, centreline and nerve geometry recomputed;
+- a brush stroke, the viewer's headless path: 20 strokes (a ball of radius 3
+  voxels painted onto the AICA at its contact with the nerve, then erased, moving
+  along the vessel), each ``CaseSession.labels_edited(box)`` + ``CaseSession.measure()``
+  (the session's cached :class:`~nvcview.measure.live.LiveMeasurer`); p95 and
+  median, wall and CPU, and the measurement's share alone; the baseline is a
+  fresh ``measure_case`` of the same map after a stroke.
 
 Each edit paints a 4-voxel block and the next repetition restores it, so every
 repetition really changes voxels (an edit repeated on already painted voxels
@@ -36,8 +42,10 @@ import time
 import numpy as np
 from scipy import ndimage
 
+from nvcview.case import CaseSession
 from nvcview.io.image import Image, make_volume
-from nvcview.measure import CaseMeasurer, surface_gap
+from nvcview.measure import CaseMeasurer, measure_case, surface_gap
+from nvcview.review.model import Review
 from nvcview.structures import Structure
 
 SHAPE = (512, 512, 160)
@@ -130,9 +138,60 @@ def _paired_ms(fa, fb, repeat: int) -> tuple[tuple[float, float], tuple[float, f
     return (med[0], med[1]), (med[2], med[3]), outs
 
 
+def brush_strokes(n: int = 20) -> dict[str, np.ndarray]:
+    """Time ``n`` brush strokes through the session (see the module docstring).
+
+    Returns per-stroke arrays (ms): "edit_wall", "edit_cpu" (``labels_edited``),
+    "measure_wall", "measure_cpu" (``measure``), and "fresh_wall" for a fresh
+    ``measure_case`` after three of the strokes (the baseline).
+    """
+    labels, structures, landmarks = build_case()
+    arr = labels.array.astype(np.uint16)
+    ref = Image(volume=make_volume(np.zeros(arr.shape, np.uint8), labels.affine))
+    review = Review(case_id="bench", side="left", reader="bench")
+    review.structures = list(structures)
+    review.landmarks = {k: [float(x) for x in v] for k, v in landmarks.items()}
+    s = CaseSession(t2=ref, labels=arr, review=review)
+    aica = next(r for r in s.measure() if r.vessel_label == 2)
+    inv = np.linalg.inv(labels.affine)
+    centre = np.rint(inv[:3, :3] @ np.asarray(aica.vessel_point_lps) + inv[:3, 3]).astype(int)
+    r = 3
+    ball = np.sum(np.mgrid[-r : r + 1, -r : r + 1, -r : r + 1] ** 2, axis=0) <= r * r
+    out: dict[str, list[float]] = {k: [] for k in ("edit_wall", "edit_cpu", "measure_wall")}
+    out.update(measure_cpu=[], fresh_wall=[])
+    painted = None
+    for i in range(n):
+        c = centre + np.array([0, i // 2 - n // 4, 0])  # along the AICA (array axis 1)
+        box = tuple(slice(int(v) - r, int(v) + r + 1) for v in c)
+        sub = s.labels[box]
+        if i % 2 == 0:  # a dab of AICA on its background
+            painted = ball & (sub == 0)
+            sub[painted] = 2
+        else:  # erased again
+            sub[painted] = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        s.labels_edited(box)
+        t1, c1 = time.perf_counter(), time.process_time()
+        s.measure()
+        t2, c2 = time.perf_counter(), time.process_time()
+        out["edit_wall"].append((t1 - t0) * 1000)
+        out["edit_cpu"].append((c1 - c0) * 1000)
+        out["measure_wall"].append((t2 - t1) * 1000)
+        out["measure_cpu"].append((c2 - c1) * 1000)
+        if i % 7 == 0:
+            t3 = time.perf_counter()
+            fresh = measure_case(s.labels_image(), s.structures, s.review.landmarks)
+            out["fresh_wall"].append((time.perf_counter() - t3) * 1000)
+            got = [(m.vessel_label, m.gap_mm) for m in s.measurements]
+            want = [(m.vessel_label, m.gap_mm) for m in fresh]
+            assert got == want, (got, want)  # the live result is the fresh one
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7, help="repetitions of our measure")
+    ap.add_argument("--strokes", type=int, default=20, help="brush strokes timed")
     ap.add_argument("--repeat-edt", type=int, default=3, help="repetitions of the EDT")
     args = ap.parse_args()
 
@@ -209,6 +268,21 @@ def main() -> None:
     print(
         f"target <= {target:.0f} ms after an edit: wall {'met' if worst <= target else 'NOT met'}"
         f", CPU {'met' if worst_cpu <= target else 'NOT met'}"
+    )
+
+    # issue 12: brush strokes through the session (the viewer's headless path)
+    st = brush_strokes(args.strokes)
+    tot_w = st["edit_wall"] + st["measure_wall"]
+    tot_c = st["edit_cpu"] + st["measure_cpu"]
+    fresh = float(np.median(st["fresh_wall"]))
+    p95 = float(np.percentile(tot_w, 95))
+    print(
+        f"brush stroke at the contact, {len(tot_w)} strokes (labels_edited + measure):"
+        f" p95 {p95:7.1f} ms wall (CPU {np.percentile(tot_c, 95):.1f}),"
+        f" median {np.median(tot_w):.1f} ms (CPU {np.median(tot_c):.1f});"
+        f" of which measure p95 {np.percentile(st['measure_wall'], 95):.1f} ms"
+        f" (CPU {np.percentile(st['measure_cpu'], 95):.1f});"
+        f" fresh measure_case {fresh:.1f} ms: ratio {fresh / p95:5.1f}x (target <= 50)"
     )
 
     # issue 18: whole case, corrected surfaces vs the earlier Gaussian estimator

@@ -137,6 +137,22 @@ def test_brush_strokes_near_the_nerve_update_in_place_and_equal_a_fresh_run(mini
         for k, g in nerve_gaps.items():
             assert s.live._measurer._gaps.get(k) is g
     assert len(set(gaps)) > 1, gaps  # the strokes really moved the gap
+    # the caller's promise of where the change lies (changed_within): only that box is
+    # compared, and the answer is still the fresh one
+    box = _box_at(s, first.vessel_point_lps, r)
+    s.labels[box][ball & (s.labels[box] == aica.label)] = 0
+    s.labels_edited(box)
+    hinted = s.live.measure(
+        s.labels_image(),
+        s.structures,
+        s.review.landmarks,
+        centreline=s.centreline_lps(),
+        settings=s.review.settings,
+        changed_within=box,
+    )
+    assert s.live.last_action == "updated"
+    _same(hinted, s.measure_full())
+    assert s.live._measurer.grid.array is private
 
 
 def test_live_measure_equals_measure_case_through_edits(minicase):

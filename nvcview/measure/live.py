@@ -155,9 +155,9 @@ class LiveMeasurer:
     the same inputs.
 
     Thread safety: every call holds one lock, and the measurer keeps its own
-    copy of the label map (made, or a frozen snapshot's private copy adopted,
-    when the measurer is built; afterwards only the changed box is copied into
-    it), so a worker thread measuring a snapshot never sees the GUI thread's
+    copy of the label map (made when the measurer is built, or a frozen
+    snapshot's private copy adopted and copied before the first write into it;
+    afterwards only the changed box is copied into it), so a worker thread measuring a snapshot never sees the GUI thread's
     edits and two measurements never mutate the cache at the same time.
 
     Cost per call after an edit: one comparison of the map with the private
@@ -181,6 +181,9 @@ class LiveMeasurer:
         self._key: tuple | None = None
         self._landmarks: tuple | None = None
         self._centreline: tuple | None = None
+        #: the measurer's array is a snapshot's (``owned``): copied before the first
+        #: write, so the snapshot's label map is never changed behind its back
+        self._adopted = False
         self.last_action: str | None = None
         self.last_region: Box | None = None
 
@@ -261,8 +264,12 @@ class LiveMeasurer:
                         labels, copy.deepcopy(list(structures)), points, centreline, settings
                     )
                     self._key = key
+                    self._adopted = owned and m.grid.array is arr
                     self.last_action, self.last_region = "built", None
                 else:
+                    if self._adopted:  # never write into a snapshot's array: own it
+                        m.grid.array = np.array(m.grid.array, copy=True, order="K")
+                        self._adopted = False
                     mine = m.grid.array
                     region = changed_box(mine, arr, within=changed_within)
                     self.last_region = region

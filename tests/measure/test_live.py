@@ -245,3 +245,24 @@ def test_frozen_snapshots_measured_concurrently_match(minicase):
         t.join()
     for got, want in zip(results, expected, strict=True):
         _same(got, want)
+
+
+def test_a_snapshot_adopted_by_the_measurer_is_never_written_to(minicase):
+    """A measurer built from a frozen snapshot adopts its label map without a copy; the
+    next edit's box is not written into that snapshot's map (it is copied first)."""
+    s = CaseSession(t2=minicase.t2, tof=minicase.tof)
+    s.review.nerve_path_lps = [minicase.nerve_start.tolist(), minicase.nerve_end.tolist()]
+    s.nerve_from_path(radius_mm=1.0)
+    aica, _ = s.grow_vessel(minicase.vessel_seed, "AICA", radius_mm=6.0)
+    snap = s.frozen_copy()
+    kept = snap.labels.copy()
+    first = {r.vessel_label: r for r in snap.measure()}[aica.label]
+    assert s.live.last_action == "built"
+    assert s.live._measurer.grid.array is snap.labels  # adopted, not copied
+    box = _box_at(s, first.vessel_point_lps, 2)
+    s.labels[box][s.labels[box] == aica.label] = 0
+    s.labels_edited(box)
+    _check(s)
+    assert s.live.last_action == "updated"
+    np.testing.assert_array_equal(snap.labels, kept)  # the snapshot is as it was taken
+    assert s.live._measurer.grid.array is not snap.labels

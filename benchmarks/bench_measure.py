@@ -9,7 +9,13 @@ vessels (AICA touching it, PICA 1.5 mm away, VA 4 mm away). Timed in the same ru
   for all vessels (centreline derived from the nerve label);
 - ours, after a vessel edit: ``update(region=...)`` + ``measure()``, once far from
   the nerve (cached pairs kept) and once at the contact (that pair recomputed);
-- ours, after a nerve edit: the same, centreline and nerve geometry recomputed.
+- ours, after a nerve edit: the same, centreline and nerve geometry recomputed;
+- a brush stroke, the viewer's headless path: 20 strokes (a ball of radius 3
+  voxels painted onto the AICA at its contact with the nerve, then erased, moving
+  along the vessel), each ``CaseSession.labels_edited(box)`` + ``CaseSession.measure()``
+  (the session's cached :class:`~nvcview.measure.live.LiveMeasurer`); p95 and
+  median, wall and CPU, and the measurement's share alone; the baseline is a
+  fresh ``measure_case`` of the same map after a stroke.
 
 Each edit paints a 4-voxel block and the next repetition restores it, so every
 repetition really changes voxels (an edit repeated on already painted voxels
@@ -36,8 +42,10 @@ import time
 import numpy as np
 from scipy import ndimage
 
+from nvcview.case import CaseSession
 from nvcview.io.image import Image, make_volume
-from nvcview.measure import CaseMeasurer, surface_gap
+from nvcview.measure import CaseMeasurer, measure_case, surface_gap
+from nvcview.review.model import Review
 from nvcview.structures import Structure
 
 SHAPE = (512, 512, 160)
@@ -62,7 +70,16 @@ def _paint_capsule(arr, affine, p0, p1, radius, value):
     sub[inside & (sub == 0)] = value
 
 
-def build_case(with_cn8: bool = False):
+def build_case(with_cn8: bool | str = False):
+    """The bench case: label map (Image), structures, landmarks (LPS mm).
+
+    ``with_cn8``: False (no CN VIII), True or "bench" (CN VIII 3.8 mm below VII and
+    1.5 mm anterior, parallel to it: the VA, which runs 30 mm along the nerves,
+    passes 0.33 mm from it, so that pair is measured in full), or "anatomic" (CN
+    VIII posterior-inferior of VII, 2.7 mm axis to axis at the brainstem converging
+    to 1.8 mm at the IAC, as in the CPA: only the PICA, which crosses under both
+    nerves, comes near it).
+    """
     affine = np.diag([*SPACING, 1.0])
     affine[:3, 3] = -np.array(SHAPE) * np.array(SPACING) / 2
     arr = np.zeros(SHAPE, np.uint8)
@@ -79,7 +96,9 @@ def build_case(with_cn8: bool = False):
     _paint_capsule(arr, affine, c - 8 * w, c + 8 * w, 1.2, 3)
     c = rexp + 3 * t - up * (0.9 + 2.0 + 4.0)  # VA 4 mm below, running along
     _paint_capsule(arr, affine, c - 15 * t, c + 15 * t, 2.0, 4)
-    if with_cn8:  # CN VIII 3.8 mm below VII (axis to axis), along it
+    if with_cn8 == "anatomic":  # posterior-inferior (w points anterior), converging
+        _paint_capsule(arr, affine, rexp - up * 1.6 - w * 2.2, iac - up * 1.2 - w * 1.4, 0.9, 5)
+    elif with_cn8:  # CN VIII 3.8 mm below VII (axis to axis), along it
         off = -up * 3.8 + w * 1.5
         _paint_capsule(arr, affine, rexp + off, iac + off, 0.9, 5)
     structures = [
@@ -130,9 +149,73 @@ def _paired_ms(fa, fb, repeat: int) -> tuple[tuple[float, float], tuple[float, f
     return (med[0], med[1]), (med[2], med[3]), outs
 
 
+def brush_strokes(n: int = 20, hint: bool = False) -> dict[str, np.ndarray]:
+    """Time ``n`` brush strokes through the session (see the module docstring).
+
+    ``hint``: measure with the stroke's box as ``changed_within`` (what the session
+    could pass from the boxes it records), so only that box is compared, not the map.
+
+    Returns per-stroke arrays (ms): "edit_wall", "edit_cpu" (``labels_edited``),
+    "measure_wall", "measure_cpu" (``measure``), and "fresh_wall" for a fresh
+    ``measure_case`` after three of the strokes (the baseline).
+    """
+    labels, structures, landmarks = build_case()
+    arr = labels.array.astype(np.uint16)
+    ref = Image(volume=make_volume(np.zeros(arr.shape, np.uint8), labels.affine))
+    review = Review(case_id="bench", side="left", reader="bench")
+    review.structures = list(structures)
+    review.landmarks = {k: [float(x) for x in v] for k, v in landmarks.items()}
+    s = CaseSession(t2=ref, labels=arr, review=review)
+    aica = next(r for r in s.measure() if r.vessel_label == 2)
+    inv = np.linalg.inv(labels.affine)
+    centre = np.rint(inv[:3, :3] @ np.asarray(aica.vessel_point_lps) + inv[:3, 3]).astype(int)
+    r = 3
+    ball = np.sum(np.mgrid[-r : r + 1, -r : r + 1, -r : r + 1] ** 2, axis=0) <= r * r
+    out: dict[str, list[float]] = {k: [] for k in ("edit_wall", "edit_cpu", "measure_wall")}
+    out.update(measure_cpu=[], fresh_wall=[])
+    painted = None
+    for i in range(n):
+        c = centre + np.array([0, i // 2 - n // 4, 0])  # along the AICA (array axis 1)
+        box = tuple(slice(int(v) - r, int(v) + r + 1) for v in c)
+        sub = s.labels[box]
+        if i % 2 == 0:  # a dab of AICA on its background
+            painted = ball & (sub == 0)
+            sub[painted] = 2
+        else:  # erased again
+            sub[painted] = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        s.labels_edited(box)
+        t1, c1 = time.perf_counter(), time.process_time()
+        if hint:
+            recs = s.live.measure(
+                s.labels_image(),
+                s.structures,
+                s.review.landmarks,
+                settings=s.review.settings,
+                changed_within=box,
+            )
+            s.accept_measurements(recs, s.version)
+        else:
+            s.measure()
+        t2, c2 = time.perf_counter(), time.process_time()
+        out["edit_wall"].append((t1 - t0) * 1000)
+        out["edit_cpu"].append((c1 - c0) * 1000)
+        out["measure_wall"].append((t2 - t1) * 1000)
+        out["measure_cpu"].append((c2 - c1) * 1000)
+        if i % 7 == 0:
+            t3 = time.perf_counter()
+            fresh = measure_case(s.labels_image(), s.structures, s.review.landmarks)
+            out["fresh_wall"].append((time.perf_counter() - t3) * 1000)
+            got = [(m.vessel_label, m.gap_mm) for m in s.measurements]
+            want = [(m.vessel_label, m.gap_mm) for m in fresh]
+            assert got == want, (got, want)  # the live result is the fresh one
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7, help="repetitions of our measure")
+    ap.add_argument("--strokes", type=int, default=20, help="brush strokes timed")
     ap.add_argument("--repeat-edt", type=int, default=3, help="repetitions of the EDT")
     args = ap.parse_args()
 
@@ -211,6 +294,30 @@ def main() -> None:
         f", CPU {'met' if worst_cpu <= target else 'NOT met'}"
     )
 
+    # issue 12: brush strokes through the session (the viewer's headless path)
+    st = brush_strokes(args.strokes)
+    tot_w = st["edit_wall"] + st["measure_wall"]
+    tot_c = st["edit_cpu"] + st["measure_cpu"]
+    fresh = float(np.median(st["fresh_wall"]))
+    p95 = float(np.percentile(tot_w, 95))
+    print(
+        f"brush stroke at the contact, {len(tot_w)} strokes (labels_edited + measure):"
+        f" p95 {p95:7.1f} ms wall (CPU {np.percentile(tot_c, 95):.1f}),"
+        f" median {np.median(tot_w):.1f} ms (CPU {np.median(tot_c):.1f});"
+        f" of which measure p95 {np.percentile(st['measure_wall'], 95):.1f} ms"
+        f" (CPU {np.percentile(st['measure_cpu'], 95):.1f});"
+        f" fresh measure_case {fresh:.1f} ms: ratio {fresh / p95:5.1f}x (target <= 50)"
+    )
+
+    sh = brush_strokes(args.strokes, hint=True)
+    print(
+        f"  the same strokes measured with the stroke's box as changed_within: measure p95"
+        f" {np.percentile(sh['measure_wall'], 95):.1f} ms (CPU"
+        f" {np.percentile(sh['measure_cpu'], 95):.1f}); labels_edited p95"
+        f" {np.percentile(sh['edit_wall'], 95):.1f} ms (CPU"
+        f" {np.percentile(sh['edit_cpu'], 95):.1f}, two whole-map comparisons in the session)"
+    )
+
     # issue 18: whole case, corrected surfaces vs the earlier Gaussian estimator
     def old_cold():
         return CaseMeasurer(labels, structures, landmarks, surface_method="gaussian").measure()
@@ -239,6 +346,20 @@ def main() -> None:
         f"whole case with CN VIII: {with8_ms:9.1f} ms vs without {wo_ms:9.1f} ms:"
         f" ratio {with8_ms / wo_ms:5.2f} (CPU {with8_cpu / wo_cpu:5.2f}) (target <= 1.2)"
     )
+    for r in CaseMeasurer(lab8, st8, lm8).measure():
+        print(f"  {r.vessel_name:5s} to CN VIII: {r.relation_to_cn8}")
+    # the same with CN VIII where it lies in the CPA (posterior-inferior of VII)
+    laba, sta, lma = build_case(with_cn8="anatomic")
+    (witha_ms, witha_cpu), (woa_ms, woa_cpu), _ = _paired_ms(
+        lambda: CaseMeasurer(laba, sta, lma).measure(), cold, args.repeat
+    )
+    print(
+        f"whole case with CN VIII posterior-inferior (anatomic): {witha_ms:9.1f} ms vs without"
+        f" {woa_ms:9.1f} ms: ratio {witha_ms / woa_ms:5.2f} (CPU {witha_cpu / woa_cpu:5.2f})"
+        " (target <= 1.2)"
+    )
+    for r in CaseMeasurer(laba, sta, lma).measure():
+        print(f"  {r.vessel_name:5s} to CN VIII: {r.relation_to_cn8}")
 
     # issue 12: a cold surface_gap of one pair on a Fortran-ordered map (NIfTI load)
     fortran = Image(volume=make_volume(np.asfortranarray(arr), labels.affine))

@@ -9,7 +9,7 @@ All positions are patient LPS mm, lengths mm, angles degrees.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -399,7 +399,7 @@ class CaseMeasurer:
                 continue
             if v.label not in self._records:
                 self._records[v.label] = self._measure_vessel(v, None)
-            rec = copy.deepcopy(self._records[v.label])
+            rec = _copy_record(self._records[v.label])
             rec.reader_grade = reader_grades.get(v.label)
             records.append(rec)
         self._set_multiplicity(records)
@@ -570,11 +570,25 @@ class CaseMeasurer:
                     continue
                 if self._boxes_apart(va.vessel_label, other.vessel_label):
                     continue  # cannot be in contact: no surface gap needed
-                if is_contact(self.gap(va.vessel_label, other.vessel_label), self.settings):
+                # contact or not is all the tandem call needs: the value, not where
+                # on the surfaces it lies (the same gap; touching pairs cost no mesh)
+                pair = self.gap(va.vessel_label, other.vessel_label, locate=False)
+                if is_contact(pair, self.settings):
                     value = "tandem"
                     other.notes.append(f"tandem: pushed by {by_label[va.vessel_label].name} (VA)")
         for r in records:
             r.multiplicity = value
+
+
+def _copy_record(rec: VesselMeasurement) -> VesselMeasurement:
+    """An independent copy of a cached record (its lists and dict copied; the rest of
+    its fields are immutable): a fraction of ``copy.deepcopy``'s cost."""
+    return dataclasses.replace(
+        rec,
+        nerve_coverage=dict(rec.nerve_coverage),
+        not_assessable_segments=list(rec.not_assessable_segments),
+        notes=list(rec.notes),
+    )
 
 
 def _xyz(p: np.ndarray) -> tuple[float, float, float]:

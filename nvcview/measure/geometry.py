@@ -211,25 +211,29 @@ class NerveGeometry:
         idx = self.grid.to_index(pts.reshape(-1, 3)) - self.start
         vals = ndimage.map_coordinates(self.field, idx.T, order=1, mode="constant", cval=0.0)
         vals = vals.reshape(len(points), len(lam))
-        mid = len(lam) // 2
-        out: list[tuple[float, float] | None] = []
-        for val in vals:
-            if val[mid] <= 0.5:
-                out.append(None)
-                continue
-            inside = val > 0.5
-            hi = mid + int(np.argmin(inside[mid:])) if not inside[mid:].all() else len(lam) - 1
-            lo = mid - int(np.argmin(inside[: mid + 1][::-1])) if not inside[: mid + 1].all() else 0
-            if hi == len(lam) - 1 or lo == 0:
-                out.append(None)
-                continue
+        n = len(lam)
+        mid = n // 2
+        # every line at once: the run inside (> 0.5) through the middle sample, its
+        # first outside sample on either side (argmin of a boolean: the first False)
+        inside = vals > 0.5
+        right, left = inside[:, mid:], inside[:, : mid + 1][:, ::-1]
+        hi = np.where(right.all(axis=1), n - 1, mid + np.argmin(right, axis=1))
+        lo = np.where(left.all(axis=1), 0, mid - np.argmin(left, axis=1))
+        ok = inside[:, mid] & (hi != n - 1) & (lo != 0)
+        rows = np.arange(len(points))
+        lo_in, hi_in = np.minimum(lo + 1, n - 1), np.maximum(hi - 1, 0)
 
-            def cross(i_in: int, i_out: int, val: np.ndarray = val) -> float:
-                a, b = val[i_in], val[i_out]
-                return float(lam[i_in] + (lam[i_out] - lam[i_in]) * (a - 0.5) / (a - b))
+        def cross(i_in: np.ndarray, i_out: np.ndarray) -> np.ndarray:
+            """Where the field crosses 0.5 between two samples (linear), lam in mm."""
+            a, b = vals[rows, i_in], vals[rows, i_out]
+            with np.errstate(divide="ignore", invalid="ignore"):  # rows not ok: unused
+                return lam[i_in] + (lam[i_out] - lam[i_in]) * (a - 0.5) / (a - b)
 
-            out.append((cross(lo + 1, lo), cross(hi - 1, hi)))
-        return out
+        lam_lo, lam_hi = cross(lo_in, lo), cross(hi_in, hi)
+        return [
+            (float(x), float(y)) if good else None
+            for x, y, good in zip(lam_lo, lam_hi, ok, strict=True)
+        ]
 
     def chord_mm(
         self, point: np.ndarray, direction: np.ndarray, reach_mm: float = 4.0

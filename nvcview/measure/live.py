@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -24,13 +25,56 @@ from nvcview.types import Box, Landmarks
 __all__ = ["LiveMeasurer", "changed_box"]
 
 
-def changed_box(old: np.ndarray, new: np.ndarray) -> Box | None:
+#: first-axis slabs compared per step by :func:`changed_box` (bounds its scratch memory)
+_SLABS_PER_STEP = 16
+
+
+def _changed_slabs(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Which first-axis slabs of two C-contiguous arrays of one dtype differ (bytewise).
+
+    Compared eight bytes at a time when a slab's bytes allow, a few slabs per step
+    into one reused scratch buffer: one read of each array, no volume-sized
+    temporary (a full ``old != new`` writes a mask as large as the map).
+    """
+    n = old.shape[0]
+    a = old.view(np.uint8).reshape(n, -1)
+    b = new.view(np.uint8).reshape(n, -1)
+    if a.shape[1] % 8 == 0:
+        a, b = a.view(np.uint64), b.view(np.uint64)
+    out = np.zeros(n, dtype=bool)
+    k = _SLABS_PER_STEP
+    scratch = np.empty((min(k, n), a.shape[1]), dtype=bool)
+    for i in range(0, n, k):
+        j = min(n, i + k)
+        buf = scratch[: j - i]
+        np.not_equal(a[i:j], b[i:j], out=buf)
+        out[i:j] = buf.any(axis=1)
+    return out
+
+
+def _box_of_diff(old: np.ndarray, new: np.ndarray) -> Box | None:
+    """Box of the differing voxels of two (small or strided) arrays of one shape."""
+    diff = old != new
+    box = []
+    for ax in range(diff.ndim):
+        other = tuple(a for a in range(diff.ndim) if a != ax)
+        hit = np.flatnonzero(diff.any(axis=other))
+        if len(hit) == 0:
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return cast(Box, tuple(box))
+
+
+def changed_box(old: np.ndarray, new: np.ndarray, within: Box | None = None) -> Box | None:
     """Bounding box (index space) of the voxels that differ between two label maps.
 
     Parameters
     ----------
     old, new : ndarray
         Label maps of the same shape.
+    within : tuple of slice, optional
+        Compare only inside this index box (the caller knows nothing changed
+        outside it); the box returned is still in whole-map indices.
 
     Returns
     -------
@@ -39,17 +83,49 @@ def changed_box(old: np.ndarray, new: np.ndarray) -> Box | None:
 
     Notes
     -----
-    One vectorised comparison and a scan of its (few) changed positions: about
-    2 ms on a 512 x 512 x 48 map, far less than re-scanning every label.
+    When both maps share a dtype and a memory order (C or Fortran) the slabs
+    along the slowest axis are compared bytewise, a few at a time, and only the
+    slabs that differ are scanned along the other axes: one read of each map,
+    about 20 ms for two 512 x 512 x 160 uint16 maps on the reference machine
+    (a plain ``old != new`` then ``flatnonzero`` took 60-90 ms).
     """
     if old.shape != new.shape:
         raise InputError(f"label map shape changed from {old.shape} to {new.shape}")
-    flat = np.flatnonzero(np.ravel(old) != np.ravel(new))
-    if len(flat) == 0:
+    if within is not None:
+        win = cast(
+            Box,
+            tuple(
+                slice(max(0, s.start or 0), min(n, n if s.stop is None else s.stop))
+                for s, n in zip(within, old.shape, strict=True)
+            ),
+        )
+        if any(s.stop <= s.start for s in win):
+            return None
+        sub = _box_of_diff(old[win], new[win])
+        if sub is None:
+            return None
+        return cast(
+            Box,
+            tuple(
+                slice(w.start + s.start, w.start + s.stop) for w, s in zip(win, sub, strict=True)
+            ),
+        )
+    if old.size == 0:
         return None
-    ijk = np.array(np.unravel_index(flat, old.shape)).T
-    lo, hi = ijk.min(axis=0), ijk.max(axis=0)
-    return tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi, strict=True))
+    if old.dtype == new.dtype and old.flags.c_contiguous and new.flags.c_contiguous:
+        a, b, rev = old, new, False
+    elif old.dtype == new.dtype and old.flags.f_contiguous and new.flags.f_contiguous:
+        a, b, rev = old.T, new.T, True  # C-ordered views of the same memory
+    else:  # mixed order or dtype: the plain comparison
+        return _box_of_diff(old, new)
+    rows = np.flatnonzero(_changed_slabs(a, b))
+    if len(rows) == 0:
+        return None
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    sub = _box_of_diff(a[r0:r1], b[r0:r1])
+    assert sub is not None  # those slabs differ
+    box = [slice(r0, r1), *sub[1:]]
+    return cast(Box, tuple(box[::-1]) if rev else tuple(box))
 
 
 def _landmarks_key(landmarks: Landmarks) -> tuple:
@@ -79,9 +155,16 @@ class LiveMeasurer:
     the same inputs.
 
     Thread safety: every call holds one lock, and the measurer keeps its own
-    copy of the label map (or takes ownership of a frozen snapshot's private
-    copy), so a worker thread measuring a snapshot never sees the GUI thread's
+    copy of the label map (made when the measurer is built, or a frozen
+    snapshot's private copy adopted and copied before the first write into it;
+    afterwards only the changed box is copied into it), so a worker thread measuring a snapshot never sees the GUI thread's
     edits and two measurements never mutate the cache at the same time.
+
+    Cost per call after an edit: one comparison of the map with the private
+    copy (:func:`changed_box`, a bytewise slab scan; only ``changed_within``
+    when the caller gives it), the changed box copied, then
+    :meth:`CaseMeasurer.update` on that box. No whole-map copy and no
+    whole-map label check (``as_label_grid``) per edit.
 
     Attributes
     ----------
@@ -98,6 +181,9 @@ class LiveMeasurer:
         self._key: tuple | None = None
         self._landmarks: tuple | None = None
         self._centreline: tuple | None = None
+        #: the measurer's array is a snapshot's (``owned``): copied before the first
+        #: write, so the snapshot's label map is never changed behind its back
+        self._adopted = False
         self.last_action: str | None = None
         self.last_region: Box | None = None
 
@@ -117,6 +203,7 @@ class LiveMeasurer:
         reader_grades: Mapping[int, str] | None = None,
         *,
         owned: bool = False,
+        changed_within: Box | None = None,
     ) -> list[VesselMeasurement]:
         """Measure every vessel, reusing what the last call cached.
 
@@ -136,7 +223,11 @@ class LiveMeasurer:
             Vessel label -> reader grade.
         owned : bool
             True when nobody else will write to ``labels.array`` (a frozen
-            snapshot's copy): the measurer keeps it instead of copying it.
+            snapshot's copy): a (re)built measurer adopts it instead of copying it.
+        changed_within : tuple of slice, optional
+            The caller's promise that every voxel changed since the previous call
+            lies in this index box (e.g. the union of the edits it recorded): only
+            that box is compared. Without it the whole map is compared.
 
         Returns
         -------
@@ -145,16 +236,10 @@ class LiveMeasurer:
         """
         settings = copy.deepcopy(settings) if settings is not None else MeasureSettings()
         with self._lock:
-            if not owned:
-                arr = np.array(labels.array, copy=True)
-                labels = Image(
-                    volume=make_volume(arr, labels.affine, labels.volume.frame_of_reference_uid),
-                    meta=labels.meta,
-                    patient=labels.patient,
-                )
             arr = np.asarray(labels.array)
             key = (
                 arr.shape,
+                arr.dtype.str,
                 np.asarray(labels.affine, np.float64).tobytes(),
                 tuple(repr(s) for s in structures),  # every field of each
                 repr(settings),
@@ -165,18 +250,34 @@ class LiveMeasurer:
                 m = self._measurer
                 if m is None or key != self._key:
                     self._measurer = None
+                    if not owned:  # the measurer's own copy, kept in step box by box
+                        labels = Image(
+                            volume=make_volume(
+                                np.array(arr, copy=True, order="K"),
+                                labels.affine,
+                                labels.volume.frame_of_reference_uid,
+                            ),
+                            meta=labels.meta,
+                            patient=labels.patient,
+                        )
                     m = CaseMeasurer(
                         labels, copy.deepcopy(list(structures)), points, centreline, settings
                     )
                     self._key = key
+                    self._adopted = owned and m.grid.array is arr
                     self.last_action, self.last_region = "built", None
                 else:
-                    region = changed_box(m.grid.array, arr)
+                    if self._adopted:  # never write into a snapshot's array: own it
+                        m.grid.array = np.array(m.grid.array, copy=True, order="K")
+                        self._adopted = False
+                    mine = m.grid.array
+                    region = changed_box(mine, arr, within=changed_within)
                     self.last_region = region
                     if region is None:
                         self.last_action = "reused"
-                    else:
-                        m.update(labels, region=(region[0], region[1], region[2]))
+                    else:  # bring the private copy up to date inside the box only
+                        mine[region] = arr[region]
+                        m.update(region=(region[0], region[1], region[2]))
                         self.last_action = "updated"
                     if lm_key != self._landmarks:
                         m.set_landmarks(points)

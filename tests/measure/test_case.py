@@ -235,6 +235,22 @@ def test_cached_measurer_follows_edits_like_a_fresh_run():
     assert [r.vessel_label for r in m.measure()] == [2]
 
 
+def test_records_handed_out_are_independent_of_the_cache():
+    """A caller changing a returned record (notes, coverage, lists) changes neither
+    the cached record nor the next call's answer."""
+    ph = make_nerve_phantom([VesselSpec(arc_mm=2.5, gap_mm=0.0)])
+    m = CaseMeasurer(*_case(ph))
+    first = m.measure()[0]
+    want = (list(first.notes), dict(first.nerve_coverage), list(first.not_assessable_segments))
+    first.notes.append("edited by the caller")
+    first.nerve_coverage["RExP"] = -1.0
+    first.not_assessable_segments.append("AS")
+    first.gap_mm = 99.0
+    again = m.measure()[0]
+    assert (again.notes, again.nerve_coverage, again.not_assessable_segments) == want
+    assert again.gap_mm == measure_case(*_case(ph))[0].gap_mm != 99.0
+
+
 def test_vessel_edit_inside_the_nerve_box_keeps_the_nerve_caches():
     """An edit box overlapping the nerve's box changes only the labels whose voxels
     changed: the nerve's centreline, geometry and coverage and the untouched vessel's

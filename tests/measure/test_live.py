@@ -61,6 +61,100 @@ def test_changed_box_bounds_every_changed_voxel():
     assert changed_box(a, b) == (slice(1, 5), slice(2, 6), slice(2, 7))
 
 
+@pytest.mark.parametrize(
+    "shape, dtype, order",
+    [
+        ((9, 10, 16), np.uint16, "C"),  # slab bytes a multiple of 8: compared as uint64
+        ((9, 7, 5), np.uint8, "C"),  # odd slab bytes: compared bytewise
+        ((9, 10, 16), np.uint16, "F"),  # Fortran order (NIfTI): scanned in memory order
+    ],
+)
+def test_changed_box_equals_the_box_of_every_differing_voxel(shape, dtype, order):
+    rng = np.random.default_rng(3)
+    a = np.asarray(rng.integers(0, 4, shape), dtype=dtype, order=order)
+    for _ in range(20):
+        b = a.copy(order="K")
+        n = int(rng.integers(1, 4))
+        idx = tuple(rng.integers(0, s, n) for s in shape)
+        b[idx] = (b[idx] + rng.integers(1, 3, n)) % 5
+        diff = np.argwhere(a != b)
+        want = tuple(
+            slice(int(lo), int(hi) + 1) for lo, hi in zip(diff.min(0), diff.max(0), strict=True)
+        )
+        assert changed_box(a, b) == want
+        # mixed memory order and dtype take the plain path and agree
+        assert changed_box(a, np.ascontiguousarray(b).astype(np.int32)) == want
+        # compared inside a box that holds the change: the same whole-map box
+        assert changed_box(a, b, within=want) == want
+        # a box that misses it sees nothing
+        assert changed_box(a, b, within=(slice(0, 0), slice(None), slice(None))) is None
+    assert changed_box(a, a.copy(order="K")) is None
+
+
+def test_brush_strokes_near_the_nerve_update_in_place_and_equal_a_fresh_run(minicase):
+    """The viewer's stroke path: a small ball painted (then erased) on the vessel at the
+    contact, ``labels_edited(box)`` then ``measure``. The measurer keeps one private
+    copy of the map, updated inside the stroke's box (no per-edit copy, so the same
+    array throughout), and only the vessel's pair is re-measured; the result equals
+    a fresh ``measure_case`` after every stroke."""
+    s = CaseSession(t2=minicase.t2, tof=minicase.tof)
+    s.review.nerve_path_lps = [minicase.nerve_start.tolist(), minicase.nerve_end.tolist()]
+    s.nerve_from_path(radius_mm=1.0)
+    d = minicase.nerve_end - minicase.nerve_start
+    s.set_landmark("RExP", minicase.nerve_start)
+    s.set_landmark("RDP", minicase.nerve_start + 0.3 * d)
+    aica, _ = s.grow_vessel(minicase.vessel_seed, "AICA", radius_mm=6.0)
+    first = {r.vessel_label: r for r in _check(s)}[aica.label]
+    private = s.live._measurer.grid.array
+    assert private is not s.labels  # its own copy: edits behind its back are seen
+    geometry = s.live._measurer._nerve_geometry
+    assert geometry is not None
+    nerve_gaps = {k: v for k, v in s.live._measurer._gaps.items() if aica.label not in k}
+    r = 2
+    ball = np.sum(np.mgrid[-r : r + 1, -r : r + 1, -r : r + 1] ** 2, axis=0) <= r * r
+    gaps = []
+    erased = None
+    for i in range(6):
+        # the stroke's centre: the vessel's closest point, shifted half a voxel each pair
+        at = np.asarray(first.vessel_point_lps) + [0.5 * (i // 2 - 1), 0.0, 0.0]
+        box = _box_at(s, at, r)
+        sub = s.labels[box]
+        if i % 2 == 0:  # erase a ball at the contact
+            erased = ball & (sub == aica.label)
+            sub[erased] = 0
+        else:  # paint it back
+            sub[erased] = aica.label
+        s.labels_edited(box)
+        gaps.append({m.vessel_label: m.gap_mm for m in _check(s)}[aica.label])
+        assert s.live.last_action == "updated"
+        assert s.live._measurer.grid.array is private  # no copy of the whole map
+        assert all(
+            b.start <= q.start < q.stop <= b.stop
+            for q, b in zip(s.live.last_region, box, strict=True)
+        )
+        # the nerve's label was not touched: its geometry and other pairs are kept
+        assert s.live._measurer._nerve_geometry is geometry
+        for k, g in nerve_gaps.items():
+            assert s.live._measurer._gaps.get(k) is g
+    assert len(set(gaps)) > 1, gaps  # the strokes really moved the gap
+    # the caller's promise of where the change lies (changed_within): only that box is
+    # compared, and the answer is still the fresh one
+    box = _box_at(s, first.vessel_point_lps, r)
+    s.labels[box][ball & (s.labels[box] == aica.label)] = 0
+    s.labels_edited(box)
+    hinted = s.live.measure(
+        s.labels_image(),
+        s.structures,
+        s.review.landmarks,
+        centreline=s.centreline_lps(),
+        settings=s.review.settings,
+        changed_within=box,
+    )
+    assert s.live.last_action == "updated"
+    _same(hinted, s.measure_full())
+    assert s.live._measurer.grid.array is private
+
+
 def test_live_measure_equals_measure_case_through_edits(minicase):
     s = CaseSession(t2=minicase.t2, tof=minicase.tof)
     s.review.nerve_path_lps = [minicase.nerve_start.tolist(), minicase.nerve_end.tolist()]
@@ -151,3 +245,24 @@ def test_frozen_snapshots_measured_concurrently_match(minicase):
         t.join()
     for got, want in zip(results, expected, strict=True):
         _same(got, want)
+
+
+def test_a_snapshot_adopted_by_the_measurer_is_never_written_to(minicase):
+    """A measurer built from a frozen snapshot adopts its label map without a copy; the
+    next edit's box is not written into that snapshot's map (it is copied first)."""
+    s = CaseSession(t2=minicase.t2, tof=minicase.tof)
+    s.review.nerve_path_lps = [minicase.nerve_start.tolist(), minicase.nerve_end.tolist()]
+    s.nerve_from_path(radius_mm=1.0)
+    aica, _ = s.grow_vessel(minicase.vessel_seed, "AICA", radius_mm=6.0)
+    snap = s.frozen_copy()
+    kept = snap.labels.copy()
+    first = {r.vessel_label: r for r in snap.measure()}[aica.label]
+    assert s.live.last_action == "built"
+    assert s.live._measurer.grid.array is snap.labels  # adopted, not copied
+    box = _box_at(s, first.vessel_point_lps, 2)
+    s.labels[box][s.labels[box] == aica.label] = 0
+    s.labels_edited(box)
+    _check(s)
+    assert s.live.last_action == "updated"
+    np.testing.assert_array_equal(snap.labels, kept)  # the snapshot is as it was taken
+    assert s.live._measurer.grid.array is not snap.labels

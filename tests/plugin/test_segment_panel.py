@@ -69,6 +69,13 @@ def _seed(truth, vtype: str) -> np.ndarray:
         "vessel_axis_point_lps"], float)  # fmt: skip
 
 
+def _tick(qtbot, box, on: bool) -> None:
+    """Click a check box (as a reader would) until it reads ``on``."""
+    if box.isChecked() != on:
+        qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert box.isChecked() == on
+
+
 def _grow_by_click(qtbot, viewer, widget, vtype: str, seed_lps) -> None:
     panel = widget.segment_panel
     panel.vessel_type_combo.setCurrentText(vtype)
@@ -92,6 +99,9 @@ def test_seed_grow_row_undo_redo_and_the_mode_disarms(
     _delete(qtbot, panel, _vessel(s, "AICA").label)
     assert "AICA" not in [r["type"] for r in _rows(widget, qtbot)]
     without = s.labels.copy()
+    # preview is on by default; one-click grow: untick it
+    assert panel.preview_check.isChecked()
+    _tick(qtbot, panel.preview_check, False)
 
     _grow_by_click(qtbot, viewer, widget, "AICA", truth_aica["vessel_axis_point_lps"])
     aica = _vessel(s, "AICA")
@@ -144,6 +154,7 @@ def test_a_second_grow_does_not_take_the_first_vessels_voxels(
     truth_aica = s.labels == _vessel(s, "AICA").label
     for vtype in ("AICA", "basilar"):
         _delete(qtbot, panel, _vessel(s, vtype).label)
+    _tick(qtbot, panel.preview_check, False)  # one-click grows
     # a length limit keeps the AICA grow out of its parent basilar
     panel.length_spin.setValue(12.0)
     _grow_by_click(qtbot, viewer, widget, "AICA", _seed(truth, "AICA"))
@@ -164,9 +175,7 @@ def test_preview_cancel_leaves_labels_and_accept_adds(make_napari_viewer, qtbot,
     _delete(qtbot, panel, _vessel(s, "AICA").label)
     before = s.labels.copy()
     n = len(s.structures)
-    box = panel.preview_check
-    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
-    assert panel.preview_check.isChecked()
+    assert panel.preview_check.isChecked()  # the default: preview before adding
     _grow_by_click(qtbot, viewer, widget, "AICA", _seed(truth, "AICA"))
     assert PREVIEW_NAME in viewer.layers and panel.pending is not None
     n_preview = int(panel.pending[2].sum())

@@ -365,8 +365,9 @@ class CaseSession:
         if self.labels is not None or self.has_series:
             # an edit made behind the session's back (not recorded) is recorded first
             self._record("edit")
-        nxt = (self.history._done[-1:] if undo else self.history._undone[-1:]) or [None]
-        if isinstance(nxt[0], CaseEdit) and nxt[0].landmarks_before is not None:
+        stack = self.history._done if undo else self.history._undone
+        nxt = stack[-1] if stack else None
+        if isinstance(nxt, CaseEdit) and nxt.landmarks_before is not None:
             return self._step_landmarks(undo)
         labels = self.ensure_labels()
         edit = self.history.undo(labels) if undo else self.history.redo(labels)
@@ -523,7 +524,8 @@ class CaseSession:
                 nerve=nerve,
             )
             self.review.structures.append(st)
-            assign_colors(self.review.structures)  # its own colour, unlike the others'
+            # its own colour, unlike the others' (which keep theirs)
+            assign_colors(self.review.structures, only=[st])
             self.events.structures.emit(label=st.label)
         box: Box | None = None if m is None else nonzero_box(m)  # work inside the mask's box only
         if m is not None and box is not None:
@@ -572,7 +574,7 @@ class CaseSession:
         st.vessel_type = vessel_type
         if old != vessel_type:  # the colour follows the new type (when it is free)
             st.display_color = None
-            assign_colors(self.review.structures)
+            assign_colors(self.review.structures, only=[st])
         if st.name in ("", "vessel", f"{old}", f"{old} {st.label}", f"vessel {st.label}"):
             st.name = f"{vessel_type} {st.label}"
         self._record(
@@ -964,7 +966,7 @@ class CaseSession:
             name = "facial nerve" if nerve == "VII" else "vestibulocochlear nerve"
             st = Structure(label=self.next_label(), name=name, kind="nerve", nerve=nerve)
             self.review.structures.append(st)
-            assign_colors(self.review.structures)
+            assign_colors(self.review.structures, only=[st])
             self.events.structures.emit(label=st.label)
         old = labels == st.label
         labels[old & ~m] = 0
@@ -1136,9 +1138,7 @@ class CaseSession:
         self._record_landmarks(what, before)
         self._changed("landmarks", name=name)
 
-    def set_landmarks(
-        self, landmarks: Mapping[str, PointLPS], *, merge: object = None
-    ) -> None:
+    def set_landmarks(self, landmarks: Mapping[str, PointLPS], *, merge: object = None) -> None:
         """Replace every landmark (name -> LPS mm), e.g. after points were dragged.
 
         One undoable step; successive calls with the same ``merge`` key (the moves of

@@ -189,3 +189,25 @@ def test_landmark_place_move_delete_undo_and_redo(minicase):
     s.labels[box] = vessel.label
     assert s.undo() == "edit" and not (s.labels[box] == vessel.label).all()
     assert s.undo() == "place VIII root"
+
+
+def test_two_vessels_of_one_type_have_their_own_colours_after_save_and_reopen(minicase, tmp_path):
+    from nvcview.review.store import load_review
+    from nvcview.structures import VESSEL_COLORS, color_difference
+
+    s = _session(minicase)
+    first, _ = s.grow_vessel(minicase.vessel_seed, "AICA")
+    shape = s.ensure_labels().shape
+    blob = np.zeros(shape, bool)
+    blob[1:3, 1:3, 1:3] = True
+    second = s.add_structure(blob, "AICA branch", "vessel", vessel_type="AICA")
+    assert first.color == VESSEL_COLORS["AICA"]
+    assert color_difference(first.color, second.color) > 15
+    s.save(tmp_path / "review")
+    back = CaseSession.from_review(load_review(tmp_path / "review"), t2=minicase.t2)
+    assert [st.color for st in back.structures] == pytest.approx(
+        [st.color for st in s.structures], abs=1e-4
+    )
+    # a type change gives the type's colour when it is free
+    back.set_vessel_type(second.label, "PICA")
+    assert back.structure(second.label).color == VESSEL_COLORS["PICA"]

@@ -140,7 +140,7 @@ class Structure:
         "VII" or "VIII" when ``kind == "nerve"``.
     display_color : tuple of float or None
         This structure's own display colour (RGB 0-1), stored in the review
-        (``"color"``); None: the default of its type (:attr:`color`). Set by
+        (``"display_color"``); None: the default of its type (:attr:`color`). Set by
         :func:`assign_colors` so that no two structures of a case share a colour.
     """
 
@@ -192,11 +192,11 @@ class Structure:
 
     def to_dict(self) -> dict:
         """The structure as a JSON-able dict (the review's structure table row; the own
-        colour, when set, as ``"color"``: RGB 0-1)."""
+        colour, when set, as ``"display_color"``: RGB 0-1)."""
         d = asdict(self)
         c = d.pop("display_color")
         if c is not None:
-            d["color"] = [round(float(x), 4) for x in c]
+            d["display_color"] = [round(float(x), 4) for x in c]
         return d
 
     @classmethod
@@ -208,7 +208,9 @@ class Structure:
             kind=d["kind"],
             vessel_type=d.get("vessel_type"),
             nerve=d.get("nerve"),
-            display_color=tuple(d["color"]) if d.get("color") is not None else None,
+            display_color=(
+                tuple(d["display_color"]) if d.get("display_color") is not None else None
+            ),
         )
 
 

@@ -134,7 +134,7 @@ def test_each_structure_gets_its_own_colour_stable_through_the_review_row():
     assert [b.color for b in back] == [pytest.approx(r.color, abs=1e-4) for r in rows]
     again = [r.color for r in assign_colors(back)]
     assert again == [b.color for b in back]
-    assert "color" not in rows[1].to_dict()  # a type colour is not stored
+    assert "display_color" not in rows[1].to_dict()  # a type colour is not stored
     # deterministic: the same table gives the same colours
     fresh = [Structure(r.label, r.name, r.kind, r.vessel_type, r.nerve) for r in rows]
     assert [r.color for r in assign_colors(fresh)] == [r.color for r in rows]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from nvcview.structures import (
@@ -108,3 +109,32 @@ def test_every_structure_has_its_own_colour_far_from_the_tof_overlay():
         for what, t in TOF_COLORS.items():
             d = float(deltaE_ciede2000(_lab(c), _lab(t)))
             assert d > 30, f"{name} is close to the {what} (dE {d:.1f})"
+
+
+def test_each_structure_gets_its_own_colour_stable_through_the_review_row():
+    from nvcview.structures import TOF_SCREEN_COLORS, assign_colors, color_difference
+
+    rows = [Structure(label=1, name="facial nerve", kind="nerve", nerve="VII")]
+    rows += [Structure(label=k, name=f"AICA {k}", kind="vessel", vessel_type="AICA")
+             for k in range(4, 10)]  # fmt: skip
+    rows.append(Structure(label=12, name="other", kind="vessel", vessel_type="other"))
+    rows.append(Structure(label=13, name="other 2", kind="vessel", vessel_type="other"))
+    assign_colors(rows)
+    # the first of a type keeps the type's colour; the others get their own, stored
+    assert rows[1].color == VESSEL_COLORS["AICA"] and rows[1].display_color is None
+    assert rows[0].color == NERVE_COLORS["VII"]
+    assert all(r.display_color is not None for r in rows[2:7])
+    for a, b in itertools.combinations(rows, 2):
+        d = color_difference(a.color, b.color)
+        assert d > 15, f"{a.name} and {b.name} look alike (dE {d:.1f})"
+    for r in rows:
+        assert min(color_difference(r.color, t) for t in TOF_SCREEN_COLORS) > 30, r.name
+    # stored in the review row and read back as is; assigning again changes nothing
+    back = [Structure.from_dict(json.loads(json.dumps(r.to_dict()))) for r in rows]
+    assert [b.color for b in back] == [pytest.approx(r.color, abs=1e-4) for r in rows]
+    again = [r.color for r in assign_colors(back)]
+    assert again == [b.color for b in back]
+    assert "display_color" not in rows[1].to_dict()  # a type colour is not stored
+    # deterministic: the same table gives the same colours
+    fresh = [Structure(r.label, r.name, r.kind, r.vessel_type, r.nerve) for r in rows]
+    assert [r.color for r in assign_colors(fresh)] == [r.color for r in rows]

@@ -58,7 +58,7 @@ from nvcview.review.model import (
 )
 from nvcview.segment import GrowResult, VesselGrowResult
 from nvcview.segment.history import EditHistory, LabelDelta
-from nvcview.structures import KINDS, NERVES, VESSEL_TYPES, Structure
+from nvcview.structures import KINDS, NERVES, VESSEL_TYPES, Structure, assign_colors
 from nvcview.types import Box, PointLPS, PointsLPS
 
 __all__ = [
@@ -132,12 +132,20 @@ class CaseEdit(LabelDelta):
         The structure table before and after (None: the edit left it alone).
     calls_before : list of ReaderCall or None
         The reader calls before (a deleted structure takes its call with it).
+    landmarks_before, landmarks_after : dict or None
+        The landmarks (name -> LPS mm) before and after a landmark add / move /
+        delete (None: the edit left them alone; the label delta is then empty).
     """
 
     structures_before: list[Structure] | None = None
     structures_after: list[Structure] | None = None
     calls_before: list[ReaderCall] | None = None
     calls_after: list[ReaderCall] | None = None
+    #: landmarks (name -> LPS mm) before / after a landmark edit (None: not one)
+    landmarks_before: dict[str, list[float]] | None = None
+    landmarks_after: dict[str, list[float]] | None = None
+    #: one drag of a point is one step: moves with the same key join this edit
+    merge_key: object = field(default=None, compare=False, repr=False)
 
 
 def _points(values: npt.ArrayLike) -> list[float]:
@@ -318,12 +326,50 @@ class CaseSession:
         self.history.record(edit)
         return edit
 
+    def _record_landmarks(
+        self, description: str, before: dict[str, list[float]], merge: object = None
+    ) -> None:
+        """Record a landmark edit (landmarks before -> now) as one undoable step; with
+        ``merge``, a move continuing the last edit of that key (one drag) joins it."""
+        if self.frozen or before == self.review.landmarks:
+            return
+        last = self.history._done[-1] if self.history._done else None
+        if (
+            merge is not None
+            and isinstance(last, CaseEdit)
+            and last.merge_key is merge
+            and last.landmarks_after == before
+            and not self.history._undone
+        ):
+            last.landmarks_after = copy.deepcopy(self.review.landmarks)
+            return
+        if self.labels is not None:
+            self._record("edit")  # an unrecorded stroke stays its own step
+        ndim = 3 if self.labels is None else self.labels.ndim
+        empty = np.zeros((0,) * ndim, np.uint16)
+        self.history.record(
+            CaseEdit(
+                box=(slice(0, 0),) * ndim,
+                before=empty,
+                after=empty.copy(),
+                description=description,
+                landmarks_before=before,
+                landmarks_after=copy.deepcopy(self.review.landmarks),
+                merge_key=merge,
+            )
+        )
+
     def _step(self, undo: bool) -> str | None:
         what = "undo" if undo else "redo"
         self._check_editable(what)
+        if self.labels is not None or self.has_series:
+            # an edit made behind the session's back (not recorded) is recorded first
+            self._record("edit")
+        stack = self.history._done if undo else self.history._undone
+        nxt = stack[-1] if stack else None
+        if isinstance(nxt, CaseEdit) and nxt.landmarks_before is not None:
+            return self._step_landmarks(undo)
         labels = self.ensure_labels()
-        # an edit made behind the session's back (not recorded) is recorded first
-        self._record("edit")
         edit = self.history.undo(labels) if undo else self.history.redo(labels)
         if edit is None:
             return None
@@ -337,6 +383,19 @@ class CaseSession:
             self.events.structures.emit(label=None)
         empty = any(sl.stop <= sl.start for sl in edit.box)
         self._changed("labels", box=None if empty else edit.box)
+        return edit.description
+
+    def _step_landmarks(self, undo: bool) -> str | None:
+        """Undo / redo a landmark edit: the landmarks go back, the measurements follow."""
+        src, dst = (self.history._done, self.history._undone)
+        if not undo:
+            src, dst = dst, src
+        edit = src.pop()
+        assert isinstance(edit, CaseEdit)
+        table = edit.landmarks_before if undo else edit.landmarks_after
+        self.review.landmarks = copy.deepcopy(table or {})
+        dst.append(edit)
+        self._changed("landmarks", name=None)
         return edit.description
 
     def undo(self) -> str | None:
@@ -465,6 +524,8 @@ class CaseSession:
                 nerve=nerve,
             )
             self.review.structures.append(st)
+            # its own colour, unlike the others' (which keep theirs)
+            assign_colors(self.review.structures, only=[st])
             self.events.structures.emit(label=st.label)
         box: Box | None = None if m is None else nonzero_box(m)  # work inside the mask's box only
         if m is not None and box is not None:
@@ -511,6 +572,9 @@ class CaseSession:
         before = copy.deepcopy(self.structures)
         old = st.vessel_type
         st.vessel_type = vessel_type
+        if old != vessel_type:  # the colour follows the new type (when it is free)
+            st.display_color = None
+            assign_colors(self.review.structures, only=[st])
         if st.name in ("", "vessel", f"{old}", f"{old} {st.label}", f"vessel {st.label}"):
             st.name = f"{vessel_type} {st.label}"
         self._record(
@@ -902,6 +966,7 @@ class CaseSession:
             name = "facial nerve" if nerve == "VII" else "vestibulocochlear nerve"
             st = Structure(label=self.next_label(), name=name, kind="nerve", nerve=nerve)
             self.review.structures.append(st)
+            assign_colors(self.review.structures, only=[st])
             self.events.structures.emit(label=st.label)
         old = labels == st.label
         labels[old & ~m] = 0
@@ -1061,16 +1126,32 @@ class CaseSession:
     def set_landmark(self, name: str, lps: PointLPS | None) -> None:
         """Place (or with ``None`` delete) a named landmark, LPS mm."""
         self._check_editable("move a landmark")
+        before = copy.deepcopy(self.review.landmarks)
         if lps is None:
             self.review.landmarks.pop(name, None)
+            what = f"delete {name}"
         else:
+            what = f"move {name}" if name in before else f"place {name}"
             self.review.landmarks[name] = _points(lps)
+        if before == self.review.landmarks:
+            return
+        self._record_landmarks(what, before)
         self._changed("landmarks", name=name)
 
-    def set_landmarks(self, landmarks: Mapping[str, PointLPS]) -> None:
-        """Replace every landmark (name -> LPS mm), e.g. after points were dragged."""
+    def set_landmarks(self, landmarks: Mapping[str, PointLPS], *, merge: object = None) -> None:
+        """Replace every landmark (name -> LPS mm), e.g. after points were dragged.
+
+        One undoable step; successive calls with the same ``merge`` key (the moves of
+        one drag, which a points layer reports on every mouse move) are one step.
+        """
         self._check_editable("move a landmark")
-        self.review.landmarks = {str(k): _points(v) for k, v in landmarks.items()}
+        before = copy.deepcopy(self.review.landmarks)
+        new = {str(k): _points(v) for k, v in landmarks.items()}
+        if new == before:
+            return
+        moved = sorted(k for k in set(new) | set(before) if new.get(k) != before.get(k))
+        self.review.landmarks = new
+        self._record_landmarks(f"move {', '.join(moved)}", before, merge)
         self._changed("landmarks", name=None)
 
     def add_path_point(self, lps: PointLPS) -> None:
@@ -1365,6 +1446,7 @@ class CaseSession:
                     f"({why}); open the series the review was made on"
                 )
             arr = np.asarray(labels.array).astype(np.uint16)
+        assign_colors(review.structures)  # one colour per structure (stable: stored)
         return cls(
             t2=t2,
             tof=tof,

@@ -27,7 +27,7 @@ from nvcview.review.model import (
     Review,
     opposite_side,
 )
-from nvcview.structures import VESSEL_COLORS
+from nvcview.structures import VESSEL_COLORS, Structure
 
 #: Version of the report JSON document (docs/report.md, schema/report-1.schema.json).
 REPORT_SCHEMA_VERSION = 1
@@ -288,7 +288,9 @@ def not_assessable(measurements: Sequence[VesselMeasurement]) -> list[str]:
     return [seg for seg in SEGMENTS if seg in found] + sorted(found - set(SEGMENTS))
 
 
-def _vessel_row(m: VesselMeasurement, call: ReaderCall | None) -> dict:
+def _vessel_row(
+    m: VesselMeasurement, call: ReaderCall | None, structures: list[Structure] | None = None
+) -> dict:
     row = m.to_dict()
     # the reader's call in review.json wins over a grade stored with old measurements
     # (`report --stored`), as in the batch tables
@@ -310,7 +312,11 @@ def _vessel_row(m: VesselMeasurement, call: ReaderCall | None) -> dict:
     row["indentation_shown_mm"] = m.indentation_depth_mm if shown else None
     row["confidence"] = call.confidence if call else None
     row["comment"] = call.comment if call else ""
-    row["color"] = _hex(VESSEL_COLORS.get(m.vessel_type, VESSEL_COLORS["unknown"]))
+    # the structure's own colour (the one of the viewer, key images and 3D scene)
+    own = next((st for st in structures or () if st.label == m.vessel_label), None)
+    row["color"] = _hex(
+        own.color if own is not None else VESSEL_COLORS.get(m.vessel_type, VESSEL_COLORS["unknown"])
+    )
     row["segment_name"] = SEGMENT_NAMES.get(m.segment, m.segment) if m.segment else None
     row["vessel_label_text"] = vessel_label_text(row)
     row["notes"] = notes
@@ -469,7 +475,7 @@ def build_report(
     ReportModel
     """
     vessels = [
-        _vessel_row(m, review.call_for(m.vessel_label))
+        _vessel_row(m, review.call_for(m.vessel_label), review.structures)
         for m in sorted(measurements, key=lambda m: m.gap_mm)
     ]
     patient = None
@@ -520,7 +526,8 @@ def build_report(
     else:
         cms = control_measurements if control_measurements is not None else c.measurements
         crow = [
-            _vessel_row(m, c.call_for(m.vessel_label)) for m in sorted(cms, key=lambda m: m.gap_mm)
+            _vessel_row(m, c.call_for(m.vessel_label), c.structures)
+            for m in sorted(cms, key=lambda m: m.gap_mm)
         ]
         sides.append(
             SideSection(

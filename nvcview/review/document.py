@@ -25,7 +25,7 @@ from nvcview.review.model import (
     Review,
     SeriesRef,
 )
-from nvcview.structures import Structure
+from nvcview.structures import Structure, assign_colors
 
 _plain = plain_json
 _T = TypeVar("_T")
@@ -164,7 +164,7 @@ def _structures(items: list, where: str, seen: set[int]) -> list[Structure]:
             raise SchemaError(f"field '{where}[{i}]': label {st.label} is used twice")
         seen.add(st.label)
         out.append(st)
-    return out
+    return assign_colors(out)  # one colour per structure, also for older reviews
 
 
 def _measurements(items: list, where: str) -> list[VesselMeasurement]:

@@ -27,7 +27,7 @@ from scipy import ndimage
 from nvcview.errors import InputError
 from nvcview.segment.nerve import brainstem_estimate, segment_nerve
 from nvcview.segment.vessel import grow_vessels
-from nvcview.structures import VESSEL_PHRASES, VESSEL_TYPES, Structure
+from nvcview.structures import VESSEL_PHRASES, VESSEL_TYPES, Structure, assign_colors
 
 #: label values written by :func:`segment_study`; vessels from VESSEL_LABEL_START on
 NERVE_LABEL = 2
@@ -190,4 +190,5 @@ def segment_study(
     for s in structures:
         if s.label not in present:
             notes.append(f"label {s.label} ({s.name}) is empty")
+    assign_colors(structures)  # one colour per structure (two AICAs differ)
     return StudySegmentation(labels, structures, nerve.centreline_lps, nerve.radius_mm, notes)

@@ -924,6 +924,12 @@ def _snap(
     return tuple(int(lo[a] + j[a]) for a in range(3))  # type: ignore[return-value]
 
 
+def _mirror_level(level: np.ndarray) -> np.ndarray:
+    """The level function seen from outside a vessel: inside voxels of other vessels
+    mirrored (``-level``), the background as it is; always < 0."""
+    return np.where(level >= 0, -level - 1e-3, level)
+
+
 def _to_reference(
     f: VesselField,
     mine: np.ndarray,
@@ -936,7 +942,11 @@ def _to_reference(
     nz = np.argwhere(mine)
     if len(nz) == 0:
         return out
-    phi = np.where(mine, f.level, np.minimum(f.level, -1e-3)).astype(np.float32)
+    # outside the vessel: the background keeps its level; vessel voxels that are not
+    # this vessel's (another artery, a cut, beyond the length limit) are mirrored, so
+    # the wall between two touching vessels lies half-way between their voxels rather
+    # than up to a whole TOF voxel inside the other one
+    phi = np.where(mine, f.level, _mirror_level(f.level)).astype(np.float32)
     lo, hi = nz.min(axis=0) - 1, nz.max(axis=0) + 1
     corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1])
                         for c in (lo[2], hi[2])], float)  # fmt: skip

@@ -163,6 +163,25 @@ class _Alive:
         self.ok = False
 
 
+def _landmark_drag_callback(widget):
+    """A landmarks-layer drag callback: the moves between press and release share one
+    merge key, so one drag of a landmark is one undo step (held weakly)."""
+    ref = weakref.ref(widget)
+
+    def drag(layer, event):
+        w = ref()
+        if w is not None:
+            w._landmark_drag = object()
+        yield
+        while event.type == "mouse_move":
+            yield
+        w = ref()
+        if w is not None:
+            w._landmark_drag = None
+
+    return drag
+
+
 class ReviewWidget(QWidget):
     """Dock widget showing one reader's review of one case.
 
@@ -179,6 +198,7 @@ class ReviewWidget(QWidget):
         self.measurements: list = []
         self.last_error: str = ""
         self._syncing = False
+        self._landmark_drag: object = None  # merge key of the landmark drag under way
         # display boxes of the brush strokes not yet carried to the case (None: unknown)
         self._paint_boxes: list[Box | None] = []
         self._alive = _Alive()
@@ -966,6 +986,7 @@ class ReviewWidget(QWidget):
                 text={"string": "{name}", "color": "yellow", "size": 10, "anchor": "upper_left"},
             )
             lm.events.data.connect(self._on_landmarks_moved)
+            lm.mouse_drag_callbacks.append(_landmark_drag_callback(self))
         if self._layer(PATH_NAME) is None:
             self.viewer.add_points(
                 np.zeros((0, 3)),
@@ -1244,6 +1265,8 @@ class ReviewWidget(QWidget):
     def _on_landmarks_moved(self, event=None) -> None:
         if self._syncing or self.session is None:
             return
+        if str(getattr(event, "action", "")).endswith("ing"):
+            return  # "changing" / "adding" / "removing": the data is not there yet
         lm = self._layer(LANDMARKS_NAME)
         names = list(lm.features["name"]) if "name" in lm.features else []
         if len(names) != len(lm.data) or len(set(names)) != len(names):
@@ -1253,7 +1276,8 @@ class ReviewWidget(QWidget):
             self._report("Place landmarks with 'place landmark' (click the slice).")
             return
         moved = {str(n): p for n, p in zip(names, world_points_to_lps(lm.data), strict=True)}
-        if not self._try(self.session.set_landmarks, moved):
+        # the moves of one drag are one undo step (napari reports every mouse move)
+        if not self._try(self.session.set_landmarks, moved, merge=self._landmark_drag):
             self._refresh_points()  # refused: the points go back
 
     def _on_landmark_row(self, row: int, _col: int) -> None:

@@ -110,8 +110,14 @@ class SegmentPanel(QWidget):
             "Local threshold between the background (0) and the vessel's own peak (1)"
         )
         form.addRow("threshold (0 bg - 1 peak)", self.fraction_spin)
+        # on by default (the issue: "threshold preview before committing"); untick it
+        # for one-click grows
         self.preview_check = QCheckBox("preview before adding")
-        self.preview_check.setChecked(False)
+        self.preview_check.setChecked(True)
+        self.preview_check.setToolTip(
+            "Show the grown vessel at the threshold first (Accept / Cancel / Re-grow); "
+            "untick to add it at the click"
+        )
         form.addRow(self.preview_check)
         self.grow_button = QPushButton("Grow vessel (click a seed)")
         self.grow_button.clicked.connect(lambda: self._widget.set_mode("vessel"))

@@ -147,3 +147,67 @@ def test_nerve_points_order_and_missing_landmarks(minicase):
     # segmenting again replaces the voxels (one edit), does not add a second nerve
     s.segment_nerve("VII")
     assert [x.label for x in s.structures if x.kind == "nerve"] == [nerve.label]
+
+
+def test_landmark_place_move_delete_undo_and_redo(minicase):
+    s = _session(minicase)
+    s.segment_nerve("VII")
+    vessel, _ = s.grow_vessel(minicase.vessel_seed, "AICA")
+    rdp0 = list(s.review.landmarks["RDP"])
+    m0 = {m.vessel_label: m.dist_from_rdp_mm for m in s.measure()}
+    assert m0[vessel.label] is not None
+
+    d = minicase.nerve_end - minicase.nerve_start
+    moved = np.asarray(rdp0) + 0.1 * d  # along the nerve
+    key = object()  # one drag: three mouse moves, one step
+    for t in (0.3, 0.7, 1.0):
+        lm = dict(s.review.landmarks)
+        lm["RDP"] = np.asarray(rdp0) + t * 0.1 * d
+        s.set_landmarks(lm, merge=key)
+    assert np.allclose(s.review.landmarks["RDP"], moved)
+    assert s.undo_text == "move RDP"
+    m1 = {m.vessel_label: m.dist_from_rdp_mm for m in s.measure()}
+    assert abs(m1[vessel.label] - m0[vessel.label]) > 0.5 * np.linalg.norm(0.1 * d)
+
+    s.set_landmark("VIII root", minicase.nerve_start + 0.2 * d)  # placed
+    assert s.undo_text == "place VIII root"
+    s.set_landmark("IAC", None)  # deleted
+    assert "IAC" not in s.review.landmarks and s.undo_text == "delete IAC"
+
+    assert s.undo() == "delete IAC" and "IAC" in s.review.landmarks
+    assert s.undo() == "place VIII root" and "VIII root" not in s.review.landmarks
+    assert s.undo() == "move RDP"  # the whole drag in one step
+    assert s.review.landmarks["RDP"] == rdp0
+    assert {m.vessel_label: m.dist_from_rdp_mm for m in s.measure()} == m0
+    assert s.undo_text == "grow AICA"  # the grow is next, then the nerve
+    assert s.redo() == "move RDP" and np.allclose(s.review.landmarks["RDP"], moved)
+    assert s.redo() == "place VIII root" and s.redo() == "delete IAC"
+    assert "IAC" not in s.review.landmarks and not s.can_redo
+    # a brush stroke after a landmark move is undone first
+    s.undo()  # IAC back
+    box = (slice(2, 4), slice(2, 4), slice(2, 4))
+    s.labels[box] = vessel.label
+    assert s.undo() == "edit" and not (s.labels[box] == vessel.label).all()
+    assert s.undo() == "place VIII root"
+
+
+def test_two_vessels_of_one_type_have_their_own_colours_after_save_and_reopen(minicase, tmp_path):
+    from nvcview.review.store import load_review
+    from nvcview.structures import VESSEL_COLORS, color_difference
+
+    s = _session(minicase)
+    first, _ = s.grow_vessel(minicase.vessel_seed, "AICA")
+    shape = s.ensure_labels().shape
+    blob = np.zeros(shape, bool)
+    blob[1:3, 1:3, 1:3] = True
+    second = s.add_structure(blob, "AICA branch", "vessel", vessel_type="AICA")
+    assert first.color == VESSEL_COLORS["AICA"]
+    assert color_difference(first.color, second.color) > 15
+    s.save(tmp_path / "review")
+    back = CaseSession.from_review(load_review(tmp_path / "review"), t2=minicase.t2)
+    assert [st.color for st in back.structures] == pytest.approx(
+        [st.color for st in s.structures], abs=1e-4
+    )
+    # a type change gives the type's colour when it is free
+    back.set_vessel_type(second.label, "PICA")
+    assert back.structure(second.label).color == VESSEL_COLORS["PICA"]

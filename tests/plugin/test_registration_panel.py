@@ -95,6 +95,7 @@ def _grow_aica(qtbot, widget, aica) -> float | None:
     widget.vessel_type_combo.setCurrentText("AICA")
     widget.vessel_radius.setValue(8.0)
     widget.segment_panel.fraction_spin.setValue(0.3)
+    widget.segment_panel.preview_check.setChecked(False)  # one-click grow (preview is on)
     widget.set_mode("vessel")
     click_world(widget.viewer, lps_world(aica["vessel_axis_point_lps"]))
     qtbot.waitUntil(lambda: widget.busy == 0, timeout=120_000)

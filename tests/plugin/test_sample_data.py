@@ -46,11 +46,17 @@ def test_sample_phantom_opens_measured(make_napari_viewer, qtbot):
     cmap = viewer.layers[LABELS_NAME].colormap
     for v in vessels:
         assert np.allclose(cmap.map(v.label)[:3], v.color)
-    # changing the type recolours the label
+    # changing the type recolours the label (the sample has a vein already: the
+    # retyped vessel gets its own colour, not the other vein's)
+    old_color = s.structure(vessels[0].label).color
     widget.set_vessel_type(vessels[0].label, "vein")
     new_cmap = viewer.layers[LABELS_NAME].colormap
-    assert np.allclose(new_cmap.map(vessels[0].label)[:3], VESSEL_COLORS["vein"])
-    assert s.structure(vessels[0].label).vessel_type == "vein"
+    st = s.structure(vessels[0].label)
+    assert np.allclose(new_cmap.map(vessels[0].label)[:3], st.color)
+    assert st.vessel_type == "vein" and st.color != old_color
+    other_veins = [x for x in s.structures if x.vessel_type == "vein" and x.label != st.label]
+    assert other_veins and all(x.color != st.color for x in other_veins)
+    assert VESSEL_COLORS["vein"] in [x.color for x in other_veins]
     qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
 
 

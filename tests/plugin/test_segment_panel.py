@@ -69,6 +69,13 @@ def _seed(truth, vtype: str) -> np.ndarray:
         "vessel_axis_point_lps"], float)  # fmt: skip
 
 
+def _tick(qtbot, box, on: bool) -> None:
+    """Click a check box (as a reader would) until it reads ``on``."""
+    if box.isChecked() != on:
+        qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert box.isChecked() == on
+
+
 def _grow_by_click(qtbot, viewer, widget, vtype: str, seed_lps) -> None:
     panel = widget.segment_panel
     panel.vessel_type_combo.setCurrentText(vtype)
@@ -92,6 +99,9 @@ def test_seed_grow_row_undo_redo_and_the_mode_disarms(
     _delete(qtbot, panel, _vessel(s, "AICA").label)
     assert "AICA" not in [r["type"] for r in _rows(widget, qtbot)]
     without = s.labels.copy()
+    # preview is on by default; one-click grow: untick it
+    assert panel.preview_check.isChecked()
+    _tick(qtbot, panel.preview_check, False)
 
     _grow_by_click(qtbot, viewer, widget, "AICA", truth_aica["vessel_axis_point_lps"])
     aica = _vessel(s, "AICA")
@@ -144,6 +154,7 @@ def test_a_second_grow_does_not_take_the_first_vessels_voxels(
     truth_aica = s.labels == _vessel(s, "AICA").label
     for vtype in ("AICA", "basilar"):
         _delete(qtbot, panel, _vessel(s, vtype).label)
+    _tick(qtbot, panel.preview_check, False)  # one-click grows
     # a length limit keeps the AICA grow out of its parent basilar
     panel.length_spin.setValue(12.0)
     _grow_by_click(qtbot, viewer, widget, "AICA", _seed(truth, "AICA"))
@@ -164,9 +175,7 @@ def test_preview_cancel_leaves_labels_and_accept_adds(make_napari_viewer, qtbot,
     _delete(qtbot, panel, _vessel(s, "AICA").label)
     before = s.labels.copy()
     n = len(s.structures)
-    box = panel.preview_check
-    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
-    assert panel.preview_check.isChecked()
+    assert panel.preview_check.isChecked()  # the default: preview before adding
     _grow_by_click(qtbot, viewer, widget, "AICA", _seed(truth, "AICA"))
     assert PREVIEW_NAME in viewer.layers and panel.pending is not None
     n_preview = int(panel.pending[2].sum())
@@ -258,9 +267,13 @@ def test_add_structure_colour_legend_and_no_orphan_paint(make_napari_viewer, qtb
     assert panel.structure_table.rowCount() == n + 1
     label, name, rgb = panel.legend()[-1]
     assert name == "left petrosal vein"
-    assert rgb == tuple(int(round(255 * c)) for c in VESSEL_COLORS["vein"])
+    # the sample has a vein already (the vein colour): the new one gets its own
+    new = s.structure(label)
+    old_vein = next(x for x in s.structures if x.vessel_type == "vein" and x.label != label)
+    assert old_vein.color == VESSEL_COLORS["vein"] and new.color != old_vein.color
+    assert rgb == tuple(int(round(255 * c)) for c in new.color)
     layer = viewer.layers[LABELS_NAME]
-    assert np.allclose(layer.colormap.map(label)[:3], VESSEL_COLORS["vein"], atol=1e-3)
+    assert np.allclose(layer.colormap.map(label)[:3], new.color, atol=1e-3)
     assert layer.selected_label == label  # the brush paints the new structure
 
     # painting a value with no structure is taken back, and the panel asks what it is
@@ -275,3 +288,88 @@ def test_add_structure_colour_legend_and_no_orphan_paint(make_napari_viewer, qtb
     )
     assert np.array_equal(s.labels, before) and not (np.asarray(layer.data) == 77).any()
     assert panel.add_label.value() == 77 and s.orphan_labels() == []
+
+
+@pytest.mark.gui
+def test_dragging_a_landmark_is_one_undo_step_and_the_measurement_follows(
+    make_napari_viewer, qtbot, sample_study
+):
+    from napari_nvcview.layers import LANDMARKS_NAME
+
+    from .conftest import _canvas_widget, _world_to_canvas, drag_canvas
+
+    viewer, widget, s, truth = _open_copy(make_napari_viewer, sample_study, "landmark")
+    panel = widget.segment_panel
+    aica = _vessel(s, "AICA").label
+
+    def dist_from_rdp() -> float:
+        return next(m.dist_from_rdp_mm for m in s.measure() if m.vessel_label == aica)
+
+    rdp0 = list(s.review.landmarks["RDP"])
+    d0 = dist_from_rdp()
+    lm = viewer.layers[LANDMARKS_NAME]
+    viewer.layers.selection.active = lm
+    lm.mode = "select"
+    world = lps_world(rdp0)
+    for d in (d for d in range(3) if d not in viewer.dims.displayed):
+        viewer.dims.set_point(d, world[d])
+    canvas = _canvas_widget(viewer)
+    x, y = (int(round(v)) for v in _world_to_canvas(viewer, canvas, world))
+    n_before = len(s.history._done)
+    drag_canvas(viewer, (x, y), (x + 40, y))  # five mouse moves, one drag
+    moved = np.asarray(s.review.landmarks["RDP"])
+    assert np.linalg.norm(moved - rdp0) > 1.0, "the drag did not move the RDP"
+    assert len(s.history._done) == n_before + 1  # one step for the whole drag
+    assert panel.undo_button.text() == "Undo move RDP"
+    d1 = dist_from_rdp()
+    assert abs(d1 - d0) > 0.3, (d0, d1)
+
+    _click(qtbot, panel.undo_button)
+    assert s.review.landmarks["RDP"] == rdp0
+    names = list(lm.features["name"])
+    assert np.allclose(lm.data[names.index("RDP")], lps_world(rdp0))  # the point went back
+    assert dist_from_rdp() == pytest.approx(d0)
+    # Ctrl+Shift+Z on the canvas redoes the move
+    canvas.setFocus()
+    mods = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, mods)
+    assert np.allclose(s.review.landmarks["RDP"], moved)
+
+
+@pytest.mark.gui
+def test_two_vessels_of_one_type_have_their_own_colour_everywhere(
+    make_napari_viewer, qtbot, sample_study, tmp_path
+):
+    from nvcview.structures import TOF_SCREEN_COLORS, color_difference
+
+    viewer, widget, s, truth = _open_copy(make_napari_viewer, sample_study, "colours")
+    panel = widget.segment_panel
+    first = _vessel(s, "AICA")
+    # a second AICA grown from a click on the PICA (one-click grow, typed AICA)
+    _tick(qtbot, panel.preview_check, False)
+    _delete(qtbot, panel, _vessel(s, "PICA").label)
+    _grow_by_click(qtbot, viewer, widget, "AICA", _seed(truth, "PICA"))
+    second = [x for x in s.structures if x.vessel_type == "AICA" and x.label != first.label]
+    assert len(second) == 1, widget.last_error
+    second = second[0]
+    assert first.color == VESSEL_COLORS["AICA"]
+    assert color_difference(first.color, second.color) > 15
+    assert min(color_difference(second.color, t) for t in TOF_SCREEN_COLORS) > 30
+    layer = viewer.layers[LABELS_NAME]
+    for st in (first, second):
+        # the labels layer and the legend swatch read the structure's colour
+        assert np.allclose(layer.colormap.map(st.label)[:3], st.color, atol=1e-3)
+        swatch = next(c for lab, _, c in panel.legend() if lab == st.label)
+        assert np.allclose(np.asarray(swatch) / 255, st.color, atol=1 / 255)
+    # stable across save and reopen
+    folder = widget.save()
+    assert folder is not None, widget.last_error
+    back = widget.open_path(folder)
+    assert back is not None, widget.last_error
+    assert back.structure(second.label).color == pytest.approx(second.color, abs=1e-4)
+    layer = viewer.layers[LABELS_NAME]
+    assert np.allclose(layer.colormap.map(second.label)[:3], second.color, atol=1e-3)
+    viewer.dims.set_point(0, _seed(truth, "PICA")[2])
+    viewer.screenshot(str(tmp_path / "colours.png"), canvas_only=False)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tmp_path / "colours.png", SHOTS / "segment-colours.png")

@@ -87,6 +87,7 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     _shot(viewer, tmp_path, "step3-nerve.png")
 
     # 4. vessel: click a seed on the AICA in TOF, grow it as AICA
+    widget.segment_panel.preview_check.setChecked(False)  # one-click grow (preview is on)
     widget.set_mode("vessel")
     widget.vessel_type_combo.setCurrentText("AICA")
     widget.vessel_radius.setValue(8.0)

@@ -203,3 +203,26 @@ def test_all_seeds_at_once_each_label_is_its_own_vessel(study, request):
     aica = next(s for s in seg.structures if s.vessel_type == "AICA")
     t_aica = next(v["label"] for v in ph.truth["vessels"] if v["vessel_type"] == "AICA")
     assert ((seg.labels == aica.label) & (truth == t_aica)).sum() > 0.7 * (truth == t_aica).sum()
+
+
+def test_two_touching_vessels_part_half_way_between_their_voxels():
+    """On a finer reference grid a vessel's wall against another vessel lies half-way
+    between their TOF voxels, not up to the other's voxel centres (which gave the first
+    label up to a TOF voxel of the other artery where they touch)."""
+    from nvcview.segment.vessel import VesselField, _to_reference
+    from nvcview.segment.vesselness import Vesselness
+
+    shape = (6, 12, 6)
+    level = np.full(shape, 50.0, np.float32)  # all vessel
+    aff = np.diag([0.6, 0.6, 0.6, 1.0])
+    f = VesselField(box=tuple(slice(0, n) for n in shape), affine=aff, level=level,
+                    threshold=np.zeros(shape, np.float32), smoothed=level,
+                    ridge=np.ones(shape, bool), vesselness=Vesselness.__new__(Vesselness),
+                    noise_sigma=1.0)  # fmt: skip
+    mine = np.zeros(shape, bool)
+    mine[:, :6] = True  # TOF voxels y = 0..5 are this vessel's, 6..11 the other's
+    ref_aff = np.diag([0.15, 0.15, 0.15, 1.0])
+    ref_shape = tuple(n * 4 for n in shape)
+    m = _to_reference(f, mine, ref_shape, ref_aff, np.eye(4))
+    y_mm = np.nonzero(m.any(axis=(0, 2)))[0].max() * 0.15
+    assert 5.5 * 0.6 - 0.15 <= y_mm <= 5.5 * 0.6 + 1e-6, y_mm  # the wall at y = 5.5 voxels

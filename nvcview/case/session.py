@@ -287,18 +287,21 @@ class CaseSession:
         *,
         structures_before: list[Structure] | None = None,
         calls_before: list[ReaderCall] | None = None,
+        within: Box | None = None,
     ) -> CaseEdit | None:
         """Record what changed since the last record as one undoable edit.
 
         The label-map delta is the box where the map differs from the shadow copy
         (so an in-place brush stroke is caught too); the structure table (and the
-        reader calls) before the edit are given by the caller.
+        reader calls) before the edit are given by the caller. ``within`` (index
+        box) says every voxel changed since the last record lies inside it: only
+        that box is compared (an edit costs its box, not a whole-map comparison).
         """
         labels = self.ensure_labels()
         shadow = self._shadow
         if shadow is None:  # a frozen copy keeps no history
             return None
-        box = changed_box(shadow, labels)
+        box = _changed_within(shadow, labels, within)
         table_changed = structures_before is not None and structures_before != self.structures
         if box is None and not table_changed:
             return None
@@ -457,9 +460,10 @@ class CaseSession:
         if not new:
             st = self.structure(int(label))  # type: ignore[arg-type]
         else:
+            value = int(label) if label else self.next_label()
             st = Structure(
-                label=label or self.next_label(),
-                name=name.strip() or f"{kind} {label or self.next_label()}",
+                label=value,
+                name=name.strip() or f"{kind} {value}",
                 kind=kind,
                 vessel_type=vessel_type,
                 nerve=nerve,
@@ -473,10 +477,12 @@ class CaseSession:
             sub[where] = st.label
             inner = nonzero_box(where)
             box = None if inner is None else _offset_box(inner, box)
+        # the record above left the shadow equal to the map: only the box can differ
         self._record(
             description or (f"add {st.name}" if new else f"extend {st.name}"),
             structures_before=before,
             calls_before=calls,
+            within=box if box is not None else _EMPTY_BOX,
         )
         self._changed("labels", box=box)
         return st
@@ -495,7 +501,12 @@ class CaseSession:
             self.labels[where] = 0
         self.review.structures = [s for s in self.structures if s.label != st.label]
         self.review.calls = [c for c in self.review.calls if c.vessel_label != st.label]
-        self._record(f"delete {st.name}", structures_before=before, calls_before=calls)
+        self._record(
+            f"delete {st.name}",
+            structures_before=before,
+            calls_before=calls,
+            within=box if box is not None else _EMPTY_BOX,
+        )
         self.events.structures.emit(label=st.label)
         self._changed("labels", box=box)
 
@@ -546,7 +557,8 @@ class CaseSession:
         shadow = self._shadow
         if shadow is not None:
             known = {s.label for s in self.structures}
-            diff = changed_box(shadow, labels)
+            # the caller's box holds the stroke: compare there only (not the whole map)
+            diff = _changed_within(shadow, labels, box)
             if diff is not None:
                 new_vals = labels[diff][labels[diff] != shadow[diff]]
                 orphans = tuple(int(v) for v in np.unique(new_vals) if v and int(v) not in known)
@@ -560,7 +572,7 @@ class CaseSession:
                         orphans,
                     )
                 erased = not new_vals.any()
-                self._record(description or ("erase" if erased else "brush stroke"))
+                self._record(description or ("erase" if erased else "brush stroke"), within=diff)
                 box = diff if box is None else box
         self._changed("labels", box=box)
 
@@ -700,12 +712,13 @@ class CaseSession:
         """
         if vessel_type not in VESSEL_TYPES:
             raise InputError(f"vessel type must be one of {VESSEL_TYPES}, got {vessel_type!r}")
+        value = int(label) if label is not None else self.next_label()  # once: a map scan
         return self.add_structure(
             mask,
-            name or f"{vessel_type} {label or self.next_label()}",
+            name or f"{vessel_type} {value}",
             "vessel",
             vessel_type=vessel_type,
-            label=label,
+            label=value,
             overwrite=overwrite,
             description=f"grow {vessel_type}",
         )
@@ -1555,6 +1568,23 @@ class CaseSession:
         """Close the case: tell the front ends (``closed``) and drop their callbacks."""
         self.events.closed.emit()
         self.events.disconnect_all()
+
+
+#: an index box holding nothing (an edit that changed no voxel)
+_EMPTY_BOX: Box = (slice(0, 0), slice(0, 0), slice(0, 0))
+
+
+def _changed_within(old: np.ndarray, new: np.ndarray, within: Box | None) -> Box | None:
+    """Box of the voxels that differ between two maps, looking inside ``within`` only.
+
+    ``within=None`` compares the whole maps (:func:`changed_box`).
+    """
+    if within is None:
+        return changed_box(old, new)
+    if any(s.stop <= s.start for s in within):
+        return None
+    inner = changed_box(old[within], new[within])
+    return None if inner is None else _offset_box(inner, within)
 
 
 def _offset_box(inner: Box, outer: Box) -> Box:

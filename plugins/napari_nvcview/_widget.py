@@ -67,6 +67,7 @@ from nvcview.case.session import OrphanLabelError
 from nvcview.display import (
     contrast_limits,
     display_box_to_source,
+    label_display_dtype,
     refresh_display,
     sample_display_box,
     to_display,
@@ -189,7 +190,7 @@ class ReviewWidget(QWidget):
 
         self._measure_timer = QTimer(self)
         self._measure_timer.setSingleShot(True)
-        self._measure_timer.setInterval(50)
+        self._measure_timer.setInterval(10)  # coalesces the events of one edit
         self._measure_timer.timeout.connect(self.measure_in_background)
         self._measure_worker = None
         self._measure_pending = False
@@ -841,6 +842,9 @@ class ReviewWidget(QWidget):
         role, img = nv.get("role"), nv.get("image")
         if img is None or role not in ("T2", "TOF"):
             return
+        case = nv.get("case")
+        if case is not None and case is not self.session and case.labels is not None:
+            return  # a whole case's series: its labels layer (next) opens the case
         slot = role.lower()
         s = self.session
         if s is not None and getattr(s, slot) is img:
@@ -936,8 +940,12 @@ class ReviewWidget(QWidget):
             return
         labels = s.ensure_labels()
         lyr = self._layer(LABELS_NAME)
-        data, kw, _ = labels_layer(labels, s.reference.affine, s.structures)
-        if lyr is None or lyr.data.shape != data.shape:
+        # an oblique map's display copy: uint8 while the labels fit (one scan at open)
+        top = max([int(labels.max()) if labels.size else 0, *(st.label for st in s.structures)])
+        data, kw, _ = labels_layer(
+            labels, s.reference.affine, s.structures, dtype=label_display_dtype(top)
+        )
+        if lyr is None or lyr.data.shape != data.shape or lyr.data.dtype != data.dtype:
             if lyr is not None:
                 self.viewer.layers.remove(lyr)
             lyr = self.viewer.add_labels(data, **kw)
@@ -945,12 +953,27 @@ class ReviewWidget(QWidget):
         else:
             lyr.data = data
             lyr.metadata = kw["metadata"]
+            if s.structures:
+                self._set_colormap(lyr, s.structures)
         lyr.metadata[META_KEY]["session"] = s
         self._paint_boxes = []
-        if s.structures:
-            lyr.colormap = structure_colormap(s.structures)
         lyr.editable = s.editable
-        lyr.refresh()
+        lyr.refresh(extent=False)
+
+    @staticmethod
+    def _set_colormap(lyr, structures: list) -> None:
+        """Give the labels layer the structures' colours, only when they changed.
+
+        A new colormap costs napari a texture map of every value of the layer's dtype
+        (65536 for uint16, in Python) and a redraw; same colours, no work.
+        """
+        cmap = structure_colormap(structures)
+        current = getattr(lyr.colormap, "color_dict", None)
+        if current is not None and set(current) == set(cmap):
+            same = all(np.allclose(current[k], cmap[k]) for k in cmap)
+            if same:
+                return
+        lyr.colormap = cmap
 
     def _ensure_points_layers(self) -> None:
         if self._layer(LANDMARKS_NAME) is None:
@@ -1025,8 +1048,14 @@ class ReviewWidget(QWidget):
         self.segment_panel.refresh()
         lyr = self._layer(LABELS_NAME)
         if lyr is not None and rows:
-            lyr.colormap = structure_colormap(rows)
-            lyr.refresh()
+            if max(st.label for st in rows) > np.iinfo(lyr.data.dtype).max:
+                self._syncing = True  # a label beyond the display copy's dtype: rebuild it
+                try:
+                    self._ensure_labels_layer()
+                finally:
+                    self._syncing = False
+            else:
+                self._set_colormap(lyr, rows)  # the setter redraws
 
     # ------------------------------------------------------ case events
     def _on_case_changed(self, event) -> None:
@@ -1070,15 +1099,14 @@ class ReviewWidget(QWidget):
         grid = lyr.metadata.get(META_KEY, {}).get("grid")
         box = getattr(event, "box", None)
         if grid is not None and grid.oblique and tuple(lyr.data.shape) == tuple(grid.shape):
-            if box is None:
-                data, _ = to_display(labels, s.reference.affine, order=0, grid=grid)
-                lyr.data[...] = data
+            if box is None:  # redrawn in place: no second display-size array
+                to_display(labels, s.reference.affine, order=0, grid=grid, out=lyr.data)
             else:
                 refresh_display(lyr.data, labels, s.reference.affine, grid, box)
         elif not np.shares_memory(lyr.data, labels):
             data, _ = to_display(labels, s.reference.affine, order=0)
             lyr.data = data
-        lyr.refresh()
+        lyr.refresh(extent=False)  # the plane shown; the layer's extent did not change
 
     def _on_measured(self, event) -> None:
         self._show_measurements(event.measurements)
@@ -1171,9 +1199,14 @@ class ReviewWidget(QWidget):
         if s is None or lyr is None or s.labels is None:
             return
         box = None
-        if not np.shares_memory(lyr.data, s.labels):
-            grid = lyr.metadata.get(META_KEY, {}).get("grid")
-            aff = s.reference.affine
+        grid = lyr.metadata.get(META_KEY, {}).get("grid")
+        aff = s.reference.affine
+        if np.shares_memory(lyr.data, s.labels):
+            # a view of the map: the brush wrote into it; the strokes' box says where
+            dbox = _union_box(boxes, grid.shape) if boxes and grid is not None else None
+            if dbox is not None and tuple(lyr.data.shape) == tuple(grid.shape):
+                box = display_box_to_source(grid, aff, dbox, s.labels.shape)
+        else:
             if grid is not None and grid.oblique and tuple(lyr.data.shape) == grid.shape:
                 whole = tuple(slice(0, n) for n in grid.shape)
                 dbox = _union_box(boxes, grid.shape) if boxes else None
@@ -1186,6 +1219,7 @@ class ReviewWidget(QWidget):
                     edited = data[dbox] != shown
                     update_from_display(s.labels, data, grid, aff, edited, box=dbox)
                     local = changed_box(before, s.labels[sbox])
+                    box = sbox  # nothing changed: the case still looks in this box only
                     if local is not None:
                         box = tuple(
                             slice(o.start + b.start, o.start + b.stop)

@@ -201,7 +201,7 @@ class CaseSession:
         #: the voxels before a stroke are read here); not kept by frozen copies
         self._shadow: np.ndarray | None = None
         if self.labels is not None and not self.frozen:
-            self._shadow = self.labels.copy()
+            self._shadow = _sparse_copy(self.labels)
 
     # ---- state ------------------------------------------------------------
     @property
@@ -259,7 +259,7 @@ class CaseSession:
     def _reset_history(self) -> None:
         """Forget the undo history (the label map was replaced, e.g. moved to another grid)."""
         self.history = EditHistory()
-        self._shadow = None if self.labels is None or self.frozen else self.labels.copy()
+        self._shadow = None if self.labels is None or self.frozen else _sparse_copy(self.labels)
 
     @property
     def can_undo(self) -> bool:
@@ -1397,7 +1397,7 @@ class CaseSession:
         snap = CaseSession(
             t2=self.t2,
             tof=self.tof,
-            labels=None if self.labels is None else self.labels.copy(),
+            labels=None if self.labels is None else _sparse_copy(self.labels),
             review=copy.deepcopy(self.review),
             folder=self.folder,
             live=self.live,
@@ -1568,6 +1568,20 @@ class CaseSession:
         """Close the case: tell the front ends (``closed``) and drop their callbacks."""
         self.events.closed.emit()
         self.events.disconnect_all()
+
+
+def _sparse_copy(labels: np.ndarray) -> np.ndarray:
+    """A copy of a label map that costs memory (and time) for its labelled box only.
+
+    New zero pages are not resident until written, so only the box of the non-zero
+    voxels is copied into a fresh zero map: equal to ``labels.copy()`` (same dtype,
+    shape and C order), without touching the background of a 512 x 512 x 160 map.
+    """
+    out = np.zeros(labels.shape, dtype=labels.dtype)
+    box = nonzero_box(labels)
+    if box is not None:
+        out[box] = labels[box]
+    return out
 
 
 #: an index box holding nothing (an edit that changed no voxel)

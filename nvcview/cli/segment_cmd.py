@@ -81,8 +81,8 @@ def _pick(images: list, role: str, study: str):
 
 def run(args: argparse.Namespace) -> int:
     from nvcview.errors import InputError
-    from nvcview.io.sniff import load_images
     from nvcview.io.image import make_volume
+    from nvcview.io.sniff import load_images
     from nvcview.review.model import Review, SeriesRef
     from nvcview.review.store import save_review
     from nvcview.segment.study import segment_study

@@ -29,6 +29,8 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -36,6 +38,7 @@ from qtpy.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QTableWidget,
     QTableWidgetItem,
@@ -97,6 +100,8 @@ MODE_TEXT = {
 ONE_SHOT_MODES = ("vessel", "scissors")
 LANDMARK_COLORS = {"RExP": "lime", "RDP": "cyan", "IAC": "magenta"}
 MEASURE_COLUMNS = ("vessel", "type", "gap mm", "res. mm", "segment", "suggested", "reader")
+#: the dock's minimum and maximum width, px (the canvas keeps most of the window)
+DOCK_WIDTH = (340, 480)
 #: layer names the widget owns for the case it shows (removed when another case opens)
 CASE_LAYER_NAMES = (LABELS_NAME, LANDMARKS_NAME, PATH_NAME, CONTACT_NAME, PREVIEW_NAME)
 
@@ -162,6 +167,55 @@ class _Alive:
 
     def kill(self, *_args: object) -> None:
         self.ok = False
+
+
+class _ScrollTabs(QTabWidget):
+    """Tabs whose pages scroll (once shown): a tall or wide page does not widen the dock.
+
+    Pages are addressed as given (``indexOf``, ``setCurrentWidget``, ``page``), not
+    by the scroll area around them.
+    """
+
+    def wrap_pages(self) -> None:
+        """Put each page into a scroll area (once, when the dock is first shown).
+
+        Done at the first show, not at construction: a window never shown has no
+        layout, and a scroll viewport of Qt's default size would clip its pages.
+        """
+        current = self.currentIndex()
+        self.blockSignals(True)
+        try:
+            for i in range(self.count()):
+                page = self.widget(i)
+                if page is None or isinstance(page, QScrollArea):
+                    continue
+                text = self.tabText(i)
+                self.removeTab(i)
+                area = QScrollArea()
+                area.setWidgetResizable(True)
+                area.setFrameShape(QFrame.Shape.NoFrame)
+                area.setWidget(page)
+                page.show()
+                self.insertTab(i, area, text)
+            self.setCurrentIndex(max(current, 0))
+        finally:
+            self.blockSignals(False)
+
+    def page(self, index: int) -> QWidget | None:
+        """The page of tab ``index`` (inside its scroll area)."""
+        area = self.widget(index)
+        return area.widget() if isinstance(area, QScrollArea) else area
+
+    def indexOf(self, page: QWidget | None) -> int:  # noqa: N802 (Qt API)
+        for i in range(self.count()):
+            if self.widget(i) is page or self.page(i) is page:
+                return i
+        return -1
+
+    def setCurrentWidget(self, page: QWidget | None) -> None:  # noqa: N802 (Qt API)
+        i = self.indexOf(page)
+        if i >= 0:
+            self.setCurrentIndex(i)
 
 
 class ReviewWidget(QWidget):
@@ -256,6 +310,8 @@ class ReviewWidget(QWidget):
         """Once docked, watch the ancestors (see :meth:`_watch_window`)."""
         if ev.type() in (QEvent.Type.ParentChange, QEvent.Type.Show):
             self._watch_window()
+        if ev.type() == QEvent.Type.Show:
+            self.tabs.wrap_pages()  # tall or wide tabs scroll in the dock (once)
         return super().event(ev)
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
@@ -283,19 +339,19 @@ class ReviewWidget(QWidget):
         self.progress.setTextVisible(False)
         self.progress.hide()
         self.status.setWordWrap(True)
-        modes = QHBoxLayout()
+        modes = QGridLayout()  # two rows: the dock stays narrow
         self.mode_group = QButtonGroup(self)
         self.mode_buttons: dict[str, QPushButton] = {}
-        for m in MODES:
+        for i, m in enumerate(MODES):
             b = QPushButton(MODE_TEXT[m])
             b.setCheckable(True)
             b.setToolTip(f"Click mode: {MODE_TEXT[m]} (2D slice clicks)")
             self.mode_group.addButton(b)
             self.mode_buttons[m] = b
-            modes.addWidget(b)
+            modes.addWidget(b, i // 3, i % 3)
             b.clicked.connect(lambda _=False, m=m: self.set_mode(m))
         self.mode_buttons["off"].setChecked(True)
-        self.tabs = QTabWidget()
+        self.tabs = _ScrollTabs()
         self.tabs.addTab(self._case_tab(), "Case")
         self.tabs.addTab(self._landmark_tab(), "Landmarks")
         self.tabs.addTab(self._nerve_tab(), "Nerve")
@@ -311,6 +367,7 @@ class ReviewWidget(QWidget):
 
         self.registration_panel = RegistrationPanel(self)
         self.tabs.addTab(self.registration_panel, "Register")
+        self._fit_dock()
         root.addLayout(modes)
         root.addWidget(self.tabs)
         from napari_nvcview.scene_panel import ScenePanel  # the 3D view (issue 15)
@@ -319,6 +376,24 @@ class ReviewWidget(QWidget):
         root.addWidget(self.scene_panel)
         root.addWidget(self.progress)
         root.addWidget(self.status)
+
+    def _fit_dock(self) -> None:
+        """Keep the dock to about a third of a 1456 px window: the canvas is the work.
+
+        The dock is at most ``DOCK_WIDTH[1]`` px wide; once shown (:meth:`event`) each
+        tab scrolls inside it (a tall or wide tab no longer widens it); long texts wrap
+        and long series names in the pickers are elided instead of stretching the form.
+        """
+        self.tabs.setUsesScrollButtons(True)
+        for label in self.tabs.findChildren(QLabel):
+            label.setWordWrap(True)
+        for combo in self.findChildren(QComboBox):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(12)
+        self.setMinimumWidth(DOCK_WIDTH[0])
+        self.setMaximumWidth(DOCK_WIDTH[1])
 
     def _case_tab(self) -> QWidget:
         w = QWidget()

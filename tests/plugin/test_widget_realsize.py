@@ -185,3 +185,25 @@ def test_sample_opens_without_a_throwaway_labels_layer(make_napari_viewer, qtbot
     assert widget.session.t2 is not None and widget.session.tof is not None
     assert widget.session.structures
     qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
+
+
+@pytest.mark.gui
+def test_dock_leaves_most_of_the_window_to_the_canvas(make_napari_viewer, qtbot):
+    from napari_nvcview._widget import DOCK_WIDTH
+    from qtpy.QtWidgets import QApplication, QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="NVC review", area="right")
+    window = widget.window()
+    window.resize(1456, 900)
+    QApplication.processEvents()
+    # the widest tab (Review, with the findings) scrolls inside the dock, it does not widen it
+    review = widget.tabs.indexOf(widget.findings_panel.parentWidget())
+    assert review >= 0 and isinstance(widget.tabs.widget(review), QScrollArea)
+    widget.tabs.setCurrentIndex(review)
+    QApplication.processEvents()
+    assert widget.width() <= DOCK_WIDTH[1] < 0.4 * window.width()
+    # pages are still found as themselves
+    widget.tabs.setCurrentWidget(widget.segment_panel)
+    assert widget.tabs.page(widget.tabs.currentIndex()) is widget.segment_panel

@@ -40,6 +40,7 @@ from qtpy.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSlider,
+    QTabBar,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -183,9 +184,15 @@ class _ScrollTabs(QTabWidget):
         layout, and a scroll viewport of Qt's default size would clip its pages.
         """
         current = self.currentIndex()
+        bar = self.tabBar()
+        assert bar is not None
+        behaviour = bar.selectionBehaviorOnRemove()
+        # right to left, the left tab selected on removal: no other tab is shown meanwhile
+        # (the Register tab would start an alignment check when shown)
+        bar.setSelectionBehaviorOnRemove(QTabBar.SelectionBehavior.SelectLeftTab)
         self.blockSignals(True)
         try:
-            for i in range(self.count()):
+            for i in reversed(range(self.count())):
                 page = self.widget(i)
                 if page is None or isinstance(page, QScrollArea):
                     continue
@@ -200,6 +207,7 @@ class _ScrollTabs(QTabWidget):
             self.setCurrentIndex(max(current, 0))
         finally:
             self.blockSignals(False)
+            bar.setSelectionBehaviorOnRemove(behaviour)
 
     def page(self, index: int) -> QWidget | None:
         """The page of tab ``index`` (inside its scroll area)."""
@@ -337,6 +345,9 @@ class ReviewWidget(QWidget):
         self.progress.setRange(0, 0)  # busy indicator
         self.progress.setMaximumHeight(8)
         self.progress.setTextVisible(False)
+        policy = self.progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # showing it does not lay the dock out again
+        self.progress.setSizePolicy(policy)
         self.progress.hide()
         self.status.setWordWrap(True)
         modes = QGridLayout()  # two rows: the dock stays narrow

@@ -71,7 +71,6 @@ from nvcview.case.session import OrphanLabelError
 from nvcview.display import (
     contrast_limits,
     display_box_to_source,
-    label_display_dtype,
     refresh_display,
     sample_display_box,
     to_display,
@@ -915,7 +914,10 @@ class ReviewWidget(QWidget):
             # a labels layer from the reader or the sample data: a whole case, which
             # becomes the case shown (the previous one is closed)
             old = self._layer(LABELS_NAME)
-            if old is not None and old is not layer:
+            # (a plugin's viewer hands out proxies: compare the layers behind them)
+            if old is not None and getattr(old, "__wrapped__", old) is not getattr(
+                layer, "__wrapped__", layer
+            ):
                 self._syncing = True
                 try:
                     self.viewer.layers.remove(old)
@@ -1026,11 +1028,8 @@ class ReviewWidget(QWidget):
             return
         labels = s.ensure_labels()
         lyr = self._layer(LABELS_NAME)
-        # an oblique map's display copy: uint8 while the labels fit (one scan at open)
-        top = max([int(labels.max()) if labels.size else 0, *(st.label for st in s.structures)])
-        data, kw, _ = labels_layer(
-            labels, s.reference.affine, s.structures, dtype=label_display_dtype(top)
-        )
+        # an oblique map's display copy is uint8 while the labels fit (labels_layer)
+        data, kw, _ = labels_layer(labels, s.reference.affine, s.structures)
         if lyr is None or lyr.data.shape != data.shape or lyr.data.dtype != data.dtype:
             if lyr is not None:
                 self.viewer.layers.remove(lyr)

@@ -21,6 +21,7 @@ from nvcview.display import (
     display_to_lps_affine,
     display_view,
     from_display,
+    label_display_dtype,
     lps_to_world,
     to_display,
     world_to_lps,
@@ -122,11 +123,15 @@ def labels_layer(
 ) -> LayerDataTuple:
     """Layer data tuple of a label map on the grid given by ``affine``.
 
-    ``dtype`` is that of an oblique map's display copy (default the map's; see
-    :func:`nvcview.display.label_display_dtype`); an axis-aligned map is shown as
-    a view of itself.
+    ``dtype`` is that of an oblique map's display copy (default: the narrowest that
+    holds every label value and structure label, :func:`nvcview.display.label_display_dtype`,
+    one scan of the map); an axis-aligned map is shown as a view of itself.
     """
-    disp, grid = to_display(np.asarray(labels), affine, order=0, dtype=dtype)
+    arr = np.asarray(labels)
+    if dtype is None:
+        top = max([int(arr.max()) if arr.size else 0, *(int(s.label) for s in structures)])
+        dtype = label_display_dtype(top)
+    disp, grid = to_display(arr, affine, order=0, dtype=dtype)
     meta = {"role": "labels", "affine": np.asarray(affine, float), "grid": grid}
     meta["source_shape"] = tuple(np.asarray(labels).shape[:3])
     meta.update(extra_meta or {})

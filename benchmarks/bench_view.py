@@ -17,7 +17,7 @@ process under the same X display (run the script under ``xvfb-run -a``):
    mode runs it) until the vessel is in the labels layer and the measurement table
    has its row. The same grow and measurement run headless in the same process
    (``CaseSession.vessel_mask`` + ``add_vessel`` + ``measure``): the rest is the
-   viewer's (display refresh, events, the 50 ms measurement debounce). Target <= 1 s.
+   viewer's (display refresh, events, the 10 ms measurement debounce). Target <= 1 s.
 3. **brush** - 20 brush strokes (``Labels.paint``, what a mouse drag calls) on the
    oblique labels layer, each until the measurement table shows the new state;
    p95 against the headless measurement of the same edits. Target p95 <= 150 ms.
@@ -478,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(r['ours']) * 1e3:.0f} ms, {len(r['ours'])} strokes; target p95 "
             f"<= 150 ms) | headless measurement of the same edits p95 {core_p95 * 1e3:.0f} ms "
             f"| ratio {ours_p95 / core_p95:.2f} | viewer's share at p95 "
-            f"~{(ours_p95 - core_p95) * 1e3:.0f} ms (includes the 50 ms debounce)"
+            f"~{(ours_p95 - core_p95) * 1e3:.0f} ms (includes the 10 ms debounce)"
         )
         ok &= ours_p95 <= 0.150
     if tmp is not None:

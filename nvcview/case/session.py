@@ -209,7 +209,7 @@ class CaseSession:
         #: the voxels before a stroke are read here); not kept by frozen copies
         self._shadow: np.ndarray | None = None
         if self.labels is not None and not self.frozen:
-            self._shadow = self.labels.copy()
+            self._shadow = _sparse_copy(self.labels)
 
     # ---- state ------------------------------------------------------------
     @property
@@ -267,7 +267,7 @@ class CaseSession:
     def _reset_history(self) -> None:
         """Forget the undo history (the label map was replaced, e.g. moved to another grid)."""
         self.history = EditHistory()
-        self._shadow = None if self.labels is None or self.frozen else self.labels.copy()
+        self._shadow = None if self.labels is None or self.frozen else _sparse_copy(self.labels)
 
     @property
     def can_undo(self) -> bool:
@@ -295,18 +295,21 @@ class CaseSession:
         *,
         structures_before: list[Structure] | None = None,
         calls_before: list[ReaderCall] | None = None,
+        within: Box | None = None,
     ) -> CaseEdit | None:
         """Record what changed since the last record as one undoable edit.
 
         The label-map delta is the box where the map differs from the shadow copy
         (so an in-place brush stroke is caught too); the structure table (and the
-        reader calls) before the edit are given by the caller.
+        reader calls) before the edit are given by the caller. ``within`` (index
+        box) says every voxel changed since the last record lies inside it: only
+        that box is compared (an edit costs its box, not a whole-map comparison).
         """
         labels = self.ensure_labels()
         shadow = self._shadow
         if shadow is None:  # a frozen copy keeps no history
             return None
-        box = changed_box(shadow, labels)
+        box = _changed_within(shadow, labels, within)
         table_changed = structures_before is not None and structures_before != self.structures
         if box is None and not table_changed:
             return None
@@ -516,9 +519,10 @@ class CaseSession:
         if not new:
             st = self.structure(int(label))  # type: ignore[arg-type]
         else:
+            value = int(label) if label else self.next_label()
             st = Structure(
-                label=label or self.next_label(),
-                name=name.strip() or f"{kind} {label or self.next_label()}",
+                label=value,
+                name=name.strip() or f"{kind} {value}",
                 kind=kind,
                 vessel_type=vessel_type,
                 nerve=nerve,
@@ -534,10 +538,12 @@ class CaseSession:
             sub[where] = st.label
             inner = nonzero_box(where)
             box = None if inner is None else _offset_box(inner, box)
+        # the record above left the shadow equal to the map: only the box can differ
         self._record(
             description or (f"add {st.name}" if new else f"extend {st.name}"),
             structures_before=before,
             calls_before=calls,
+            within=box if box is not None else _EMPTY_BOX,
         )
         self._changed("labels", box=box)
         return st
@@ -556,7 +562,12 @@ class CaseSession:
             self.labels[where] = 0
         self.review.structures = [s for s in self.structures if s.label != st.label]
         self.review.calls = [c for c in self.review.calls if c.vessel_label != st.label]
-        self._record(f"delete {st.name}", structures_before=before, calls_before=calls)
+        self._record(
+            f"delete {st.name}",
+            structures_before=before,
+            calls_before=calls,
+            within=box if box is not None else _EMPTY_BOX,
+        )
         self.events.structures.emit(label=st.label)
         self._changed("labels", box=box)
 
@@ -610,7 +621,8 @@ class CaseSession:
         shadow = self._shadow
         if shadow is not None:
             known = {s.label for s in self.structures}
-            diff = changed_box(shadow, labels)
+            # the caller's box holds the stroke: compare there only (not the whole map)
+            diff = _changed_within(shadow, labels, box)
             if diff is not None:
                 new_vals = labels[diff][labels[diff] != shadow[diff]]
                 orphans = tuple(int(v) for v in np.unique(new_vals) if v and int(v) not in known)
@@ -624,7 +636,7 @@ class CaseSession:
                         orphans,
                     )
                 erased = not new_vals.any()
-                self._record(description or ("erase" if erased else "brush stroke"))
+                self._record(description or ("erase" if erased else "brush stroke"), within=diff)
                 box = diff if box is None else box
         self._changed("labels", box=box)
 
@@ -764,12 +776,13 @@ class CaseSession:
         """
         if vessel_type not in VESSEL_TYPES:
             raise InputError(f"vessel type must be one of {VESSEL_TYPES}, got {vessel_type!r}")
+        value = int(label) if label is not None else self.next_label()  # once: a map scan
         return self.add_structure(
             mask,
-            name or f"{vessel_type} {label or self.next_label()}",
+            name or f"{vessel_type} {value}",
             "vessel",
             vessel_type=vessel_type,
-            label=label,
+            label=value,
             overwrite=overwrite,
             description=f"grow {vessel_type}",
         )
@@ -1466,7 +1479,7 @@ class CaseSession:
         snap = CaseSession(
             t2=self.t2,
             tof=self.tof,
-            labels=None if self.labels is None else self.labels.copy(),
+            labels=None if self.labels is None else _sparse_copy(self.labels),
             review=copy.deepcopy(self.review),
             folder=self.folder,
             live=self.live,
@@ -1637,6 +1650,37 @@ class CaseSession:
         """Close the case: tell the front ends (``closed``) and drop their callbacks."""
         self.events.closed.emit()
         self.events.disconnect_all()
+
+
+def _sparse_copy(labels: np.ndarray) -> np.ndarray:
+    """A copy of a label map that costs memory (and time) for its labelled box only.
+
+    New zero pages are not resident until written, so only the box of the non-zero
+    voxels is copied into a fresh zero map: equal to ``labels.copy()`` (same dtype,
+    shape and C order), without touching the background of a 512 x 512 x 160 map.
+    """
+    out = np.zeros(labels.shape, dtype=labels.dtype)
+    box = nonzero_box(labels)
+    if box is not None:
+        out[box] = labels[box]
+    return out
+
+
+#: an index box holding nothing (an edit that changed no voxel)
+_EMPTY_BOX: Box = (slice(0, 0), slice(0, 0), slice(0, 0))
+
+
+def _changed_within(old: np.ndarray, new: np.ndarray, within: Box | None) -> Box | None:
+    """Box of the voxels that differ between two maps, looking inside ``within`` only.
+
+    ``within=None`` compares the whole maps (:func:`changed_box`).
+    """
+    if within is None:
+        return changed_box(old, new)
+    if any(s.stop <= s.start for s in within):
+        return None
+    inner = changed_box(old[within], new[within])
+    return None if inner is None else _offset_box(inner, within)
 
 
 def _offset_box(inner: Box, outer: Box) -> Box:

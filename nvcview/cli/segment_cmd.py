@@ -66,13 +66,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reader", default="nvcview segment", help="reader name in the review")
 
 
-def _pick(metas: list, role: str, study: str):
+def _pick(images: list, role: str, study: str):
+    """The one ``role`` image of a study's (role, Image) pairs (``load_images``)."""
     from nvcview.errors import InputError
 
-    found = [m for m in metas if getattr(m, "role", "") == role]
+    found = [img for r, img in images if r == role]
     if not found:
         raise InputError(f"{study}: no {role} series found (roles seen: "
-                         f"{', '.join(sorted({str(m.role) for m in metas})) or 'none'})")  # fmt: skip
+                         f"{', '.join(sorted({str(r) for r, _ in images})) or 'none'})")  # fmt: skip
     if len(found) > 1:
         raise InputError(f"{study}: several {role} series; keep one {role} in the study folder")
     return found[0]
@@ -80,8 +81,8 @@ def _pick(metas: list, role: str, study: str):
 
 def run(args: argparse.Namespace) -> int:
     from nvcview.errors import InputError
-    from nvcview.io import list_series, load
     from nvcview.io.image import make_volume
+    from nvcview.io.sniff import load_images
     from nvcview.review.model import Review, SeriesRef
     from nvcview.review.store import save_review
     from nvcview.segment.study import segment_study
@@ -101,14 +102,14 @@ def run(args: argparse.Namespace) -> int:
     study = str(args.study)
     if not os.path.exists(study):
         raise InputError(f"{study}: no such study folder")
-    metas = list_series(study)
-    t2_meta = _pick(metas, "T2", study)
+    # one header scan of the study, as the viewer opens it (was: a scan to list the
+    # series, then one more per series loaded)
+    images = load_images(study)
+    t2 = _pick(images, "T2", study)
     needs_tof = any(v != "vein" for v, _ in vessels)
-    tof_meta = _pick(metas, "TOF", study) if needs_tof else None
+    tof = _pick(images, "TOF", study) if needs_tof else None
     moving_to_fixed = None
     registration = None
-    t2 = load(study, series_uid=t2_meta.series_uid)
-    tof = load(study, series_uid=tof_meta.series_uid) if tof_meta is not None else None
     if tof is not None and not args.no_register:
         import dataclasses
 

@@ -60,6 +60,7 @@ __all__ = [
     "display_view",
     "from_display",
     "image_to_display",
+    "label_display_dtype",
     "lps_to_world",
     "refresh_display",
     "sample_display_box",
@@ -376,12 +377,24 @@ def display_view(
     return ResampledVolume(arr, aff, grid, order=order), grid
 
 
+def label_display_dtype(max_label: int) -> np.dtype:
+    """Dtype of an oblique label map's display copy: the narrowest holding ``max_label``.
+
+    uint8 while every label value is below 256 (half the memory of the uint16 map,
+    and napari maps 256 texture values per colormap change instead of 65536),
+    else uint16.
+    """
+    return np.dtype(np.uint8) if int(max_label) <= np.iinfo(np.uint8).max else np.dtype(np.uint16)
+
+
 def to_display(
     array: npt.ArrayLike,
     affine: npt.ArrayLike,
     *,
     order: int = 1,
     grid: DisplayGrid | None = None,
+    dtype: npt.DTypeLike | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, DisplayGrid]:
     """Reorder (or, if oblique, resample) a volume onto its display grid.
 
@@ -395,6 +408,12 @@ def to_display(
         Interpolation order when resampling an oblique volume (0 for labels).
     grid : DisplayGrid, optional
         Grid to use (default :func:`display_grid` of the source).
+    dtype : dtype, optional
+        Oblique label map (``order == 0``): dtype of the display array (default the
+        source's; see :func:`label_display_dtype`). Every label value must fit.
+    out : ndarray, optional
+        Oblique label map: an existing display array (``grid.shape``) to redraw in
+        place (its labelled box zeroed, then the source's labelled box sampled) instead of a new one.
 
     Returns
     -------
@@ -402,7 +421,7 @@ def to_display(
         Array on the display grid, axes ``(S, P, L)``. For an axis-aligned source
         this is a view (transpose + flips) of ``array``, no copy. For an oblique
         source with ``order == 0`` (a label map) only the box of its non-zero voxels
-        is sampled; the rest is zero.
+        is sampled; the rest is zero (new zero pages cost no memory until written).
     grid : DisplayGrid
     """
     arr = np.asarray(array)
@@ -414,7 +433,12 @@ def to_display(
         sl = tuple(slice(None, None, -1) if f else slice(None) for f in grid.flips)
         return disp[sl], grid
     if order == 0:
-        out = np.zeros(grid.shape, dtype=arr.dtype)
+        if out is None:
+            out = np.zeros(grid.shape, dtype=arr.dtype if dtype is None else np.dtype(dtype))
+        else:
+            old = nonzero_box(out)  # zero what is drawn (writing every page would cost RSS)
+            if old is not None:
+                out[old] = 0
         box = nonzero_box(arr)
         if box is not None:
             refresh_display(out, arr, aff, grid, box, order=0)

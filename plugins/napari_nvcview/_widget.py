@@ -29,6 +29,8 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -36,7 +38,9 @@ from qtpy.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
+    QTabBar,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -96,6 +100,8 @@ MODE_TEXT = {
 ONE_SHOT_MODES = ("vessel", "scissors")
 LANDMARK_COLORS = {"RExP": "lime", "RDP": "cyan", "IAC": "magenta"}
 MEASURE_COLUMNS = ("vessel", "type", "gap mm", "res. mm", "segment", "suggested", "reader")
+#: the dock's minimum and maximum width, px (the canvas keeps most of the window)
+DOCK_WIDTH = (340, 480)
 #: layer names the widget owns for the case it shows (removed when another case opens)
 CASE_LAYER_NAMES = (LABELS_NAME, LANDMARKS_NAME, PATH_NAME, CONTACT_NAME, PREVIEW_NAME)
 
@@ -182,6 +188,62 @@ def _landmark_drag_callback(widget):
     return drag
 
 
+class _ScrollTabs(QTabWidget):
+    """Tabs whose pages scroll (once shown): a tall or wide page does not widen the dock.
+
+    Pages are addressed as given (``indexOf``, ``setCurrentWidget``, ``page``), not
+    by the scroll area around them.
+    """
+
+    def wrap_pages(self) -> None:
+        """Put each page into a scroll area (once, when the dock is first shown).
+
+        Done at the first show, not at construction: a window never shown has no
+        layout, and a scroll viewport of Qt's default size would clip its pages.
+        """
+        current = self.currentIndex()
+        bar = self.tabBar()
+        assert bar is not None
+        behaviour = bar.selectionBehaviorOnRemove()
+        # right to left, the left tab selected on removal: no other tab is shown meanwhile
+        # (the Register tab would start an alignment check when shown)
+        bar.setSelectionBehaviorOnRemove(QTabBar.SelectionBehavior.SelectLeftTab)
+        self.blockSignals(True)
+        try:
+            for i in reversed(range(self.count())):
+                page = self.widget(i)
+                if page is None or isinstance(page, QScrollArea):
+                    continue
+                text = self.tabText(i)
+                self.removeTab(i)
+                area = QScrollArea()
+                area.setWidgetResizable(True)
+                area.setFrameShape(QFrame.Shape.NoFrame)
+                area.setWidget(page)
+                page.show()
+                self.insertTab(i, area, text)
+            self.setCurrentIndex(max(current, 0))
+        finally:
+            self.blockSignals(False)
+            bar.setSelectionBehaviorOnRemove(behaviour)
+
+    def page(self, index: int) -> QWidget | None:
+        """The page of tab ``index`` (inside its scroll area)."""
+        area = self.widget(index)
+        return area.widget() if isinstance(area, QScrollArea) else area
+
+    def indexOf(self, page: QWidget | None) -> int:  # noqa: N802 (Qt API)
+        for i in range(self.count()):
+            if self.widget(i) is page or self.page(i) is page:
+                return i
+        return -1
+
+    def setCurrentWidget(self, page: QWidget | None) -> None:  # noqa: N802 (Qt API)
+        i = self.indexOf(page)
+        if i >= 0:
+            self.setCurrentIndex(i)
+
+
 class ReviewWidget(QWidget):
     """Dock widget showing one reader's review of one case.
 
@@ -209,7 +271,7 @@ class ReviewWidget(QWidget):
 
         self._measure_timer = QTimer(self)
         self._measure_timer.setSingleShot(True)
-        self._measure_timer.setInterval(50)
+        self._measure_timer.setInterval(10)  # coalesces the events of one edit
         self._measure_timer.timeout.connect(self.measure_in_background)
         self._measure_worker = None
         self._measure_pending = False
@@ -275,6 +337,8 @@ class ReviewWidget(QWidget):
         """Once docked, watch the ancestors (see :meth:`_watch_window`)."""
         if ev.type() in (QEvent.Type.ParentChange, QEvent.Type.Show):
             self._watch_window()
+        if ev.type() == QEvent.Type.Show:
+            self.tabs.wrap_pages()  # tall or wide tabs scroll in the dock (once)
         return super().event(ev)
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
@@ -300,21 +364,24 @@ class ReviewWidget(QWidget):
         self.progress.setRange(0, 0)  # busy indicator
         self.progress.setMaximumHeight(8)
         self.progress.setTextVisible(False)
+        policy = self.progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # showing it does not lay the dock out again
+        self.progress.setSizePolicy(policy)
         self.progress.hide()
         self.status.setWordWrap(True)
-        modes = QHBoxLayout()
+        modes = QGridLayout()  # two rows: the dock stays narrow
         self.mode_group = QButtonGroup(self)
         self.mode_buttons: dict[str, QPushButton] = {}
-        for m in MODES:
+        for i, m in enumerate(MODES):
             b = QPushButton(MODE_TEXT[m])
             b.setCheckable(True)
             b.setToolTip(f"Click mode: {MODE_TEXT[m]} (2D slice clicks)")
             self.mode_group.addButton(b)
             self.mode_buttons[m] = b
-            modes.addWidget(b)
+            modes.addWidget(b, i // 3, i % 3)
             b.clicked.connect(lambda _=False, m=m: self.set_mode(m))
         self.mode_buttons["off"].setChecked(True)
-        self.tabs = QTabWidget()
+        self.tabs = _ScrollTabs()
         self.tabs.addTab(self._case_tab(), "Case")
         self.tabs.addTab(self._landmark_tab(), "Landmarks")
         self.tabs.addTab(self._nerve_tab(), "Nerve")
@@ -330,6 +397,7 @@ class ReviewWidget(QWidget):
 
         self.registration_panel = RegistrationPanel(self)
         self.tabs.addTab(self.registration_panel, "Register")
+        self._fit_dock()
         root.addLayout(modes)
         root.addWidget(self.tabs)
         from napari_nvcview.scene_panel import ScenePanel  # the 3D view (issue 15)
@@ -338,6 +406,24 @@ class ReviewWidget(QWidget):
         root.addWidget(self.scene_panel)
         root.addWidget(self.progress)
         root.addWidget(self.status)
+
+    def _fit_dock(self) -> None:
+        """Keep the dock to about a third of a 1456 px window: the canvas is the work.
+
+        The dock is at most ``DOCK_WIDTH[1]`` px wide; once shown (:meth:`event`) each
+        tab scrolls inside it (a tall or wide tab no longer widens it); long texts wrap
+        and long series names in the pickers are elided instead of stretching the form.
+        """
+        self.tabs.setUsesScrollButtons(True)
+        for label in self.tabs.findChildren(QLabel):
+            label.setWordWrap(True)
+        for combo in self.findChildren(QComboBox):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(12)
+        self.setMinimumWidth(DOCK_WIDTH[0])
+        self.setMaximumWidth(DOCK_WIDTH[1])
 
     def _case_tab(self) -> QWidget:
         w = QWidget()
@@ -848,7 +934,10 @@ class ReviewWidget(QWidget):
             # a labels layer from the reader or the sample data: a whole case, which
             # becomes the case shown (the previous one is closed)
             old = self._layer(LABELS_NAME)
-            if old is not None and old is not layer:
+            # (a plugin's viewer hands out proxies: compare the layers behind them)
+            if old is not None and getattr(old, "__wrapped__", old) is not getattr(
+                layer, "__wrapped__", layer
+            ):
                 self._syncing = True
                 try:
                     self.viewer.layers.remove(old)
@@ -861,6 +950,9 @@ class ReviewWidget(QWidget):
         role, img = nv.get("role"), nv.get("image")
         if img is None or role not in ("T2", "TOF"):
             return
+        case = nv.get("case")
+        if case is not None and case is not self.session and case.labels is not None:
+            return  # a whole case's series: its labels layer (next) opens the case
         slot = role.lower()
         s = self.session
         if s is not None and getattr(s, slot) is img:
@@ -956,8 +1048,9 @@ class ReviewWidget(QWidget):
             return
         labels = s.ensure_labels()
         lyr = self._layer(LABELS_NAME)
+        # an oblique map's display copy is uint8 while the labels fit (labels_layer)
         data, kw, _ = labels_layer(labels, s.reference.affine, s.structures)
-        if lyr is None or lyr.data.shape != data.shape:
+        if lyr is None or lyr.data.shape != data.shape or lyr.data.dtype != data.dtype:
             if lyr is not None:
                 self.viewer.layers.remove(lyr)
             lyr = self.viewer.add_labels(data, **kw)
@@ -965,12 +1058,27 @@ class ReviewWidget(QWidget):
         else:
             lyr.data = data
             lyr.metadata = kw["metadata"]
+            if s.structures:
+                self._set_colormap(lyr, s.structures)
         lyr.metadata[META_KEY]["session"] = s
         self._paint_boxes = []
-        if s.structures:
-            lyr.colormap = structure_colormap(s.structures)
         lyr.editable = s.editable
-        lyr.refresh()
+        lyr.refresh(extent=False)
+
+    @staticmethod
+    def _set_colormap(lyr, structures: list) -> None:
+        """Give the labels layer the structures' colours, only when they changed.
+
+        A new colormap costs napari a texture map of every value of the layer's dtype
+        (65536 for uint16, in Python) and a redraw; same colours, no work.
+        """
+        cmap = structure_colormap(structures)
+        current = getattr(lyr.colormap, "color_dict", None)
+        if current is not None and set(current) == set(cmap):
+            same = all(np.allclose(current[k], cmap[k]) for k in cmap)
+            if same:
+                return
+        lyr.colormap = cmap
 
     def _ensure_points_layers(self) -> None:
         if self._layer(LANDMARKS_NAME) is None:
@@ -1046,8 +1154,14 @@ class ReviewWidget(QWidget):
         self.segment_panel.refresh()
         lyr = self._layer(LABELS_NAME)
         if lyr is not None and rows:
-            lyr.colormap = structure_colormap(rows)
-            lyr.refresh()
+            if max(st.label for st in rows) > np.iinfo(lyr.data.dtype).max:
+                self._syncing = True  # a label beyond the display copy's dtype: rebuild it
+                try:
+                    self._ensure_labels_layer()
+                finally:
+                    self._syncing = False
+            else:
+                self._set_colormap(lyr, rows)  # the setter redraws
 
     # ------------------------------------------------------ case events
     def _on_case_changed(self, event) -> None:
@@ -1091,15 +1205,14 @@ class ReviewWidget(QWidget):
         grid = lyr.metadata.get(META_KEY, {}).get("grid")
         box = getattr(event, "box", None)
         if grid is not None and grid.oblique and tuple(lyr.data.shape) == tuple(grid.shape):
-            if box is None:
-                data, _ = to_display(labels, s.reference.affine, order=0, grid=grid)
-                lyr.data[...] = data
+            if box is None:  # redrawn in place: no second display-size array
+                to_display(labels, s.reference.affine, order=0, grid=grid, out=lyr.data)
             else:
                 refresh_display(lyr.data, labels, s.reference.affine, grid, box)
         elif not np.shares_memory(lyr.data, labels):
             data, _ = to_display(labels, s.reference.affine, order=0)
             lyr.data = data
-        lyr.refresh()
+        lyr.refresh(extent=False)  # the plane shown; the layer's extent did not change
 
     def _on_measured(self, event) -> None:
         self._show_measurements(event.measurements)
@@ -1192,9 +1305,14 @@ class ReviewWidget(QWidget):
         if s is None or lyr is None or s.labels is None:
             return
         box = None
-        if not np.shares_memory(lyr.data, s.labels):
-            grid = lyr.metadata.get(META_KEY, {}).get("grid")
-            aff = s.reference.affine
+        grid = lyr.metadata.get(META_KEY, {}).get("grid")
+        aff = s.reference.affine
+        if np.shares_memory(lyr.data, s.labels):
+            # a view of the map: the brush wrote into it; the strokes' box says where
+            dbox = _union_box(boxes, grid.shape) if boxes and grid is not None else None
+            if dbox is not None and tuple(lyr.data.shape) == tuple(grid.shape):
+                box = display_box_to_source(grid, aff, dbox, s.labels.shape)
+        else:
             if grid is not None and grid.oblique and tuple(lyr.data.shape) == grid.shape:
                 whole = tuple(slice(0, n) for n in grid.shape)
                 dbox = _union_box(boxes, grid.shape) if boxes else None
@@ -1207,6 +1325,7 @@ class ReviewWidget(QWidget):
                     edited = data[dbox] != shown
                     update_from_display(s.labels, data, grid, aff, edited, box=dbox)
                     local = changed_box(before, s.labels[sbox])
+                    box = sbox  # nothing changed: the case still looks in this box only
                     if local is not None:
                         box = tuple(
                             slice(o.start + b.start, o.start + b.stop)

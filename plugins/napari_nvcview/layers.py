@@ -21,6 +21,7 @@ from nvcview.display import (
     display_to_lps_affine,
     display_view,
     from_display,
+    label_display_dtype,
     lps_to_world,
     to_display,
     world_to_lps,
@@ -118,9 +119,19 @@ def labels_layer(
     structures: list[Structure],
     name: str = LABELS_NAME,
     extra_meta: dict | None = None,
+    dtype: Any = None,
 ) -> LayerDataTuple:
-    """Layer data tuple of a label map on the grid given by ``affine``."""
-    disp, grid = to_display(np.asarray(labels), affine, order=0)
+    """Layer data tuple of a label map on the grid given by ``affine``.
+
+    ``dtype`` is that of an oblique map's display copy (default: the narrowest that
+    holds every label value and structure label, :func:`nvcview.display.label_display_dtype`,
+    one scan of the map); an axis-aligned map is shown as a view of itself.
+    """
+    arr = np.asarray(labels)
+    if dtype is None:
+        top = max([int(arr.max()) if arr.size else 0, *(int(s.label) for s in structures)])
+        dtype = label_display_dtype(top)
+    disp, grid = to_display(arr, affine, order=0, dtype=dtype)
     meta = {"role": "labels", "affine": np.asarray(affine, float), "grid": grid}
     meta["source_shape"] = tuple(np.asarray(labels).shape[:3])
     meta.update(extra_meta or {})
@@ -141,10 +152,14 @@ def labels_layer(
 def session_layers(session: CaseSession) -> list[LayerDataTuple]:
     """Every layer of a case: T2, TOF, labels (with the review in the metadata)."""
     out = []
-    if session.t2 is not None:
-        out.append(image_layer(session.t2, "T2"))
-    if session.tof is not None:
-        out.append(image_layer(session.tof, "TOF"))
+    for img, role in ((session.t2, "T2"), (session.tof, "TOF")):
+        if img is not None:
+            data, kw, kind = image_layer(img, role)
+            if session.labels is not None:
+                # its labels layer follows and brings the whole case: the widget waits
+                # for it instead of making a case (and a blank labels layer) of its own
+                kw["metadata"][META_KEY]["case"] = session
+            out.append((data, kw, kind))
     if session.labels is not None:
         out.append(
             labels_layer(

@@ -169,3 +169,32 @@ def test_segment_cn8_needs_two_points(study, tmp_path):
     assert r.returncode != 0
     assert "--cn8" in r.stderr and "two points" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_segment_reads_each_dicom_header_once(study, tmp_path, monkeypatch):
+    from collections import Counter
+    from pathlib import Path
+
+    from nvcview.cli import main
+    from nvcview.io import discovery
+
+    out, truth = study
+    reads: Counter = Counter()
+    real = discovery._read_header
+
+    def counting(path, *args, **kwargs):
+        reads[str(Path(path).resolve())] += 1
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(discovery, "_read_header", counting)
+    aica = next(v for v in truth["vessels"] if v["vessel_type"] == "AICA")
+    args = [f"--landmark={k}={fmt(v)}" for k, v in truth["landmarks"].items()]
+    args += [f"--vessel=AICA={fmt(aica['vessel_axis_point_lps'])}"]
+    review = tmp_path / "review"
+    code = main(["segment", str(out / "dicom"), "--out", str(review), "--side", "left",
+                 "--no-register", *args])  # fmt: skip
+    assert code == 0 and (review / "review.json").is_file()
+    files = {str(p.resolve()) for p in (out / "dicom").rglob("*") if p.is_file()}
+    assert len(files) > 50 and files <= set(reads)
+    # the study is scanned once: T2 and TOF headers read one time each (was three)
+    assert max(reads.values()) == 1, reads.most_common(3)

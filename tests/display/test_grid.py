@@ -218,3 +218,26 @@ def test_update_from_display_within_a_box_equals_the_whole_mask():
     outside = np.ones(shape, bool)
     outside[sbox] = False
     assert np.array_equal(b[outside], src[outside])  # nothing changed outside its source box
+
+
+def test_an_oblique_label_map_shown_as_uint8_and_redrawn_in_place():
+    from nvcview.display import label_display_dtype
+
+    assert label_display_dtype(0) == np.uint8 and label_display_dtype(255) == np.uint8
+    assert label_display_dtype(256) == np.uint16
+    aff = _tilted(3.0, (0.5, 0.4, 0.4), (-10.0, -12.0, -6.0))
+    shape = (30, 60, 60)
+    labels = np.zeros(shape, np.uint16)
+    labels[10:14, 20:26, 30:33] = 2
+    labels[12, 22, 31] = 200
+    wide, _ = to_display(labels, aff, order=0)
+    small, grid = to_display(labels, aff, order=0, dtype=label_display_dtype(int(labels.max())))
+    assert small.dtype == np.uint8 and np.array_equal(small, wide)
+    # a redraw in place after the map moved: the old voxels go, the new ones come
+    labels[...] = 0
+    labels[20:23, 40:44, 10:12] = 7
+    out = small
+    again, _ = to_display(labels, aff, order=0, grid=grid, out=out)
+    assert again is out
+    fresh, _ = to_display(labels, aff, order=0, grid=grid)
+    assert np.array_equal(out, fresh) and set(np.unique(out)) == {0, 7}

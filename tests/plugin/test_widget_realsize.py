@@ -15,6 +15,7 @@ import pytest
 from napari_nvcview._widget import ReviewWidget
 from napari_nvcview.layers import LABELS_NAME
 
+import nvcview.case.session as session_module
 import nvcview.display.grid as display_grid_module
 from nvcview.case import CaseSession
 from nvcview.display import ResampledVolume, display_box_to_source, to_display
@@ -92,6 +93,14 @@ def test_grow_and_brush_on_an_oblique_study_resample_only_their_box(
         return real_update(source, display, grid, affine, edited, **kw)
 
     monkeypatch.setattr(widget_module, "update_from_display", update_spy)
+    compared: list[int] = []  # voxels the case compares with its undo shadow, per call
+    real_changed = session_module.changed_box
+
+    def changed_spy(old, new):
+        compared.append(int(np.asarray(old).size))
+        return real_changed(old, new)
+
+    monkeypatch.setattr(session_module, "changed_box", changed_spy)
     viewer = make_napari_viewer()
     widget = ReviewWidget(viewer)
     viewer.window.add_dock_widget(widget)
@@ -100,7 +109,10 @@ def test_grow_and_brush_on_an_oblique_study_resample_only_their_box(
     layer = viewer.layers[LABELS_NAME]
     grid = layer.metadata["nvcview"]["grid"]
     assert grid.oblique
+    # the display copy of an oblique map is uint8 while the labels fit (half the memory)
+    assert layer.data.dtype == np.uint8 and session.labels.dtype == np.uint16
     whole = int(np.prod(grid.shape))
+    n_map = int(session.ensure_labels().size)
     assert sum(sampled) == 0  # an empty label map: nothing to sample
 
     # the images are shown lazily: opening read a few planes, not the volumes
@@ -112,10 +124,15 @@ def test_grow_and_brush_on_an_oblique_study_resample_only_their_box(
     # a seed grow (synchronous here: no worker to race) redraws its box only
     widget.vessel_type_combo.setCurrentText("AICA")
     seed = (VESSEL[0] + VESSEL[1]) / 2
+    compared.clear()
     st = widget.grow_vessel(seed, background=False)
     assert st is not None, widget.last_error
     assert (session.labels == st.label).sum() > 50
     assert sampled and sum(sampled) < 0.1 * whole
+    # the grow compares the whole map with the undo shadow once (edits made behind the
+    # case's back), and its own edit inside its box only
+    assert compared and sum(1 for n in compared if n == n_map) == 1
+    assert sum(n for n in compared if n != n_map) < 0.1 * n_map
     full, _ = to_display(session.labels, session.reference.affine, order=0, grid=grid)
     assert np.array_equal(np.asarray(layer.data), full)
 
@@ -127,12 +144,16 @@ def test_grow_and_brush_on_an_oblique_study_resample_only_their_box(
     layer.brush_size = 5
     layer.selected_label = st.label
     point = seed + np.array([0.0, 0.0, 2.5])
+    compared.clear()
     layer.paint(layer.world_to_data(point[::-1]), st.label)
     qtbot.waitUntil(lambda: session.version > version, timeout=120_000)
     changed = np.argwhere(session.labels != before)
     assert len(changed) > 0
     assert sum(sampled) < 0.02 * whole  # the stroke's box, not the label map
     assert carried and max(carried) < 0.02 * whole
+    # recording the stroke for undo compares its box only, never the whole map
+    assert compared and max(compared) < 0.02 * n_map
+    assert session.undo_text == "brush stroke"
     # only voxels near the stroke moved, and the layer shows the label map exactly
     lps = index_to_lps(session.reference.affine, changed.astype(float))
     assert np.linalg.norm(lps - point, axis=1).max() < 2.0
@@ -146,3 +167,43 @@ def test_grow_and_brush_on_an_oblique_study_resample_only_their_box(
     outside[sbox] = False
     assert np.array_equal(session.labels[outside], before[outside])
     qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
+
+
+@pytest.mark.gui
+def test_sample_opens_without_a_throwaway_labels_layer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    inserted: list = []
+    viewer.layers.events.inserted.connect(lambda e: inserted.append(e.value))
+    viewer.open_sample("nvcview", "phantom")
+    labels = [lyr for lyr in inserted if lyr._type_string == "labels"]
+    # one labels layer ever made: the sample's own, holding the sample's case
+    assert len(labels) == 1
+    assert widget.session is labels[0].metadata["nvcview"]["session"]
+    assert viewer.layers[LABELS_NAME] is labels[0]
+    assert widget.session.t2 is not None and widget.session.tof is not None
+    assert widget.session.structures
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
+
+
+@pytest.mark.gui
+def test_dock_leaves_most_of_the_window_to_the_canvas(make_napari_viewer, qtbot):
+    from napari_nvcview._widget import DOCK_WIDTH
+    from qtpy.QtWidgets import QApplication, QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="NVC review", area="right")
+    window = widget.window()
+    window.resize(1456, 900)
+    QApplication.processEvents()
+    # the widest tab (Review, with the findings) scrolls inside the dock, it does not widen it
+    review = widget.tabs.indexOf(widget.findings_panel.parentWidget())
+    assert review >= 0 and isinstance(widget.tabs.widget(review), QScrollArea)
+    widget.tabs.setCurrentIndex(review)
+    QApplication.processEvents()
+    assert widget.width() <= DOCK_WIDTH[1] < 0.4 * window.width()
+    # pages are still found as themselves
+    widget.tabs.setCurrentWidget(widget.segment_panel)
+    assert widget.tabs.page(widget.tabs.currentIndex()) is widget.segment_panel

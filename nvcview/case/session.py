@@ -41,6 +41,7 @@ from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
 from nvcview.measure.labelmap import nonzero_box
 from nvcview.measure.live import LiveMeasurer, changed_box
 from nvcview.measure.records import GRADES, VesselMeasurement
+from nvcview.register.check import MISALIGNMENT_WARN_MM, AlignmentCheck, alignment_message
 from nvcview.register.model import Registration
 from nvcview.review.model import (
     APPROACH_ANATOMY,
@@ -71,9 +72,8 @@ __all__ = [
     "ReviewSignedError",
 ]
 
-#: estimated T2 / TOF misalignment (mm, in the CPA region) above which the reader is
-#: told to register the series before fusing (see :meth:`CaseSession.misalignment_warning`)
-MISALIGNMENT_WARN_MM = 0.5
+# the estimated T2 / TOF misalignment (mm, in the CPA region) above which the reader is
+# told to register the series before fusing: the rule lives in nvcview.register.check
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,8 @@ class CaseSession:
         self._measured_version: int | None = None
         self._signed_labels: np.ndarray | None = None
         self._tof_on_ref: tuple[Any, Image] | None = None  # tof_on_reference's cache
+        # the alignment check of the T2 / TOF pair: (key of the pair, result)
+        self._alignment: tuple[Any, AlignmentCheck] | None = None
         if self.folder is not None:
             self.folder = Path(self.folder)
         if self.signed and self.labels is not None:
@@ -1289,16 +1291,62 @@ class CaseSession:
     def misalignment_warning(self, misalignment_mm: float) -> str | None:
         """The reader's warning for an estimated T2 / TOF misalignment (mm), or None.
 
-        Above :data:`MISALIGNMENT_WARN_MM` the series should be registered before
-        they are fused (:func:`nvcview.register.estimate_misalignment` gives the
-        estimate: the largest displacement over the CPA region, mm).
+        Above :data:`~nvcview.register.check.MISALIGNMENT_WARN_MM` the series should
+        be registered before they are fused (the wording is
+        :func:`nvcview.register.check.alignment_message`).
         """
         if not misalignment_mm > MISALIGNMENT_WARN_MM:
             return None
+        return alignment_message(misalignment_mm)
+
+    # ---- the alignment check of the study --------------------------------
+    def _alignment_key(self) -> tuple[Any, ...] | None:
+        if self.t2 is None or self.tof is None:
+            return None
+        return (id(self.t2), id(self.tof), self.t2.meta.series_uid, self.tof.meta.series_uid)
+
+    @property
+    def alignment_due(self) -> bool:
+        """True when the T2 / TOF alignment check should run for this case.
+
+        A T2 and a TOF are loaded, no registration of the TOF is stored, and no
+        check result of this very pair is held (a study with one series runs nothing).
+        """
         return (
-            f"T2 and TOF look misaligned by about {misalignment_mm:.1f} mm in the CPA "
-            f"(more than {MISALIGNMENT_WARN_MM:g} mm): register TOF to T2 before fusing"
+            self._alignment_key() is not None
+            and self.tof_registration is None
+            and self.alignment is None
         )
+
+    @property
+    def alignment(self) -> AlignmentCheck | None:
+        """The alignment check of the current T2 / TOF pair (None: not checked yet).
+
+        A result of another pair (the series were changed since) is not returned.
+        """
+        held = self._alignment
+        if held is None or held[0] != self._alignment_key():
+            return None
+        return held[1]
+
+    def set_alignment(self, check: AlignmentCheck) -> bool:
+        """Keep the alignment check of the current pair and emit ``alignment``.
+
+        Not an edit of the review (the case stays saved; allowed on a signed review).
+        A check of series the case no longer shows is ignored.
+
+        Returns
+        -------
+        bool
+            True when kept (the series are the case's T2 and TOF).
+        """
+        key = self._alignment_key()
+        if key is None or (check.fixed_series_uid, check.moving_series_uid) != key[2:]:
+            return False
+        self._alignment = (key, check)
+        log.info("alignment check: %.2f mm in the CPA region", check.misalignment_mm)
+        self.events.alignment.emit(check=check)
+        return True
 
     # ---- review <-> session --------------------------------------------
     def to_review(self) -> Review:

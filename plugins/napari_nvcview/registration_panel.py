@@ -129,6 +129,24 @@ class _Job:
         return stopped
 
 
+class _SeriesCombo(QComboBox):
+    """The moving-series picker: lists the study's series as they are when opened."""
+
+    def __init__(self, refresh: Callable[[], None]) -> None:
+        super().__init__()
+        self._refresh = refresh
+
+    def showPopup(self) -> None:  # noqa: N802 (Qt override)
+        self._refresh()
+        super().showPopup()
+
+
+def _cancel_all(jobs: set[_Job]) -> None:
+    """Cancel every job (the panel's Qt object is being destroyed: nobody waits)."""
+    for job in list(jobs):
+        job.cancel.set()
+
+
 def check_array(t2_box: Image, moving_box: Image, view: str) -> tuple[np.ndarray, np.ndarray]:
     """The check image over the registration's region (T2 voxels), and its affine.
 
@@ -215,10 +233,10 @@ class RegistrationPanel(QWidget):
         #: every job ever started and not yet ended: cancelled when the Qt object dies
         self._live: set[_Job] = set()
         live = self._live
-        self.destroyed.connect(lambda *_: [j.cancel.set() for j in list(live)])
+        self.destroyed.connect(lambda *_: _cancel_all(live))
 
         form = QFormLayout(self)
-        self.moving_combo = QComboBox()
+        self.moving_combo = _SeriesCombo(self.refresh_moving)
         self.moving_combo.setToolTip("The series to align onto the reference T2")
         self.moving_combo.currentIndexChanged.connect(lambda _i: self._update_buttons())
         form.addRow("Moving series", self.moving_combo)

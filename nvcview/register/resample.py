@@ -89,7 +89,7 @@ def resample_to(
     n_slabs = 1 if progress is None and cancel is None else max(1, min(int(slabs), out_shape[0]))
     edges = np.linspace(0, out_shape[0], n_slabs + 1).round().astype(int)
     arr = np.empty(out_shape, dtype=src.dtype)
-    for k, (i0, i1) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+    for i0, i1 in zip(edges[:-1], edges[1:], strict=True):
         if cancel is not None and cancel():
             from nvcview.register.model import RegistrationCancelledError
 

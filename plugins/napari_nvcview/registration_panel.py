@@ -141,6 +141,18 @@ class _SeriesCombo(QComboBox):
         super().showPopup()
 
 
+#: lines of text the alignment labels hold (their height never changes)
+ALIGNMENT_LINES = 3
+
+
+def _fixed_label() -> QLabel:
+    """A word-wrapped label of :data:`ALIGNMENT_LINES` lines' fixed height."""
+    label = QLabel("")
+    label.setWordWrap(True)
+    label.setFixedHeight(label.fontMetrics().lineSpacing() * ALIGNMENT_LINES + 4)
+    return label
+
+
 def _cancel_all(jobs: set[_Job]) -> None:
     """Cancel every job (the panel's Qt object is being destroyed: nobody waits)."""
     for job in list(jobs):
@@ -293,13 +305,12 @@ class RegistrationPanel(QWidget):
         self.info = QLabel("TOF not registered to T2")
         self.info.setWordWrap(True)
         form.addRow(self.info)
-        self.alignment = QLabel("")
-        self.alignment.setWordWrap(True)
+        # the check's result arrives while the reader works: its labels keep a fixed
+        # height, so a late result never moves the widgets under the reader's mouse
+        self.alignment = _fixed_label()
         form.addRow(self.alignment)
         #: the alignment line the review widget shows under its status line
-        self.banner = QLabel("")
-        self.banner.setWordWrap(True)
-        self.banner.hide()
+        self.banner = _fixed_label()
         self._update_buttons()
 
     # ----------------------------------------------------------- state
@@ -613,13 +624,13 @@ class RegistrationPanel(QWidget):
                 text = "Alignment of T2 and TOF not checked yet."
             self.alignment.setText(text)
             self.banner.setText("")
-            self.banner.hide()
+            self.banner.setToolTip("")
             return
         self.misalignment_mm = check.misalignment_mm
         self.alignment.setText(check.message)
         self.banner.setText(check.message)
+        self.banner.setToolTip(check.message)
         self.banner.setStyleSheet("color: #e0a000" if check.misaligned else "")
-        self.banner.show()
 
     # ----------------------------------------------------------- register
     def register(self) -> Any:

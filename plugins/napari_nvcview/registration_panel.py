@@ -35,13 +35,14 @@ A thin view of :mod:`nvcview.register` and the registration state of
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -50,6 +51,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QWidget,
 )
 
@@ -149,6 +151,10 @@ def _fixed_label() -> QLabel:
     """A word-wrapped label of :data:`ALIGNMENT_LINES` lines' fixed height."""
     label = QLabel("")
     label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    # neither its text nor its width ask the layout for anything: a new text changes
+    # no widget's geometry (no move or resize event reaches, e.g., an open combo list)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
     label.setFixedHeight(label.fontMetrics().lineSpacing() * ALIGNMENT_LINES + 4)
     return label
 
@@ -628,9 +634,11 @@ class RegistrationPanel(QWidget):
             return
         self.misalignment_mm = check.misalignment_mm
         self.alignment.setText(check.message)
-        self.banner.setText(check.message)
+        text = html.escape(check.message)
+        if check.misaligned:
+            text = f'<span style="color: #e0a000">{text}</span>'
+        self.banner.setText(text)
         self.banner.setToolTip(check.message)
-        self.banner.setStyleSheet("color: #e0a000" if check.misaligned else "")
 
     # ----------------------------------------------------------- register
     def register(self) -> Any:

@@ -120,7 +120,7 @@ def test_opening_a_study_checks_its_alignment_without_being_asked(
     qtbot.waitUntil(lambda: not panel.checking, timeout=120_000)
     assert panel.banner.isVisibleTo(widget) and "misaligned" in panel.banner.text()
     assert "register TOF to T2" in panel.banner.text()
-    assert panel.alignment.text() == panel.banner.text()
+    assert panel.alignment.text() == panel.banner.toolTip() == check.message
     assert "misaligned" not in widget.status.text()  # the status line is the reader's
     assert not widget.session.dirty  # the check is not an edit of the review
     assert panel.banner.height() == height  # a late result moves no widget

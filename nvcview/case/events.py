@@ -115,6 +115,9 @@ class CaseEvents:
     registration
         A moving series' registration onto the reference was stored or removed
         (``moving_series_uid``, ``registration``: the Registration or None).
+    alignment
+        The T2 / TOF alignment check of the case finished (``check``: an
+        :class:`~nvcview.register.check.AlignmentCheck`); not an edit.
     status
         Draft / final changed (``status``).
     saved
@@ -137,6 +140,7 @@ class CaseEvents:
         "fields",
         "series",
         "registration",
+        "alignment",
         "status",
         "saved",
         "measured",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
 from nvcview.measure.labelmap import nonzero_box
 from nvcview.measure.live import LiveMeasurer, changed_box
 from nvcview.measure.records import GRADES, VesselMeasurement
+from nvcview.register.check import MISALIGNMENT_WARN_MM, AlignmentCheck, alignment_message
 from nvcview.register.model import Registration
 from nvcview.review.model import (
     APPROACH_ANATOMY,
@@ -71,9 +72,8 @@ __all__ = [
     "ReviewSignedError",
 ]
 
-#: estimated T2 / TOF misalignment (mm, in the CPA region) above which the reader is
-#: told to register the series before fusing (see :meth:`CaseSession.misalignment_warning`)
-MISALIGNMENT_WARN_MM = 0.5
+# the estimated T2 / TOF misalignment (mm, in the CPA region) above which the reader is
+# told to register the series before fusing: the rule lives in nvcview.register.check
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,10 @@ class CaseSession:
         self.measurements: list[VesselMeasurement] = []
         self._measured_version: int | None = None
         self._signed_labels: np.ndarray | None = None
-        self._tof_on_ref: tuple[Any, Image] | None = None  # tof_on_reference's cache
+        # series_on_reference's cache: id(series) -> (key of the registration, image)
+        self._on_ref: dict[int, tuple[Any, Image]] = {}
+        # the alignment check of the T2 / TOF pair: (key of the pair, result)
+        self._alignment: tuple[Any, AlignmentCheck] | None = None
         if self.folder is not None:
             self.folder = Path(self.folder)
         if self.signed and self.labels is not None:
@@ -1332,21 +1335,42 @@ class CaseSession:
         self.review.registrations = kept
         m = self.tof_to_reference_lps()
         if tof_on_reference is not None and m is not None and self.tof is not None:
-            if self.t2 is not None and tof_on_reference.array.shape == self.t2.array.shape:
-                self._tof_on_ref = ((id(self.tof), id(self.t2), m.tobytes()), tof_on_reference)
+            self.keep_on_reference(self.tof, tof_on_reference, m)
         self._changed(
             "registration", moving_series_uid=moving_series_uid, registration=registration
         )
 
-    @property
-    def tof_registration(self) -> Registration | None:
-        """The registration the review stores for the TOF (onto the T2), if any."""
-        if self.tof is None or self.t2 is None or not self.tof.meta.series_uid:
+    def series_registration(self, image: Image | None) -> Registration | None:
+        """The registration the review stores for a moving series (onto the T2), if any.
+
+        ``image`` is a non-reference series of the case's study (the TOF, a contrast
+        T1). A registration stored onto another T2 series is not returned: it is not
+        this fusion's transform.
+        """
+        if image is None or self.t2 is None or not image.meta.series_uid:
             return None
-        reg = self.review.registration_for(self.tof.meta.series_uid)
+        if image is self.t2:
+            return None
+        reg = self.review.registration_for(image.meta.series_uid)
         if reg is not None and reg.fixed_series_uid not in ("", None, self.t2.meta.series_uid):
             return None  # stored onto another T2 series: not this fusion's transform
         return reg
+
+    @property
+    def tof_registration(self) -> Registration | None:
+        """The registration the review stores for the TOF (onto the T2), if any."""
+        return self.series_registration(self.tof)
+
+    def series_to_reference_lps(self, image: Image | None) -> np.ndarray | None:
+        """Moving-series LPS mm -> reference (T2) LPS mm from its stored registration.
+
+        None without one (or when it is the identity): the series is then overlaid by
+        its DICOM geometry.
+        """
+        reg = self.series_registration(image)
+        if reg is None or np.allclose(reg.moving_to_fixed_lps, np.eye(4)):
+            return None
+        return np.asarray(reg.moving_to_fixed_lps, dtype=np.float64)
 
     def tof_to_reference_lps(self) -> np.ndarray | None:
         """TOF LPS mm -> reference (T2) LPS mm from the stored registration (None: none).
@@ -1355,44 +1379,136 @@ class CaseSession:
         vessel grow (mapped into the TOF), the grown mask (carried back onto the
         reference grid), the TOF shown (:meth:`tof_on_reference`).
         """
-        reg = self.tof_registration
-        if reg is None or np.allclose(reg.moving_to_fixed_lps, np.eye(4)):
+        return self.series_to_reference_lps(self.tof)
+
+    def _on_reference_key(self, image: Image) -> tuple[Any, ...] | None:
+        m = self.series_to_reference_lps(image)
+        if m is None or self.t2 is None:
             return None
-        return np.asarray(reg.moving_to_fixed_lps, dtype=np.float64)
+        return (id(image), id(self.t2), m.tobytes())
+
+    def cached_on_reference(self, image: Image | None) -> Image | None:
+        """The series already resampled onto the T2 grid through its registration, if held.
+
+        Never resamples (see :meth:`series_on_reference`); a front end that resamples
+        in a worker hands the result back with :meth:`keep_on_reference`.
+        """
+        key = None if image is None else self._on_reference_key(image)
+        held = self._on_ref.get(id(image)) if key is not None else None
+        return held[1] if held is not None and held[0] == key else None
+
+    def keep_on_reference(self, image: Image, on_reference: Image, matrix: npt.ArrayLike) -> bool:
+        """Keep ``on_reference`` (``image`` resampled onto the T2 grid through ``matrix``).
+
+        Kept only while ``matrix`` is still the stored registration of ``image``
+        (a stale resample of a replaced or removed registration is dropped).
+        """
+        key = self._on_reference_key(image)
+        m = np.asarray(matrix, dtype=np.float64)
+        if key is None or key[2] != m.tobytes() or self.t2 is None:
+            return False
+        if on_reference.array.shape[:3] != self.t2.array.shape[:3]:
+            return False
+        self._on_ref[id(image)] = (key, on_reference)
+        return True
+
+    def series_on_reference(
+        self,
+        image: Image | None,
+        *,
+        progress: Callable[[float, str], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Image | None:
+        """A moving series resampled onto the reference (T2) grid through its registration.
+
+        None without a registration (or without T2): the series is then shown as
+        acquired, by its own DICOM geometry. Cached per registration (a 512 x 512 x
+        170 TOF takes about a second to resample). ``progress`` / ``cancel`` as in
+        :func:`nvcview.register.resample_to` (a cancelled resample raises
+        :class:`~nvcview.register.RegistrationCancelledError`, nothing is kept).
+        """
+        if image is None or self.t2 is None:
+            return None
+        held = self.cached_on_reference(image)
+        if held is not None:
+            return held
+        m = self.series_to_reference_lps(image)
+        if m is None:
+            return None
+        from nvcview.register import resample_to
+
+        out = resample_to(image, self.t2, m, order=1, progress=progress, cancel=cancel)
+        self.keep_on_reference(image, out, m)
+        return out
 
     def tof_on_reference(self) -> Image | None:
         """The TOF resampled onto the reference (T2) grid through the stored registration.
 
         None without a registration (or without T2 / TOF): the TOF is then shown as
-        acquired, by its own DICOM geometry. Cached per registration (a 512 x 512 x
-        170 TOF takes about a second to resample).
+        acquired, by its own DICOM geometry (:meth:`series_on_reference`).
         """
-        m = self.tof_to_reference_lps()
-        if m is None or self.tof is None or self.t2 is None:
-            return None
-        from nvcview.register import resample_to
-
-        key = (id(self.tof), id(self.t2), m.tobytes())
-        cached = self._tof_on_ref
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        out = resample_to(self.tof, self.t2, m, order=1)
-        self._tof_on_ref = (key, out)
-        return out
+        return self.series_on_reference(self.tof)
 
     def misalignment_warning(self, misalignment_mm: float) -> str | None:
         """The reader's warning for an estimated T2 / TOF misalignment (mm), or None.
 
-        Above :data:`MISALIGNMENT_WARN_MM` the series should be registered before
-        they are fused (:func:`nvcview.register.estimate_misalignment` gives the
-        estimate: the largest displacement over the CPA region, mm).
+        Above :data:`~nvcview.register.check.MISALIGNMENT_WARN_MM` the series should
+        be registered before they are fused (the wording is
+        :func:`nvcview.register.check.alignment_message`).
         """
         if not misalignment_mm > MISALIGNMENT_WARN_MM:
             return None
+        return alignment_message(misalignment_mm)
+
+    # ---- the alignment check of the study --------------------------------
+    def alignment_key(self) -> tuple[Any, ...] | None:
+        """Identity of the T2 / TOF pair an alignment check belongs to (None: no pair)."""
+        if self.t2 is None or self.tof is None:
+            return None
+        return (id(self.t2), id(self.tof), self.t2.meta.series_uid, self.tof.meta.series_uid)
+
+    @property
+    def alignment_due(self) -> bool:
+        """True when the T2 / TOF alignment check should run for this case.
+
+        A T2 and a TOF are loaded, no registration of the TOF is stored, and no
+        check result of this very pair is held (a study with one series runs nothing).
+        """
         return (
-            f"T2 and TOF look misaligned by about {misalignment_mm:.1f} mm in the CPA "
-            f"(more than {MISALIGNMENT_WARN_MM:g} mm): register TOF to T2 before fusing"
+            self.alignment_key() is not None
+            and self.tof_registration is None
+            and self.alignment is None
         )
+
+    @property
+    def alignment(self) -> AlignmentCheck | None:
+        """The alignment check of the current T2 / TOF pair (None: not checked yet).
+
+        A result of another pair (the series were changed since) is not returned.
+        """
+        held = self._alignment
+        if held is None or held[0] != self.alignment_key():
+            return None
+        return held[1]
+
+    def set_alignment(self, check: AlignmentCheck) -> bool:
+        """Keep the alignment check of the current pair and emit ``alignment``.
+
+        Not an edit of the review (the case stays saved; allowed on a signed review).
+        A check of series the case no longer shows is ignored.
+
+        Returns
+        -------
+        bool
+            True when kept (the series are the case's T2 and TOF).
+        """
+        key = self.alignment_key()
+        if key is None or (check.fixed_series_uid, check.moving_series_uid) != key[2:]:
+            return False
+        self._alignment = (key, check)
+        log.info("alignment check: %.2f mm in the CPA region", check.misalignment_mm)
+        self.events.alignment.emit(check=check)
+        return True
 
     # ---- review <-> session --------------------------------------------
     def to_review(self) -> Review:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,9 @@ def resample_to(
     *,
     order: int = 1,
     fill: float = 0.0,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    slabs: int = 8,
 ) -> Image:
     """Resample ``moving`` onto the grid of ``fixed`` through a registration.
 
@@ -41,12 +45,26 @@ def resample_to(
         with nearest neighbour); 1 linear, 3 B-spline for intensities.
     fill : float
         Value outside the moving series.
+    progress : callable, optional
+        ``progress(fraction, text)`` after each slab of the output (called in the
+        thread that resamples).
+    cancel : callable, optional
+        Polled before each slab; True stops with
+        :class:`~nvcview.register.RegistrationCancelledError` (nothing returned).
+    slabs : int
+        With ``progress`` or ``cancel``, the output is made in this many slabs along
+        its first array axis (same values as in one piece).
 
     Returns
     -------
     Image
         The moving data on the fixed grid, same dtype as the moving array, with the
         moving series' metadata (shape and spacing of the fixed grid).
+
+    Raises
+    ------
+    RegistrationCancelledError
+        ``cancel`` returned True.
     """
     import SimpleITK as sitk
 
@@ -65,27 +83,46 @@ def resample_to(
     tx = sitk.AffineTransform(3)
     tx.SetMatrix([float(v) for v in fixed_to_moving[:3, :3].ravel()])
     tx.SetTranslation([float(v) for v in fixed_to_moving[:3, 3]])
-    spacing, direction, origin = sitk_geometry(fixed.affine)
-    out = sitk.Resample(
-        to_sitk(src, moving.affine),
-        [int(n) for n in fixed.array.shape[:3][::-1]],
-        tx,
-        interp[order],
-        origin,
-        spacing,
-        direction,
-        float(fill),
-        sitk.sitkUnknown if order == 0 else sitk.sitkFloat32,
-    )
-    view = sitk.GetArrayViewFromImage(out)  # no copy; one astype below makes ours
-    if np.issubdtype(src.dtype, np.integer) and order > 0:
-        info = np.iinfo(src.dtype)
-        tmp = np.rint(view)
-        np.clip(tmp, info.min, info.max, out=tmp)
-        arr = tmp.astype(src.dtype, copy=False)
-    else:
-        arr = view.astype(src.dtype, copy=True)
-    del view, out
+    out_shape = tuple(int(n) for n in fixed.array.shape[:3])
+    pixel = sitk.sitkUnknown if order == 0 else sitk.sitkFloat32
+    source = to_sitk(src, moving.affine)
+    n_slabs = 1 if progress is None and cancel is None else max(1, min(int(slabs), out_shape[0]))
+    edges = np.linspace(0, out_shape[0], n_slabs + 1).round().astype(int)
+    arr = np.empty(out_shape, dtype=src.dtype)
+    for i0, i1 in zip(edges[:-1], edges[1:], strict=True):
+        if cancel is not None and cancel():
+            from nvcview.register.model import RegistrationCancelledError
+
+            raise RegistrationCancelledError(
+                "resampling cancelled; the series is shown as it was acquired"
+            )
+        if i1 <= i0:
+            continue
+        sub = np.array(fixed.affine, dtype=np.float64, copy=True)
+        sub[:3, 3] = fixed.affine[:3, :3] @ np.array([i0, 0, 0]) + fixed.affine[:3, 3]
+        spacing, direction, origin = sitk_geometry(sub)
+        out = sitk.Resample(
+            source,
+            [out_shape[2], out_shape[1], int(i1 - i0)],
+            tx,
+            interp[order],
+            origin,
+            spacing,
+            direction,
+            float(fill),
+            pixel,
+        )
+        view = sitk.GetArrayViewFromImage(out)  # no copy; written once into ours
+        if np.issubdtype(src.dtype, np.integer) and order > 0:
+            info = np.iinfo(src.dtype)
+            tmp = np.rint(view)
+            np.clip(tmp, info.min, info.max, out=tmp)
+            arr[i0:i1] = tmp
+        else:
+            arr[i0:i1] = view
+        del view, out
+        if progress is not None:
+            progress(float(i1) / out_shape[0], f"resampling: {int(i1)} of {out_shape[0]} planes")
     meta = dataclasses.replace(
         moving.meta,
         shape=tuple(int(s) for s in arr.shape),

@@ -493,18 +493,27 @@ def estimate_misalignment(
     landmarks: Mapping[str, ArrayLike] | None = None,
     side: str | None = None,
     region_mm: float = 50.0,
+    cancel: CancelFn | None = None,
 ) -> float:
     """Quick check on opening a study: how far (mm) the series are misaligned in the CPA.
 
     A coarse registration (two levels, no residual estimate); returns the largest
     displacement (mm) it finds over the region's corners and centre. More than 0.5 mm
-    means the series should be registered before fusing.
+    means the series should be registered before fusing
+    (:func:`nvcview.register.check.check_alignment` wraps it for a study being opened).
+
+    Parameters
+    ----------
+    cancel : callable, optional
+        Polled at every optimiser iteration (as in :func:`register_series`).
 
     Raises
     ------
     RegistrationError
         As :func:`register_series` (no overlap, empty region); a transform beyond the
         plausibility limits is measured, not refused.
+    RegistrationCancelledError
+        ``cancel`` returned True.
     """
     reg = register_series(
         fixed,
@@ -515,6 +524,7 @@ def estimate_misalignment(
         force=True,
         estimate_residual=False,
         schedule=QUICK_SCHEDULE,
+        cancel=cancel,
     )
     return _corner_spread([np.eye(4), reg.moving_to_fixed_lps], reg.region_lps)
 

@@ -348,12 +348,14 @@ class ReviewWidget(QWidget):
             self._watch_window()
         elif kind == QEvent.Type.Close and obj is self.window():
             self.flush_autosave()
+            self.registration_panel.shutdown()  # no alignment check outlives the window
         return super().eventFilter(obj, event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         """The widget closes: save a pending edit, stop listening to the case."""
         self.flush_autosave()
         self._measure_timer.stop()
+        self.registration_panel.shutdown()  # cancel and wait for the panel's workers
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ UI
@@ -406,6 +408,7 @@ class ReviewWidget(QWidget):
         root.addWidget(self.scene_panel)
         root.addWidget(self.progress)
         root.addWidget(self.status)
+        root.addWidget(self.registration_panel.banner)  # the T2 / TOF alignment line
 
     def _fit_dock(self) -> None:
         """Keep the dock to about a third of a 1456 px window: the canvas is the work.
@@ -994,6 +997,7 @@ class ReviewWidget(QWidget):
         if s.structures:
             self._refresh_structures()
             self._schedule()  # measured again on the new reference grid
+        self.registration_panel.case_opened(s)  # a new T2 / TOF pair: its alignment check
 
     def _refresh_series_combos(self) -> None:
         every = [

@@ -85,3 +85,23 @@ def test_misalignment_warning_above_the_threshold_only():
     assert session.misalignment_warning(MISALIGNMENT_WARN_MM - 0.1) is None
     text = session.misalignment_warning(1.3)
     assert text is not None and "1.3 mm" in text and "register TOF to T2" in text
+
+
+def test_the_alignment_check_is_held_for_its_t2_tof_pair_only(study):
+    from nvcview.register.check import AlignmentCheck
+
+    session = CaseSession(t2=study.t2, tof=study.tof)
+    seen = []
+    session.events.alignment.connect(seen.append)
+    assert session.alignment_due and session.alignment is None
+    wrong = AlignmentCheck(2.0, study.t2.meta.series_uid, "another series")
+    assert not session.set_alignment(wrong) and session.alignment is None and not seen
+    check = AlignmentCheck(2.0, study.t2.meta.series_uid, study.tof.meta.series_uid)
+    assert session.set_alignment(check)
+    assert session.alignment is check and not session.alignment_due
+    assert len(seen) == 1 and seen[0].check is check
+    assert not session.dirty  # not an edit of the review
+    session.set_series(study.t2, None)  # another pair (none): the result is not this one's
+    assert session.alignment is None and not session.alignment_due
+    only_t2 = CaseSession(t2=study.t2)
+    assert not only_t2.alignment_due  # a study with one series checks nothing

@@ -1,11 +1,14 @@
 """The Register tab driven by clicks on a realistic study whose patient moved.
 
 Register, check (checkerboard / edge overlay / flicker), accept / undo, cancel; the
-seed grow of the AICA on the TOF through the accepted transform; the alignment check
-that runs only when the tab is shown (never merely because a case was opened).
+seed grow of the AICA on the TOF through the accepted transform; the display resample
+after Accept (progress, cancel). The alignment check on opening a study, the force
+option and a contrast T1 as the moving series are in test_registration_panel_open.py.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
@@ -16,7 +19,6 @@ from nvcview_sample.geometry import rotation_matrix
 from qtpy.QtCore import Qt, QThreadPool
 
 from nvcview.case import CaseSession
-from nvcview.case.session import MISALIGNMENT_WARN_MM
 from nvcview.register import apply_to_points
 from nvcview.review.store import load_review
 
@@ -48,7 +50,30 @@ def moved():
     return ph, np.asarray(ph.truth["motion"]["tof_to_t2_lps"]), aica
 
 
+@pytest.fixture
+def gated_resample(monkeypatch):
+    """Hold the display resample (the one with progress) at a gate until the test opens it.
+
+    Cancel and a stale result are then tested while the worker certainly runs, on
+    any machine load. The gate opens at teardown whatever happened.
+    """
+    import napari_nvcview.registration_panel as rp
+
+    gate = threading.Event()
+    real = rp.resample_to
+
+    def held(*args, **kwargs):
+        if kwargs.get("progress") is not None:  # not the region resample of Register
+            gate.wait(120)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rp, "resample_to", held)
+    yield gate
+    gate.set()
+
+
 def _session(ph, with_tof: bool = True) -> CaseSession:
+    """A case of the phantom (T2, TOF, the facial nerve), as a reader would start it."""
     session = CaseSession(t2=ph.t2, tof=ph.tof if with_tof else None)
     session.review.side = "left"
     session.review.landmarks = {k: [float(v) for v in p] for k, p in ph.landmarks.items()}
@@ -115,7 +140,6 @@ def test_register_check_accept_then_the_aica_grow_gives_the_true_gap(
     ph, truth, aica = moved
     widget = _widget(make_napari_viewer, ph, show=True)
     panel = widget.registration_panel
-    assert panel.check_worker is None and not panel.checking  # nothing started by opening
     acquired_shape = _tof_layer(widget).data.shape
 
     _register(qtbot, widget)
@@ -144,6 +168,9 @@ def test_register_check_accept_then_the_aica_grow_gives_the_true_gap(
 
     _click(qtbot, panel.accept_button)
     assert CHECK_NAME not in widget.viewer.layers and not panel._flicker.isActive()
+    # the TOF is resampled onto the T2 for display in a worker, with progress
+    assert panel.showing and panel.progress.isVisibleTo(panel) and widget.busy > 0
+    qtbot.waitUntil(lambda: not panel.showing, timeout=180_000)
     assert widget.status.text().startswith("TOF registered to T2 (rigid, estimated residual ")
     reg = widget.session.tof_registration
     assert reg is not None and reg.method == "rigid" and reg.who == "dr-reg"
@@ -221,28 +248,50 @@ def test_cancel_stops_the_registration_and_drops_its_result(make_napari_viewer, 
 
 
 @pytest.mark.gui
-def test_alignment_check_runs_when_the_tab_is_shown_not_when_a_case_opens(
-    make_napari_viewer, qtbot, moved
+def test_cancel_during_the_display_resample_keeps_the_tof_as_acquired(
+    make_napari_viewer, qtbot, moved, gated_resample
 ):
-    ph, _, _ = moved
-    widget = _widget(make_napari_viewer, ph, show=True)
+    ph, truth, _ = moved
+    widget = _widget(make_napari_viewer, ph)
     panel = widget.registration_panel
-    assert panel.check_worker is None and panel.misalignment_mm is None  # opening: no work
-    assert "not checked" in panel.alignment.text()
-    qtbot.waitUntil(widget.isVisible, timeout=120_000)  # the window is on screen
-    assert panel.check_worker is None
-    widget.tabs.setCurrentWidget(panel)  # the reader looks at the Register tab
-    assert panel.checking
-    qtbot.waitUntil(lambda: not panel.checking, timeout=120_000)
-    assert panel.misalignment_mm is not None and panel.misalignment_mm > MISALIGNMENT_WARN_MM
-    assert "misaligned" in widget.status.text() and "misaligned" in panel.alignment.text()
+    acquired = np.array(_tof_layer(widget).data, copy=True)
+    _register(qtbot, widget)
+    _click(qtbot, panel.accept_button)
+    assert panel.showing and panel.cancel_button.isEnabled()
+    assert panel.progress.isVisibleTo(panel)
+    job = panel._show_job
+    _click(qtbot, panel.cancel_button)  # the worker waits at the gate: still running
+    gated_resample.set()
+    assert not panel.showing and widget.busy == 0 and not panel.progress.isVisibleTo(panel)
+    assert "shown as acquired" in widget.status.text()
+    job.done.wait(120)  # the thread stops at its next slab
+    qtbot.waitUntil(lambda: job.ended, timeout=120_000)  # its signals were delivered
+    # the registration stays stored (grows go through it); the display is as acquired
+    assert widget.session.tof_registration is not None
+    np.testing.assert_array_equal(_tof_layer(widget).data, acquired)
+    assert panel.show_button.isEnabled()
+    _click(qtbot, panel.show_button)  # try again, to the end this time (the gate is open)
+    qtbot.waitUntil(lambda: not panel.showing, timeout=180_000)
+    assert _tof_layer(widget).data.shape == _t2_layer(widget).data.shape
+    assert not panel.show_button.isEnabled()
 
-    # a check still running when another case opens is dropped
-    widget.tabs.setCurrentIndex(0)
-    _click(qtbot, panel.check_button)
-    assert panel.checking
-    widget.load_session(_session(ph, with_tof=False))  # T2 only: nothing to check
-    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=120_000)
-    qtbot.wait(10)
-    assert panel.misalignment_mm is None and "misaligned" not in widget.status.text()
-    assert not panel.register_button.isEnabled() and not panel.check_button.isEnabled()
+
+@pytest.mark.gui
+def test_a_stale_display_resample_is_dropped(make_napari_viewer, qtbot, moved, gated_resample):
+    """Undo while the TOF is resampled for display: the late result is not shown."""
+    ph, _, _ = moved
+    widget = _widget(make_napari_viewer, ph)
+    panel = widget.registration_panel
+    acquired = np.array(_tof_layer(widget).data, copy=True)
+    _register(qtbot, widget)
+    _click(qtbot, panel.accept_button)
+    job = panel._show_job
+    assert job is not None
+    # Undo is not offered while it runs; a registration removed behind the panel's
+    # back (another front end of the same case) makes its result stale
+    assert not panel.undo_button.isEnabled()
+    widget.session.set_registration(None)
+    gated_resample.set()
+    qtbot.waitUntil(lambda: job.ended, timeout=180_000)
+    assert widget.session.cached_on_reference(widget.session.tof) is None
+    np.testing.assert_array_equal(_tof_layer(widget).data, acquired)

@@ -61,3 +61,24 @@ def test_region_pair_crops_both_to_the_box_keeping_world_positions():
     # the box is covered
     far = f_box.affine[:3, :3] @ (np.asarray(f_box.array.shape) - 1) + f_box.affine[:3, 3]
     assert np.all(f_box.affine[:3, 3] <= box[0] + 1e-6) and np.all(far >= box[1] - 1e-6)
+
+
+def test_check_alignment_says_when_a_moved_tof_needs_registering():
+    from motion_phantoms import moved_study
+
+    from nvcview.register import RegistrationCancelledError
+    from nvcview.register.check import MISALIGNMENT_WARN_MM, check_alignment
+
+    moved = moved_study((1.2, -0.6, 0.4), (0.0, 0.0, 1.5))
+    lm = moved.phantom.landmarks
+    found = check_alignment(moved.t2, moved.tof, landmarks=lm, side="left")
+    assert found.misaligned and found.misalignment_mm > MISALIGNMENT_WARN_MM
+    assert found.moving_series_uid == moved.tof.meta.series_uid
+    assert found.message.startswith("T2 and TOF look misaligned by about")
+    assert "register TOF to T2" in found.message
+    still = moved_study()
+    fine = check_alignment(still.t2, still.tof, landmarks=lm, side="left")
+    assert not fine.misaligned, fine.misalignment_mm
+    assert "agree within" in fine.message
+    with pytest.raises(RegistrationCancelledError):
+        check_alignment(moved.t2, moved.tof, landmarks=lm, cancel=lambda: True)

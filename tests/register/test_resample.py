@@ -123,3 +123,21 @@ def test_placed_and_through_review_apply_the_stored_transform():
     )
     with pytest.raises(InputError, match="finite 4x4"):
         placed(study.tof, np.full((4, 4), np.nan))
+
+
+def test_resample_to_in_slabs_gives_the_same_voxels_reports_progress_and_cancels():
+    from nvcview.register import RegistrationCancelledError
+
+    s = moved_study((0.7, -0.4, 0.2), (0.0, 1.0, 0.0), oblique=True)
+    m = s.true_moving_to_fixed
+    whole = resample_to(s.tof, s.t2, m)
+    seen: list[float] = []
+    slabbed = resample_to(s.tof, s.t2, m, progress=lambda f, _t: seen.append(f), slabs=5)
+    assert np.array_equal(slabbed.array, whole.array)  # the same values, piece by piece
+    assert len(seen) == 5 and seen == sorted(seen) and seen[-1] == 1.0
+    labels = resample_to(s.tof_labels, s.t2, m, order=0, cancel=lambda: False)
+    assert np.array_equal(labels.array, resample_to(s.tof_labels, s.t2, m, order=0).array)
+    # cancelled after two slabs: nothing is returned
+    calls = iter([False, False, True])
+    with pytest.raises(RegistrationCancelledError, match="cancelled"):
+        resample_to(s.tof, s.t2, m, cancel=lambda: next(calls), slabs=4)

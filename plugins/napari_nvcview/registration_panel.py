@@ -42,6 +42,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+# bound at import: the panel's jobs are its own (a test replacing napari's
+# create_worker for the widget's measurement does not capture them)
+from napari.qt.threading import create_worker
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -452,8 +456,6 @@ class RegistrationPanel(QWidget):
         count: bool,
     ) -> Any:
         """Start ``run`` in a napari worker for ``job``; callbacks only while it is current."""
-        from napari.qt.threading import create_worker
-
         worker = create_worker(run, _start_thread=False, _ignore_errors=True)
         deliver = self.rw._deliver
         self._live.add(job)

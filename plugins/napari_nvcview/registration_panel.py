@@ -64,6 +64,7 @@ from nvcview.display import to_display
 from nvcview.io.image import Image, make_volume
 from nvcview.register import (
     Registration,
+    RegistrationCancelledError,
     checkerboard,
     describe_registration,
     edge_overlay,
@@ -109,6 +110,7 @@ class _Job:
         self.what = what
         self.key = key
         self.cancel = threading.Event()
+        self.started = threading.Event()  # a pool thread took the job (set by the worker)
         self.done = threading.Event()
         self.ended = False  # the worker's finished signal arrived (GUI thread)
         self.counted = False  # holds one of the widget's busy counts
@@ -116,7 +118,10 @@ class _Job:
 
     def body(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
         def run() -> Any:
+            self.started.set()
             try:
+                if self.cancel.is_set():  # stopped while it waited for a pool thread
+                    raise RegistrationCancelledError(f"{self.what}: cancelled before it started")
                 return fn(*args, **kwargs)
             finally:
                 self.done.set()
@@ -129,6 +134,10 @@ class _Job:
     def stop(self, wait_s: float = STOP_WAIT_S) -> bool:
         """Cancel, then wait (up to ``wait_s``) for the thread; True when it has stopped."""
         self.cancel.set()
+        if not self.started.is_set():
+            # still queued (the thread pool is busy, or the worker was never started): it
+            # ends at once if a thread ever takes it (see body), so there is nothing to wait for
+            return True
         stopped = self.done.wait(wait_s)
         if not stopped:
             log.warning("%s: the worker did not stop within %.0f s", self.what, wait_s)

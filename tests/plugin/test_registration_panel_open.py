@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from napari_nvcview._widget import ReviewWidget
 from napari_nvcview.layers import image_layer
-from napari_nvcview.registration_panel import FORCE_WARNING
+from napari_nvcview.registration_panel import FORCE_WARNING, _Job
 from nvcview_sample import make_phantom
 from nvcview_sample.geometry import rotation_matrix
 from nvcview_sample.render import render
@@ -22,7 +22,7 @@ from qtpy.QtCore import Qt
 
 from nvcview.case import CaseSession
 from nvcview.io.image import Image, make_volume
-from nvcview.register import apply_to_points
+from nvcview.register import RegistrationCancelledError, apply_to_points
 from nvcview.register.check import MISALIGNMENT_WARN_MM
 from nvcview.review.store import load_review
 
@@ -155,8 +155,9 @@ def test_a_check_is_stopped_and_waited_for_when_the_case_changes_or_the_widget_c
     first, job = widget.session, panel.check_worker
     assert job is not None
     widget.load_session(_session(still))  # another case while the check runs
-    # the old check was cancelled and its thread waited for: nothing of it runs on
-    assert job.cancel.is_set() and job.done.is_set()
+    # the old check was cancelled and its thread waited for (or it was still queued for a
+    # pool thread, and then it ends at once when one takes it): nothing of it runs on
+    assert job.cancel.is_set() and (job.done.is_set() or not job.started.is_set())
     assert panel.check_worker is not job  # the new case has its own check
     check = _wait_alignment(qtbot, widget)
     assert first.alignment is None  # a result of the previous case is never stored
@@ -166,8 +167,20 @@ def test_a_check_is_stopped_and_waited_for_when_the_case_changes_or_the_widget_c
     job = panel.check_worker
     assert job is not None
     widget.close()  # the widget closes during the check
-    assert job.cancel.is_set() and job.done.is_set()
+    assert job.cancel.is_set() and (job.done.is_set() or not job.started.is_set())
     assert panel.check_worker is None
+
+
+def test_a_job_stopped_while_queued_is_not_waited_for_and_ends_at_once_when_taken():
+    # on two cores the thread pool may still hold a job queued when the case changes:
+    # stopping it must not wait for a thread that never ran it
+    job = _Job(None, "Checking T2 / TOF alignment")  # type: ignore[arg-type]
+    calls: list[int] = []
+    run = job.body(lambda: calls.append(1))
+    assert job.stop(wait_s=60)
+    with pytest.raises(RegistrationCancelledError, match="cancelled before it started"):
+        run()  # a pool thread takes it after all
+    assert calls == [] and job.done.is_set()
 
 
 @pytest.mark.gui

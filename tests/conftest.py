@@ -32,3 +32,22 @@ def sample_study(tmp_path_factory):
     paths = write_sample(tmp_path_factory.mktemp("sample"), nifti=True, gap_mm=1.0)
     truth = json.loads(open(paths.truth).read())
     return paths, truth
+
+
+@pytest.fixture
+def header_reads(monkeypatch):
+    """Counts :func:`nvcview.io.discovery._read_header` calls per file (absolute path)."""
+    from collections import Counter
+    from pathlib import Path
+
+    from nvcview.io import discovery
+
+    reads: Counter = Counter()
+    real = discovery._read_header
+
+    def counting(path, *args, **kwargs):
+        reads[str(Path(path).resolve())] += 1
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(discovery, "_read_header", counting)
+    return reads

@@ -3,28 +3,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from nvcview.case import open_study
-from nvcview.io import discovery, load
-
-
-@pytest.fixture
-def header_reads(monkeypatch) -> Counter:
-    """Counts :func:`nvcview.io.discovery._read_header` calls per file (absolute path)."""
-    reads: Counter = Counter()
-    real = discovery._read_header
-
-    def counting(path, *args, **kwargs):
-        reads[str(Path(path).resolve())] += 1
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(discovery, "_read_header", counting)
-    return reads
+from nvcview.io import load
 
 
 def _dicom_files(paths) -> set[str]:

@@ -171,22 +171,11 @@ def test_segment_cn8_needs_two_points(study, tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_segment_reads_each_dicom_header_once(study, tmp_path, monkeypatch):
-    from collections import Counter
-    from pathlib import Path
-
+def test_segment_reads_each_dicom_header_once(study, tmp_path, header_reads):
     from nvcview.cli import main
-    from nvcview.io import discovery
 
     out, truth = study
-    reads: Counter = Counter()
-    real = discovery._read_header
-
-    def counting(path, *args, **kwargs):
-        reads[str(Path(path).resolve())] += 1
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(discovery, "_read_header", counting)
+    reads = header_reads
     aica = next(v for v in truth["vessels"] if v["vessel_type"] == "AICA")
     args = [f"--landmark={k}={fmt(v)}" for k, v in truth["landmarks"].items()]
     args += [f"--vessel=AICA={fmt(aica['vessel_axis_point_lps'])}"]

@@ -1376,6 +1376,10 @@ class ReviewWidget(QWidget):
         if self.session is None:
             return
         if self._try(self.session.set_landmark, name, lps):
+            if self._layer(LANDMARKS_NAME) is None:
+                # deleted by the user, and a placement where the landmark already was
+                # changes nothing in the case (no event): show the points again
+                self._refresh_points()
             self._report(f"{name} at LPS ({', '.join(f'{v:.1f}' for v in lps)}) mm")
 
     def _delete_selected_landmark(self) -> None:

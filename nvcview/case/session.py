@@ -312,7 +312,7 @@ class CaseSession:
         shadow = self._shadow
         if shadow is None:  # a frozen copy keeps no history
             return None
-        box = _changed_within(shadow, labels, within)
+        box = changed_box(shadow, labels, within)
         table_changed = structures_before is not None and structures_before != self.structures
         if box is None and not table_changed:
             return None
@@ -625,7 +625,7 @@ class CaseSession:
         if shadow is not None:
             known = {s.label for s in self.structures}
             # the caller's box holds the stroke: compare there only (not the whole map)
-            diff = _changed_within(shadow, labels, box)
+            diff = changed_box(shadow, labels, box)
             if diff is not None:
                 new_vals = labels[diff][labels[diff] != shadow[diff]]
                 orphans = tuple(int(v) for v in np.unique(new_vals) if v and int(v) not in known)
@@ -1784,19 +1784,6 @@ def _sparse_copy(labels: np.ndarray) -> np.ndarray:
 
 #: an index box holding nothing (an edit that changed no voxel)
 _EMPTY_BOX: Box = (slice(0, 0), slice(0, 0), slice(0, 0))
-
-
-def _changed_within(old: np.ndarray, new: np.ndarray, within: Box | None) -> Box | None:
-    """Box of the voxels that differ between two maps, looking inside ``within`` only.
-
-    ``within=None`` compares the whole maps (:func:`changed_box`).
-    """
-    if within is None:
-        return changed_box(old, new)
-    if any(s.stop <= s.start for s in within):
-        return None
-    inner = changed_box(old[within], new[within])
-    return None if inner is None else _offset_box(inner, within)
 
 
 def _offset_box(inner: Box, outer: Box) -> Box:

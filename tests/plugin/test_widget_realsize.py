@@ -96,9 +96,12 @@ def test_grow_and_brush_on_an_oblique_study_resample_only_their_box(
     compared: list[int] = []  # voxels the case compares with its undo shadow, per call
     real_changed = session_module.changed_box
 
-    def changed_spy(old, new):
-        compared.append(int(np.asarray(old).size))
-        return real_changed(old, new)
+    def changed_spy(old, new, within=None):
+        n = int(np.asarray(old).size)
+        if within is not None:
+            n = int(np.prod([max(0, s.stop - s.start) for s in within]))
+        compared.append(n)
+        return real_changed(old, new, within)
 
     monkeypatch.setattr(session_module, "changed_box", changed_spy)
     viewer = make_napari_viewer()

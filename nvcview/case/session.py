@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from nvcview.case.measurement import (
 from nvcview.errors import InputError, NvcviewError
 from nvcview.io.grids import same_grid
 from nvcview.io.image import Image, SeriesMeta, index_to_lps, make_volume
-from nvcview.measure.labelmap import nonzero_box
+from nvcview.measure.labelmap import nonzero_box, union_box
 from nvcview.measure.live import LiveMeasurer, changed_box
 from nvcview.measure.records import GRADES, VesselMeasurement
 from nvcview.register.check import MISALIGNMENT_WARN_MM, AlignmentCheck, alignment_message
@@ -64,10 +65,12 @@ from nvcview.types import Box, PointLPS, PointsLPS
 
 __all__ = [
     "CASE_FIELDS",
+    "EDIT_BOXES_KEPT",
     "FINDING_GROUPS",
     "NERVE_LANDMARKS",
     "CaseEdit",
     "CaseSession",
+    "EditBoxes",
     "OrphanLabelError",
     "ReviewSignedError",
 ]
@@ -102,6 +105,57 @@ NERVE_LANDMARKS: dict[str, tuple[str, ...]] = {
 #: veins (flow voids on the T2) stop this far along the vessel from the seed, mm (as in
 #: ``nvcview segment``)
 VEIN_LENGTH_MM = 12.0
+
+#: how many label-map edits a session remembers the box of for the live measurer
+#: (a measurement further behind compares the whole map)
+EDIT_BOXES_KEPT = 256
+
+
+class EditBoxes:
+    """The index boxes of a session's label-map changes, numbered by generation.
+
+    The one bookkeeping of *where* the label map changed, kept by the session (and
+    shared with its frozen copies, which remember the generation they were taken
+    at). Generation ``g`` is the map after the ``g``-th recorded change;
+    :meth:`between` answers the box holding every voxel changed between two
+    generations, for :meth:`LiveMeasurer.measure
+    <nvcview.measure.live.LiveMeasurer.measure>` (``changed_since``), so a
+    brush stroke compares its box, not the whole map. A change whose box is not
+    known (a label map replaced, a signed map put back) is logged as None: every
+    span across it compares the whole map.
+    """
+
+    def __init__(self) -> None:
+        self.gen = 0
+        self._log: deque[tuple[int, Box | None]] = deque(maxlen=EDIT_BOXES_KEPT)
+
+    def add(self, box: Box | None) -> None:
+        """Log one change of the label map (``box``: where; None: anywhere)."""
+        if box is not None and any(s.stop <= s.start for s in box):
+            return  # nothing changed
+        self.gen += 1
+        self._log.append((self.gen, box))
+
+    def between(self, a: int, b: int, shape: tuple[int, ...]) -> Box | None:
+        """Box of every voxel changed between generations ``a`` and ``b`` (either order).
+
+        Returns None ("anywhere": compare the whole map) when a change of unknown box
+        lies between them, when they are older than the log remembers, or when they
+        are equal (nothing recorded: only a whole-map comparison finds a write the
+        session was not told of).
+        """
+        lo, hi = min(a, b), max(a, b)
+        if lo == hi or lo < 0 or hi > self.gen:
+            return None
+        if not self._log or self._log[0][0] > lo + 1:
+            return None  # forgotten
+        boxes: list[Box] = []
+        for g, box in self._log:
+            if lo < g <= hi:
+                if box is None:
+                    return None
+                boxes.append(box)
+        return union_box(boxes, shape)
 
 
 class ReviewSignedError(NvcviewError):
@@ -213,6 +267,11 @@ class CaseSession:
         self._shadow: np.ndarray | None = None
         if self.labels is not None and not self.frozen:
             self._shadow = _sparse_copy(self.labels)
+        #: where the label map changed, edit by edit (for the live measurer); a frozen
+        #: copy shares its session's and keeps the generation it was taken at
+        self._boxes = EditBoxes()
+        self._boxes_gen = 0
+        self._boxes_labels = self.labels  # the array the log speaks of
 
     # ---- state ------------------------------------------------------------
     @property
@@ -262,6 +321,7 @@ class CaseSession:
         """The label map, created empty (uint16) on the reference grid if missing."""
         if self.labels is None:
             self.labels = np.zeros(self.reference.array.shape[:3], dtype=np.uint16)
+            self._labels_changed(None)
         if not self.frozen and (self._shadow is None or self._shadow.shape != self.labels.shape):
             self._reset_history()
         return self.labels
@@ -271,6 +331,29 @@ class CaseSession:
         """Forget the undo history (the label map was replaced, e.g. moved to another grid)."""
         self.history = EditHistory()
         self._shadow = None if self.labels is None or self.frozen else _sparse_copy(self.labels)
+        self._labels_changed(None)
+
+    def _labels_changed(self, box: Box | None) -> None:
+        """Log where the label map changed (None: anywhere) for the live measurer."""
+        if self.frozen:  # a snapshot edited: its own lineage (its next measure compares all)
+            self._boxes = EditBoxes()
+        if self.labels is not self._boxes_labels:  # the map was replaced (assigned)
+            self._boxes.add(None)
+        self._boxes.add(box)
+        self._boxes_gen = self._boxes.gen
+        self._boxes_labels = self.labels
+
+    def _changed_since(self, state: object) -> Box | None:
+        """The box of every voxel changed since the live measurer's ``state`` (None: anywhere).
+
+        ``state`` is the tag :meth:`measure` gave the measurer: (this session's
+        :class:`EditBoxes`, generation). Another lineage's tag compares the whole map.
+        """
+        if not (isinstance(state, tuple) and len(state) == 2 and state[0] is self._boxes):
+            return None
+        if self.labels is None or self.labels is not self._boxes_labels:
+            return None  # the map was replaced (assigned): compare all of it
+        return self._boxes.between(int(state[1]), self._boxes_gen, self.labels.shape)
 
     @property
     def can_undo(self) -> bool:
@@ -311,8 +394,12 @@ class CaseSession:
         labels = self.ensure_labels()
         shadow = self._shadow
         if shadow is None:  # a frozen copy keeps no history
+            if self.frozen:
+                self._labels_changed(None)
             return None
         box = changed_box(shadow, labels, within)
+        if box is not None:
+            self._labels_changed(box)
         table_changed = structures_before is not None and structures_before != self.structures
         if box is None and not table_changed:
             return None
@@ -381,6 +468,7 @@ class CaseSession:
             return None
         if self._shadow is not None:
             self._shadow[edit.box] = labels[edit.box]
+        self._labels_changed(edit.box)
         if isinstance(edit, CaseEdit) and edit.structures_before is not None:
             table = edit.structures_before if undo else edit.structures_after
             calls = edit.calls_before if undo else edit.calls_after
@@ -618,6 +706,7 @@ class CaseSession:
         if self.signed:
             if self._signed_labels is not None and self.labels is not None:
                 self.labels[...] = self._signed_labels
+                self._labels_changed(None)
             self.events.labels.emit(box=None)
             self._check_editable("paint")
         labels = self.ensure_labels()
@@ -631,6 +720,7 @@ class CaseSession:
                 orphans = tuple(int(v) for v in np.unique(new_vals) if v and int(v) not in known)
                 if orphans:
                     labels[diff] = shadow[diff]  # take the stroke back
+                    self._labels_changed(diff)  # a snapshot may have seen the stroke
                     self.events.labels.emit(box=diff)
                     names = ", ".join(str(v) for v in orphans)
                     raise OrphanLabelError(
@@ -641,6 +731,8 @@ class CaseSession:
                 erased = not new_vals.any()
                 self._record(description or ("erase" if erased else "brush stroke"), within=diff)
                 box = diff if box is None else box
+        else:  # a frozen copy: no shadow to compare with
+            self._labels_changed(None)
         self._changed("labels", box=box)
 
     # ---- semi-automatic tools ------------------------------------------
@@ -1602,6 +1694,8 @@ class CaseSession:
             frozen=True,
         )
         snap.version = self.version
+        snap._boxes, snap._boxes_gen = self._boxes, self._boxes_gen
+        snap._boxes_labels = snap.labels
         return snap
 
     # ---- measurement ---------------------------------------------------
@@ -1616,22 +1710,41 @@ class CaseSession:
         (:class:`~nvcview.measure.live.LiveMeasurer`); the result equals
         :meth:`measure_full`. Sets :attr:`measurements` and emits ``measured``.
 
+        The label map is compared with the measured one inside the union of the
+        boxes of the label edits recorded since (:class:`EditBoxes`: every edit
+        method, undo / redo, and :meth:`labels_edited` for a brush writing in
+        place), not as a whole. It is compared whole when the box is not known:
+        nothing recorded since (a write made behind the session's back is caught
+        so), a map replaced or moved to another grid, a measurer last used by
+        another session, or a span older than :data:`EDIT_BOXES_KEPT` edits. A
+        write into :attr:`labels` must be told with :meth:`labels_edited` (its box;
+        without one the session compares the whole map once and logs the box it
+        finds); an untold one outside a told box is found by
+        the next whole-map comparison (an undo / redo or structure edit records it
+        first, :meth:`fresh_measurements` and :meth:`save` always compare all).
+
         Returns
         -------
         list of VesselMeasurement
             One per vessel (empty when there is no facial nerve or no vessel).
         """
+        return self._measure(whole_map=False)
+
+    def _measure(self, *, whole_map: bool) -> list[VesselMeasurement]:
         version = self.version
         out: list[VesselMeasurement] = []
         if self.can_measure() and self.has_series:
+            image = self.labels_image()
             out = self.live.measure(
-                self.labels_image(),
+                image,
                 self.structures,
                 review_landmarks(self.review),
                 centreline=self.centreline_lps(),
                 settings=self.review.settings,
                 reader_grades=self.reader_grades(),
                 owned=self.frozen,
+                state=(self._boxes, self._boxes_gen),
+                changed_since=None if whole_map else self._changed_since,
             )
         self.accept_measurements(out, version)
         return out
@@ -1654,12 +1767,13 @@ class CaseSession:
     def fresh_measurements(self) -> list[VesselMeasurement]:
         """The measurements of the current state, whatever changed it.
 
-        Always asks the cached engine (:meth:`measure`): it compares the label map,
-        landmarks and centreline with those it measured last, so even an edit made
-        behind the session's back (a brush writing into a shared array) is measured,
-        and an unchanged case costs one array comparison.
+        Always asks the cached engine and has it compare the *whole* label map
+        (landmarks and centreline too) with those it measured last, so even an edit
+        made behind the session's back (written into :attr:`labels` without
+        :meth:`labels_edited`) is measured; an unchanged case costs one array
+        comparison. :meth:`save` measures through it.
         """
-        return self.measure()
+        return self._measure(whole_map=True)
 
     def measure_full(self) -> list[VesselMeasurement]:
         """One-shot :func:`nvcview.measure.measure_case` on the current state (no cache)."""

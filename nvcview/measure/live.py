@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
 import numpy as np
@@ -173,6 +173,9 @@ class LiveMeasurer:
         edited region was fed to it) or "reused" (label map unchanged).
     last_region : tuple of slice or None
         The edited region (index box) fed to the measurer by the last call.
+    last_within : tuple of slice or None
+        The box the last call compared (``changed_within`` or ``changed_since``'s
+        answer); None: the whole map was compared (or the measurer was built).
     """
 
     def __init__(self) -> None:
@@ -184,14 +187,18 @@ class LiveMeasurer:
         #: the measurer's array is a snapshot's (``owned``): copied before the first
         #: write, so the snapshot's label map is never changed behind its back
         self._adopted = False
+        #: the caller's tag of the label map state the private copy holds (see ``state``)
+        self._state: object = None
         self.last_action: str | None = None
         self.last_region: Box | None = None
+        self.last_within: Box | None = None
 
     def reset(self) -> None:
         """Drop the cache: the next :meth:`measure` rebuilds it."""
         with self._lock:
             self._measurer = None
             self._key = None
+            self._state = None
 
     def measure(
         self,
@@ -204,6 +211,8 @@ class LiveMeasurer:
         *,
         owned: bool = False,
         changed_within: Box | None = None,
+        state: object = None,
+        changed_since: Callable[[object], Box | None] | None = None,
     ) -> list[VesselMeasurement]:
         """Measure every vessel, reusing what the last call cached.
 
@@ -266,12 +275,17 @@ class LiveMeasurer:
                     self._key = key
                     self._adopted = owned and m.grid.array is arr
                     self.last_action, self.last_region = "built", None
+                    self.last_within = None
                 else:
                     if self._adopted:  # never write into a snapshot's array: own it
                         m.grid.array = np.array(m.grid.array, copy=True, order="K")
                         self._adopted = False
                     mine = m.grid.array
-                    region = changed_box(mine, arr, within=changed_within)
+                    within = changed_within
+                    if within is None and changed_since is not None and self._state is not None:
+                        within = changed_since(self._state)
+                    self.last_within = within
+                    region = changed_box(mine, arr, within=within)
                     self.last_region = region
                     if region is None:
                         self.last_action = "reused"
@@ -285,7 +299,9 @@ class LiveMeasurer:
                         m.set_centreline(centreline)
                 self._measurer = m
                 self._landmarks, self._centreline = lm_key, cl_key
+                self._state = state  # the private copy now holds this state's voxels
                 return m.measure(reader_grades)
             except Exception:
                 self._measurer = None  # never keep a half-updated cache: rebuild next time
+                self._state = None
                 raise

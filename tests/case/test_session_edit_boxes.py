@@ -117,11 +117,15 @@ def test_live_measure_through_edit_boxes_equals_a_fresh_run_after_every_edit(min
     _check(s, boxed=b3)
     s.redo()
     _check(s, boxed=b3, snapshot=True)
-    s.undo()
-    s.undo()
-    s.redo()
+    s.undo()  # an undo, then a stroke elsewhere, then one measurement
+    b7 = c.stroke(at + [0.0, 0.5, -0.5], c.aica.label)
+    _check(s, boxed=b3)
+    assert _inside(b7, s.live.last_within)
+    s.undo()  # b7
+    s.undo()  # b2
+    s.redo()  # b2 again: b7 and b2 changed since the measurement
     _check(s, boxed=b2)
-    assert _inside(b3, s.live.last_within)
+    assert _inside(b7, s.live.last_within)
 
     # an older snapshot measured after a newer one: the span runs backwards
     old = s.frozen_copy()
@@ -177,14 +181,16 @@ def test_live_measure_through_edit_boxes_equals_a_fresh_run_after_every_edit(min
     _check(s, snapshot=True)
     with pytest.raises(OrphanLabelError):
         s.labels_edited(told)
+    b6 = c.stroke(c.vein_at + [0.0, 2.5, 0.0], 0)  # a told stroke before the measurement
     _check(s, boxed=b5)
+    assert _inside(b6, s.live.last_within)
 
     # a structure deleted (the table changes: the measurer is rebuilt)
     s.remove_structure(c.vein.label)
     _check(s)
     assert s.live.last_action == "built"
-    b6 = c.stroke(at, 0)
-    _check(s, boxed=b6)
+    b8 = c.stroke(at, 0)
+    _check(s, boxed=b8)
 
 
 def test_a_signed_review_put_back_and_a_replaced_map_compare_the_whole_map(minicase, tmp_path):

@@ -311,6 +311,9 @@ def child_grow(args) -> dict:
     measured: list[int] = []
     s.events.measured.connect(lambda e: measured.append(len(e.measurements)))
     prof = Profile(args.profile)
+    # the grow adds the vessel at once (the Segment tab's "preview before adding" is on
+    # by default: the grow would wait for its Accept click)
+    widget.segment_panel.preview_check.setChecked(False)
     for rep in range(args.repeats):
         n0, m0 = len(s.structures), len(measured)
         widget.vessel_type_combo.setCurrentText("AICA")

@@ -102,6 +102,8 @@ LANDMARK_COLORS = {"RExP": "lime", "RDP": "cyan", "IAC": "magenta"}
 MEASURE_COLUMNS = ("vessel", "type", "gap mm", "res. mm", "segment", "suggested", "reader")
 #: the dock's minimum and maximum width, px (the canvas keeps most of the window)
 DOCK_WIDTH = (340, 480)
+#: the busy bar's steps and the time per step, ms (a slow step, not Qt's busy animation)
+BUSY_STEPS, BUSY_STEP_MS = 10, 1000
 #: layer names the widget owns for the case it shows (removed when another case opens)
 CASE_LAYER_NAMES = (LABELS_NAME, LANDMARKS_NAME, PATH_NAME, CONTACT_NAME, PREVIEW_NAME)
 
@@ -355,6 +357,7 @@ class ReviewWidget(QWidget):
         """The widget closes: save a pending edit, stop listening to the case."""
         self.flush_autosave()
         self._measure_timer.stop()
+        self._busy_timer.stop()
         self.registration_panel.shutdown()  # cancel and wait for the panel's workers
         super().closeEvent(event)
 
@@ -363,13 +366,21 @@ class ReviewWidget(QWidget):
         root = QVBoxLayout(self)
         self.status = QLabel("Open a study (T2 + TOF) or a saved review.")
         self.progress = QProgressBar()
-        self.progress.setRange(0, 0)  # busy indicator
+        # busy indicator, stepped once a second: Qt's animated "busy" bar (range 0, 0)
+        # repaints the window so often that on a loaded machine (and under Xvfb's
+        # software OpenGL) the grow worker it waits for ran 4-5x slower (1.7 -> 8.1 s)
+        self.progress.setRange(0, BUSY_STEPS)
         self.progress.setMaximumHeight(8)
         self.progress.setTextVisible(False)
         policy = self.progress.sizePolicy()
         policy.setRetainSizeWhenHidden(True)  # showing it does not lay the dock out again
         self.progress.setSizePolicy(policy)
         self.progress.hide()
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setInterval(BUSY_STEP_MS)
+        self._busy_timer.timeout.connect(
+            lambda: self.progress.setValue((self.progress.value() + 1) % (BUSY_STEPS + 1))
+        )
         self.status.setWordWrap(True)
         modes = QGridLayout()  # two rows: the dock stays narrow
         self.mode_group = QButtonGroup(self)
@@ -747,6 +758,11 @@ class ReviewWidget(QWidget):
     def _busy(self, delta: int, what: str = "") -> None:
         self.busy = max(0, self.busy + delta)
         self.progress.setVisible(self.busy > 0)
+        if self.busy > 0 and not self._busy_timer.isActive():
+            self.progress.setValue(0)
+            self._busy_timer.start()
+        elif self.busy == 0:
+            self._busy_timer.stop()
         if delta > 0 and what:
             self._report(f"{what} …")
         elif self.busy == 0 and self.status.text().endswith(" …"):

@@ -79,7 +79,10 @@ class _Case:
         box = _box_at(self.s, at, 2)
         ball = self.ball
         changed = _write(
-            self.s, box, label, (lambda sub: ball) if label == 0 else (lambda sub: ball & (sub == 0))
+            self.s,
+            box,
+            label,
+            (lambda sub: ball) if label == 0 else (lambda sub: ball & (sub == 0)),
         )
         if announce:
             self.s.labels_edited(box)
@@ -143,7 +146,8 @@ def test_live_measure_through_edit_boxes_equals_a_fresh_run_after_every_edit(min
     before = s.labels.copy()
     s.set_nerve_mask(shifted)
     diff = np.argwhere(before != s.labels)
-    moved = tuple(slice(int(lo), int(hi) + 1) for lo, hi in zip(diff.min(0), diff.max(0)))
+    lo, hi = diff.min(0), diff.max(0) + 1
+    moved = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     _check(s, boxed=moved)
     assert s.live.last_action == "updated"
 

@@ -210,3 +210,38 @@ def test_dock_leaves_most_of_the_window_to_the_canvas(make_napari_viewer, qtbot)
     # pages are still found as themselves
     widget.tabs.setCurrentWidget(widget.segment_panel)
     assert widget.tabs.page(widget.tabs.currentIndex()) is widget.segment_panel
+
+
+@pytest.mark.gui
+def test_busy_bar_steps_slowly_while_a_grow_runs(make_napari_viewer, qtbot, monkeypatch):
+    """The busy bar is stepped by a slow timer, not Qt's busy animation (range 0, 0),
+    whose repaints slowed the grow worker it waited for 4-5x on a loaded machine."""
+    import threading
+
+    from napari_nvcview._widget import BUSY_STEP_MS
+
+    rng = np.random.default_rng(5)
+    t2 = _series("T2", (24, 48, 48), (0.5, 0.4, 0.4), 1, 3.0, rng)
+    gate = threading.Event()
+    real = CaseSession.vessel_mask
+
+    def held(self, *args, **kwargs):
+        assert gate.wait(120), "the test never opened the gate"
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(CaseSession, "vessel_mask", held)
+    viewer = make_napari_viewer()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.load_session(CaseSession(t2=t2))
+    widget.vessel_type_combo.setCurrentText("AICA")
+    try:
+        widget.grow_vessel((VESSEL[0] + VESSEL[1]) / 2, background=True)
+        assert widget.busy > 0 and widget.progress.isVisibleTo(widget)
+        assert widget.progress.maximum() > widget.progress.minimum()  # not the animation
+        assert widget._busy_timer.isActive() and widget._busy_timer.interval() == BUSY_STEP_MS
+        assert BUSY_STEP_MS >= 500
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: widget.idle, timeout=120_000)
+    assert not widget.progress.isVisibleTo(widget) and not widget._busy_timer.isActive()

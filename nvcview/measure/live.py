@@ -161,8 +161,10 @@ class LiveMeasurer:
     edits and two measurements never mutate the cache at the same time.
 
     Cost per call after an edit: one comparison of the map with the private
-    copy (:func:`changed_box`, a bytewise slab scan; only ``changed_within``
-    when the caller gives it), the changed box copied, then
+    copy (:func:`changed_box`, a bytewise slab scan; only the box the caller
+    vouches for when it gives ``changed_within`` or ``changed_since``, as
+    :meth:`CaseSession.measure <nvcview.case.CaseSession.measure>` does from its
+    edit boxes), the changed box copied, then
     :meth:`CaseMeasurer.update` on that box. No whole-map copy and no
     whole-map label check (``as_label_grid``) per edit.
 

@@ -1541,6 +1541,9 @@ class ReviewWidget(QWidget):
                 m.reader_grade or "",
             )
             for j, v in enumerate(vals):
+                old = t.item(i, j)
+                if old is not None and old.text() == v:
+                    continue  # unchanged cell: no new item, no repaint
                 item = QTableWidgetItem(v)
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 t.setItem(i, j, item)
@@ -1549,9 +1552,14 @@ class ReviewWidget(QWidget):
             if self.measurements:
                 a = lps_to_world_points([m.nerve_point_lps for m in self.measurements])
                 b = lps_to_world_points([m.vessel_point_lps for m in self.measurements])
-                vec.data = np.stack([a, b - a], axis=1)
+                data = np.stack([a, b - a], axis=1)
             else:
-                vec.data = np.zeros((0, 2, 3))
+                data = np.zeros((0, 2, 3))
+            current = np.asarray(vec.data)
+            # the same lines (a stroke away from the closest points): no layer update,
+            # so no thumbnail and no redraw
+            if current.shape != data.shape or not np.array_equal(current, data):
+                vec.data = data
         return self.measurements
 
     def render_planes(self, measurement, background: bool = True) -> Any:

@@ -8,6 +8,7 @@ Checks that turn bad input into one clear :class:`~nvcview.errors.InputError`
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -254,7 +255,9 @@ def label_boxes(array: np.ndarray) -> dict[int, Box]:
     return {i + 1: shift(s) for i, s in enumerate(objs) if s is not None}
 
 
-def union_box(boxes: list[Box], shape: tuple[int, ...], margin: int | np.ndarray = 0) -> Box:
+def union_box(
+    boxes: Sequence[tuple[slice, ...]], shape: tuple[int, ...], margin: int | np.ndarray = 0
+) -> Box:
     """Smallest box holding every box, grown by ``margin`` voxels and clipped to ``shape``."""
     margin = np.broadcast_to(np.asarray(margin, dtype=int), (3,))
     lo = np.min([[s.start for s in b] for b in boxes], axis=0) - margin

@@ -29,6 +29,7 @@ voxel ellipsoid in that direction (the spacing itself along an array axis).
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from skimage.measure import marching_cubes
 
 from nvcview.errors import InputError
 from nvcview.io.image import Image
+from nvcview.measure.edge import edge_blur_vox, image_edge_field
 from nvcview.measure.labelmap import (
     Box,
     LabelGrid,
@@ -553,6 +555,7 @@ def gap_between_labels(
     *,
     locate: bool = True,
     cache: SurfaceCache | None = None,
+    image: np.ndarray | None = None,
 ) -> GapResult:
     """Gap between two labels whose bounding boxes are known (see module docstring).
 
@@ -577,6 +580,11 @@ def gap_between_labels(
     cache : SurfaceCache, optional
         Reuse boundary voxels, fields and meshes of structures unchanged since an
         earlier call (the result is the same as without it).
+    image : numpy.ndarray, optional
+        With method "image-edge" (required there): the image the labels came from,
+        on the label map's grid (same shape); each surface is placed at the
+        half-way intensity within one voxel of the binary one
+        (:func:`nvcview.measure.edge.image_edge_field`).
 
     Returns
     -------
@@ -585,7 +593,14 @@ def gap_between_labels(
     """
     if method not in SURFACE_METHODS:
         raise InputError(f"surface method must be one of {SURFACE_METHODS}, got {method!r}")
-    corrected = method == "corrected"
+    edge = method == "image-edge"
+    corrected = method in ("corrected", "image-edge")
+    if edge and (image is None or np.shape(image) != grid.array.shape):
+        got = "none" if image is None else "x".join(str(n) for n in np.shape(image))
+        raise InputError(
+            f"{grid.source}: surface method 'image-edge' needs the image on the label "
+            f"map's grid ({'x'.join(str(n) for n in grid.array.shape)}), got {got}"
+        )
     if sigma_vox is None:
         sigma_vox = (
             smoothing_sigma_vox(grid.spacing_mm)
@@ -602,11 +617,14 @@ def gap_between_labels(
     margin = 3 + np.ceil(3 * np.broadcast_to(sigma_vox, (3,))).astype(int)
     window, start = _window_around(grid, near, margin)
     sub = grid.array[window]
+    img = np.asarray(image[window], dtype=np.float32) if edge and image is not None else None
     # a one-slice label map has no surface across the slice: repeat the slice once on
     # either side so that marching cubes finds the in-plane outlines (points snapped back)
     thin = np.array(sub.shape) < 2
     if thin.any():
-        sub = np.pad(sub, [(1, 1) if t else (0, 0) for t in thin], mode="edge")
+        pad = [(1, 1) if t else (0, 0) for t in thin]
+        sub = np.pad(sub, pad, mode="edge")
+        img = None if img is None else np.pad(img, pad, mode="edge")
         start = start - thin.astype(int)
     # face-adjacent voxels have centres one spacing apart: farther labels have none
     # (every method but the pre-issue-18 baseline calls face-adjacent voxels contact)
@@ -615,21 +633,29 @@ def gap_between_labels(
     if len(shared) and not locate:  # touching: gap 0 whatever the surfaces
         res = _touching(grid, None, None, grid.to_lps(shared))
         res.window, res.reach_mm = window, coarse + slack
-        return res.with_interval(None)
+        return res.with_interval(_named(method))
     where = (_box_key(window), tuple(thin.tolist()), tuple(np.broadcast_to(sigma_vox, (3,))))
+    if edge:  # an edge field also depends on the image and on the other labels nearby
+        where = (*where, "image-edge", id(image), hashlib.blake2b(sub.tobytes()).digest())
 
-    def surface(label: int) -> tuple[np.ndarray, Mesh | None]:
-        def make() -> tuple[np.ndarray, Mesh | None]:
+    def surface(label: int) -> tuple[np.ndarray, Mesh | None, np.ndarray]:
+        """The label's field, its 0.5-level mesh, and the field its curvature is read
+        from (the anti-aliased mask: smooth, whatever the method)."""
+
+        def make() -> tuple[np.ndarray, Mesh | None, np.ndarray]:
             if method == "antialias":
                 fld = whitaker_field(sub == label, grid.spacing_mm)
-            else:
-                fld = antialiased_field(sub == label, sigma_vox)
-            return fld, mesh_from_field(fld, start, grid)
+                return fld, mesh_from_field(fld, start, grid), fld
+            fld = antialiased_field(sub == label, sigma_vox)
+            if img is None:
+                return fld, mesh_from_field(fld, start, grid), fld
+            efld = image_edge_field(sub, label, img, grid.spacing_mm, fld)
+            return efld, mesh_from_field(efld, start, grid), fld
 
         return make() if cache is None else cache.get(label, ("surface", where), make)
 
-    fa, mesh_a = surface(label_a)
-    fb, mesh_b = surface(label_b)
+    fa, mesh_a, ka = surface(label_a)
+    fb, mesh_b, kb = surface(label_b)
     if mesh_a is None or mesh_b is None:  # degenerate: fall back to voxel centres
         ia, ib = np.argmin(da), int(tree_b.query(xyz_a[np.argmin(da)])[1])
         pa, pb = xyz_a[ia], xyz_b[ib]
@@ -645,7 +671,8 @@ def gap_between_labels(
             # centre of the shared faces (which quantisation scatters)
             res.gap_mm, res.touching = 0.0, True
         elif corrected and not res.touching:
-            _undo_shrinkage(grid, res, mesh_a, mesh_b, fa, fb, start, sigma_vox)
+            blur = edge_blur_vox(grid.spacing_mm) if edge else sigma_vox
+            _undo_shrinkage(grid, res, mesh_a, mesh_b, ka, kb, start, blur)
     if thin.any():
         for name in ("point_a_lps", "point_b_lps", "patch_a_lps", "patch_b_lps"):
             idx = grid.to_index(np.asarray(getattr(res, name))[None])[0]
@@ -653,7 +680,13 @@ def gap_between_labels(
             setattr(res, name, grid.to_lps(idx[None])[0])
     res.window = window
     res.reach_mm = coarse + slack
-    return res.with_interval(None)
+    return res.with_interval(_named(method))
+
+
+def _named(method: str) -> MeasureSettings | None:
+    """Default settings naming a surface method other than the default (its interval
+    text says which estimator made the gap)."""
+    return None if method == "corrected" else MeasureSettings(surface_method=method)
 
 
 def _undo_shrinkage(
@@ -857,6 +890,7 @@ def surface_gap(
     min_sigma_vox: float = DEFAULT_MIN_SIGMA_VOX,
     boxes: dict[int, Box] | None = None,
     method: str = "corrected",
+    image: Image | hd.Volume | np.ndarray | None = None,
 ) -> GapResult:
     """Minimum surface-to-surface gap between labels ``a`` and ``b`` of a label map.
 
@@ -874,7 +908,12 @@ def surface_gap(
         Cached per-label bounding boxes (:func:`label_boxes`); computed when omitted.
     method : str
         Surface estimator, one of :data:`SURFACE_METHODS` (the "gaussian" one
-        uses its own 0.3 mm / 0.5 voxel smoothing and ignores ``sigma_mm``).
+        uses its own 0.3 mm / 0.5 voxel smoothing and ignores ``sigma_mm``;
+        "image-edge" needs ``image``).
+    image : Image, highdicom.Volume or numpy.ndarray, optional
+        For "image-edge": the image the labels were grown or thresholded from, on
+        the label map's grid (same shape and, for an Image or Volume, the same
+        affine within 1e-3 mm).
 
     Returns
     -------
@@ -903,7 +942,34 @@ def surface_gap(
     if method == "gaussian":
         sigma_mm, min_sigma_vox = GAUSSIAN_SIGMA_MM, GAUSSIAN_MIN_SIGMA_VOX
     sigma = smoothing_sigma_vox(grid.spacing_mm, sigma_mm, min_sigma_vox)
-    return gap_between_labels(grid, a, b, box_a, box_b, sigma_vox=sigma, method=method)
+    arr = None if image is None else image_on_grid(image, grid)
+    return gap_between_labels(grid, a, b, box_a, box_b, sigma_vox=sigma, method=method, image=arr)
+
+
+def image_on_grid(image: Image | hd.Volume | np.ndarray, grid: LabelGrid) -> np.ndarray:
+    """The voxels of ``image`` as an array on the label map's grid.
+
+    Raises
+    ------
+    InputError
+        The image's shape or affine (LPS mm) differs from the label map's: resample
+        it onto the label grid first (the image-edge method reads voxels, not mm).
+    """
+    if isinstance(image, np.ndarray):
+        arr, affine = image, None
+    else:
+        vol = image.volume if isinstance(image, Image) else image
+        arr, affine = np.asarray(vol.array), np.asarray(vol.affine, dtype=np.float64)
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.shape != grid.array.shape or (
+        affine is not None and not np.allclose(affine, grid.affine, atol=1e-3)
+    ):
+        raise InputError(
+            f"{grid.source}: the image for the image-edge surface is not on the label "
+            "map's grid (shape or position differs); resample it onto the labels first"
+        )
+    return arr
 
 
 def surface_gap_masks(

@@ -1,0 +1,163 @@
+"""Sub-voxel boundary of a labelled structure placed from the image intensities.
+
+Used by the "image-edge" surface method (:mod:`nvcview.measure.surface`) where a
+label came from the image (a grow or a threshold) and that image is at hand on the
+label's grid (T2 for the nerve: dark nerve in bright CSF; T2 or TOF for vessels).
+
+The field (inside > 0.5, like :func:`~nvcview.measure.surface.antialiased_field`):
+
+1. The image, lightly denoised (Gaussian, :data:`EDGE_DENOISE_VOX` voxel).
+2. Local intensity inside and outside the structure: Gaussian-weighted means
+   (normalised convolution, :data:`EDGE_LOCAL_MM` mm) over the structure's voxels
+   at least :data:`PURE_VOX` voxels from its binary surface, and over unlabelled
+   (background, CSF) voxels at least that far from every label; partial volume
+   does not reach them.
+3. ``f = (I - I_out) / (I_in - I_out)``, clipped to [0, 1]: its 0.5 level is the
+   half-way intensity, where a partial-volume voxel is half covered. Either
+   contrast works (dark nerve in bright CSF, bright artery on TOF).
+4. Constraints, so the edge can never run away: ``f = 1`` from one voxel inside the
+   binary surface and ``f = 0`` from one voxel outside (the binary surface's
+   signed distance in voxels, from distance transforms of the mask), and ``f = 0``
+   on voxels of any other label (a dark neighbour is not this structure). Where
+   the local contrast is below :data:`MIN_CNR` noise standard deviations the
+   binary field is used instead (no edge to find).
+
+A partial-volume image is the shape blurred by the voxel (a box, variance 1/12
+voxel^2 per axis) and the denoising: its half-way level moves curved surfaces
+inwards by ``1/2 tr(P Sigma P K)`` like the Gaussian anti-aliasing of a mask, with
+:func:`edge_blur_vox` as ``Sigma``; the surface module undoes it the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+#: Gaussian denoising of the image before the edge is read, voxels per axis
+EDGE_DENOISE_VOX = 0.5
+EDGE_DENOISE_MM = 0.25
+#: Width (Gaussian sigma, mm) of the neighbourhood for the local inside / outside means
+EDGE_LOCAL_MM = 1.5
+#: Voxels at least this far (voxel units) from the binary surface count as pure
+PURE_VOX = 1.5
+MEANS_FROM_RAW = True
+SUBTRACT_OTHERS = True
+#: Below this contrast-to-noise ratio of inside vs outside the binary field is used
+MIN_CNR = 3.0
+#: The half-way level may sit at most this far (voxels) from the binary surface
+EDGE_REACH_VOX = 1.0
+
+
+def denoise_sigma_vox(spacing_mm: np.ndarray) -> tuple[float, float, float]:
+    """Per-axis sigma (voxels) of the Gaussian denoising: :data:`EDGE_DENOISE_MM` mm,
+    at least :data:`EDGE_DENOISE_VOX` voxel."""
+    sp = np.asarray(spacing_mm, dtype=np.float64)
+    a, b, c = (float(v) for v in np.maximum(EDGE_DENOISE_VOX, EDGE_DENOISE_MM / sp))
+    return a, b, c
+
+
+def edge_blur_vox(spacing_mm: np.ndarray) -> tuple[float, float, float]:
+    """Per-axis standard deviation (voxels) of the blur behind the edge field.
+
+    The voxel's box (variance 1/12) and the denoising Gaussian
+    (:func:`denoise_sigma_vox`): the ``sigma_vox`` with which the curvature shrinkage
+    of the half-way level is undone.
+    """
+    a, b, c = (float(np.sqrt(1.0 / 12.0 + s**2)) for s in denoise_sigma_vox(spacing_mm))
+    return a, b, c
+
+
+def _local_mean(
+    values: np.ndarray, weight: np.ndarray, sigma_vox: np.ndarray, fallback: float
+) -> np.ndarray:
+    """Gaussian-weighted mean of ``values`` over ``weight`` (normalised convolution)."""
+    num = ndimage.gaussian_filter(values * weight, sigma_vox, mode="nearest", truncate=3.0)
+    den = ndimage.gaussian_filter(weight, sigma_vox, mode="nearest", truncate=3.0)
+    out = np.full(values.shape, fallback, dtype=np.float32)
+    ok = den > 1e-3
+    out[ok] = num[ok] / den[ok]
+    return out
+
+
+def image_edge_field(
+    labels: np.ndarray,
+    label: int,
+    image: np.ndarray,
+    spacing_mm: np.ndarray,
+    binary_field: np.ndarray,
+) -> np.ndarray:
+    """Field whose 0.5 level is the structure's boundary read from the image.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer label map (a window of it).
+    label : int
+        The structure's label value.
+    image : numpy.ndarray
+        The image on the same grid and window (any intensity unit).
+    spacing_mm : numpy.ndarray
+        (3,) voxel spacing of the array axes, mm (the local-mean neighbourhood).
+    binary_field : numpy.ndarray
+        The binary estimate's field (anti-aliased mask, 0.5 level): used where the
+        image has no contrast between inside and outside.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 field of ``labels``' shape, inside > 0.5, within
+        :data:`EDGE_REACH_VOX` voxels of the binary surface.
+    """
+    mask = labels == label
+    if not mask.any() or mask.all():
+        return binary_field
+    d_in = ndimage.distance_transform_edt(mask)
+    d_out = ndimage.distance_transform_edt(~mask)
+    # signed distance of each voxel centre from the binary surface (voxels, + inside):
+    # the surface lies half-way between a boundary voxel and its outside neighbour
+    sd = np.where(mask, d_in - 0.5, 0.5 - d_out).astype(np.float32)
+    img = ndimage.gaussian_filter(
+        np.asarray(image, dtype=np.float32),
+        denoise_sigma_vox(spacing_mm),
+        mode="nearest",
+        truncate=3.0,
+    )
+    raw = np.asarray(image, dtype=np.float32)
+    inside = mask & (sd >= PURE_VOX)
+    if inside.sum() < 4:  # a thin structure: its inner voxels are the purest there are
+        inside = mask & (sd >= 0.9)
+    if inside.sum() < 4:
+        return binary_field
+    background = labels == 0
+    pure_out = background & (ndimage.distance_transform_edt(background) >= PURE_VOX + 0.5)
+    if pure_out.sum() < 4:
+        return binary_field
+    sig = np.maximum(EDGE_LOCAL_MM / np.asarray(spacing_mm, dtype=np.float64), 1.0)
+    # the means of the raw voxels: the denoised ones near a thin structure's surface
+    # are already mixed with the other side
+    src = raw if MEANS_FROM_RAW else img
+    i_in = _local_mean(src, inside.astype(np.float32), sig, float(src[inside].mean()))
+    i_out = _local_mean(src, pure_out.astype(np.float32), sig, float(src[pure_out].mean()))
+    # the spread of single raw voxels (noise and shading): the edge must stand out of it
+    noise = float(np.sqrt(0.5 * (np.var(raw[inside]) + np.var(raw[pure_out]))))
+    contrast = i_in - i_out
+    ok = np.abs(contrast) >= MIN_CNR * max(noise, 1e-6)
+    # other structures' partial volume darkens (or brightens) the voxels between them
+    # and this one: take it off, modelled as their masks under the image's blur with
+    # their own local intensity, so a thin CSF gap is not read as this structure
+    other = ~mask & ~background
+    if SUBTRACT_OTHERS and other.any():
+        pure_other = other & (ndimage.distance_transform_edt(other) >= PURE_VOX + 0.5)
+        if not pure_other.any():
+            pure_other = other
+        i_oth = _local_mean(src, pure_other.astype(np.float32), sig, float(src[pure_other].mean()))
+        blur = [float(np.sqrt(1.0 / 12.0 + s**2)) for s in denoise_sigma_vox(spacing_mm)]
+        f_oth = ndimage.gaussian_filter(other.astype(np.float32), blur, mode="nearest")
+        img = img - f_oth * (i_oth - i_out)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(ok, (img - i_out) / np.where(ok, contrast, 1.0), binary_field)
+    f = np.clip(f, 0.0, 1.0)
+    f = np.where(sd >= EDGE_REACH_VOX, 1.0, f)
+    f = np.where(sd <= -EDGE_REACH_VOX, 0.0, f)
+    f = np.where(~mask & ~background, 0.0, f)  # another structure's voxel
+    return f.astype(np.float32)

@@ -261,6 +261,10 @@ class SurfaceCache:
             del self._items[key]
 
 
+#: a structure's field, mesh, curvature field and blur (see gap_between_labels)
+_Surface = tuple[np.ndarray, Mesh | None, np.ndarray, float | tuple[float, ...]]
+
+
 def _box_key(box: Box) -> tuple[int, ...]:
     return tuple(int(v) for s in box for v in (s.start, s.stop))
 
@@ -634,28 +638,31 @@ def gap_between_labels(
         res = _touching(grid, None, None, grid.to_lps(shared))
         res.window, res.reach_mm = window, coarse + slack
         return res.with_interval(_named(method))
-    where = (_box_key(window), tuple(thin.tolist()), tuple(np.broadcast_to(sigma_vox, (3,))))
+    where: tuple = (_box_key(window), tuple(thin.tolist()), tuple(np.broadcast_to(sigma_vox, (3,))))
     if edge:  # an edge field also depends on the image and on the other labels nearby
         where = (*where, "image-edge", id(image), hashlib.blake2b(sub.tobytes()).digest())
 
-    def surface(label: int) -> tuple[np.ndarray, Mesh | None, np.ndarray]:
-        """The label's field, its 0.5-level mesh, and the field its curvature is read
-        from (the anti-aliased mask: smooth, whatever the method)."""
+    def surface(label: int) -> _Surface:
+        """The label's field, its 0.5-level mesh, the field its curvature is read from
+        (the anti-aliased mask: smooth, whatever the method) and the blur (voxels per
+        axis) whose curvature shrinkage is undone."""
 
-        def make() -> tuple[np.ndarray, Mesh | None, np.ndarray]:
+        def make() -> _Surface:
             if method == "antialias":
                 fld = whitaker_field(sub == label, grid.spacing_mm)
-                return fld, mesh_from_field(fld, start, grid), fld
+                return fld, mesh_from_field(fld, start, grid), fld, sigma_vox
             fld = antialiased_field(sub == label, sigma_vox)
             if img is None:
-                return fld, mesh_from_field(fld, start, grid), fld
+                return fld, mesh_from_field(fld, start, grid), fld, sigma_vox
             efld = image_edge_field(sub, label, img, grid.spacing_mm, fld)
-            return efld, mesh_from_field(efld, start, grid), fld
+            if efld is fld:  # no contrast in the image: the binary estimate
+                return fld, mesh_from_field(fld, start, grid), fld, sigma_vox
+            return efld, mesh_from_field(efld, start, grid), fld, edge_blur_vox(grid.spacing_mm)
 
         return make() if cache is None else cache.get(label, ("surface", where), make)
 
-    fa, mesh_a, ka = surface(label_a)
-    fb, mesh_b, kb = surface(label_b)
+    fa, mesh_a, ka, blur_a = surface(label_a)
+    fb, mesh_b, kb, blur_b = surface(label_b)
     if mesh_a is None or mesh_b is None:  # degenerate: fall back to voxel centres
         ia, ib = np.argmin(da), int(tree_b.query(xyz_a[np.argmin(da)])[1])
         pa, pb = xyz_a[ia], xyz_b[ib]
@@ -671,8 +678,7 @@ def gap_between_labels(
             # centre of the shared faces (which quantisation scatters)
             res.gap_mm, res.touching = 0.0, True
         elif corrected and not res.touching:
-            blur = edge_blur_vox(grid.spacing_mm) if edge else sigma_vox
-            _undo_shrinkage(grid, res, mesh_a, mesh_b, ka, kb, start, blur)
+            _undo_shrinkage(grid, res, mesh_a, mesh_b, ka, kb, start, (blur_a, blur_b))
     if thin.any():
         for name in ("point_a_lps", "point_b_lps", "patch_a_lps", "patch_b_lps"):
             idx = grid.to_index(np.asarray(getattr(res, name))[None])[0]
@@ -697,12 +703,13 @@ def _undo_shrinkage(
     fa: np.ndarray,
     fb: np.ndarray,
     start: np.ndarray,
-    sigma_vox: float | tuple[float, ...],
+    sigmas: tuple[float | tuple[float, ...], float | tuple[float, ...]],
 ) -> None:
     """Correct a gap measured between smoothed surfaces for their curvature shrinkage
     (in place): each closest point moves outward by the mean shift of the surface
     within one voxel of it. At a minimum of the gap the distance is stationary, so
-    moving the two points along the gap changes it by the shifts to first order."""
+    moving the two points along the gap changes it by the shifts to first order.
+    ``sigmas``: the blur (voxels per axis) behind surface a and behind surface b."""
     pa, pb = np.asarray(res.point_a_lps), np.asarray(res.point_b_lps)
     d = pb - pa
     gap = float(np.linalg.norm(d))
@@ -711,11 +718,11 @@ def _undo_shrinkage(
     u = d / gap
     rho = float(grid.spacing_mm.max())
     shifts = []
-    for mesh, fld, p in ((mesh_a, fa, pa), (mesh_b, fb, pb)):
+    for mesh, fld, p, sv in ((mesh_a, fa, pa, sigmas[0]), (mesh_b, fb, pb, sigmas[1])):
         near = mesh.tree.query_ball_point(p, rho)
         if not near:
             near = [int(mesh.tree.query(p)[1])]
-        sh, _, _ = curvature_shift(fld, grid.to_index(mesh.verts[near]) - start, grid, sigma_vox)
+        sh, _, _ = curvature_shift(fld, grid.to_index(mesh.verts[near]) - start, grid, sv)
         shifts.append(float(np.mean(sh)))
     new = gap - shifts[0] - shifts[1]
     pa2, pb2 = pa + shifts[0] * u, pb - shifts[1] * u

@@ -11,9 +11,9 @@ The field (inside > 0.5, like :func:`~nvcview.measure.surface.antialiased_field`
    vertices, so surface noise would read every gap low.
 2. Local intensity inside and outside the structure: Gaussian-weighted means
    (normalised convolution, :data:`EDGE_LOCAL_MM` mm) over the structure's voxels
-   at least :data:`PURE_VOX` voxels from its binary surface, and over unlabelled
-   (background, CSF) voxels at least that far from every label; partial volume
-   does not reach them.
+   at least two voxels from its binary surface (:data:`PURE_CONNECTIVITY`), and over
+   unlabelled (background, CSF) voxels as far from every label; partial volume does
+   not reach them.
 3. Other labelled structures near this one: their partial volume is taken off the
    image (their masks under the image's blur times their local intensity), so
    that a thin CSF gap between two dark structures, darkened by both, is not read
@@ -45,12 +45,11 @@ EDGE_DENOISE_MM = 0.25
 EDGE_DENOISE_VOX = 0.5
 #: Width (Gaussian sigma, mm) of the neighbourhood for the local inside / outside means
 EDGE_LOCAL_MM = 1.5
-#: Voxels at least this far (voxel units) from the binary surface count as pure
-PURE_VOX = 1.5
+#: Voxels whose neighbours up to the corners (connectivity 3: the other side at least 2
+#: voxels away) are all on their side count as pure
+PURE_CONNECTIVITY = 3
 #: Below this contrast-to-noise ratio of inside vs outside the binary field is used
 MIN_CNR = 3.0
-#: The half-way level may sit at most this far (voxels) from the binary surface
-EDGE_REACH_VOX = 1.0
 
 
 def denoise_sigma_vox(spacing_mm: np.ndarray) -> tuple[float, float, float]:
@@ -72,12 +71,22 @@ def edge_blur_vox(spacing_mm: np.ndarray) -> tuple[float, float, float]:
     return a, b, c
 
 
+def _clear(mask: np.ndarray, connectivity: int) -> np.ndarray:
+    """Voxels of ``mask`` whose neighbours are all in it: face neighbours (connectivity
+    1: the nearest voxel outside is >= sqrt(2) voxels away, index units), and edge
+    neighbours (2: >= sqrt(3), i.e. the binary surface >= 1 voxel away) and corners
+    (3: >= 2). The array's border does not count as outside."""
+    st = ndimage.generate_binary_structure(3, connectivity)
+    return ndimage.binary_erosion(mask, structure=st, border_value=1)
+
+
 def _local_mean(
     values: np.ndarray, weight: np.ndarray, sigma_vox: np.ndarray, fallback: float
 ) -> np.ndarray:
     """Gaussian-weighted mean of ``values`` over ``weight`` (normalised convolution)."""
-    num = ndimage.gaussian_filter(values * weight, sigma_vox, mode="nearest", truncate=3.0)
-    den = ndimage.gaussian_filter(weight, sigma_vox, mode="nearest", truncate=3.0)
+    # two sigmas of support: the weights only need to be local and smooth
+    num = ndimage.gaussian_filter(values * weight, sigma_vox, mode="nearest", truncate=2.0)
+    den = ndimage.gaussian_filter(weight, sigma_vox, mode="nearest", truncate=2.0)
     out = np.full(values.shape, fallback, dtype=np.float32)
     ok = den > 1e-3
     out[ok] = num[ok] / den[ok]
@@ -111,16 +120,15 @@ def image_edge_field(
     -------
     numpy.ndarray
         float32 field of ``labels``' shape, inside > 0.5, within
-        :data:`EDGE_REACH_VOX` voxels of the binary surface.
+        one voxel of the binary surface.
     """
     mask = labels == label
     if not mask.any() or mask.all():
         return binary_field
-    d_in = ndimage.distance_transform_edt(mask)
-    d_out = ndimage.distance_transform_edt(~mask)
-    # signed distance of each voxel centre from the binary surface (voxels, + inside):
-    # the surface lies half-way between a boundary voxel and its outside neighbour
-    sd = np.where(mask, d_in - 0.5, 0.5 - d_out).astype(np.float32)
+    # voxels at least one voxel from the binary surface (its signed distance from the
+    # voxel centres >= 1: erosions, the sets a distance transform would give)
+    deep_in = _clear(mask, 2)  # the binary surface >= 1 voxel away, inside
+    deep_out = _clear(~mask, 2)  # ... outside
     img = ndimage.gaussian_filter(
         np.asarray(image, dtype=np.float32),
         denoise_sigma_vox(spacing_mm),
@@ -128,13 +136,13 @@ def image_edge_field(
         truncate=3.0,
     )
     raw = np.asarray(image, dtype=np.float32)
-    inside = mask & (sd >= PURE_VOX)
+    inside = _clear(mask, PURE_CONNECTIVITY)
     if inside.sum() < 4:  # a thin structure: its inner voxels are the purest there are
-        inside = mask & (sd >= 0.9)
+        inside = _clear(mask, 1)
     if inside.sum() < 4:
         return binary_field
     background = labels == 0
-    pure_out = background & (ndimage.distance_transform_edt(background) >= PURE_VOX + 0.5)
+    pure_out = _clear(background, PURE_CONNECTIVITY)
     if pure_out.sum() < 4:
         return binary_field
     sig = np.maximum(EDGE_LOCAL_MM / np.asarray(spacing_mm, dtype=np.float64), 1.0)
@@ -154,7 +162,7 @@ def image_edge_field(
     # their own local intensity, so a thin CSF gap is not read as this structure
     other = ~mask & ~background
     if other.any():
-        pure_other = other & (ndimage.distance_transform_edt(other) >= PURE_VOX + 0.5)
+        pure_other = _clear(other, PURE_CONNECTIVITY)
         if not pure_other.any():
             pure_other = other
         i_oth = _local_mean(src, pure_other.astype(np.float32), sig, float(src[pure_other].mean()))
@@ -163,8 +171,8 @@ def image_edge_field(
         )
         img = img - f_oth * (i_oth - i_out)
     f = np.clip((img - i_out) / np.where(ok, contrast, 1.0), 0.0, 1.0)
-    f = np.where(sd >= EDGE_REACH_VOX, 1.0, f)
-    f = np.where(sd <= -EDGE_REACH_VOX, 0.0, f)
+    f = np.where(deep_in, 1.0, f)
+    f = np.where(deep_out, 0.0, f)
     f = np.where(other, 0.0, f)  # another structure's voxel is not this one
     # no contrast (e.g. the nerve on TOF): the binary estimate there
     return np.where(ok, f, binary_field).astype(np.float32)

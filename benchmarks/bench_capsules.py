@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     estimators = NOISY if args.noisy else ESTIMATORS
     errors: dict[str, list[float]] = {k: [] for k in estimators}
     touching: dict[str, list[float]] = {k: [] for k in estimators}
+    missed: dict[str, list[str]] = {k: [] for k in estimators}
     cpu = dict.fromkeys(estimators, 0.0)
     for spacing, gap, labels, img, _ in pairs:
         label_boxes(labels.array)  # warm: the estimators alike
@@ -165,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             res = surface_gap(labels, 1, 2, **kw, **extra)
             cpu[name] += time.process_time() - t0
             errors[name].append((res.gap_mm - gap) / max(spacing))
+            if not res.gap_low_mm - 1e-9 <= gap <= res.gap_high_mm + 1e-9:
+                missed[name].append(f"{gap:.2f} mm in [{res.gap_low_mm}, {res.gap_high_mm}]")
             if gap == 0.0:
                 touching[name].append(res.gap_mm)
     kind = "scanned (noisy image, thresholded labels)" if args.noisy else "voxelised"
@@ -176,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             f"max {np.abs(e).max():.3f}  touching max {max(touching[name]):.3f} mm  "
             f"CPU {cpu[name]:.2f} s ({cpu[name] / cpu['gaussian']:.2f}x gaussian)"
         )
+        if missed[name]:
+            print(f"  truth outside the interval: {'; '.join(missed[name])}")
     for name in estimators if args.worst else ():
         order = np.argsort(-np.abs(errors[name]))[: args.worst]
         print(f"worst pairs, {name}:")

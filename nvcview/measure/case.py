@@ -105,16 +105,27 @@ class CaseMeasurer:
         self.grid = as_label_grid(labels)
         self.structures = list(structures)
         self.settings = settings or MeasureSettings()
+        explicit = surface_method is not None
         if surface_method is None:
             surface_method = self.settings.surface_method
         if surface_method not in SURFACE_METHODS:
             raise InputError(f"surface method must be one of {SURFACE_METHODS}")
-        self.surface_method = surface_method
         if surface_method == "image-edge" and image is None:
-            raise InputError(
-                f"{self.grid.source}: surface method 'image-edge' needs the image the "
-                "labels came from (on the label grid); give it, or use 'corrected'"
+            if explicit:
+                raise InputError(
+                    f"{self.grid.source}: surface method 'image-edge' needs the image the "
+                    "labels came from (on the label grid); give it, or use 'corrected'"
+                )
+            # a review's setting, measured where no image is at hand: the labels alone,
+            # and every gap's interval text says so (it names the estimator used)
+            log.warning(
+                "%s: surface method 'image-edge' needs the image the labels came from; "
+                "measured from the labels alone ('corrected')",
+                self.grid.source,
             )
+            surface_method = "corrected"
+        self.surface_method = surface_method
+        self._interval_settings = dataclasses.replace(self.settings, surface_method=surface_method)
         self.image = None if image is None else image_on_grid(image, self.grid)
         if surface_method == "gaussian":  # the earlier estimator, as it was
             sig, minv = GAUSSIAN_SIGMA_MM, GAUSSIAN_MIN_SIGMA_VOX
@@ -305,7 +316,7 @@ class CaseMeasurer:
                 locate=locate,
                 cache=self._surfaces,
                 image=self.image,
-            ).with_interval(self.settings)
+            ).with_interval(self._interval_settings)
         return self._gaps[key]
 
     def centreline(self) -> Centreline:

@@ -132,7 +132,9 @@ def test_realistic_sample_vessels_with_the_t2_edge(realistic_axial):
     truth = {v["label"]: v["gap_mm"] for v in ph.truth["vessels"]}
     settings = MeasureSettings(surface_method="image-edge")
     with pytest.raises(InputError, match="needs the image"):
-        CaseMeasurer(ph.labels, ph.structures, ph.landmarks, settings=settings)
+        CaseMeasurer(ph.labels, ph.structures, ph.landmarks, surface_method="image-edge")
+    # the setting where no image is at hand: the labels alone, and the records say so
+    alone = CaseMeasurer(ph.labels, ph.structures, ph.landmarks, settings=settings).measure()
     recs = CaseMeasurer(
         ph.labels, ph.structures, ph.landmarks, settings=settings, image=ph.t2
     ).measure()
@@ -146,3 +148,4 @@ def test_realistic_sample_vessels_with_the_t2_edge(realistic_axial):
     for r in recs:
         assert r.gap_low_mm <= truth[r.vessel_label] <= r.gap_high_mm, r
         assert "surface image-edge" in r.uncertainty_method
+    assert [r.to_dict() for r in alone] == [r.to_dict() for r in binary]

@@ -36,6 +36,8 @@ inwards by ``1/2 tr(P Sigma P K)`` like the Gaussian anti-aliasing of a mask, wi
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from scipy import ndimage
 
@@ -93,6 +95,133 @@ def _local_mean(
     return out
 
 
+class EdgeWindow:
+    """The image edge of the structures in one window of a label map.
+
+    The denoised image, the local outside (background) intensity and each label's
+    local intensity and blurred mask are computed once, when first needed, and shared
+    by every structure measured in the window (a pair's two surfaces, the others'
+    partial volume).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer label map (a window of it).
+    image : numpy.ndarray
+        The image on the same grid and window (any intensity unit).
+    spacing_mm : numpy.ndarray
+        (3,) voxel spacing of the array axes, mm.
+    """
+
+    def __init__(self, labels: np.ndarray, image: np.ndarray, spacing_mm: np.ndarray) -> None:
+        self.labels = labels
+        self.raw = np.asarray(image, dtype=np.float32)
+        self.spacing_mm = np.asarray(spacing_mm, dtype=np.float64)
+        self.sigma_local = np.maximum(EDGE_LOCAL_MM / self.spacing_mm, 1.0)
+        self.background = labels == 0
+        self._img: np.ndarray | None = None
+        self._out: tuple[np.ndarray, float] | None | bool = False
+        self._parts: dict[int, tuple[np.ndarray, float, bool]] = {}
+        self._blurred: dict[int, np.ndarray] = {}
+
+    @property
+    def denoised(self) -> np.ndarray:
+        """The image under the denoising Gaussian (:func:`denoise_sigma_vox`)."""
+        if self._img is None:
+            self._img = ndimage.gaussian_filter(
+                self.raw, denoise_sigma_vox(self.spacing_mm), mode="nearest", truncate=3.0
+            )
+        return self._img
+
+    def _mean(self, where: np.ndarray) -> np.ndarray:
+        # the means of the raw voxels: the denoised ones near a thin structure's surface
+        # are already mixed with the other side
+        return _local_mean(
+            self.raw, where.astype(np.float32), self.sigma_local, float(self.raw[where].mean())
+        )
+
+    def outside(self) -> tuple[np.ndarray, float] | None:
+        """Local background intensity and the variance of its pure voxels (None: too few)."""
+        if self._out is False:
+            pure = _clear(self.background, PURE_CONNECTIVITY)
+            self._out = (
+                (self._mean(pure), float(np.var(self.raw[pure]))) if pure.sum() >= 4 else None
+            )
+        return cast("tuple[np.ndarray, float] | None", self._out)
+
+    def part(self, label: int) -> tuple[np.ndarray, float, bool]:
+        """Local intensity of ``label``, the variance of its purest voxels, and whether
+        there are enough of them (4) to read an edge from."""
+        if label not in self._parts:
+            mask = self.labels == label
+            inside = _clear(mask, PURE_CONNECTIVITY)
+            if inside.sum() < 4:  # a thin structure: its inner voxels are the purest there are
+                inside = _clear(mask, 1)
+            enough = bool(inside.sum() >= 4)
+            if not inside.any():
+                inside = mask
+            self._parts[label] = (self._mean(inside), float(np.var(self.raw[inside])), enough)
+        return self._parts[label]
+
+    def blurred(self, label: int) -> np.ndarray:
+        """The label's mask under the image's blur (:func:`edge_blur_vox`)."""
+        if label not in self._blurred:
+            self._blurred[label] = ndimage.gaussian_filter(
+                (self.labels == label).astype(np.float32),
+                edge_blur_vox(self.spacing_mm),
+                mode="nearest",
+                truncate=3.0,
+            )
+        return self._blurred[label]
+
+    def field(self, label: int, binary_field: np.ndarray) -> np.ndarray:
+        """Field whose 0.5 level is ``label``'s boundary read from the image.
+
+        Parameters
+        ----------
+        label : int
+            The structure's label value.
+        binary_field : numpy.ndarray
+            The binary estimate's field (anti-aliased mask, 0.5 level): returned itself
+            where the image has no edge to read (too thin, no contrast).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 field of the window's shape, inside > 0.5, its 0.5 level within one
+            voxel of the binary surface.
+        """
+        mask = self.labels == label
+        if not mask.any() or mask.all():
+            return binary_field
+        i_in, var_in, enough = self.part(label)
+        out = self.outside()
+        if not enough or out is None:
+            return binary_field
+        i_out, var_out = out
+        # the spread of single raw voxels (noise and shading): the edge must stand out of it
+        noise = float(np.sqrt(0.5 * (var_in + var_out)))
+        contrast = i_in - i_out
+        ok = np.abs(contrast) >= MIN_CNR * max(noise, 1e-6)
+        if not ok.any():
+            return binary_field
+        # other structures' partial volume darkens (or brightens) the voxels between
+        # them and this one: take it off, each modelled as its mask under the image's
+        # blur times its local intensity, so a thin CSF gap is not read as this one
+        img = self.denoised
+        other = ~mask & ~self.background
+        for lab in np.unique(self.labels[other]) if other.any() else ():
+            img = img - self.blurred(int(lab)) * (self.part(int(lab))[0] - i_out)
+        f = np.clip((img - i_out) / np.where(ok, contrast, 1.0), 0.0, 1.0)
+        # voxels at least one voxel from the binary surface (its signed distance from
+        # the voxel centres >= 1: erosions, the sets a distance transform would give)
+        f = np.where(_clear(mask, 2), 1.0, f)
+        f = np.where(_clear(~mask, 2), 0.0, f)
+        f = np.where(other, 0.0, f)  # another structure's voxel is not this one
+        # no contrast (e.g. the nerve on TOF): the binary estimate there
+        return np.where(ok, f, binary_field).astype(np.float32)
+
+
 def image_edge_field(
     labels: np.ndarray,
     label: int,
@@ -100,7 +229,8 @@ def image_edge_field(
     spacing_mm: np.ndarray,
     binary_field: np.ndarray,
 ) -> np.ndarray:
-    """Field whose 0.5 level is the structure's boundary read from the image.
+    """Field whose 0.5 level is one structure's boundary read from the image
+    (:meth:`EdgeWindow.field` of a window made for it alone).
 
     Parameters
     ----------
@@ -113,66 +243,12 @@ def image_edge_field(
     spacing_mm : numpy.ndarray
         (3,) voxel spacing of the array axes, mm (the local-mean neighbourhood).
     binary_field : numpy.ndarray
-        The binary estimate's field (anti-aliased mask, 0.5 level): used where the
-        image has no contrast between inside and outside.
+        The binary estimate's field, used where the image has no edge to read.
 
     Returns
     -------
     numpy.ndarray
-        float32 field of ``labels``' shape, inside > 0.5, within
-        one voxel of the binary surface.
+        float32 field of ``labels``' shape, inside > 0.5, within one voxel of the
+        binary surface.
     """
-    mask = labels == label
-    if not mask.any() or mask.all():
-        return binary_field
-    # voxels at least one voxel from the binary surface (its signed distance from the
-    # voxel centres >= 1: erosions, the sets a distance transform would give)
-    deep_in = _clear(mask, 2)  # the binary surface >= 1 voxel away, inside
-    deep_out = _clear(~mask, 2)  # ... outside
-    img = ndimage.gaussian_filter(
-        np.asarray(image, dtype=np.float32),
-        denoise_sigma_vox(spacing_mm),
-        mode="nearest",
-        truncate=3.0,
-    )
-    raw = np.asarray(image, dtype=np.float32)
-    inside = _clear(mask, PURE_CONNECTIVITY)
-    if inside.sum() < 4:  # a thin structure: its inner voxels are the purest there are
-        inside = _clear(mask, 1)
-    if inside.sum() < 4:
-        return binary_field
-    background = labels == 0
-    pure_out = _clear(background, PURE_CONNECTIVITY)
-    if pure_out.sum() < 4:
-        return binary_field
-    sig = np.maximum(EDGE_LOCAL_MM / np.asarray(spacing_mm, dtype=np.float64), 1.0)
-    # the means of the raw voxels: the denoised ones near a thin structure's surface
-    # are already mixed with the other side
-    src = raw
-    i_in = _local_mean(src, inside.astype(np.float32), sig, float(src[inside].mean()))
-    i_out = _local_mean(src, pure_out.astype(np.float32), sig, float(src[pure_out].mean()))
-    # the spread of single raw voxels (noise and shading): the edge must stand out of it
-    noise = float(np.sqrt(0.5 * (np.var(raw[inside]) + np.var(raw[pure_out]))))
-    contrast = i_in - i_out
-    ok = np.abs(contrast) >= MIN_CNR * max(noise, 1e-6)
-    if not ok.any():
-        return binary_field
-    # other structures' partial volume darkens (or brightens) the voxels between them
-    # and this one: take it off, modelled as their masks under the image's blur with
-    # their own local intensity, so a thin CSF gap is not read as this structure
-    other = ~mask & ~background
-    if other.any():
-        pure_other = _clear(other, PURE_CONNECTIVITY)
-        if not pure_other.any():
-            pure_other = other
-        i_oth = _local_mean(src, pure_other.astype(np.float32), sig, float(src[pure_other].mean()))
-        f_oth = ndimage.gaussian_filter(
-            other.astype(np.float32), edge_blur_vox(spacing_mm), mode="nearest", truncate=3.0
-        )
-        img = img - f_oth * (i_oth - i_out)
-    f = np.clip((img - i_out) / np.where(ok, contrast, 1.0), 0.0, 1.0)
-    f = np.where(deep_in, 1.0, f)
-    f = np.where(deep_out, 0.0, f)
-    f = np.where(other, 0.0, f)  # another structure's voxel is not this one
-    # no contrast (e.g. the nerve on TOF): the binary estimate there
-    return np.where(ok, f, binary_field).astype(np.float32)
+    return EdgeWindow(labels, image, spacing_mm).field(label, binary_field)

@@ -42,7 +42,7 @@ from skimage.measure import marching_cubes
 
 from nvcview.errors import InputError
 from nvcview.io.image import Image
-from nvcview.measure.edge import edge_blur_vox, image_edge_field
+from nvcview.measure.edge import EdgeWindow, edge_blur_vox
 from nvcview.measure.labelmap import (
     Box,
     LabelGrid,
@@ -642,6 +642,8 @@ def gap_between_labels(
     if edge:  # an edge field also depends on the image and on the other labels nearby
         where = (*where, "image-edge", id(image), hashlib.blake2b(sub.tobytes()).digest())
 
+    edges = EdgeWindow(sub, img, grid.spacing_mm) if img is not None else None
+
     def surface(label: int) -> _Surface:
         """The label's field, its 0.5-level mesh, the field its curvature is read from
         (the anti-aliased mask: smooth, whatever the method) and the blur (voxels per
@@ -652,9 +654,9 @@ def gap_between_labels(
                 fld = whitaker_field(sub == label, grid.spacing_mm)
                 return fld, mesh_from_field(fld, start, grid), fld, sigma_vox
             fld = antialiased_field(sub == label, sigma_vox)
-            if img is None:
+            if edges is None:
                 return fld, mesh_from_field(fld, start, grid), fld, sigma_vox
-            efld = image_edge_field(sub, label, img, grid.spacing_mm, fld)
+            efld = edges.field(label, fld)
             if efld is fld:  # no contrast in the image: the binary estimate
                 return fld, mesh_from_field(fld, start, grid), fld, sigma_vox
             return efld, mesh_from_field(efld, start, grid), fld, edge_blur_vox(grid.spacing_mm)

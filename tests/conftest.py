@@ -19,6 +19,15 @@ def minicase():
 
 
 @pytest.fixture(scope="session")
+def realistic_axial():
+    """Realistic left study (``make_phantom(seed=0, realistic=True)``), AICA touching VII
+    on the attached segment; shared by the segmentation and measurement tests (read only)."""
+    from nvcview_sample import make_phantom
+
+    return make_phantom(seed=0, realistic=True)
+
+
+@pytest.fixture(scope="session")
 def sample_study(tmp_path_factory):
     """The phantom study on disk (DICOM T2 + TOF, truth.json, truth review), 1 mm AICA gap.
 

@@ -34,6 +34,7 @@ from nvcview.measure.surface import (
     SurfaceCache,
     boundary_tree,
     gap_between_labels,
+    image_on_grid,
     resolution_along,
     smoothing_sigma_vox,
 )
@@ -74,9 +75,13 @@ class CaseMeasurer:
         omitted it is derived from the nerve label (and re-derived after edits).
     settings : MeasureSettings, optional
         Thresholds and the surface smoothing (``surface_sigma_mm``).
-    surface_method : str
-        "corrected" (default) or "gaussian" (the estimator before issue 18, which
+    surface_method : str, optional
+        Overrides ``settings.surface_method``: "corrected" (default), "image-edge"
+        (needs ``image``) or "gaussian" (the estimator before issue 18, which
         reads curved surfaces about 0.1 mm too far apart; kept for benchmarks).
+    image : Image, highdicom.Volume or numpy.ndarray, optional
+        The image the labels came from, on the label grid: the "image-edge" method
+        places each surface from its intensities.
 
     Examples
     --------
@@ -94,14 +99,34 @@ class CaseMeasurer:
         centreline: np.ndarray | None = None,
         settings: MeasureSettings | None = None,
         *,
-        surface_method: str = "corrected",
+        surface_method: str | None = None,
+        image: Image | hd.Volume | np.ndarray | None = None,
     ) -> None:
         self.grid = as_label_grid(labels)
         self.structures = list(structures)
         self.settings = settings or MeasureSettings()
+        explicit = surface_method is not None
+        if surface_method is None:
+            surface_method = self.settings.surface_method
         if surface_method not in SURFACE_METHODS:
             raise InputError(f"surface method must be one of {SURFACE_METHODS}")
+        if surface_method == "image-edge" and image is None:
+            if explicit:
+                raise InputError(
+                    f"{self.grid.source}: surface method 'image-edge' needs the image the "
+                    "labels came from (on the label grid); give it, or use 'corrected'"
+                )
+            # a review's setting, measured where no image is at hand: the labels alone,
+            # and every gap's interval text says so (it names the estimator used)
+            log.warning(
+                "%s: surface method 'image-edge' needs the image the labels came from; "
+                "measured from the labels alone ('corrected')",
+                self.grid.source,
+            )
+            surface_method = "corrected"
         self.surface_method = surface_method
+        self._interval_settings = dataclasses.replace(self.settings, surface_method=surface_method)
+        self.image = None if image is None else image_on_grid(image, self.grid)
         if surface_method == "gaussian":  # the earlier estimator, as it was
             sig, minv = GAUSSIAN_SIGMA_MM, GAUSSIAN_MIN_SIGMA_VOX
         else:
@@ -290,7 +315,8 @@ class CaseMeasurer:
                 method=self.surface_method,
                 locate=locate,
                 cache=self._surfaces,
-            ).with_interval(self.settings)
+                image=self.image,
+            ).with_interval(self._interval_settings)
         return self._gaps[key]
 
     def centreline(self) -> Centreline:

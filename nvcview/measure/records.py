@@ -14,7 +14,8 @@ SEGMENTS = ("RExP", "AS", "RDP/TZ", "proximal cisternal", "distal cisternal")
 GRADES = ("none", "contact", "indentation", "deviation")
 SIDES_OF_NERVE = ("anterior", "posterior", "superior", "inferior")
 #: surface estimators (see nvcview.measure.surface)
-SURFACE_METHODS = ("corrected", "gaussian", "antialias")  # antialias: comparison only
+#: antialias: comparison only; image-edge: needs the image the labels came from
+SURFACE_METHODS = ("corrected", "gaussian", "antialias", "image-edge")
 
 
 @dataclass
@@ -71,6 +72,12 @@ class MeasureSettings:
         nerve at stations farther than this arc length from the contact (mm).
     course_window_mm : float
         ... and no farther than this (mm).
+    surface_method : str
+        Surface estimator (:data:`SURFACE_METHODS`, :mod:`nvcview.measure.surface`):
+        "corrected" (default, from the label map alone) or "image-edge" (the boundary
+        at the half-way intensity of the image the labels came from, within one voxel
+        of the binary surface; needs that image on the label grid). Named in every
+        gap's ``uncertainty_method`` so JSON, table, report and SR say which was used.
     """
 
     contact_factor: float = 1.0
@@ -91,12 +98,18 @@ class MeasureSettings:
     deviation_min_vox: float = 1.0
     course_exclusion_mm: float = 2.5
     course_window_mm: float = 7.0
+    surface_method: str = "corrected"
 
     def __post_init__(self) -> None:
+        if self.surface_method not in SURFACE_METHODS:
+            raise InputError(
+                f"measurement setting surface_method must be one of {SURFACE_METHODS}, "
+                f"got {self.surface_method!r}"
+            )
         # a NaN or negative threshold silently turns every call into "no contact"
         for f in fields(self):
             v = getattr(self, f.name)
-            if v is None and f.name == "contact_mm":
+            if f.name == "surface_method" or (v is None and f.name == "contact_mm"):
                 continue
             try:
                 ok = math.isfinite(float(v)) and float(v) >= 0

@@ -29,6 +29,7 @@ voxel ellipsoid in that direction (the spacing itself along an array axis).
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from skimage.measure import marching_cubes
 
 from nvcview.errors import InputError
 from nvcview.io.image import Image
+from nvcview.measure.edge import EdgeWindow, edge_blur_vox
 from nvcview.measure.labelmap import (
     Box,
     LabelGrid,
@@ -257,6 +259,10 @@ class SurfaceCache:
             return
         for key in [k for k in self._items if k[0] in labels]:
             del self._items[key]
+
+
+#: a structure's field, mesh, curvature field and blur (see gap_between_labels)
+_Surface = tuple[np.ndarray, Mesh | None, np.ndarray, float | tuple[float, ...]]
 
 
 def _box_key(box: Box) -> tuple[int, ...]:
@@ -553,6 +559,7 @@ def gap_between_labels(
     *,
     locate: bool = True,
     cache: SurfaceCache | None = None,
+    image: np.ndarray | None = None,
 ) -> GapResult:
     """Gap between two labels whose bounding boxes are known (see module docstring).
 
@@ -577,6 +584,11 @@ def gap_between_labels(
     cache : SurfaceCache, optional
         Reuse boundary voxels, fields and meshes of structures unchanged since an
         earlier call (the result is the same as without it).
+    image : numpy.ndarray, optional
+        With method "image-edge" (required there): the image the labels came from,
+        on the label map's grid (same shape); each surface is placed at the
+        half-way intensity within one voxel of the binary one
+        (:func:`nvcview.measure.edge.image_edge_field`).
 
     Returns
     -------
@@ -585,7 +597,14 @@ def gap_between_labels(
     """
     if method not in SURFACE_METHODS:
         raise InputError(f"surface method must be one of {SURFACE_METHODS}, got {method!r}")
-    corrected = method == "corrected"
+    edge = method == "image-edge"
+    corrected = method in ("corrected", "image-edge")
+    if edge and (image is None or np.shape(image) != grid.array.shape):
+        got = "none" if image is None else "x".join(str(n) for n in np.shape(image))
+        raise InputError(
+            f"{grid.source}: surface method 'image-edge' needs the image on the label "
+            f"map's grid ({'x'.join(str(n) for n in grid.array.shape)}), got {got}"
+        )
     if sigma_vox is None:
         sigma_vox = (
             smoothing_sigma_vox(grid.spacing_mm)
@@ -602,11 +621,14 @@ def gap_between_labels(
     margin = 3 + np.ceil(3 * np.broadcast_to(sigma_vox, (3,))).astype(int)
     window, start = _window_around(grid, near, margin)
     sub = grid.array[window]
+    img = np.asarray(image[window], dtype=np.float32) if edge and image is not None else None
     # a one-slice label map has no surface across the slice: repeat the slice once on
     # either side so that marching cubes finds the in-plane outlines (points snapped back)
     thin = np.array(sub.shape) < 2
     if thin.any():
-        sub = np.pad(sub, [(1, 1) if t else (0, 0) for t in thin], mode="edge")
+        pad = [(1, 1) if t else (0, 0) for t in thin]
+        sub = np.pad(sub, pad, mode="edge")
+        img = None if img is None else np.pad(img, pad, mode="edge")
         start = start - thin.astype(int)
     # face-adjacent voxels have centres one spacing apart: farther labels have none
     # (every method but the pre-issue-18 baseline calls face-adjacent voxels contact)
@@ -615,21 +637,34 @@ def gap_between_labels(
     if len(shared) and not locate:  # touching: gap 0 whatever the surfaces
         res = _touching(grid, None, None, grid.to_lps(shared))
         res.window, res.reach_mm = window, coarse + slack
-        return res.with_interval(None)
-    where = (_box_key(window), tuple(thin.tolist()), tuple(np.broadcast_to(sigma_vox, (3,))))
+        return res.with_interval(_named(method))
+    where: tuple = (_box_key(window), tuple(thin.tolist()), tuple(np.broadcast_to(sigma_vox, (3,))))
+    if edge:  # an edge field also depends on the image and on the other labels nearby
+        where = (*where, "image-edge", id(image), hashlib.blake2b(sub.tobytes()).digest())
 
-    def surface(label: int) -> tuple[np.ndarray, Mesh | None]:
-        def make() -> tuple[np.ndarray, Mesh | None]:
+    edges = EdgeWindow(sub, img, grid.spacing_mm) if img is not None else None
+
+    def surface(label: int) -> _Surface:
+        """The label's field, its 0.5-level mesh, the field its curvature is read from
+        (the anti-aliased mask: smooth, whatever the method) and the blur (voxels per
+        axis) whose curvature shrinkage is undone."""
+
+        def make() -> _Surface:
             if method == "antialias":
                 fld = whitaker_field(sub == label, grid.spacing_mm)
-            else:
-                fld = antialiased_field(sub == label, sigma_vox)
-            return fld, mesh_from_field(fld, start, grid)
+                return fld, mesh_from_field(fld, start, grid), fld, sigma_vox
+            fld = antialiased_field(sub == label, sigma_vox)
+            if edges is None:
+                return fld, mesh_from_field(fld, start, grid), fld, sigma_vox
+            efld = edges.field(label, fld)
+            if efld is fld:  # no contrast in the image: the binary estimate
+                return fld, mesh_from_field(fld, start, grid), fld, sigma_vox
+            return efld, mesh_from_field(efld, start, grid), fld, edge_blur_vox(grid.spacing_mm)
 
         return make() if cache is None else cache.get(label, ("surface", where), make)
 
-    fa, mesh_a = surface(label_a)
-    fb, mesh_b = surface(label_b)
+    fa, mesh_a, ka, blur_a = surface(label_a)
+    fb, mesh_b, kb, blur_b = surface(label_b)
     if mesh_a is None or mesh_b is None:  # degenerate: fall back to voxel centres
         ia, ib = np.argmin(da), int(tree_b.query(xyz_a[np.argmin(da)])[1])
         pa, pb = xyz_a[ia], xyz_b[ib]
@@ -645,7 +680,7 @@ def gap_between_labels(
             # centre of the shared faces (which quantisation scatters)
             res.gap_mm, res.touching = 0.0, True
         elif corrected and not res.touching:
-            _undo_shrinkage(grid, res, mesh_a, mesh_b, fa, fb, start, sigma_vox)
+            _undo_shrinkage(grid, res, mesh_a, mesh_b, ka, kb, start, (blur_a, blur_b))
     if thin.any():
         for name in ("point_a_lps", "point_b_lps", "patch_a_lps", "patch_b_lps"):
             idx = grid.to_index(np.asarray(getattr(res, name))[None])[0]
@@ -653,7 +688,13 @@ def gap_between_labels(
             setattr(res, name, grid.to_lps(idx[None])[0])
     res.window = window
     res.reach_mm = coarse + slack
-    return res.with_interval(None)
+    return res.with_interval(_named(method))
+
+
+def _named(method: str) -> MeasureSettings | None:
+    """Default settings naming a surface method other than the default (its interval
+    text says which estimator made the gap)."""
+    return None if method == "corrected" else MeasureSettings(surface_method=method)
 
 
 def _undo_shrinkage(
@@ -664,12 +705,13 @@ def _undo_shrinkage(
     fa: np.ndarray,
     fb: np.ndarray,
     start: np.ndarray,
-    sigma_vox: float | tuple[float, ...],
+    sigmas: tuple[float | tuple[float, ...], float | tuple[float, ...]],
 ) -> None:
     """Correct a gap measured between smoothed surfaces for their curvature shrinkage
     (in place): each closest point moves outward by the mean shift of the surface
     within one voxel of it. At a minimum of the gap the distance is stationary, so
-    moving the two points along the gap changes it by the shifts to first order."""
+    moving the two points along the gap changes it by the shifts to first order.
+    ``sigmas``: the blur (voxels per axis) behind surface a and behind surface b."""
     pa, pb = np.asarray(res.point_a_lps), np.asarray(res.point_b_lps)
     d = pb - pa
     gap = float(np.linalg.norm(d))
@@ -678,11 +720,11 @@ def _undo_shrinkage(
     u = d / gap
     rho = float(grid.spacing_mm.max())
     shifts = []
-    for mesh, fld, p in ((mesh_a, fa, pa), (mesh_b, fb, pb)):
+    for mesh, fld, p, sv in ((mesh_a, fa, pa, sigmas[0]), (mesh_b, fb, pb, sigmas[1])):
         near = mesh.tree.query_ball_point(p, rho)
         if not near:
             near = [int(mesh.tree.query(p)[1])]
-        sh, _, _ = curvature_shift(fld, grid.to_index(mesh.verts[near]) - start, grid, sigma_vox)
+        sh, _, _ = curvature_shift(fld, grid.to_index(mesh.verts[near]) - start, grid, sv)
         shifts.append(float(np.mean(sh)))
     new = gap - shifts[0] - shifts[1]
     pa2, pb2 = pa + shifts[0] * u, pb - shifts[1] * u
@@ -857,6 +899,7 @@ def surface_gap(
     min_sigma_vox: float = DEFAULT_MIN_SIGMA_VOX,
     boxes: dict[int, Box] | None = None,
     method: str = "corrected",
+    image: Image | hd.Volume | np.ndarray | None = None,
 ) -> GapResult:
     """Minimum surface-to-surface gap between labels ``a`` and ``b`` of a label map.
 
@@ -874,7 +917,12 @@ def surface_gap(
         Cached per-label bounding boxes (:func:`label_boxes`); computed when omitted.
     method : str
         Surface estimator, one of :data:`SURFACE_METHODS` (the "gaussian" one
-        uses its own 0.3 mm / 0.5 voxel smoothing and ignores ``sigma_mm``).
+        uses its own 0.3 mm / 0.5 voxel smoothing and ignores ``sigma_mm``;
+        "image-edge" needs ``image``).
+    image : Image, highdicom.Volume or numpy.ndarray, optional
+        For "image-edge": the image the labels were grown or thresholded from, on
+        the label map's grid (same shape and, for an Image or Volume, the same
+        affine within 1e-3 mm).
 
     Returns
     -------
@@ -903,7 +951,34 @@ def surface_gap(
     if method == "gaussian":
         sigma_mm, min_sigma_vox = GAUSSIAN_SIGMA_MM, GAUSSIAN_MIN_SIGMA_VOX
     sigma = smoothing_sigma_vox(grid.spacing_mm, sigma_mm, min_sigma_vox)
-    return gap_between_labels(grid, a, b, box_a, box_b, sigma_vox=sigma, method=method)
+    arr = None if image is None else image_on_grid(image, grid)
+    return gap_between_labels(grid, a, b, box_a, box_b, sigma_vox=sigma, method=method, image=arr)
+
+
+def image_on_grid(image: Image | hd.Volume | np.ndarray, grid: LabelGrid) -> np.ndarray:
+    """The voxels of ``image`` as an array on the label map's grid.
+
+    Raises
+    ------
+    InputError
+        The image's shape or affine (LPS mm) differs from the label map's: resample
+        it onto the label grid first (the image-edge method reads voxels, not mm).
+    """
+    if isinstance(image, np.ndarray):
+        arr, affine = image, None
+    else:
+        vol = image.volume if isinstance(image, Image) else image
+        arr, affine = np.asarray(vol.array), np.asarray(vol.affine, dtype=np.float64)
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.shape != grid.array.shape or (
+        affine is not None and not np.allclose(affine, grid.affine, atol=1e-3)
+    ):
+        raise InputError(
+            f"{grid.source}: the image for the image-edge surface is not on the label "
+            "map's grid (shape or position differs); resample it onto the labels first"
+        )
+    return arr
 
 
 def surface_gap_masks(

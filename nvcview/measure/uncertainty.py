@@ -85,6 +85,7 @@ def gap_interval(
             else f"{s.contact_factor:g} voxel (resolution limit)"
         )
         + f", high = gap + {s.gap_error_vox:g} voxel (method error on phantoms)"
+        + (f"; surface {s.surface_method}" if s.surface_method != "corrected" else "")
     )
     if touching or gap_mm <= 0.0:
         return GapInterval(0.0, round(limit, 3), "touching; " + how)

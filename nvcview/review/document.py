@@ -140,6 +140,11 @@ def _settings(d: dict) -> MeasureSettings:
         if f.name not in d:
             continue
         v = d[f.name]
+        if isinstance(f.default, str):  # a named choice (surface_method)
+            if not isinstance(v, str):
+                got = type(v).__name__
+                raise SchemaError(f"field 'settings.{f.name}': must be a string, got a {got}")
+            continue
         optional = f.default is None
         if (v is None and not optional) or (
             v is not None and (isinstance(v, bool) or not isinstance(v, int | float))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from nvcview.io.image import Image, make_volume
@@ -78,6 +79,16 @@ def voxelise(
     any voxel the shapes together half covered, which closed sub-voxel gaps that
     the image would still show). Shapes are assumed not to overlap.
     """
+    frac = coverage(capsules, affine, shape, supersample)
+    background = 1.0 - np.clip(np.sum(frac, axis=0), 0.0, 1.0)
+    return np.argmax(np.concatenate([background[None], frac]), axis=0).astype(np.uint8)
+
+
+def coverage(
+    capsules: list, affine: np.ndarray, shape: tuple[int, int, int], supersample: int = 4
+) -> np.ndarray:
+    """Fraction of each voxel covered by each shape, (len(capsules), *shape) float32
+    (``supersample`` sub-samples per axis near the surfaces)."""
     s = supersample
     off = (np.arange(s) + 0.5) / s - 0.5
     sub = np.stack(np.meshgrid(off, off, off, indexing="ij"), -1).reshape(-1, 3)
@@ -96,9 +107,7 @@ def voxelise(
             acc += cap.signed_distance(xyz) <= 0
         f[band] = acc / len(sub)
         frac.append(f.reshape(shape))
-    frac = np.stack(frac)
-    background = 1.0 - np.clip(np.sum(frac, axis=0), 0.0, 1.0)
-    return np.argmax(np.concatenate([background[None], frac]), axis=0).astype(np.uint8)
+    return np.stack(frac)
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -144,3 +153,47 @@ def pair_image(
     shape = tuple(int(np.ceil(extent_mm / s)) for s in spacing)
     aff = grid_affine(spacing, rotation, centre, shape)
     return Image(volume=make_volume(voxelise(list(caps), aff, shape), aff))
+
+
+#: T2 (CISS-like) signal of CSF, nerve and artery and the Rician noise sigma: the
+#: realistic sample phantom's values (nvcview_sample.render.SIGNAL, realistic.py)
+CSF_SIGNAL, NERVE_SIGNAL, ARTERY_SIGNAL, T2_NOISE = 1000.0, 170.0, 70.0, 45.0
+
+
+def pair_scan(
+    caps: tuple[Capsule, Capsule],
+    rng: np.random.Generator,
+    spacing=(0.4, 0.4, 0.8),
+    rotation: np.ndarray | None = None,
+    extent_mm: float = 16.0,
+    noise: float = T2_NOISE,
+) -> tuple[Image, Image]:
+    """A T2-like scan of a nerve (first capsule) and an artery (second) in CSF, and the
+    label map a user would get from it.
+
+    The image is the partial-volume mix of the tissues' signals (supersampled
+    coverage) with Rician noise (``noise``; CSF / sigma 22 at the default). The labels
+    are the image thresholded half-way between CSF and the structures, each dark
+    voxel given to the capsule nearer to it (a grow from a seed in each, split where
+    they meet). Returns (image, labels) on one grid.
+    """
+    rotation = np.eye(3) if rotation is None else rotation
+    centre = (caps[0].p0 + caps[0].p1 + caps[1].p0 + caps[1].p1) / 4
+    shape = tuple(int(np.ceil(extent_mm / s)) for s in spacing)
+    aff = grid_affine(spacing, rotation, centre, shape)
+    frac = coverage(list(caps), aff, shape)
+    clean = CSF_SIGNAL * (1.0 - frac.sum(axis=0)) + NERVE_SIGNAL * frac[0] + ARTERY_SIGNAL * frac[1]
+    noisy = np.hypot(clean + rng.normal(0.0, noise, shape), rng.normal(0.0, noise, shape))
+    dark = noisy < 0.5 * (CSF_SIGNAL + 0.5 * (NERVE_SIGNAL + ARTERY_SIGNAL))
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1)
+    xyz = idx.reshape(-1, 3) @ aff[:3, :3].T + aff[:3, 3]
+    nearer_a = (caps[0].signed_distance(xyz) <= caps[1].signed_distance(xyz)).reshape(shape)
+    labels = np.where(dark, np.where(nearer_a, 1, 2), 0).astype(np.uint8)
+    # a user's grow keeps the connected structure, not noise specks in the CSF
+    for lab in (1, 2):
+        comp, n = ndimage.label(labels == lab)
+        if n > 1:
+            sizes = ndimage.sum(np.ones(shape), comp, index=np.arange(1, n + 1))
+            labels[(comp > 0) & (comp != 1 + int(np.argmax(sizes)))] = 0
+    image = Image(volume=make_volume(np.clip(np.rint(noisy), 0, 4095).astype(np.uint16), aff))
+    return image, Image(volume=make_volume(labels, aff))

@@ -51,6 +51,8 @@ def test_docs_copy_of_schema_is_equal():
         (lambda d: d["settings"].update(contact_mm="0.5mm"), r"settings\.contact_mm"),
         (lambda d: d["settings"].update(near_mm=None), r"settings\.near_mm"),
         (lambda d: d["settings"].update(near_mm=-1.0), r"settings.*near_mm"),
+        (lambda d: d["settings"].update(surface_method=2), r"settings\.surface_method"),
+        (lambda d: d["settings"].update(surface_method="sharp"), r"settings.*surface_method"),
     ],
 )
 def test_validation_error_names_the_field(tmp_path, review, mutate, field):
@@ -60,6 +62,12 @@ def test_validation_error_names_the_field(tmp_path, review, mutate, field):
     with pytest.raises(SchemaError, match=field) as info:
         load_review(tmp_path)
     assert str(path) in str(info.value)
+
+
+def test_surface_method_setting_round_trips(tmp_path, review):
+    review.settings.surface_method = "image-edge"
+    save_review(review, tmp_path)
+    assert load_review(tmp_path).settings.surface_method == "image-edge"
 
 
 def test_duplicate_structure_label_is_named(tmp_path, review):

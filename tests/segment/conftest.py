@@ -1,15 +1,10 @@
-"""Realistic phantoms shared by the segmentation tests (each takes a few seconds)."""
+"""Realistic phantoms shared by the segmentation tests (each takes a few seconds);
+``realistic_axial`` is in tests/conftest.py (the measurement tests use it too)."""
 
 from __future__ import annotations
 
 import pytest
 from nvcview_sample import make_phantom
-
-
-@pytest.fixture(scope="session")
-def realistic_axial():
-    """Realistic left study, AICA touching VII on the attached segment."""
-    return make_phantom(seed=0, realistic=True)
 
 
 @pytest.fixture(scope="session")

@@ -78,3 +78,29 @@ def test_thresholds_are_settings():
     strict = MeasureSettings(indentation_min_mm=2.0)
     rec = measure_case(ph.labels, ph.structures, ph.landmarks, settings=strict)[0]
     assert rec.indentation_threshold_mm == 2.0 and rec.suggested_grade == "contact"
+
+
+@pytest.mark.parametrize("oblique", [False, True])
+def test_dent_depths_on_a_04mm_grid_read_within_half_a_voxel(oblique):
+    """A nerve dented by a crossing vessel to 0, 0.3, 0.6 and 1.0 mm on a 0.4 mm grid:
+    the depth reads within half a voxel (``indentation_error_vox``) of the truth, the
+    1.0 mm dent (past the nerve's axis: the drawn centreline runs through the vessel)
+    is measured, not dropped, and the grade is one the resolution allows (a 0.3 mm dent
+    at 0.4 mm voxels lies within the error of the 0.3 mm threshold: either grade)."""
+    from nvcview.measure.uncertainty import grades_within_resolution
+
+    rot = OBLIQUE if oblique else None
+    for depth in (0.0, 0.3, 0.6, 1.0):
+        ph = make_curved_nerve_phantom(
+            40.0, contact_arc_mm=6.2, indent_mm=depth, spacing=(0.4, 0.4, 0.4), rotation=rot
+        )
+        rec = measure_case(ph.labels, ph.structures, ph.landmarks, centreline=ph.centreline)[0]
+        assert rec.indentation_depth_mm is not None, (depth, rec.notes)
+        err = MeasureSettings().indentation_error_vox * 0.4
+        assert abs(rec.indentation_depth_mm - depth) <= err + 1e-9, (depth, rec)
+        ok = grades_within_resolution(0.0, depth, rec.resolution_mm)
+        assert rec.suggested_grade in ok, (depth, rec.suggested_grade, ok)
+        if depth >= 0.6:
+            assert rec.suggested_grade == "indentation"
+        if depth == 0.0:
+            assert rec.suggested_grade == "contact"

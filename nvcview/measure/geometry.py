@@ -197,7 +197,8 @@ class NerveGeometry:
         hi = np.array([min(n, s.stop + margin) for s, n in zip(box, grid.array.shape, strict=True)])
         win = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
         fld = antialiased_field(grid.array[win] == label, sigma_vox)
-        sv = tuple(float(v) for v in np.broadcast_to(np.asarray(sigma_vox, float), (3,)))
+        a, b, c = (float(v) for v in np.broadcast_to(np.asarray(sigma_vox, float), (3,)))
+        sv = (a, b, c)
         return cls(centreline=centreline, grid=grid, field=fld, start=lo, sigma_vox=sv)
 
     def chord_ends(

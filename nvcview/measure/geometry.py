@@ -22,6 +22,9 @@ ANTERIOR = np.array([0.0, -1.0, 0.0])
 #: the point within this distance (mm): a vessel that dents the nerve past its
 #: centreline leaves the centreline point in the vessel.
 ANCHOR_MM = 1.0
+#: A contact with fewer than two measurable stations on one side (at an end of the
+#: nerve) is fitted from the other side alone when it has at least this many.
+ONE_SIDED_MIN_STATIONS = 4
 
 
 @dataclass
@@ -322,8 +325,10 @@ class NerveGeometry:
         Returns
         -------
         NerveCourse or None
-            None when the contact chord or fewer than two stations per side are
-            measurable.
+            None when the contact chord is not measurable, or fewer than two stations
+            on one side and fewer than :data:`ONE_SIDED_MIN_STATIONS` on the other (with
+            one side only, the calibre is that side's mean and the far surface is
+            continued straight).
         """
         cl = self.centreline
         d0 = self._perp_dir(s, toward)
@@ -364,15 +369,26 @@ class NerveGeometry:
                 least = min(least, ends[1] - ends[0])
             else:
                 sides[kind].append((xi - s, ends[1] - ends[0], p + ends[0] * d))
-        rows = []
-        for sign in (-1, 1):
-            if len(sides[sign]) < 2:
-                return None
-            rows.extend(sides[sign])
+        n_lo, n_hi = len(sides[-1]), len(sides[1])
+        if n_lo >= 2 and n_hi >= 2:  # both sides: a quadratic through the contact
+            rows = sides[-1] + sides[1]
+            degree_calibre = degree_far = 2
+        elif max(n_lo, n_hi) >= ONE_SIDED_MIN_STATIONS:
+            # a contact at an end of the traced nerve (at the RExP the brainstem is on
+            # one side): the calibre as the mean of the other side, the far surface
+            # continued straight from it
+            rows = sides[-1] if n_lo > n_hi else sides[1]
+            degree_calibre, degree_far = 0, 1
+        else:
+            return None
         x = np.array([r[0] for r in rows])
-        design = np.stack([np.ones_like(x), x, x * x], axis=1)
-        calibre_fit, *_ = np.linalg.lstsq(design, np.array([r[1] for r in rows]), rcond=None)
-        far_fit, *_ = np.linalg.lstsq(design, np.stack([r[2] for r in rows]), rcond=None)
+        powers = np.stack([np.ones_like(x), x, x * x], axis=1)
+        calibre_fit, *_ = np.linalg.lstsq(
+            powers[:, : degree_calibre + 1], np.array([r[1] for r in rows]), rcond=None
+        )
+        far_fit, *_ = np.linalg.lstsq(
+            powers[:, : degree_far + 1], np.stack([r[2] for r in rows]), rcond=None
+        )
         p = cl.point_at(s)
         return NerveCourse(
             calibre_mm=least,

@@ -104,3 +104,18 @@ def test_dent_depths_on_a_04mm_grid_read_within_half_a_voxel(oblique):
             assert rec.suggested_grade == "indentation"
         if depth == 0.0:
             assert rec.suggested_grade == "contact"
+
+
+def test_dent_at_the_root_exit_is_measured_from_the_distal_side():
+    """A dent 0.8 mm from the RExP has no nerve stations on the brainstem side: the
+    calibre and course come from the distal side alone (it read 'not measurable' and
+    so contact), and an undented touch there stays contact."""
+    for depth in (0.0, 0.6):
+        ph = make_curved_nerve_phantom(
+            40.0, contact_arc_mm=0.8, indent_mm=depth, spacing=(0.4, 0.4, 0.4)
+        )
+        rec = measure_case(ph.labels, ph.structures, ph.landmarks, centreline=ph.centreline)[0]
+        assert rec.segment == "RExP", rec.segment
+        assert rec.indentation_depth_mm is not None, rec.notes
+        assert abs(rec.indentation_depth_mm - depth) <= 0.2, rec.indentation_depth_mm
+        assert rec.suggested_grade == ("indentation" if depth else "contact"), rec

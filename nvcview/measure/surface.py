@@ -88,6 +88,8 @@ PATCH_TOL_VOX = 1.0
 #: Work caps per direction: exact distances near the minimum, and valley samples.
 MAX_EXACT = 1500
 MAX_VALLEY = 250
+#: Per-point answers a mesh keeps (:meth:`Mesh.closest`): the table is emptied past this
+MEMO_POINTS = 200_000
 
 
 @dataclass
@@ -175,6 +177,8 @@ class Mesh:
     _adj: np.ndarray | None = field(default=None, repr=False)
     #: longest edge (mm), computed once (reset where the vertices move)
     _edge: float | None = field(default=None, repr=False)
+    #: per-point answers of :meth:`closest` and :meth:`nearest_vertex` (see ``_table``)
+    _memo: dict | None = field(default=None, repr=False)
 
     @property
     def tree(self) -> cKDTree:
@@ -190,8 +194,80 @@ class Mesh:
             self._adj = vertex_faces(self.faces, len(self.verts))
         return self._adj
 
+    def _table(self, what: tuple) -> dict:
+        """The per-point answers kept for one kind of query (``what``) on this mesh.
+
+        Each answer depends only on the point and the mesh (its vertices, faces and
+        KD-tree), never on the other points of a batch, so it is kept by the point's
+        bytes: a cached mesh (an unchanged structure, :class:`SurfaceCache`) is asked
+        again about mostly the same points after an edit of the other structure. The
+        tables are dropped when the vertices, faces or tree are replaced (e.g.
+        :func:`correct_curvature`), and emptied past :data:`MEMO_POINTS` points.
+        """
+        tree = self.tree
+        memo = self._memo
+        if (
+            memo is None
+            or memo["tree"] is not tree
+            or memo["verts"] is not self.verts
+            or memo["faces"] is not self.faces
+        ):
+            memo = self._memo = {"tree": tree, "verts": self.verts, "faces": self.faces}
+        table = memo.get(what)
+        if table is None or len(table["index"]) > MEMO_POINTS:
+            table = memo[what] = {"index": {}, "values": []}
+        return cast(dict, table)
+
+    def _memoised(
+        self,
+        what: tuple,
+        points: np.ndarray,
+        compute: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+    ) -> tuple[np.ndarray, ...]:
+        """``compute(points)`` row by row, from the table ``what`` where a row was
+        asked before (bit-identical: each row's answer depends on that row only)."""
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        if len(points) == 0:
+            return compute(points)
+        table = self._table(what)
+        index: dict[bytes, int] = table["index"]
+        values: list[np.ndarray] = table["values"]
+        keys = cast(
+            list[bytes],
+            points.view(np.dtype((np.void, points.dtype.itemsize * 3))).ravel().tolist(),
+        )
+        at = np.fromiter((index.get(kk, -1) for kk in keys), dtype=np.int64, count=len(keys))
+        miss = np.flatnonzero(at < 0)
+        if len(miss):
+            got = compute(points[miss])
+            base = len(values[0]) if values else 0
+            if values:
+                table["values"] = values = [
+                    np.concatenate([v, g]) for v, g in zip(values, got, strict=True)
+                ]
+            else:
+                table["values"] = values = [np.array(g) for g in got]
+            for j, i in enumerate(miss.tolist()):
+                index[keys[i]] = base + j
+            at[miss] = np.arange(base, base + len(miss))
+        return tuple(v[at] for v in values)
+
+    def nearest_vertex(self, points: np.ndarray, upper_bound: float = np.inf) -> np.ndarray:
+        """Distance (mm) from each point to the nearest vertex, ``inf`` beyond
+        ``upper_bound`` (``cKDTree.query``; answers kept per point, see :meth:`_table`)."""
+        bound = float(upper_bound)
+
+        def compute(p: np.ndarray) -> tuple[np.ndarray]:
+            if not np.isfinite(bound):
+                return (self.tree.query(p)[0],)
+            return (self.tree.query(p, distance_upper_bound=bound)[0],)
+
+        return self._memoised(("nearest", bound), points, compute)[0]
+
     def closest(self, points: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Exact distance from each point to the mesh (near its ``k`` nearest vertices).
+
+        Answers are kept per point (:meth:`_table`): asking again costs a lookup.
 
         Returns
         -------
@@ -201,6 +277,11 @@ class Mesh:
             (P, 3) closest points on the mesh, LPS mm.
         """
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        d, foot = self._memoised(("closest", int(k)), points, lambda p: self._closest(p, k))
+        return d, foot
+
+    def _closest(self, points: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`closest` computed (no table)."""
         k = int(min(k, len(self.verts)))
         _, nn = self.tree.query(points, k=k)
         nn = nn.reshape(len(points), k)
@@ -787,9 +868,9 @@ def _mesh_gap(
         edge = _max_edge(dst)
         # vertices farther than the bound cannot be candidates (inf); the full query
         # is made when the bound would cut into the candidates
-        dv, _ = dst.tree.query(src.verts, distance_upper_bound=bound_mm)
+        dv = dst.nearest_vertex(src.verts, bound_mm)
         if not np.isfinite(dv).any() or dv.min() + edge + tol >= bound_mm:
-            dv, _ = dst.tree.query(src.verts)
+            dv = dst.nearest_vertex(src.verts)
         # exact distances where the minimum can be, plus a thinned sample of the
         # valley floor for the fit: every point of a triangle lies within
         # edge / sqrt(3) of one of its vertices, so the vertex nearest the minimum's

@@ -213,10 +213,7 @@ class Mesh:
             or memo["faces"] is not self.faces
         ):
             memo = self._memo = {"tree": tree, "verts": self.verts, "faces": self.faces}
-        table = memo.get(what)
-        if table is None or len(table["index"]) > MEMO_POINTS:
-            table = memo[what] = {"index": {}, "values": []}
-        return cast(dict, table)
+        return cast(dict, memo.setdefault(what, {}))
 
     def _memoised(
         self,
@@ -226,31 +223,7 @@ class Mesh:
     ) -> tuple[np.ndarray, ...]:
         """``compute(points)`` row by row, from the table ``what`` where a row was
         asked before (bit-identical: each row's answer depends on that row only)."""
-        points = np.ascontiguousarray(points, dtype=np.float64)
-        if len(points) == 0:
-            return compute(points)
-        table = self._table(what)
-        index: dict[bytes, int] = table["index"]
-        values: list[np.ndarray] = table["values"]
-        keys = cast(
-            list[bytes],
-            points.view(np.dtype((np.void, points.dtype.itemsize * 3))).ravel().tolist(),
-        )
-        at = np.fromiter((index.get(kk, -1) for kk in keys), dtype=np.int64, count=len(keys))
-        miss = np.flatnonzero(at < 0)
-        if len(miss):
-            got = compute(points[miss])
-            base = len(values[0]) if values else 0
-            if values:
-                table["values"] = values = [
-                    np.concatenate([v, g]) for v, g in zip(values, got, strict=True)
-                ]
-            else:
-                table["values"] = values = [np.array(g) for g in got]
-            for j, i in enumerate(miss.tolist()):
-                index[keys[i]] = base + j
-            at[miss] = np.arange(base, base + len(miss))
-        return tuple(v[at] for v in values)
+        return _rows_memoised(self._table(what), points, compute)
 
     def nearest_vertex(self, points: np.ndarray, upper_bound: float = np.inf) -> np.ndarray:
         """Distance (mm) from each point to the nearest vertex, ``inf`` beyond
@@ -300,6 +273,47 @@ class Mesh:
         best = np.lexsort((d, rows))
         first = best[np.flatnonzero(np.r_[True, rows[best][1:] != rows[best][:-1]])]
         return d[first], foot[first]
+
+
+def _rows_memoised(
+    table: dict,
+    points: np.ndarray,
+    compute: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+) -> tuple[np.ndarray, ...]:
+    """``compute(points)`` for (P, 3) points, each row's answer taken from ``table``
+    (point bytes -> row of kept answers) when that point was asked before.
+
+    Only for queries whose answer for a row depends on that row alone (KD-tree
+    queries, :meth:`Mesh.closest`): the result is then bit-identical to
+    ``compute(points)``. ``table`` is a dict with "index" and "values"; it is
+    emptied past :data:`MEMO_POINTS` points.
+    """
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    if len(points) == 0:
+        return compute(points)
+    if len(table.setdefault("index", {})) > MEMO_POINTS:
+        table["index"], table["values"] = {}, []
+    index: dict[bytes, int] = table["index"]
+    values: list[np.ndarray] = table.setdefault("values", [])
+    keys = cast(
+        list[bytes],
+        points.view(np.dtype((np.void, points.dtype.itemsize * 3))).ravel().tolist(),
+    )
+    at = np.fromiter((index.get(kk, -1) for kk in keys), dtype=np.int64, count=len(keys))
+    miss = np.flatnonzero(at < 0)
+    if len(miss):
+        got = compute(points[miss])
+        base = len(values[0]) if values else 0
+        if values:
+            table["values"] = values = [
+                np.concatenate([v, g]) for v, g in zip(values, got, strict=True)
+            ]
+        else:
+            table["values"] = values = [np.array(g) for g in got]
+        for j, i in enumerate(miss.tolist()):
+            index[keys[i]] = base + j
+        at[miss] = np.arange(base, base + len(miss))
+    return tuple(v[at] for v in values)
 
 
 class SurfaceCache:
@@ -622,6 +636,21 @@ def boundary_tree(
     return make() if cache is None else cache.get(label, ("boundary", _box_key(box)), make)
 
 
+def _boundary_distance(
+    cache: SurfaceCache | None, label: int, box: Box, tree: cKDTree, points: np.ndarray
+) -> np.ndarray:
+    """Distance (mm) from each point to the nearest boundary voxel centre of ``label``
+    (its :func:`boundary_tree`), answers kept per point with the label's cached tree."""
+
+    def compute(p: np.ndarray) -> tuple[np.ndarray]:
+        return (tree.query(p)[0],)
+
+    if cache is None:
+        return compute(points)[0]
+    table = cache.get(label, ("boundary-distance", _box_key(box)), dict)
+    return _rows_memoised(table, points, compute)[0]
+
+
 def _window_around(grid: LabelGrid, ijk: np.ndarray, margin: np.ndarray) -> tuple[Box, np.ndarray]:
     lo = np.clip(ijk.min(axis=0) - margin, 0, grid.array.shape)
     hi = np.clip(ijk.max(axis=0) + 1 + margin, 0, grid.array.shape)
@@ -694,8 +723,8 @@ def gap_between_labels(
         )
     ijk_a, xyz_a, tree_a = boundary_tree(grid, label_a, box_a, cache)
     ijk_b, xyz_b, tree_b = boundary_tree(grid, label_b, box_b, cache)
-    da, _ = tree_b.query(xyz_a)
-    db, _ = tree_a.query(xyz_b)
+    da = _boundary_distance(cache, label_b, box_b, tree_b, xyz_a)
+    db = _boundary_distance(cache, label_a, box_a, tree_a, xyz_b)
     coarse = float(min(da.min(), db.min()))
     slack = 2.0 * float(grid.spacing_mm.max())
     near = np.concatenate([ijk_a[da <= coarse + slack], ijk_b[db <= coarse + slack]])

@@ -33,6 +33,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -299,19 +300,22 @@ def _rows_memoised(
         list[bytes],
         points.view(np.dtype((np.void, points.dtype.itemsize * 3))).ravel().tolist(),
     )
-    at = np.fromiter((index.get(kk, -1) for kk in keys), dtype=np.int64, count=len(keys))
+    if not index:  # nothing asked yet (a new mesh or tree): all computed, all kept
+        got = compute(points)
+        table["values"] = [np.array(g) for g in got]
+        index.update(zip(keys, range(len(keys)), strict=True))
+        return got
+    at = np.fromiter(map(index.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
     miss = np.flatnonzero(at < 0)
     if len(miss):
         got = compute(points[miss])
-        base = len(values[0]) if values else 0
-        if values:
-            table["values"] = values = [
-                np.concatenate([v, g]) for v, g in zip(values, got, strict=True)
-            ]
-        else:
-            table["values"] = values = [np.array(g) for g in got]
-        for j, i in enumerate(miss.tolist()):
-            index[keys[i]] = base + j
+        base = len(values[0])
+        table["values"] = values = [
+            np.concatenate([v, g]) for v, g in zip(values, got, strict=True)
+        ]
+        index.update(
+            zip([keys[i] for i in miss.tolist()], range(base, base + len(miss)), strict=True)
+        )
         at[miss] = np.arange(base, base + len(miss))
     return tuple(v[at] for v in values)
 

@@ -655,6 +655,21 @@ def _boundary_distance(
     return _rows_memoised(table, points, compute)[0]
 
 
+def _has_answers(cache: SurfaceCache | None, label: int, box: Box) -> bool:
+    """Whether distances to ``label``'s boundary voxels were kept from an earlier call."""
+    if cache is None or int(label) not in cache.digests:
+        return False
+    return bool(cache.get(label, ("boundary-distance", _box_key(box)), dict).get("index"))
+
+
+def _within(tree: cKDTree, points: np.ndarray, bound_mm: float) -> np.ndarray:
+    """Nearest distances (mm) up to ``bound_mm`` (inclusive, with a rounding margin);
+    ``inf`` beyond. The same values as a full query where finite."""
+    return cast(
+        np.ndarray, tree.query(points, distance_upper_bound=bound_mm * (1 + 1e-9) + 1e-9)[0]
+    )
+
+
 def _window_around(grid: LabelGrid, ijk: np.ndarray, margin: np.ndarray) -> tuple[Box, np.ndarray]:
     lo = np.clip(ijk.min(axis=0) - margin, 0, grid.array.shape)
     hi = np.clip(ijk.max(axis=0) + 1 + margin, 0, grid.array.shape)
@@ -727,10 +742,17 @@ def gap_between_labels(
         )
     ijk_a, xyz_a, tree_a = boundary_tree(grid, label_a, box_a, cache)
     ijk_b, xyz_b, tree_b = boundary_tree(grid, label_b, box_b, cache)
-    da = _boundary_distance(cache, label_b, box_b, tree_b, xyz_a)
-    db = _boundary_distance(cache, label_a, box_a, tree_a, xyz_b)
-    coarse = float(min(da.min(), db.min()))
     slack = 2.0 * float(grid.spacing_mm.max())
+    # both directions' least distance is the same pair's: one side is asked in full (the
+    # one whose answers are kept from an earlier call, if any), the other only within
+    # that least distance + slack (beyond it: inf, never near; the same values within)
+    if _has_answers(cache, label_b, box_b) or not _has_answers(cache, label_a, box_a):
+        da = _boundary_distance(cache, label_b, box_b, tree_b, xyz_a)
+        db = _within(tree_a, xyz_b, float(da.min()) + slack)
+    else:
+        db = _boundary_distance(cache, label_a, box_a, tree_a, xyz_b)
+        da = _within(tree_b, xyz_a, float(db.min()) + slack)
+    coarse = float(min(da.min(), db.min()))
     near = np.concatenate([ijk_a[da <= coarse + slack], ijk_b[db <= coarse + slack]])
     margin = 3 + np.ceil(3 * np.broadcast_to(sigma_vox, (3,))).astype(int)
     window, start = _window_around(grid, near, margin)

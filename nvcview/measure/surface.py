@@ -89,8 +89,9 @@ PATCH_TOL_VOX = 1.0
 #: Work caps per direction: exact distances near the minimum, and valley samples.
 MAX_EXACT = 1500
 MAX_VALLEY = 250
-#: Per-point answers a mesh keeps (:meth:`Mesh.closest`): the table is emptied past this
-MEMO_POINTS = 200_000
+#: Per-point answers a table keeps (:meth:`Mesh.closest`, boundary distances; about
+#: 150 bytes each): the table is emptied past this many points
+MEMO_POINTS = 50_000
 
 
 @dataclass

@@ -498,9 +498,7 @@ class CaseMeasurer:
         except InputError as exc:
             rec.notes.append(f"nerve geometry not measured: {exc}")
             return
-        vg = geometry.vessel_local(
-            self.grid, v.label, self.boxes[v.label], np.asarray(g.patch_b_lps)
-        )
+        vg = self._vessel_local(v.label, np.asarray(g.patch_b_lps, dtype=np.float64))
         s_contact = float(ng.centreline.project(np.asarray(g.patch_a_lps))[0][0])
         t_nerve = ng.centreline.tangent_at(s_contact)
         if vg.axis is not None:
@@ -541,12 +539,14 @@ class CaseMeasurer:
         assert self.cn8 is not None
         lb = box_gap_lower_bound_mm(self.grid, self.boxes[self.cn8.label], self.boxes[v.label])
         far = lb > self.settings.near_mm
+        d: float | None = None
         if not far:  # boxes overlap or are close: the voxel-level gap decides
             d, p8, pv = self._coarse_gap(self.cn8.label, v.label)
             limit = resolution_limit_mm(resolution_along(self.grid.linear, pv - p8), self.settings)
             far = d > limit + 2 * float(self.grid.spacing_mm.max())
         if far:  # clearly apart: no contact call to make, a voxel-level distance is enough
-            d, _, _ = self._coarse_gap(self.cn8.label, v.label)
+            if d is None:  # (computed once: the same call gives the same value)
+                d, _, _ = self._coarse_gap(self.cn8.label, v.label)
             rec.gap_to_cn8_mm = round(d, 1)
             rec.relation_to_cn8 = f"{d:.1f} mm from CN VIII"
             return
@@ -564,6 +564,19 @@ class CaseMeasurer:
             rec.relation_to_cn8 = "touches CN VIII"
         else:
             rec.relation_to_cn8 = f"{g8.gap_mm:.1f} mm from CN VIII"
+
+    def _vessel_local(self, label: int, point_lps: np.ndarray) -> geometry.VesselLocal:
+        """:func:`geometry.vessel_local` of ``label`` at ``point_lps`` (LPS mm), kept while
+        the vessel's voxels are unchanged (after a nerve edit an unchanged vessel's
+        contact point usually is too: the same answer without rescanning its voxels)."""
+        box = self.boxes[label]
+        where = ("vessel_local", tuple((s.start, s.stop) for s in box), point_lps.tobytes())
+        return cast(
+            geometry.VesselLocal,
+            self._surfaces.get(
+                label, where, lambda: geometry.vessel_local(self.grid, label, box, point_lps)
+            ),
+        )
 
     def _boxes_apart(self, a: int, b: int) -> bool:
         """True when the bounding boxes alone prove labels ``a`` and ``b`` are not in

@@ -33,6 +33,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -88,6 +89,9 @@ PATCH_TOL_VOX = 1.0
 #: Work caps per direction: exact distances near the minimum, and valley samples.
 MAX_EXACT = 1500
 MAX_VALLEY = 250
+#: Per-point answers a table keeps (:meth:`Mesh.closest`, boundary distances; about
+#: 150 bytes each): the table is emptied past this many points
+MEMO_POINTS = 50_000
 
 
 @dataclass
@@ -175,6 +179,8 @@ class Mesh:
     _adj: np.ndarray | None = field(default=None, repr=False)
     #: longest edge (mm), computed once (reset where the vertices move)
     _edge: float | None = field(default=None, repr=False)
+    #: per-point answers of :meth:`closest` and :meth:`nearest_vertex` (see ``_table``)
+    _memo: dict | None = field(default=None, repr=False)
 
     @property
     def tree(self) -> cKDTree:
@@ -190,8 +196,53 @@ class Mesh:
             self._adj = vertex_faces(self.faces, len(self.verts))
         return self._adj
 
+    def _table(self, what: tuple) -> dict:
+        """The per-point answers kept for one kind of query (``what``) on this mesh.
+
+        Each answer depends only on the point and the mesh (its vertices, faces and
+        KD-tree), never on the other points of a batch, so it is kept by the point's
+        bytes: a cached mesh (an unchanged structure, :class:`SurfaceCache`) is asked
+        again about mostly the same points after an edit of the other structure. The
+        tables are dropped when the vertices, faces or tree are replaced (e.g.
+        :func:`correct_curvature`), and emptied past :data:`MEMO_POINTS` points.
+        """
+        tree = self.tree
+        memo = self._memo
+        if (
+            memo is None
+            or memo["tree"] is not tree
+            or memo["verts"] is not self.verts
+            or memo["faces"] is not self.faces
+        ):
+            memo = self._memo = {"tree": tree, "verts": self.verts, "faces": self.faces}
+        return cast(dict, memo.setdefault(what, {}))
+
+    def _memoised(
+        self,
+        what: tuple,
+        points: np.ndarray,
+        compute: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+    ) -> tuple[np.ndarray, ...]:
+        """``compute(points)`` row by row, from the table ``what`` where a row was
+        asked before (bit-identical: each row's answer depends on that row only)."""
+        return _rows_memoised(self._table(what), points, compute)
+
+    def nearest_vertex(self, points: np.ndarray, upper_bound: float = np.inf) -> np.ndarray:
+        """Distance (mm) from each point to the nearest vertex, ``inf`` beyond
+        ``upper_bound`` (``cKDTree.query``; answers kept per point, see :meth:`_table`)."""
+        bound = float(upper_bound)
+
+        def compute(p: np.ndarray) -> tuple[np.ndarray]:
+            if not np.isfinite(bound):
+                return (self.tree.query(p)[0],)
+            return (self.tree.query(p, distance_upper_bound=bound)[0],)
+
+        return self._memoised(("nearest", bound), points, compute)[0]
+
     def closest(self, points: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Exact distance from each point to the mesh (near its ``k`` nearest vertices).
+
+        Answers are kept per point (:meth:`_table`): asking again costs a lookup.
 
         Returns
         -------
@@ -201,6 +252,11 @@ class Mesh:
             (P, 3) closest points on the mesh, LPS mm.
         """
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        d, foot = self._memoised(("closest", int(k)), points, lambda p: self._closest(p, k))
+        return d, foot
+
+    def _closest(self, points: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`closest` computed (no table)."""
         k = int(min(k, len(self.verts)))
         _, nn = self.tree.query(points, k=k)
         nn = nn.reshape(len(points), k)
@@ -219,6 +275,50 @@ class Mesh:
         best = np.lexsort((d, rows))
         first = best[np.flatnonzero(np.r_[True, rows[best][1:] != rows[best][:-1]])]
         return d[first], foot[first]
+
+
+def _rows_memoised(
+    table: dict,
+    points: np.ndarray,
+    compute: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+) -> tuple[np.ndarray, ...]:
+    """``compute(points)`` for (P, 3) points, each row's answer taken from ``table``
+    (point bytes -> row of kept answers) when that point was asked before.
+
+    Only for queries whose answer for a row depends on that row alone (KD-tree
+    queries, :meth:`Mesh.closest`): the result is then bit-identical to
+    ``compute(points)``. ``table`` is a dict with "index" and "values"; it is
+    emptied past :data:`MEMO_POINTS` points.
+    """
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    if len(points) == 0:
+        return compute(points)
+    if len(table.setdefault("index", {})) > MEMO_POINTS:
+        table["index"], table["values"] = {}, []
+    index: dict[bytes, int] = table["index"]
+    values: list[np.ndarray] = table.setdefault("values", [])
+    keys = cast(
+        list[bytes],
+        points.view(np.dtype((np.void, points.dtype.itemsize * 3))).ravel().tolist(),
+    )
+    if not index:  # nothing asked yet (a new mesh or tree): all computed, all kept
+        got = compute(points)
+        table["values"] = [np.array(g) for g in got]
+        index.update(zip(keys, range(len(keys)), strict=True))
+        return got
+    at = np.fromiter(map(index.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+    miss = np.flatnonzero(at < 0)
+    if len(miss):
+        got = compute(points[miss])
+        base = len(values[0])
+        table["values"] = values = [
+            np.concatenate([v, g]) for v, g in zip(values, got, strict=True)
+        ]
+        index.update(
+            zip([keys[i] for i in miss.tolist()], range(base, base + len(miss)), strict=True)
+        )
+        at[miss] = np.arange(base, base + len(miss))
+    return tuple(v[at] for v in values)
 
 
 class SurfaceCache:
@@ -541,6 +641,36 @@ def boundary_tree(
     return make() if cache is None else cache.get(label, ("boundary", _box_key(box)), make)
 
 
+def _boundary_distance(
+    cache: SurfaceCache | None, label: int, box: Box, tree: cKDTree, points: np.ndarray
+) -> np.ndarray:
+    """Distance (mm) from each point to the nearest boundary voxel centre of ``label``
+    (its :func:`boundary_tree`), answers kept per point with the label's cached tree."""
+
+    def compute(p: np.ndarray) -> tuple[np.ndarray]:
+        return (tree.query(p)[0],)
+
+    if cache is None:
+        return compute(points)[0]
+    table = cache.get(label, ("boundary-distance", _box_key(box)), dict)
+    return _rows_memoised(table, points, compute)[0]
+
+
+def _has_answers(cache: SurfaceCache | None, label: int, box: Box) -> bool:
+    """Whether distances to ``label``'s boundary voxels were kept from an earlier call."""
+    if cache is None or int(label) not in cache.digests:
+        return False
+    return bool(cache.get(label, ("boundary-distance", _box_key(box)), dict).get("index"))
+
+
+def _within(tree: cKDTree, points: np.ndarray, bound_mm: float) -> np.ndarray:
+    """Nearest distances (mm) up to ``bound_mm`` (inclusive, with a rounding margin);
+    ``inf`` beyond. The same values as a full query where finite."""
+    return cast(
+        np.ndarray, tree.query(points, distance_upper_bound=bound_mm * (1 + 1e-9) + 1e-9)[0]
+    )
+
+
 def _window_around(grid: LabelGrid, ijk: np.ndarray, margin: np.ndarray) -> tuple[Box, np.ndarray]:
     lo = np.clip(ijk.min(axis=0) - margin, 0, grid.array.shape)
     hi = np.clip(ijk.max(axis=0) + 1 + margin, 0, grid.array.shape)
@@ -613,10 +743,17 @@ def gap_between_labels(
         )
     ijk_a, xyz_a, tree_a = boundary_tree(grid, label_a, box_a, cache)
     ijk_b, xyz_b, tree_b = boundary_tree(grid, label_b, box_b, cache)
-    da, _ = tree_b.query(xyz_a)
-    db, _ = tree_a.query(xyz_b)
-    coarse = float(min(da.min(), db.min()))
     slack = 2.0 * float(grid.spacing_mm.max())
+    # both directions' least distance is the same pair's: one side is asked in full (the
+    # one whose answers are kept from an earlier call, if any), the other only within
+    # that least distance + slack (beyond it: inf, never near; the same values within)
+    if _has_answers(cache, label_b, box_b) or not _has_answers(cache, label_a, box_a):
+        da = _boundary_distance(cache, label_b, box_b, tree_b, xyz_a)
+        db = _within(tree_a, xyz_b, float(da.min()) + slack)
+    else:
+        db = _boundary_distance(cache, label_a, box_a, tree_a, xyz_b)
+        da = _within(tree_b, xyz_a, float(db.min()) + slack)
+    coarse = float(min(da.min(), db.min()))
     near = np.concatenate([ijk_a[da <= coarse + slack], ijk_b[db <= coarse + slack]])
     margin = 3 + np.ceil(3 * np.broadcast_to(sigma_vox, (3,))).astype(int)
     window, start = _window_around(grid, near, margin)
@@ -787,9 +924,9 @@ def _mesh_gap(
         edge = _max_edge(dst)
         # vertices farther than the bound cannot be candidates (inf); the full query
         # is made when the bound would cut into the candidates
-        dv, _ = dst.tree.query(src.verts, distance_upper_bound=bound_mm)
+        dv = dst.nearest_vertex(src.verts, bound_mm)
         if not np.isfinite(dv).any() or dv.min() + edge + tol >= bound_mm:
-            dv, _ = dst.tree.query(src.verts)
+            dv = dst.nearest_vertex(src.verts)
         # exact distances where the minimum can be, plus a thinned sample of the
         # valley floor for the fit: every point of a triangle lies within
         # edge / sqrt(3) of one of its vertices, so the vertex nearest the minimum's

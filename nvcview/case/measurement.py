@@ -7,7 +7,6 @@ napari writer. Positions are patient LPS mm, lengths mm.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,8 +24,6 @@ from nvcview.types import PointsLPS, StoredLandmarks
 
 if TYPE_CHECKING:
     from nvcview.measure.labelmap import LabelGrid
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "can_measure",
@@ -117,8 +114,7 @@ def review_edge_image(
 
     ref = reference_ref(review)
     path = find_series_path(ref, folder)
-    if path is None:
-        log.warning("%s: the %s series for the image-edge surface is not found", folder, ref.role)
+    if path is None:  # the measurer warns that it measures the labels alone
         return None
     return _load_ref(ref, path)
 

@@ -12,8 +12,6 @@ HELP = "minimum surface gap (mm, LPS closest points) between a nerve label and v
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments: LABELS, ``--nerve L``, ``--vessel L`` (repeatable), ``--json``,
     ``--surface-method``, ``--image``, ``--contact-mm``."""
-    from nvcview.measure.records import SURFACE_METHODS
-
     parser.add_argument("labels", help="label map (NIfTI .nii/.nii.gz or a DICOM file/folder)")
     parser.add_argument("--nerve", type=int, required=True, help="label value of the nerve")
     parser.add_argument(
@@ -26,10 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument(
         "--surface-method",
-        choices=SURFACE_METHODS,
+        metavar="METHOD",
         default="corrected",
-        help="surface estimator (default 'corrected'); 'image-edge' places each surface at "
-        "the half-way intensity of --image",
+        help="surface estimator: 'corrected' (default) or 'image-edge', each surface at the "
+        "half-way intensity of --image ('gaussian', 'antialias': comparison methods)",
     )
     parser.add_argument(
         "--image",

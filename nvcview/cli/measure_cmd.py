@@ -6,6 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nvcview.io.image import Image
+    from nvcview.measure.records import MeasureSettings
+    from nvcview.review.model import Review
 
 HELP = "measure every vessel against the facial nerve in a review (table or JSON)"
 
@@ -28,8 +34,6 @@ _COLUMNS = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``nvcview measure``."""
-    from nvcview.measure.records import SURFACE_METHODS
-
     parser.add_argument(
         "review",
         help="review folder (or its review.json); or a label map .nii/.nii.gz made in "
@@ -45,12 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--surface-method",
-        choices=SURFACE_METHODS,
+        metavar="METHOD",
         default=None,
-        help="surface estimator (default: the review's settings, 'corrected'); 'image-edge' "
+        help="surface estimator: 'corrected' (default: the review's settings) or 'image-edge' "
         "places each surface at the half-way intensity of the series the labels lie on "
         "(the T2, found from the review or given with --reference); with --save it is "
-        "stored in the review's settings",
+        "stored in the review's settings ('gaussian', 'antialias': comparison methods)",
     )
     parser.add_argument(
         "--save",
@@ -151,7 +155,9 @@ def _print_sr(args: argparse.Namespace) -> int:
     return 0
 
 
-def _edge_image(args: argparse.Namespace, review, folder: Path | None, settings):
+def _edge_image(
+    args: argparse.Namespace, review: Review, folder: Path | None, settings: MeasureSettings
+) -> Image | None:
     """The series the "image-edge" surface reads (None for the other methods): the
     review's reference series, or ``--reference`` for an imported label map. An
     explicit ``--surface-method image-edge`` without it is an error."""

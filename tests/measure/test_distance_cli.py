@@ -194,5 +194,7 @@ def test_image_edge_without_or_off_the_grid_image_is_a_one_line_error(scanned_fi
     off = write_nifti(Image(volume=make_volume(shifted.array, aff)), tmp_path / "off.nii.gz")
     res = _run(*args, "--surface-method", "image-edge", "--image", str(off))
     assert res.returncode == 2 and "not on the label map's grid" in res.stderr
-    for r in (missing, res):
+    unknown = _run(*args, "--surface-method", "nope")
+    assert unknown.returncode == 2 and "surface_method must be one of" in unknown.stderr
+    for r in (missing, res, unknown):
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

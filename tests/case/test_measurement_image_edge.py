@@ -42,3 +42,28 @@ def test_edge_image_is_none_for_other_methods_and_off_grid_series(sample_study):
     labels = session.labels_image()
     assert edge_image(edge, images, labels) is session.t2
     assert edge_image(edge, {"TOF": session.tof}, labels) in (None, session.tof)
+
+
+def test_report_json_and_sr_name_the_image_edge_method(sample_study, tmp_path):
+    """The report path measures with the review's T2 and names the method in its JSON and
+    SR (the HTML/PDF table shows the interval, not its method text)."""
+    import json
+    import shutil
+
+    from nvcview.report import write_reports
+    from nvcview.report.sr_read import read_sr
+    from nvcview.review.store import load_review
+
+    paths, _ = sample_study
+    copy = paths.review_dir.parent / "review_report_image_edge"  # series paths stay valid
+    shutil.copytree(paths.review_dir, copy)
+    review = load_review(copy)
+    review.settings = dataclasses.replace(review.settings, surface_method="image-edge")
+    out = write_reports(review, copy, tmp_path / "out", formats=("json", "sr"))
+    expected = {m.vessel_label: m.gap_mm for m in measure_review(review, copy)}
+    doc = json.loads(out["json"].read_text())
+    rows = doc["vessels"]
+    assert rows and all("surface image-edge" in r["uncertainty_method"] for r in rows)
+    assert {r["vessel_label"]: r["gap_mm"] for r in rows} == pytest.approx(expected, abs=1e-3)
+    sr = read_sr(out["sr"])
+    assert all("surface image-edge" in c["uncertainty_method"] for c in sr["contacts"])

@@ -8,13 +8,14 @@ napari writer. Positions are patient LPS mm, lengths mm.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nvcview.errors import InputError
+from nvcview.io.grids import same_grid
 from nvcview.io.image import Image
 from nvcview.measure.records import MeasureSettings, VesselMeasurement
 from nvcview.review.model import Review
@@ -27,12 +28,18 @@ if TYPE_CHECKING:
 __all__ = [
     "can_measure",
     "contact_midpoint",
+    "edge_image",
     "measure_review",
     "measure_review_labels",
     "reader_grades",
     "review_centreline",
+    "review_edge_image",
     "review_landmarks",
 ]
+
+#: the series roles the image-edge surface reads, in order of preference (see
+#: :func:`edge_image`)
+EDGE_ROLES = ("T2", "TOF")
 
 
 def reader_grades(review: Review) -> dict[int, str]:
@@ -58,8 +65,66 @@ def can_measure(structures: Sequence[Structure]) -> bool:
     )
 
 
+def edge_image(
+    settings: MeasureSettings,
+    images: Mapping[str, Image | None] | Image | None,
+    labels: Image | None = None,
+) -> Image | None:
+    """The image the "image-edge" surface reads, or None when the method is another.
+
+    The T2 (CISS / FIESTA) when there is one on the label map's grid, else the TOF:
+    the reference series, on whose grid the label map lies (no resampling, which
+    would blur the edge). The T2 because the gap is CSF: bright on T2 between the
+    dark nerve and the dark flow void of the vessel, so both surfaces of the gap
+    have an edge there; on the TOF the nerve and the CSF are both dark (no nerve
+    edge: the engine falls back to the binary estimate for it,
+    :data:`nvcview.measure.edge.MIN_CNR`).
+
+    Parameters
+    ----------
+    settings : MeasureSettings
+        ``surface_method`` says whether an image is wanted.
+    images : mapping or Image or None
+        Role ("T2", "TOF") -> loaded series, or the reference series itself.
+    labels : Image, optional
+        The label map: a series not on its grid is passed over.
+    """
+    if settings.surface_method != "image-edge" or images is None:
+        return None
+    found = [images] if isinstance(images, Image) else [images.get(r) for r in EDGE_ROLES]
+    for im in found:
+        if im is not None and (labels is None or same_grid(im, labels)):
+            return im
+    return None
+
+
+def review_edge_image(
+    review: Review, folder: str | os.PathLike, settings: MeasureSettings | None = None
+) -> Image | None:
+    """:func:`edge_image` of a saved review: its reference series read from disk.
+
+    Only when ``settings`` (default: the review's) ask for "image-edge"; None when
+    the series is not found (the engine then measures the labels alone, with a
+    warning that names the method used).
+    """
+    s = settings or review.settings
+    if s.surface_method != "image-edge":
+        return None
+    from nvcview.case.resolve import _load_ref, find_series_path, reference_ref
+
+    ref = reference_ref(review)
+    path = find_series_path(ref, folder)
+    if path is None:  # the measurer warns that it measures the labels alone
+        return None
+    return _load_ref(ref, path)
+
+
 def measure_review_labels(
-    review: Review, labels: Image | LabelGrid, settings: MeasureSettings | None = None
+    review: Review,
+    labels: Image | LabelGrid,
+    settings: MeasureSettings | None = None,
+    *,
+    image: Image | None = None,
 ) -> list[VesselMeasurement]:
     """Measure a review against a label map already in memory.
 
@@ -71,6 +136,10 @@ def measure_review_labels(
         Its label map on the reference grid (affine index -> LPS mm).
     settings : MeasureSettings, optional
         Engine thresholds; defaults to the review's own ``settings``.
+    image : Image, optional
+        The series the labels lie on (:func:`edge_image`), read by the
+        "image-edge" surface method; ignored by the others. Without it a review set
+        to "image-edge" is measured from the labels alone, with a warning.
 
     Returns
     -------
@@ -89,13 +158,15 @@ def measure_review_labels(
             f"review {review.case_id or review.review_id}: the structure table has no "
             "facial nerve (a structure of kind 'nerve' with nerve 'VII'); nothing to measure"
         )
+    s = settings or review.settings
     return measure_case(
         labels,
         review.structures,
         review_landmarks(review),
         centreline=review_centreline(review),
-        settings=settings or review.settings,
+        settings=s,
         reader_grades=reader_grades(review),
+        image=edge_image(s, image),
     )
 
 
@@ -109,7 +180,9 @@ def measure_review(
     review : Review
         The review (structures, landmarks in LPS mm, nerve path, reader calls).
     folder : path-like
-        Its folder, holding the label map named by ``review.labelmap_path``.
+        Its folder, holding the label map named by ``review.labelmap_path`` (and,
+        with surface method "image-edge", where its series are found:
+        :func:`review_edge_image`).
     settings : MeasureSettings, optional
         Engine thresholds; defaults to the review's own ``settings``.
 
@@ -124,7 +197,9 @@ def measure_review(
     """
     from nvcview.review.store import load_labels
 
-    return measure_review_labels(review, load_labels(review, Path(folder)), settings)
+    labels = load_labels(review, Path(folder))
+    image = review_edge_image(review, folder, settings)
+    return measure_review_labels(review, labels, settings, image=image)
 
 
 def contact_midpoint(measurement: VesselMeasurement) -> np.ndarray:

@@ -32,6 +32,7 @@ from nvcview import segment
 from nvcview.case.events import CaseEvents
 from nvcview.case.measurement import (
     can_measure,
+    edge_image,
     reader_grades,
     review_centreline,
     review_landmarks,
@@ -1745,6 +1746,7 @@ class CaseSession:
                 owned=self.frozen,
                 state=(self._boxes, self._boxes_gen),
                 changed_since=None if whole_map else self._changed_since,
+                image=edge_image(self.review.settings, self.reference),
             )
         self.accept_measurements(out, version)
         return out
@@ -1788,6 +1790,7 @@ class CaseSession:
             centreline=self.centreline_lps(),
             settings=self.review.settings,
             reader_grades=self.reader_grades(),
+            image=edge_image(self.review.settings, self.reference),
         )
 
     # ---- saving, sign-off, reopening -------------------------------------

@@ -10,7 +10,8 @@ HELP = "minimum surface gap (mm, LPS closest points) between a nerve label and v
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments: LABELS, ``--nerve L``, ``--vessel L`` (repeatable), ``--json``, ``--contact-mm``."""
+    """Arguments: LABELS, ``--nerve L``, ``--vessel L`` (repeatable), ``--json``,
+    ``--surface-method``, ``--image``, ``--contact-mm``."""
     parser.add_argument("labels", help="label map (NIfTI .nii/.nii.gz or a DICOM file/folder)")
     parser.add_argument("--nerve", type=int, required=True, help="label value of the nerve")
     parser.add_argument(
@@ -21,6 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="label value of a vessel (repeat for several)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--surface-method",
+        metavar="METHOD",
+        default="corrected",
+        help="surface estimator: 'corrected' (default) or 'image-edge', each surface at the "
+        "half-way intensity of --image ('gaussian', 'antialias': comparison methods)",
+    )
+    parser.add_argument(
+        "--image",
+        help="with --surface-method image-edge: the series the labels were drawn on "
+        "(NIfTI or DICOM, on the label map's grid; the T2)",
+    )
     parser.add_argument(
         "--contact-mm",
         type=float,
@@ -43,13 +56,24 @@ def run(args: argparse.Namespace) -> int:
     from nvcview.measure.case import is_contact
     from nvcview.measure.labelmap import as_label_grid, label_boxes, require_label
     from nvcview.measure.records import MeasureSettings
-    from nvcview.measure.surface import gap_between_labels
+    from nvcview.measure.surface import gap_between_labels, image_on_grid
 
     path = Path(args.labels)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     grid = as_label_grid(load(path), source=str(path))
-    settings = MeasureSettings(contact_mm=args.contact_mm)
+    method = getattr(args, "surface_method", None) or "corrected"
+    settings = MeasureSettings(contact_mm=args.contact_mm, surface_method=method)
+    image = None
+    if method == "image-edge":
+        if not getattr(args, "image", None):
+            raise InputError(f"{path}: --surface-method image-edge needs --image SERIES")
+        img_path = Path(args.image)
+        if not img_path.exists():
+            raise InputError(f"{img_path}: no such file")
+        image = image_on_grid(load(img_path), grid)
+    elif getattr(args, "image", None):
+        raise InputError(f"{path}: --image is read only with --surface-method image-edge")
     boxes = label_boxes(grid.array)
     nerve_box = require_label(grid, boxes, args.nerve, "nerve")
     pairs = []
@@ -60,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
                 "overlap (the same voxels cannot be both); give distinct labels"
             )
         vbox = require_label(grid, boxes, v, "vessel")
-        g = gap_between_labels(grid, args.nerve, v, nerve_box, vbox).with_interval(settings)
+        g = gap_between_labels(
+            grid, args.nerve, v, nerve_box, vbox, method=method, image=image
+        ).with_interval(settings)
         pairs.append(
             {
                 "nerve_label": int(args.nerve),

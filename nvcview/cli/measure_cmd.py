@@ -6,6 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nvcview.io.image import Image
+    from nvcview.measure.records import MeasureSettings
+    from nvcview.review.model import Review
 
 HELP = "measure every vessel against the facial nerve in a review (table or JSON)"
 
@@ -40,6 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="absolute contact threshold in mm (default: the review's settings, one voxel); "
         "with --save it is stored in the review's settings",
+    )
+    parser.add_argument(
+        "--surface-method",
+        metavar="METHOD",
+        default=None,
+        help="surface estimator: 'corrected' (default: the review's settings) or 'image-edge' "
+        "places each surface at the half-way intensity of the series the labels lie on "
+        "(the T2, found from the review or given with --reference); with --save it is "
+        "stored in the review's settings ('gaussian', 'antialias': comparison methods)",
     )
     parser.add_argument(
         "--save",
@@ -140,6 +155,33 @@ def _print_sr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _edge_image(
+    args: argparse.Namespace, review: Review, folder: Path | None, settings: MeasureSettings
+) -> Image | None:
+    """The series the "image-edge" surface reads (None for the other methods): the
+    review's reference series, or ``--reference`` for an imported label map. An
+    explicit ``--surface-method image-edge`` without it is an error."""
+    from nvcview.case.measurement import review_edge_image
+    from nvcview.errors import InputError
+
+    if settings.surface_method != "image-edge":
+        return None
+    if folder is not None:
+        image = review_edge_image(review, folder, settings)
+    elif args.reference:
+        from nvcview.io import load
+
+        image = load(Path(args.reference))
+    else:
+        image = None
+    if image is None and getattr(args, "surface_method", None) == "image-edge":
+        raise InputError(
+            f"{args.review}: --surface-method image-edge needs the series the labels lie on "
+            "(the review's T2 was not found; for a label map give --reference SERIES)"
+        )
+    return image
+
+
 def run(args: argparse.Namespace) -> int:
     """Load (or import) the review, measure it, print a table or JSON; 0 on success."""
     from nvcview.case.measurement import measure_review_labels
@@ -181,12 +223,15 @@ def run(args: argparse.Namespace) -> int:
         folder = path.parent if path.is_file() else path
         review = load_review(path)
         labels = load_labels(review, folder)
+    from dataclasses import replace
+
     settings = review.settings
     if args.contact_mm is not None:
-        from dataclasses import replace
-
         settings = replace(settings, contact_mm=float(args.contact_mm))
-    measurements = measure_review_labels(review, labels, settings)
+    if getattr(args, "surface_method", None):
+        settings = replace(settings, surface_method=args.surface_method)
+    image = _edge_image(args, review, folder, settings)
+    measurements = measure_review_labels(review, labels, settings, image=image)
     if args.save and folder is not None:
         review.measurements = measurements
         review.settings = settings  # the threshold the stored contact flags were judged by

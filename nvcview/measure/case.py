@@ -725,6 +725,8 @@ def measure_case(
     centreline: np.ndarray | None = None,
     settings: MeasureSettings | None = None,
     reader_grades: Mapping[int, str] | None = None,
+    *,
+    image: Image | hd.Volume | np.ndarray | None = None,
 ) -> list[VesselMeasurement]:
     """Measure every vessel of a case against the facial nerve.
 
@@ -742,11 +744,14 @@ def measure_case(
         Thresholds (contact, near, indentation, deviation, segment lengths).
     reader_grades : mapping, optional
         Vessel label -> the reader's grade; kept beside the suggested grade.
+    image : Image, highdicom.Volume or numpy.ndarray, optional
+        The series the labels lie on, for ``settings.surface_method`` "image-edge"
+        (see :class:`CaseMeasurer`); the other methods ignore it.
 
     Returns
     -------
     list of VesselMeasurement
         One per vessel with voxels, in label order.
     """
-    m = CaseMeasurer(labels, structures, landmarks, centreline, settings)
+    m = CaseMeasurer(labels, structures, landmarks, centreline, settings, image=image)
     return m.measure(reader_grades)

@@ -215,6 +215,7 @@ class LiveMeasurer:
         changed_within: Box | None = None,
         state: object = None,
         changed_since: Callable[[object], Box | None] | None = None,
+        image: Image | None = None,
     ) -> list[VesselMeasurement]:
         """Measure every vessel, reusing what the last call cached.
 
@@ -239,6 +240,10 @@ class LiveMeasurer:
             The caller's promise that every voxel changed since the previous call
             lies in this index box (e.g. the union of the edits it recorded): only
             that box is compared. Without it the whole map is compared.
+        image : Image, optional
+            The series the labels lie on, read by surface method "image-edge"
+            (:func:`nvcview.case.measurement.edge_image`); a different image object
+            rebuilds the measurer.
 
         Returns
         -------
@@ -254,6 +259,7 @@ class LiveMeasurer:
                 np.asarray(labels.affine, np.float64).tobytes(),
                 tuple(repr(s) for s in structures),  # every field of each
                 repr(settings),
+                None if image is None else (id(image), np.shape(image.array)),
             )
             lm_key, cl_key = _landmarks_key(landmarks), _centreline_key(centreline)
             points = {str(k): [float(x) for x in np.ravel(v)] for k, v in landmarks.items()}
@@ -272,7 +278,12 @@ class LiveMeasurer:
                             patient=labels.patient,
                         )
                     m = CaseMeasurer(
-                        labels, copy.deepcopy(list(structures)), points, centreline, settings
+                        labels,
+                        copy.deepcopy(list(structures)),
+                        points,
+                        centreline,
+                        settings,
+                        image=image,
                     )
                     self._key = key
                     self._adopted = owned and m.grid.array is arr

@@ -133,6 +133,9 @@ class GapResult:
     gap_low_mm: float | None = None
     gap_high_mm: float | None = None
     uncertainty_method: str | None = None
+    #: labels touching by face-adjacent voxels: the largest spacing across their shared
+    #: faces, mm (the widest CSF gap they can hide; the touching interval's top)
+    shut_span_mm: float | None = None
 
     def __post_init__(self) -> None:
         if self.gap_low_mm is None or self.gap_high_mm is None:
@@ -145,7 +148,9 @@ class GapResult:
     def with_interval(self, settings: MeasureSettings | None) -> GapResult:
         """Fill ``gap_low_mm`` / ``gap_high_mm`` / ``uncertainty_method`` (mm) under
         ``settings`` (defaults when None); returns self."""
-        iv = gap_interval(self.gap_mm, self.resolution_mm, self.touching, settings)
+        iv = gap_interval(
+            self.gap_mm, self.resolution_mm, self.touching, settings, self.shut_span_mm
+        )
         self.gap_low_mm, self.gap_high_mm = iv.gap_low_mm, iv.gap_high_mm
         self.uncertainty_method = iv.method
         return self
@@ -612,6 +617,14 @@ def face_adjacent(grid: LabelGrid, window: Box, label_a: int, label_b: int) -> n
     return np.concatenate(out) + lo
 
 
+def shared_span_mm(grid: LabelGrid, faces: np.ndarray) -> float:
+    """Largest voxel spacing (mm) across shared faces (:func:`face_adjacent` midpoints:
+    the half-integer index is the axis the face is across)."""
+    across = np.abs(faces - np.round(faces)) > 0.25
+    axes = np.flatnonzero(across.any(axis=0))
+    return float(grid.spacing_mm[axes].max()) if len(axes) else float(grid.spacing_mm.max())
+
+
 def boundary_points(grid: LabelGrid, label: int, box: Box) -> tuple[np.ndarray, np.ndarray]:
     """Centres of the boundary voxels of ``label`` (6-connected) in its box.
 
@@ -773,6 +786,7 @@ def gap_between_labels(
     shared = face_adjacent(grid, window, label_a, label_b) if may_share else np.empty((0, 3))
     if len(shared) and not locate:  # touching: gap 0 whatever the surfaces
         res = _touching(grid, None, None, grid.to_lps(shared))
+        res.shut_span_mm = shared_span_mm(grid, shared)
         res.window, res.reach_mm = window, coarse + slack
         return res.with_interval(_named(method))
     where: tuple = (_box_key(window), tuple(thin.tolist()), tuple(np.broadcast_to(sigma_vox, (3,))))
@@ -808,6 +822,7 @@ def gap_between_labels(
         res = _result(grid, pa, pb, None)
         if len(shared):
             res = _touching(grid, mesh_a, mesh_b, grid.to_lps(shared))
+            res.shut_span_mm = shared_span_mm(grid, shared)
     else:
         hmax = float(grid.spacing_mm.max())
         res = _mesh_gap(grid, mesh_a, mesh_b, fa, fb, start, locate, coarse + 6 * hmax)
@@ -816,6 +831,8 @@ def gap_between_labels(
             # located as for a gap (valley of the surface distance), not at the
             # centre of the shared faces (which quantisation scatters)
             res.gap_mm, res.touching = 0.0, True
+        if len(shared) and res.touching:
+            res.shut_span_mm = shared_span_mm(grid, shared)
         elif corrected and not res.touching:
             _undo_shrinkage(grid, res, mesh_a, mesh_b, ka, kb, start, (blur_a, blur_b))
     if thin.any():

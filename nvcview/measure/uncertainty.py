@@ -13,11 +13,14 @@ A gap measured on a label map is known only to within
 
 Interval (mm)::
 
-    touching:     [0, limit]
+    touching:     [0, max(limit, span)]
     gap > 0:      [max(0, gap - limit), gap + gap_error_vox * resolution]
 
-with ``limit = contact_mm`` or ``contact_factor * resolution``. The pair is called
-contact when the interval includes 0, i.e. ``gap <= limit``.
+with ``limit = contact_mm`` or ``contact_factor * resolution``, and ``span`` (labels
+touching by face-adjacent voxels only) the largest voxel spacing across their shared
+faces: a threshold or grow can shut a CSF gap up to one voxel wide across a face, more
+than the voxel along the contact normal on thick slices. The pair is called contact
+when the interval includes 0, i.e. ``gap <= limit``.
 
 The indentation depth (the nerve's loss of calibre at a contact, measured against
 its own fitted course, :mod:`nvcview.measure.geometry`) follows the same rule:
@@ -59,7 +62,11 @@ def resolution_limit_mm(resolution_mm: float, settings: MeasureSettings) -> floa
 
 
 def gap_interval(
-    gap_mm: float, resolution_mm: float, touching: bool, settings: MeasureSettings | None = None
+    gap_mm: float,
+    resolution_mm: float,
+    touching: bool,
+    settings: MeasureSettings | None = None,
+    shut_span_mm: float | None = None,
 ) -> GapInterval:
     """Uncertainty interval of a gap (see the module docstring).
 
@@ -73,6 +80,12 @@ def gap_interval(
         The surfaces touch or interpenetrate (face-adjacent voxels).
     settings : MeasureSettings, optional
         ``contact_factor`` / ``contact_mm`` (resolution limit) and ``gap_error_vox``.
+    shut_span_mm : float, optional
+        For labels that touch because they have face-adjacent voxels: the largest
+        spacing (mm) across their shared faces. Two voxels labelled on either side of
+        a face can hide a gap up to it (a threshold or grow shut the CSF between
+        them), which on thick slices is more than the voxel along the contact
+        normal; the touching interval then reaches up to it.
     """
     s = settings or MeasureSettings()
     limit = resolution_limit_mm(resolution_mm, s)
@@ -88,6 +101,9 @@ def gap_interval(
         + (f"; surface {s.surface_method}" if s.surface_method != "corrected" else "")
     )
     if touching or gap_mm <= 0.0:
+        if shut_span_mm is not None and shut_span_mm > limit:
+            how += f"; touching labels: high = the {shut_span_mm:.2f} mm voxel across their faces"
+            limit = float(shut_span_mm)
         return GapInterval(0.0, round(limit, 3), "touching; " + how)
     return GapInterval(round(max(0.0, gap_mm - limit), 3), round(gap_mm + err, 3), how)
 

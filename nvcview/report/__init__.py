@@ -17,7 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nvcview.case.measurement import can_measure, measure_review_labels
+from nvcview.case.measurement import (
+    can_measure,
+    edge_image,
+    measure_review_labels,
+    review_edge_image,
+)
 from nvcview.case.pseudonym import DEFAULT_KEY, Pseudonymizer
 from nvcview.case.resolve import (
     find_series_path,
@@ -267,7 +272,15 @@ def write_reports(
                 for m in review.measurements
             ]
         elif can_measure(review.structures):
-            measurements = measure_review_labels(review, labels)
+            measurements = measure_review_labels(
+                review,
+                labels,
+                image=edge_image(review.settings, images, labels)
+                if images is not None
+                else review_edge_image(review, folder)
+                if folder is not None
+                else None,
+            )
         else:
             measurements = []  # nothing labelled to measure yet: a report of the case as it is
     ref = reference_ref(review)

@@ -149,3 +149,52 @@ def test_nan_or_negative_contact_threshold_is_refused(labels_file, value):
     assert res.returncode == 2
     assert "contact_mm must be a finite number >= 0" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+@pytest.fixture(scope="module")
+def scanned_files(tmp_path_factory):
+    """A T2-like scan of a nerve (1) and an artery (2) 0.6 mm apart, and its thresholded
+    labels (capsule_phantoms.pair_scan), both written as NIfTI on one oblique grid."""
+    from capsule_phantoms import pair_scan
+
+    rng = np.random.default_rng(11)
+    nerve = Capsule(np.array([-5.0, 0, 0]), np.array([5.0, 0, 0]), 1.1)
+    artery = Capsule(np.array([0.0, -5, 2.4]), np.array([0.0, 5, 2.4]), 0.7)  # gap 0.6
+    rot = np.array([[1, 0, 0], [0, np.cos(0.4), -np.sin(0.4)], [0, np.sin(0.4), np.cos(0.4)]])
+    image, labels = pair_scan((nerve, artery), rng, (0.4, 0.4, 0.8), rot, extent_mm=12.0)
+    folder = tmp_path_factory.mktemp("scan")
+    return write_nifti(labels, folder / "labels.nii.gz"), write_nifti(image, folder / "t2.nii.gz")
+
+
+def test_image_edge_surface_method_reads_the_image_and_names_the_method(scanned_files):
+    labels_path, image_path = scanned_files
+    args = (str(labels_path), "--nerve", "1", "--vessel", "2", "--json")
+    res = _run(*args, "--surface-method", "image-edge", "--image", str(image_path))
+    assert res.returncode == 0, res.stderr
+    edge = json.loads(res.stdout)["pairs"][0]
+    binary = json.loads(_run(*args).stdout)["pairs"][0]
+    assert "surface image-edge" in edge["uncertainty_method"]
+    assert "image-edge" not in binary["uncertainty_method"]
+    # the image was read: the same numbers as the API with the image, not the labels'
+    labels, image = read_nifti(labels_path), read_nifti(image_path)
+    api = surface_gap(labels, 1, 2, method="image-edge", image=image)
+    assert edge["gap_mm"] == pytest.approx(api.gap_mm, abs=1e-3)
+    assert edge["gap_mm"] != pytest.approx(binary["gap_mm"], abs=1e-3)
+    assert abs(edge["gap_mm"] - 0.6) <= 0.2 and edge["gap_low_mm"] <= 0.6 <= edge["gap_high_mm"]
+
+
+def test_image_edge_without_or_off_the_grid_image_is_a_one_line_error(scanned_files, tmp_path):
+    labels_path, image_path = scanned_files
+    args = (str(labels_path), "--nerve", "1", "--vessel", "2")
+    missing = _run(*args, "--surface-method", "image-edge")
+    assert missing.returncode == 2 and "needs --image" in missing.stderr
+    shifted = read_nifti(image_path)
+    aff = shifted.affine.copy()
+    aff[:3, 3] += 2.0  # the same voxels 2 mm away: not the label map's grid
+    off = write_nifti(Image(volume=make_volume(shifted.array, aff)), tmp_path / "off.nii.gz")
+    res = _run(*args, "--surface-method", "image-edge", "--image", str(off))
+    assert res.returncode == 2 and "not on the label map's grid" in res.stderr
+    unknown = _run(*args, "--surface-method", "nope")
+    assert unknown.returncode == 2 and "surface_method must be one of" in unknown.stderr
+    for r in (missing, res, unknown):
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -62,3 +62,52 @@ def test_measured_grade_is_one_the_resolution_allows(indent_mm, kwargs):
     res = rec.resolution_mm
     assert abs(rec.indentation_depth_mm - indent_mm) <= s.indentation_error_vox * res
     assert rec.suggested_grade in grades_within_resolution(0.0, indent_mm, res, s)
+
+
+def test_touching_interval_reaches_the_voxel_across_the_shared_faces():
+    s = MeasureSettings()
+    assert gap_interval(0.0, 0.5, True, s, shut_span_mm=0.8).gap_high_mm == 0.8
+    assert gap_interval(0.0, 0.5, True, s, shut_span_mm=0.4).gap_high_mm == 0.5
+    assert "across their faces" in gap_interval(0.0, 0.5, True, s, 0.8).method
+    # a measured gap is not widened (the span is the touching labels' only)
+    assert gap_interval(0.9, 0.5, False, s, shut_span_mm=0.8).gap_high_mm == pytest.approx(1.15)
+
+
+def _shut_pair():
+    """The benchmark's risk case (bench_capsules --noisy --seed 500, pair 11): a 0.74 mm
+    gap on the oblique 0.4 x 0.4 x 0.8 mm grid, scanned with Rician noise and thresholded;
+    the labels come out face-adjacent. Replays the benchmark's random draws."""
+    import numpy as np
+    from capsule_phantoms import capsule_pair, pair_scan, random_rotation
+
+    spacing = (0.4, 0.4, 0.8)
+    shape = tuple(int(np.ceil(16.0 / v)) for v in spacing)
+    rng, noise = np.random.default_rng(500), np.random.default_rng(550)
+    gaps = np.concatenate([[0.0, 3.0], rng.uniform(0.0, 3.0, 22)])
+    for i in range(12):
+        caps = capsule_pair(rng, float(gaps[i]), radii=(0.6, 2.0))
+        rotation = random_rotation(rng) if i % 2 else np.eye(3)
+        if i < 11:  # pair_scan's two noise draws of the pairs before
+            noise.normal(0.0, 45.0, shape)
+            noise.normal(0.0, 45.0, shape)
+    image, labels = pair_scan(caps, noise, spacing, rotation)
+    return float(gaps[11]), image, labels
+
+
+def test_labels_thresholded_shut_across_a_sub_slice_gap_keep_the_truth_in_the_interval():
+    from nvcview.measure import surface_gap
+    from nvcview.measure.labelmap import as_label_grid
+    from nvcview.measure.surface import face_adjacent
+
+    truth, image, labels = _shut_pair()
+    assert truth == pytest.approx(0.743, abs=1e-3)
+    grid = as_label_grid(labels)
+    assert len(face_adjacent(grid, tuple(slice(0, n) for n in grid.array.shape), 1, 2))
+    for method, extra in (("corrected", {}), ("image-edge", {"image": image})):
+        res = surface_gap(labels, 1, 2, method=method, **extra)
+        assert res.touching and res.gap_mm == 0.0
+        # the voxel along the contact normal (0.51 mm) is less than the truth: the
+        # interval reaches the 0.8 mm slice across which the labels share faces
+        assert res.resolution_mm < truth
+        assert res.gap_low_mm == 0.0 and res.gap_high_mm == pytest.approx(0.8)
+        assert res.gap_low_mm <= truth <= res.gap_high_mm, (method, res)

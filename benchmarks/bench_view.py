@@ -11,8 +11,10 @@ process under the same X display (run the script under ``xvfb-run -a``):
 1. **open** - ``nvcview view STUDY``'s code path (napari viewer + the review widget
    opening the study, as ``napari_nvcview.app.open_viewer`` does) to its first
    rendered frame, against a bare ``napari.Viewer(show=True)`` to its first frame;
-   peak resident memory of both, the extra against the volumes' bytes.
-   Targets: time <= 3 x the bare viewer, extra memory <= 2 x the volumes.
+   peak resident memory of both, the extra against the volumes' bytes; and the extra
+   split into library code (a bare viewer that imports every module the open ended
+   with, no data) and data (the rest). Targets: time <= 3 x the bare viewer, extra
+   memory <= 2 x the volumes.
 2. **grow** - a vessel seed click (the widget's worker, as a click in *vessel seed*
    mode runs it) until the vessel is in the labels layer and the measurement table
    has its row. The same grow and measurement run headless in the same process
@@ -286,7 +288,33 @@ def child_open(args) -> dict:
     peak = peak_rss()
     prof.dump("open (viewer + widget + study to first frame)")
     viewer.close()
-    return {"frame_s": t, "peak_rss": peak, "volume_bytes": nbytes}
+    modules = sorted(n for n in sys.modules if n != "__main__" and not n.startswith("bench_"))
+    return {"frame_s": t, "peak_rss": peak, "volume_bytes": nbytes, "modules": modules}
+
+
+def child_libs(args) -> dict:
+    """A bare viewer plus every module the open ended with, no data: the library code.
+
+    (SimpleITK for the alignment check, pandas and pyarrow for napari's layer features,
+    scipy, highdicom, ... are resident code and tables, not copies of the volumes.)
+    """
+    import importlib
+    import warnings
+
+    import napari
+
+    viewer = napari.Viewer(show=True)
+    first_frame(viewer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in json.loads(args.modules.read_text()):
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 (a private or platform module: skip it)
+                pass
+    peak = peak_rss()
+    viewer.close()
+    return {"peak_rss": peak}
 
 
 def _prepare(args):
@@ -398,7 +426,13 @@ def child_brush(args) -> dict:
     return {"ours": ours, "measure": core}
 
 
-CHILDREN = {"bare": child_bare, "open": child_open, "grow": child_grow, "brush": child_brush}
+CHILDREN = {
+    "bare": child_bare,
+    "libs": child_libs,
+    "open": child_open,
+    "grow": child_grow,
+    "brush": child_brush,
+}
 
 
 def run_child(kind: str, study: Path, args) -> dict:
@@ -408,6 +442,8 @@ def run_child(kind: str, study: Path, args) -> dict:
     cmd += ["--repeats", str(args.repeats), "--strokes", str(args.strokes)]
     if args.profile:
         cmd.append("--profile")
+    if getattr(args, "modules", None) is not None:
+        cmd += ["--modules", str(args.modules)]
     env = dict(os.environ)
     proc = subprocess.run(cmd, env=env, check=False)
     if proc.returncode != 0:
@@ -431,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--study", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--modules", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         res = CHILDREN[args.child](args)
@@ -462,6 +499,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{ours['volume_bytes'] / mib:.0f} MiB (target <= 2)"
         )
         ok &= ratio <= 3.0 and mem_ratio <= 2.0
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(ours["modules"], f)
+        args.modules = Path(f.name)
+        libs = run_child("libs", study, args)
+        args.modules.unlink()
+        args.modules = None
+        code = libs["peak_rss"] - bare["peak_rss"]
+        data = ours["peak_rss"] - libs["peak_rss"]
+        print(
+            f"[open] of the extra: library code {code / mib:.0f} MiB (a bare viewer importing "
+            f"the same {len(ours['modules'])} modules, no data) + data {data / mib:.0f} MiB = "
+            f"{data / ours['volume_bytes']:.2f} x the volumes (the volumes themselves, display "
+            "planes, label maps, the alignment check's work)"
+        )
     if "grow" in parts:
         r = run_child("grow", study, args)
         med = statistics.median(r["ours"])

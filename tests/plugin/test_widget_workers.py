@@ -56,11 +56,12 @@ def test_measurement_finishing_after_the_widget_closed_is_ignored(
     paths, _ = sample_study
     started = []
 
-    def create_worker(fn, *args, **kwargs):
+    def function_worker(fn, *args, **kwargs):
         started.append(_FakeWorker(fn, *args, **kwargs))
         return started[-1]
 
-    monkeypatch.setattr(nqt, "create_worker", create_worker)
+    # the widget makes its workers as napari.qt.threading.FunctionWorker (no status-bar task)
+    monkeypatch.setattr(nqt, "FunctionWorker", function_worker)
     viewer = make_napari_viewer()
     widget = ReviewWidget(viewer)
     viewer.window.add_dock_widget(widget)

@@ -90,7 +90,9 @@ def _fmt_num(v: float | None) -> str:
 
 
 def _fmt_interval(lo: float | None, hi: float | None) -> str:
-    return "-" if lo is None or hi is None else f"{lo:.2f}-{hi:.2f}"
+    from nvcview.measure.uncertainty import interval_text
+
+    return interval_text(lo, hi) or "-"
 
 
 def _fmt_point(p: list[float] | None) -> str:

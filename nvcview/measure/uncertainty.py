@@ -54,6 +54,21 @@ class GapInterval:
         return self.gap_low_mm <= 0.0
 
 
+def interval_text(low_mm: float | None, high_mm: float | None) -> str | None:
+    """The interval as every table shows it, e.g. ``"0.00-0.45"`` (mm, two decimals).
+
+    None when the engine gave no interval (a measurement stored by an older version).
+
+    >>> interval_text(0.0, 0.454)
+    '0.00-0.45'
+    >>> interval_text(None, 0.4) is None
+    True
+    """
+    if low_mm is None or high_mm is None:
+        return None
+    return f"{low_mm:.2f}-{high_mm:.2f}"
+
+
 def resolution_limit_mm(resolution_mm: float, settings: MeasureSettings) -> float:
     """Gap (mm) below which a pair cannot be told from contact: absolute or voxels."""
     if settings.contact_mm is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nvcview.measure.uncertainty import interval_text
+
 DASH = "\u2014"
 
 
@@ -26,10 +28,8 @@ def gap_interval(row: dict) -> str:
     From ``gap_low_mm`` / ``gap_high_mm`` (:mod:`nvcview.measure.uncertainty`);
     a dash when the engine gave none (e.g. measurements stored by an older version).
     """
-    low, high = row.get("gap_low_mm"), row.get("gap_high_mm")
-    if low is None or high is None:
-        return DASH
-    return f"{low:.2f}-{high:.2f} mm"
+    text = interval_text(row.get("gap_low_mm"), row.get("gap_high_mm"))
+    return DASH if text is None else f"{text} mm"
 
 
 def rdp(value: float | None) -> str:

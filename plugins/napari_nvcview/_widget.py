@@ -79,6 +79,7 @@ from nvcview.display import (
 from nvcview.errors import NvcviewError
 from nvcview.measure.live import changed_box
 from nvcview.measure.records import GRADES
+from nvcview.measure.uncertainty import interval_text
 from nvcview.review.model import CONFIDENCES, LANDMARK_NAMES, SIDES
 from nvcview.types import Box
 
@@ -99,7 +100,18 @@ MODE_TEXT = {
 #: modes that disarm after their action (the next click navigates again)
 ONE_SHOT_MODES = ("vessel", "scissors")
 LANDMARK_COLORS = {"RExP": "lime", "RDP": "cyan", "IAC": "magenta"}
-MEASURE_COLUMNS = ("vessel", "type", "gap mm", "res. mm", "segment", "suggested", "reader")
+#: "interval mm": where the true gap lies (nvcview.measure.uncertainty), its cell's
+#: tooltip says how it was derived (voxel along the gap, method error, surface method)
+MEASURE_COLUMNS = (
+    "vessel",
+    "type",
+    "gap mm",
+    "interval mm",
+    "res. mm",
+    "segment",
+    "suggested",
+    "reader",
+)
 #: the dock's minimum and maximum width, px (the canvas keeps most of the window)
 DOCK_WIDTH = (340, 480)
 #: the busy bar's steps and the time per step, ms (a slow step, not Qt's busy animation)
@@ -1551,17 +1563,22 @@ class ReviewWidget(QWidget):
                 m.vessel_name,
                 m.vessel_type,
                 f"{m.gap_mm:.2f}",
+                interval_text(m.gap_low_mm, m.gap_high_mm) or "-",
                 f"{m.resolution_mm:.2f}",
                 m.segment or "",
                 m.suggested_grade,
                 m.reader_grade or "",
             )
             for j, v in enumerate(vals):
+                tip = ""
+                if MEASURE_COLUMNS[j] == "interval mm" and m.uncertainty_method:
+                    tip = f"the true gap lies in {v} mm ({m.uncertainty_method})"
                 old = t.item(i, j)
-                if old is not None and old.text() == v:
+                if old is not None and old.text() == v and old.toolTip() == tip:
                     continue  # unchanged cell: no new item, no repaint
                 item = QTableWidgetItem(v)
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                item.setToolTip(tip)
                 t.setItem(i, j, item)
         vec = self._layer(CONTACT_NAME)
         if vec is not None:

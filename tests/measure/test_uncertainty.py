@@ -11,7 +11,14 @@ from nvcview.measure.uncertainty import (
     gap_interval,
     grades_within_resolution,
     indentation_threshold_mm,
+    interval_text,
 )
+
+
+def test_interval_text_is_the_tables_two_decimal_mm_range():
+    assert interval_text(0.0, 0.454) == "0.00-0.45"
+    assert interval_text(1.234, 2.0) == "1.23-2.00"
+    assert interval_text(None, 0.4) is None and interval_text(0.1, None) is None
 
 
 def test_gap_interval_includes_zero_below_one_voxel_only():

@@ -105,6 +105,12 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     assert row["type"] == "AICA"
     gap, res = float(row["gap mm"]), float(row["res. mm"])
     assert abs(gap - aica["gap_mm"]) <= max(0.25, 0.6 * res), (gap, aica["gap_mm"])
+    # the table shows where the true gap lies (the engine's interval), and how it was
+    # derived on hover; the phantom's truth is inside it
+    low, high = (float(x) for x in row["interval mm"].split("-"))
+    assert low <= gap <= high and low <= aica["gap_mm"] <= high, (row, aica["gap_mm"])
+    cell = widget.measure_table.item(0, list(widget.measurement_rows()[0]).index("interval mm"))
+    assert widget.measurements[0].uncertainty_method in cell.toolTip()
     assert row["segment"] == truth["conflict"]["segment"]
     vec = viewer.layers[CONTACT_NAME].data
     assert vec.shape == (1, 2, 3)

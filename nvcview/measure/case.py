@@ -24,7 +24,7 @@ from nvcview.io.image import Image
 from nvcview.measure import geometry
 from nvcview.measure.centreline import Centreline, derive_centreline
 from nvcview.measure.coverage import nerve_coverage, uncovered_segments
-from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid, label_boxes
+from nvcview.measure.labelmap import LabelGrid, as_label_grid, label_boxes
 from nvcview.measure.records import GRADES, SURFACE_METHODS, MeasureSettings, VesselMeasurement
 from nvcview.measure.segments import classify_segment
 from nvcview.measure.surface import (
@@ -40,6 +40,7 @@ from nvcview.measure.surface import (
 )
 from nvcview.measure.uncertainty import gap_interval, indentation_threshold_mm, resolution_limit_mm
 from nvcview.structures import Structure, find_cn8, find_facial_nerve, vessels
+from nvcview.types import Box
 
 if TYPE_CHECKING:  # highdicom costs ~0.5 s to import: only type hints use it here
     import highdicom as hd

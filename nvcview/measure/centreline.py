@@ -15,7 +15,8 @@ from scipy import ndimage
 from skimage.graph import MCP_Geometric
 
 from nvcview.errors import InputError
-from nvcview.measure.labelmap import Box, LabelGrid
+from nvcview.measure.labelmap import LabelGrid
+from nvcview.types import Box
 
 
 @dataclass

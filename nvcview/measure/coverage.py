@@ -19,9 +19,10 @@ from scipy.spatial import cKDTree
 
 from nvcview.io.image import Image
 from nvcview.measure.centreline import Centreline
-from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid
+from nvcview.measure.labelmap import LabelGrid, as_label_grid
 from nvcview.measure.records import SEGMENTS, MeasureSettings
 from nvcview.measure.segments import classify_segment
+from nvcview.types import Box
 
 if TYPE_CHECKING:  # highdicom costs ~0.5 s to import: only type hints use it here
     import highdicom as hd

@@ -12,8 +12,9 @@ import numpy as np
 from scipy import ndimage
 
 from nvcview.measure.centreline import Centreline
-from nvcview.measure.labelmap import Box, LabelGrid
+from nvcview.measure.labelmap import LabelGrid
 from nvcview.measure.surface import antialiased_field, curvature_shift
+from nvcview.types import Box
 
 #: Patient directions in LPS.
 SUPERIOR = np.array([0.0, 0.0, 1.0])

@@ -17,12 +17,11 @@ from scipy import ndimage
 
 from nvcview.errors import GeometryError, InputError
 from nvcview.io.image import Image
+from nvcview.types import Box
 
 if TYPE_CHECKING:  # highdicom costs ~0.5 s to import: never needed to read a LabelGrid
     import highdicom as hd
 
-#: A bounding box: one slice per array axis (index space).
-Box = tuple[slice, slice, slice]
 #: Above this label value, labels are compacted before ``find_objects`` (which
 #: allocates one entry per value up to the maximum).
 MAX_DENSE_LABEL = 100_000
@@ -241,7 +240,7 @@ def label_boxes(array: np.ndarray) -> dict[int, Box]:
     off = [s.start for s in crop]
 
     def shift(box: tuple[slice, ...]) -> Box:
-        return tuple(slice(s.start + o, s.stop + o) for s, o in zip(box, off, strict=True))  # type: ignore[return-value]
+        return tuple(slice(s.start + o, s.stop + o) for s, o in zip(box, off, strict=True))
 
     top = int(sub.max())
     if top > MAX_DENSE_LABEL:  # sparse huge label values: compact them first

@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from nvcview.errors import InputError
 from nvcview.io.image import Image
-from nvcview.measure.labelmap import Box, LabelGrid, as_label_grid, label_boxes
+from nvcview.measure.labelmap import LabelGrid, as_label_grid, label_boxes
 from nvcview.measure.records import VesselMeasurement
 from nvcview.measure.surface import (
     DEFAULT_MIN_SIGMA_VOX,
@@ -43,6 +43,7 @@ from nvcview.measure.surface import (
 from nvcview.measure.triangles import closest_point_on_triangles
 from nvcview.scene.colormap import lookup
 from nvcview.structures import Structure, find_facial_nerve, vessels
+from nvcview.types import Box
 
 if TYPE_CHECKING:
     import highdicom as hd

@@ -44,8 +44,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 # bound at import: the panel's jobs are its own (a test replacing napari's
-# create_worker for the widget's measurement does not capture them)
-from napari.qt.threading import create_worker
+# FunctionWorker for the widget's measurement does not capture them). Made directly,
+# not through create_worker: that registers a status-bar task whose every update
+# repaints the whole window (the widget's _worker says more)
+from napari.qt.threading import FunctionWorker
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -465,7 +467,7 @@ class RegistrationPanel(QWidget):
         count: bool,
     ) -> Any:
         """Start ``run`` in a napari worker for ``job``; callbacks only while it is current."""
-        worker = create_worker(run, _start_thread=False, _ignore_errors=True)
+        worker = FunctionWorker(run)
         deliver = self.rw._deliver
         self._live.add(job)
         worker.returned.connect(deliver(returned))

@@ -102,14 +102,15 @@ ONE_SHOT_MODES = ("vessel", "scissors")
 LANDMARK_COLORS = {"RExP": "lime", "RDP": "cyan", "IAC": "magenta"}
 #: "interval mm": where the true gap lies (nvcview.measure.uncertainty), its cell's
 #: tooltip says how it was derived (voxel along the gap, method error, surface method)
+#: the order is the reading order: what the dock shows without scrolling comes first
 MEASURE_COLUMNS = (
     "vessel",
-    "type",
     "gap mm",
     "interval mm",
-    "res. mm",
-    "segment",
     "suggested",
+    "segment",
+    "type",
+    "res. mm",
     "reader",
 )
 #: the dock's minimum and maximum width, px (the canvas keeps most of the window)
@@ -1558,20 +1559,22 @@ class ReviewWidget(QWidget):
         self.measurements = list(measurements)
         t = self.measure_table
         t.setRowCount(len(self.measurements))
+        resized = False
         for i, m in enumerate(self.measurements):
-            vals = (
-                m.vessel_name,
-                m.vessel_type,
-                f"{m.gap_mm:.2f}",
-                interval_text(m.gap_low_mm, m.gap_high_mm) or "-",
-                f"{m.resolution_mm:.2f}",
-                m.segment or "",
-                m.suggested_grade,
-                m.reader_grade or "",
-            )
-            for j, v in enumerate(vals):
+            cells = {
+                "vessel": m.vessel_name,
+                "type": m.vessel_type,
+                "gap mm": f"{m.gap_mm:.2f}",
+                "interval mm": interval_text(m.gap_low_mm, m.gap_high_mm) or "-",
+                "res. mm": f"{m.resolution_mm:.2f}",
+                "segment": m.segment or "",
+                "suggested": m.suggested_grade,
+                "reader": m.reader_grade or "",
+            }
+            for j, column in enumerate(MEASURE_COLUMNS):
+                v = cells[column]
                 tip = ""
-                if MEASURE_COLUMNS[j] == "interval mm" and m.uncertainty_method:
+                if column == "interval mm" and m.uncertainty_method:
                     tip = f"the true gap lies in {v} mm ({m.uncertainty_method})"
                 old = t.item(i, j)
                 if old is not None and old.text() == v and old.toolTip() == tip:
@@ -1580,6 +1583,9 @@ class ReviewWidget(QWidget):
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 item.setToolTip(tip)
                 t.setItem(i, j, item)
+                resized = True
+        if resized:  # narrow columns: vessel, gap, interval and grade fit the dock
+            t.resizeColumnsToContents()
         vec = self._layer(CONTACT_NAME)
         if vec is not None:
             if self.measurements:

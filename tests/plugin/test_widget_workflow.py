@@ -128,6 +128,11 @@ def test_review_workflow_open_annotate_measure_save_reopen(
     widget.tabs.setCurrentIndex(4)  # Measure tab, for the screenshot
     img = _shot(viewer, tmp_path, "step5-measured.png")
     assert img[..., :3].max() > 0
+    # the vessel, its gap, interval and suggested grade are read without scrolling
+    t = widget.measure_table
+    last = list(widget.measurement_rows()[0]).index("suggested")
+    right = t.columnViewportPosition(last) + t.columnWidth(last)
+    assert 0 < right <= t.viewport().width(), (right, t.viewport().width())
 
     # 6. reader's call and impression, then save (autosave target) and mark final
     widget.measure_table.setCurrentCell(0, 0)

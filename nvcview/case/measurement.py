@@ -110,13 +110,13 @@ def review_edge_image(
     s = settings or review.settings
     if s.surface_method != "image-edge":
         return None
-    from nvcview.case.resolve import _load_ref, find_series_path, reference_ref
+    from nvcview.case.resolve import find_series_path, load_series_ref, reference_ref
 
     ref = reference_ref(review)
     path = find_series_path(ref, folder)
     if path is None:  # the measurer warns that it measures the labels alone
         return None
-    return _load_ref(ref, path)
+    return load_series_ref(ref, path)
 
 
 def measure_review_labels(

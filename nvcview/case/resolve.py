@@ -23,6 +23,7 @@ __all__ = [
     "find_series_path",
     "is_review_path",
     "load_review_series",
+    "load_series_ref",
     "open_paths",
     "open_review_folder",
     "open_study",
@@ -85,7 +86,18 @@ def reference_ref(review: Review) -> SeriesRef:
     return ref
 
 
-def _load_ref(ref: SeriesRef, path: Path) -> Image:
+def load_series_ref(ref: SeriesRef, path: Path) -> Image:
+    """Load a review's series from ``path`` (found by :func:`find_series_path`).
+
+    By its SeriesInstanceUID; when the folder holds exactly one loadable volume under
+    another UID (re-exported), that one, with a warning.
+
+    Raises
+    ------
+    InputError
+        The series cannot be read there (the message names the folder); re-link the
+        review to the series' current folder.
+    """
     from nvcview.io import list_series, load
 
     try:
@@ -134,7 +146,7 @@ def load_review_series(
             if ref.role in need:
                 resolve_series_path(ref, folder)  # raises the clear error
             continue
-        out[ref.role] = _load_ref(ref, path)
+        out[ref.role] = load_series_ref(ref, path)
     missing = need - set(out)
     if missing:
         raise InputError(f"{folder}: the review names no {' or '.join(sorted(missing))} series")

@@ -304,7 +304,7 @@ def write_reports(
     shown = _scrubbed(review, headers) if deidentify else review
     from nvcview.report.sides import control_review, measure_control
 
-    control = measure_control(review, labels)
+    control = measure_control(review, labels, image=edge_image(review.settings, images, labels))
     where = folder if folder is not None else Path.cwd()
     dicom_out = set(DICOM_FORMATS) & set(formats)
     sources: list = []

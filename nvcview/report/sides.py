@@ -40,11 +40,15 @@ def control_review(review: Review) -> Review | None:
     )
 
 
-def measure_control(review: Review, labels: Image) -> list[VesselMeasurement] | None:
+def measure_control(
+    review: Review, labels: Image, *, image: Image | None = None
+) -> list[VesselMeasurement] | None:
     """The control side's vessels measured against its facial nerve (None: no control).
 
     Falls back to the measurements stored with the control side when it has no
-    facial nerve structure of its own.
+    facial nerve structure of its own. ``image``: the series the "image-edge"
+    surface reads (:func:`nvcview.case.measurement.edge_image`), as for the
+    symptomatic side.
     """
     view = control_review(review)
     if view is None:
@@ -52,7 +56,7 @@ def measure_control(review: Review, labels: Image) -> list[VesselMeasurement] | 
         return None if c is None else list(c.measurements)
     from nvcview.case.measurement import measure_review_labels
 
-    return measure_review_labels(view, labels)
+    return measure_review_labels(view, labels, image=image)
 
 
 def centreline_of(review: Review, labels: Image) -> np.ndarray | None:

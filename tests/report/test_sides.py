@@ -68,3 +68,20 @@ def test_sr_holds_both_sides_with_their_laterality(bilateral_report):
             if e.name.value == C.SIDE_ROLE.value
         ]
         assert roles == [role]
+
+
+def test_the_control_side_is_measured_with_the_same_surface_method(bilateral_case, tmp_path):
+    import dataclasses
+
+    from nvcview.report import write_reports
+    from nvcview.review.store import load_review
+
+    review = load_review(bilateral_case["folder"])
+    review.settings = dataclasses.replace(review.settings, surface_method="image-edge")
+    out = write_reports(review, bilateral_case["folder"], tmp_path / "out", formats=("json",))
+    doc = json.loads(out["json"].read_text())
+    (pica,) = doc["contralateral"]["vessels"]
+    # the control side reads the same T2 edge as the symptomatic side, not the labels alone
+    assert "surface image-edge" in pica["uncertainty_method"], pica["uncertainty_method"]
+    assert all("surface image-edge" in v["uncertainty_method"] for v in doc["vessels"])
+    assert pica["gap_mm"] == pytest.approx(CONTROL_GAP, abs=SPACING / 2)

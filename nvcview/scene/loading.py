@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nvcview.case.measurement import measure_review_labels
+from nvcview.case.measurement import measure_review_labels, review_edge_image
 from nvcview.errors import InputError
 from nvcview.io.image import Image
 from nvcview.measure.labelmap import LabelGrid
@@ -25,6 +25,7 @@ def scene_from_review(
     *,
     builder: SurfaceBuilder | None = None,
     measurements: list | None = None,
+    image: Image | None = None,
 ) -> Scene:
     """Surfaces, nerve gap map and closest-point pairs of a review (LPS mm).
 
@@ -40,9 +41,12 @@ def scene_from_review(
     measurements : list of VesselMeasurement, optional
         The engine's results; measured here (:func:`measure_review_labels`) when
         omitted and the review has a facial nerve.
+    image : Image, optional
+        The series the "image-edge" surface method reads
+        (:func:`nvcview.case.measurement.edge_image`), when measured here.
     """
     if measurements is None and find_facial_nerve(review.structures) is not None:
-        measurements = measure_review_labels(review, labels)
+        measurements = measure_review_labels(review, labels, image=image)
     landmarks = {k: np.asarray(v, dtype=np.float64) for k, v in review.landmarks.items()}
     return (builder or SurfaceBuilder()).build(
         labels, review.structures, measurements, side=review.side, landmarks=landmarks
@@ -73,4 +77,7 @@ def load_review_scene(path: str | os.PathLike) -> tuple[Scene, Review, LabelGrid
         raise InputError(f"{path}: the review's structure table is empty: nothing to mesh")
     if find_facial_nerve(review.structures) is None:
         log.warning("%s: no facial nerve in the structure table: no gap map", path)
-    return scene_from_review(review, labels), review, labels
+    # the review's surface method, with its image where it needs one (the same gaps
+    # as the table and the report)
+    image = review_edge_image(review, folder)
+    return scene_from_review(review, labels, image=image), review, labels

@@ -179,3 +179,26 @@ def test_a_structure_without_voxels_is_left_out(sample_phantom):
     scene = build_scene(make_volume(arr, p.labels.affine), p.structures)
     assert scene.surface(vein.label) is None
     assert scene.nerve is not None
+
+
+def test_a_review_scene_measures_with_the_reviews_surface_method(sample_study):
+    import dataclasses
+    import shutil
+
+    from nvcview.case.measurement import measure_review
+    from nvcview.review.store import load_review, save_review
+    from nvcview.scene.loading import load_review_scene
+
+    paths, _ = sample_study
+    folder = paths.review_dir.parent / "review_scene_image_edge"  # series paths stay valid
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(paths.review_dir, folder)
+    review = load_review(folder)
+    review.settings = dataclasses.replace(review.settings, surface_method="image-edge")
+    save_review(review, folder)
+    scene, _, _ = load_review_scene(folder)
+    # the 3D view's closest-point pairs carry the gaps the table and report give
+    expected = {m.vessel_label: m.gap_mm for m in measure_review(review, folder)}
+    assert expected and {p.vessel_label: p.gap_mm for p in scene.pairs} == pytest.approx(
+        expected, abs=1e-6
+    )

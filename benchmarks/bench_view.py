@@ -348,6 +348,8 @@ def child_grow(args) -> dict:
         widget.set_mode("vessel")
 
         def shown_and_measured(n0=n0, m0=m0) -> bool:
+            if widget.segment_panel.pending is not None and widget.idle:
+                return True  # a preview waiting for an Accept click: stop waiting (below)
             done = len(s.structures) > n0 and len(measured) > m0 and measured[-1] > 0
             return done and widget.idle
 
@@ -355,6 +357,8 @@ def child_grow(args) -> dict:
         with prof if rep == 0 else Profile(False):
             widget.click_world(seed[::-1].copy())  # world (S, P, L) of the seed
             wait(shown_and_measured)
+        if widget.segment_panel.pending is not None:  # fail now, not at the timeout
+            raise SystemExit("bench_view: the grow shows a preview that waits for Accept")
         ours.append(time.perf_counter() - t0)
         new = s.structures[-1]
         # the vessel is shown: its voxels are in the labels layer's data

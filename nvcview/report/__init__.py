@@ -21,7 +21,6 @@ from nvcview.case.measurement import (
     can_measure,
     edge_image,
     measure_review_labels,
-    review_edge_image,
 )
 from nvcview.case.pseudonym import DEFAULT_KEY, Pseudonymizer
 from nvcview.case.resolve import (
@@ -262,6 +261,9 @@ def write_reports(
     if labels is None:
         assert folder is not None
         labels = load_labels(review, folder)
+    if images is None:  # read once: the key images and the image-edge surface use them
+        assert folder is not None
+        images = load_review_series(review, folder, required=("reference",))
     if measurements is None:
         if not recompute and review.measurements:
             # stored measurements: the reader's current calls win (as in the report rows)
@@ -273,20 +275,11 @@ def write_reports(
             ]
         elif can_measure(review.structures):
             measurements = measure_review_labels(
-                review,
-                labels,
-                image=edge_image(review.settings, images, labels)
-                if images is not None
-                else review_edge_image(review, folder)
-                if folder is not None
-                else None,
+                review, labels, image=edge_image(review.settings, images, labels)
             )
         else:
             measurements = []  # nothing labelled to measure yet: a report of the case as it is
     ref = reference_ref(review)
-    if images is None:
-        assert folder is not None
-        images = load_review_series(review, folder, required=("reference",))
     base = images.get(ref.role)
     if base is None:
         raise InputError(f"{folder or 'case'}: the {ref.role} (reference) series is not loaded")
